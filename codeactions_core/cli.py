@@ -1,0 +1,121 @@
+"""The ``codeactions`` command: serve | migrate | plugins | settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+from codeactions_core import __version__
+from codeactions_core.errors import CodeActionsError
+from codeactions_core.log_config import configure_logging
+from codeactions_core.plugins import describe_plugins, get_plugin_manager
+from codeactions_core.services import open_store
+from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.settings import Settings, describe
+
+log = logging.getLogger("codeactions")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings.log_level)
+        return args.handler(settings, args)
+    except CodeActionsError as exc:
+        print(f"codeactions {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="codeactions", description="Store and run code actions.")
+    parser.add_argument("--version", action="version", version=f"codeactions {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the HTTP API (gunicorn)")
+    serve.add_argument("--host", help="override FLOWS_CODE_ACTIONS_HOST")
+    serve.add_argument("--port", type=int, help="override FLOWS_CODE_ACTIONS_PORT")
+    serve.add_argument("--workers", type=int, help="override FLOWS_CODE_ACTIONS_WEB_WORKERS")
+    serve.set_defaults(handler=serve_command)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--to", type=int, metavar="VERSION", help="stop at this version")
+    migrate.add_argument("--status", action="store_true", help="only show the schema version")
+    migrate.add_argument(
+        "--force", type=int, metavar="VERSION",
+        help="record VERSION as applied and clean without running anything (repair a dirty schema)",
+    )
+    migrate.set_defaults(handler=migrate_command)
+
+    plugins = commands.add_parser("plugins", help="list loaded plugins and their versions")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(handler=plugins_command)
+
+    show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
+    show.set_defaults(handler=settings_command)
+    return parser
+
+
+def serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    from codeactions_core.web.server import ApiServer
+
+    overrides = {"host": args.host, "port": args.port, "web_workers": args.workers}
+    settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    pm = get_plugin_manager(settings)
+    store = open_store(settings, pm)
+    try:
+        status = ensure_schema_ready(store)
+    finally:
+        store.close()
+    log.info(
+        "codeactions %s: %s store at schema version %s; plugins: %s",
+        __version__, store.kind, status.current,
+        ", ".join(f"{p.name} {p.version}" for p in describe_plugins(pm)),
+    )
+    ApiServer(settings).run()
+    return 0
+
+
+def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
+    store = open_store(settings, get_plugin_manager(settings))
+    try:
+        if args.force is not None:
+            store.force_version(args.force)
+            print(f"recorded version {args.force} as applied and clean")
+        elif not args.status:
+            applied = store.migrate(args.to)
+            print(f"applied {', '.join(map(str, applied))}" if applied else "nothing to apply")
+        status = store.schema_status()
+        dirty = " (dirty)" if status.dirty else ""
+        print(f"{store.kind} schema at version {status.current}{dirty}; latest is {status.latest}")
+        return 1 if status.dirty else 0
+    finally:
+        store.close()
+
+
+def plugins_command(settings: Settings, args: argparse.Namespace) -> int:
+    infos = describe_plugins(get_plugin_manager(settings))
+    if args.json:
+        print(json.dumps([info.__dict__ for info in infos], indent=2))
+        return 0
+    for info in infos:
+        print(f"{info.name:<28} {info.version:<10} {info.distribution:<24} {', '.join(info.hooks)}")
+    return 0
+
+
+def settings_command(settings: Settings, args: argparse.Namespace) -> int:
+    for spec in describe():
+        value = getattr(settings, spec.attr)
+        if spec.secret and value:
+            value = "<set>"
+        elif isinstance(value, tuple):
+            value = ",".join(value)
+        print(f"{spec.env}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

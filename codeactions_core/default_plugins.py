@@ -1,0 +1,13 @@
+"""Hook implementations of the core itself (registered like any plugin, ``trylast``)."""
+
+from __future__ import annotations
+
+from codeactions_core import hookimpl
+from codeactions_core.settings import Settings
+from codeactions_core.store import LogStore, Store
+
+
+@hookimpl(trylast=True)
+def codeactions_log_store(settings: Settings, store: Store) -> LogStore:
+    """Without a log-store plugin, logs live in the store's own database."""
+    return store.logs

@@ -1,0 +1,1 @@
+"""Running user code: the runtime contract, sandbox and worker pool."""

@@ -1,0 +1,67 @@
+"""The contract between the core and a language runtime plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from codeactions_core.model import Code, LogType, RunStatus
+
+
+@dataclass
+class Job:
+    """One run of one code, as handed to a runtime."""
+
+    run_id: str
+    code: Code
+    params: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class LogLine:
+    type: LogType
+    content: str
+
+
+@dataclass
+class Outcome:
+    """What a run produced. ``status`` is terminal: completed or failed."""
+
+    status: RunStatus
+    result: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    logs: list[LogLine] = field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeHealth:
+    ready: bool
+    message: str = ""
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """Runs codes of one language in the sandbox."""
+
+    language: str
+    """The value of a code's ``language`` this runtime serves, e.g. ``python``."""
+
+    def start(self) -> None:
+        """Start warm resources (zygotes, process pools); called once per server process."""
+
+    def stop(self) -> None:
+        """Release everything ``start`` acquired."""
+
+    def health(self) -> RuntimeHealth:
+        """Whether runs can execute now, and why not (e.g. the toolchain is missing)."""
+
+    def prepare(self, code: Code) -> None:
+        """Make a code ready to run (e.g. compile it); raise InvalidInput when it cannot be."""
+
+    def execute(self, job: Job) -> Outcome:
+        """Run the job in the sandbox and report what happened; never raise for user errors."""

@@ -1,0 +1,1 @@
+"""Flows: versioned chains of steps run by step-runner plugins."""

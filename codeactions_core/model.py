@@ -1,0 +1,215 @@
+"""The domain entities and their JSON shapes (COMPAT.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+MAX_LOG_CONTENT = 8000
+
+
+class CodeType(enum.StrEnum):
+    FLOW = "flow"
+    ENDPOINT = "endpoint"
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED)
+
+
+class LogType(enum.StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    ERROR = "error"
+
+
+class Role(enum.IntEnum):
+    VIEWER = 1
+    CONTRIBUTOR = 2
+    MODERATOR = 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def rfc3339(moment: datetime) -> str:
+    """Format a datetime as RFC 3339 in UTC, with a ``Z`` suffix like Go's encoder."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    text = moment.astimezone(timezone.utc).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+@dataclass
+class Code:
+    id: str
+    name: str
+    type: CodeType
+    source: str
+    language: str
+    project_uuid: str
+    timeout: int
+    url: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": str(self.type),
+            "source": self.source,
+            "language": self.language,
+            "url": self.url,
+            "project_uuid": self.project_uuid,
+            "timeout": self.timeout,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }
+
+
+@dataclass
+class NewCode:
+    """A validated code about to be stored; the store assigns id and timestamps."""
+
+    name: str
+    type: CodeType
+    source: str
+    language: str
+    project_uuid: str
+    timeout: int
+    url: str = ""
+
+
+@dataclass
+class CodeChanges:
+    """A partial update of a code: ``None`` keeps the stored value."""
+
+    name: str | None = None
+    type: CodeType | None = None
+    source: str | None = None
+    language: str | None = None
+    timeout: int | None = None
+    url: str | None = None
+
+    def apply(self, code: Code) -> Code:
+        changed = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) is not None
+        }
+        return dataclasses.replace(code, **changed)
+
+
+@dataclass
+class CodeRun:
+    id: str
+    code_id: str
+    status: RunStatus
+    result: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "code_id": self.code_id,
+            "status": str(self.status),
+            "result": self.result,
+            "extra": self.extra,
+            "params": self.params,
+            "body": self.body,
+            "headers": self.headers,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }
+
+
+@dataclass
+class CodeLog:
+    id: str
+    run_id: str
+    code_id: str
+    type: LogType
+    content: str
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def __post_init__(self) -> None:
+        if len(self.content) > MAX_LOG_CONTENT:
+            self.content = self.content[:MAX_LOG_CONTENT]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": self.run_id,
+            "code_id": self.code_id,
+            "type": str(self.type),
+            "content": self.content,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }
+
+
+@dataclass
+class CodeLib:
+    id: str
+    name: str
+    language: str
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Authorization:
+    user_email: str
+    role: Role
+
+
+@dataclass
+class Project:
+    id: str
+    uuid: str
+    name: str
+    authorizations: list[Authorization] = field(default_factory=list)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class UserPermission:
+    id: str
+    project_uuid: str
+    email: str
+    role: Role
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Page:
+    """One page of a listing (used for code logs: 20 a page)."""
+
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def last_page(self) -> int:
+        return max(1, -(-self.total // self.per_page))

@@ -1,0 +1,72 @@
+"""The use cases, wired to the plugins the settings select."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pluggy
+
+from codeactions_core.errors import ConfigurationError
+from codeactions_core.execution.runtime import Runtime
+from codeactions_core.plugins import collect, get_plugin_manager
+from codeactions_core.services.codes import CodeService
+from codeactions_core.services.history import HistoryService
+from codeactions_core.settings import Settings
+from codeactions_core.store import LogStore, Store
+
+STORE_PLUGINS = {
+    "sqlite": "codeactions-sql",
+    "postgres": "codeactions-sql",
+    "mongodb": "codeactions-mongo",
+}
+
+
+@dataclass
+class Services:
+    """Everything a process needs, built once from settings and plugins."""
+
+    settings: Settings
+    plugins: pluggy.PluginManager
+    store: Store
+    log_store: LogStore
+    codes: CodeService
+    history: HistoryService
+    runtimes: dict[str, Runtime] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for runtime in self.runtimes.values():
+            runtime.stop()
+        self.store.close()
+
+
+def open_store(settings: Settings, pm: pluggy.PluginManager) -> Store:
+    """The store a plugin provides for ``settings.db_type``."""
+    store = pm.hook.codeactions_store(settings=settings)
+    if store is None:
+        hint = STORE_PLUGINS.get(settings.db_type, "a plugin providing it")
+        raise ConfigurationError(
+            f"FLOWS_CODE_ACTIONS_DB_TYPE: no installed plugin provides a {settings.db_type!r} "
+            f"store; install {hint} (see `codeactions plugins`)"
+        )
+    return store
+
+
+def build_services(
+    settings: Settings, pm: pluggy.PluginManager | None = None, store: Store | None = None
+) -> Services:
+    pm = pm or get_plugin_manager(settings)
+    store = store or open_store(settings, pm)
+    runtimes: dict[str, Runtime] = {}
+    for runtime in collect(pm.hook.codeactions_runtimes(settings=settings)):
+        runtimes.setdefault(runtime.language, runtime)  # first plugin called wins
+    log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
+    codes = CodeService(store.codes, languages=runtimes.keys, blacklist=settings.blacklist)
+    return Services(
+        settings=settings,
+        plugins=pm,
+        store=store,
+        log_store=log_store,
+        codes=codes,
+        history=HistoryService(codes, store.runs, log_store),
+        runtimes=runtimes,
+    )

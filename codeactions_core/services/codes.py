@@ -1,0 +1,152 @@
+"""Creating, reading, updating and deleting codes, with every input rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from codeactions_core.errors import InvalidInput, NotFound
+from codeactions_core.model import Code, CodeChanges, CodeType, NewCode
+from codeactions_core.store import CodeRepository
+
+MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
+DEFAULT_TIMEOUT = 60
+MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
+MAX_NAME = 255
+MAX_URL = 512
+BUILTIN_LANGUAGES = frozenset({"python", "javascript", "go"})
+
+
+@dataclass
+class CodeInput:
+    """Code fields as a client sent them (query string or JSON); ``None`` = absent."""
+
+    name: Any = None
+    type: Any = None
+    language: Any = None
+    project_uuid: Any = None
+    source: Any = None
+    timeout: Any = None
+    url: Any = None
+
+
+def parse_timeout(raw: Any) -> int:
+    """Seconds: absent or 0 → 60, clamped into [5, 300]; anything but an integer → error."""
+    if raw is None or raw == "":
+        return DEFAULT_TIMEOUT
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidInput(f"timeout must be an integer number of seconds, got {raw!r}")
+    try:
+        seconds = int(raw)
+    except ValueError:
+        raise InvalidInput(f"timeout must be an integer number of seconds, got {raw!r}") from None
+    if seconds == 0:
+        return DEFAULT_TIMEOUT
+    return min(max(seconds, MIN_TIMEOUT), MAX_TIMEOUT)
+
+
+def parse_code_type(raw: Any) -> CodeType:
+    try:
+        return CodeType(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"type {raw!r} is not valid; use one of: {', '.join(t.value for t in CodeType)}"
+        ) from None
+
+
+class CodeService:
+    """The code use cases. ``languages`` tells which languages new codes may use."""
+
+    def __init__(
+        self,
+        codes: CodeRepository,
+        *,
+        languages: Callable[[], Iterable[str]] = lambda: BUILTIN_LANGUAGES,
+        blacklist: Iterable[str] = (),
+    ) -> None:
+        self._codes = codes
+        self._languages = languages
+        self._blacklist = tuple(blacklist)
+
+    def create(self, data: CodeInput) -> Code:
+        new = NewCode(
+            name=self._text(data.name, "name", MAX_NAME, required=True),
+            type=parse_code_type(self._text(data.type, "type", 50, required=True)),
+            language=self._language(self._text(data.language, "language", 50, required=True)),
+            project_uuid=self._text(data.project_uuid, "project_uuid", MAX_NAME, required=True),
+            source=self._source(data.source if data.source is not None else ""),
+            timeout=parse_timeout(data.timeout),
+            url=self._text(data.url, "url", MAX_URL) or "",
+        )
+        return self._codes.create(new)
+
+    def get(self, code_id: str) -> Code:
+        code = self._codes.get(code_id)
+        if code is None:
+            raise NotFound(f"code {code_id!r} not found")
+        return code
+
+    def list(self, project_uuid: str | None, code_type: str | None = None) -> list[Code]:
+        if not project_uuid:
+            raise InvalidInput("project_uuid is required")
+        kind = parse_code_type(code_type) if code_type else None
+        return self._codes.list_by_project(project_uuid, kind)
+
+    def update(self, code_id: str, data: CodeInput) -> Code:
+        """Change what ``data`` holds; an absent or empty source keeps the stored one."""
+        self.get(code_id)
+        changes = CodeChanges(
+            name=self._text(data.name, "name", MAX_NAME),
+            type=parse_code_type(data.type) if data.type not in (None, "") else None,
+            language=self._language(data.language) if data.language not in (None, "") else None,
+            source=self._source(data.source) if data.source not in (None, "") else None,
+            timeout=parse_timeout(data.timeout) if data.timeout not in (None, "") else None,
+            url=self._text(data.url, "url", MAX_URL),
+        )
+        updated = self._codes.update(code_id, changes)
+        if updated is None:
+            raise NotFound(f"code {code_id!r} not found")
+        return updated
+
+    def delete(self, code_id: str) -> None:
+        if not self._codes.delete(code_id):
+            raise NotFound(f"code {code_id!r} not found")
+
+    @staticmethod
+    def _text(raw: Any, field: str, limit: int, *, required: bool = False) -> str | None:
+        if raw is None or raw == "":
+            if required:
+                raise InvalidInput(f"{field} is required")
+            return None
+        if not isinstance(raw, str):
+            raise InvalidInput(f"{field} must be a string, got {type(raw).__name__}")
+        text = raw.strip()
+        if required and not text:
+            raise InvalidInput(f"{field} is required")
+        if len(text) > limit:
+            raise InvalidInput(f"{field} is longer than {limit} characters")
+        return text
+
+    def _language(self, raw: Any) -> str:
+        known = set(BUILTIN_LANGUAGES) | set(self._languages())
+        if raw not in known:
+            raise InvalidInput(
+                f"language {raw!r} is not valid; use one of: {', '.join(sorted(known))}"
+            )
+        return raw
+
+    def _source(self, raw: Any) -> str:
+        if not isinstance(raw, str):
+            raise InvalidInput(f"source must be a string, got {type(raw).__name__}")
+        size = len(raw.encode("utf-8"))
+        if size >= MAX_SOURCE_BYTES:
+            raise InvalidInput(
+                f"source is {size} bytes; it must be smaller than {MAX_SOURCE_BYTES} bytes (1 MiB)"
+            )
+        if "\x00" in raw:
+            raise InvalidInput("source contains a NUL character")
+        for term in self._blacklist:
+            if term in raw:
+                raise InvalidInput(f"source contains the forbidden term {term!r}")
+        return raw

@@ -1,0 +1,339 @@
+"""Typed settings from the environment: the only module that reads ``os.environ``.
+
+Every setting is declared once below with its variable, default and meaning;
+``Settings.from_env()`` parses and validates them all and raises
+:class:`ConfigurationError` naming the first bad variable. An empty variable
+counts as unset, as it did in the old service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from codeactions_core.errors import ConfigurationError
+
+PREFIX = "FLOWS_CODE_ACTIONS_"
+TRUE_WORDS = {"1", "t", "true", "yes", "y", "on"}
+FALSE_WORDS = {"0", "f", "false", "no", "n", "off"}
+DB_TYPES = ("sqlite", "postgres", "mongodb")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def parse_bool(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def parse_float(raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+
+
+def parse_terms(raw: str) -> tuple[str, ...]:
+    """Comma-separated terms, trimmed, empties dropped."""
+    return tuple(term.strip() for term in raw.split(",") if term.strip())
+
+
+def parse_clock(raw: str) -> str:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw.strip())
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise ValueError(f"expected a time of day as HH:MM, got {raw!r}")
+    return f"{int(match[1]):02d}:{match[2]}"
+
+
+def parse_db_type(raw: str) -> str:
+    value = raw.strip().lower()
+    value = {"postgresql": "postgres", "pg": "postgres", "mongo": "mongodb"}.get(value, value)
+    if value not in DB_TYPES:
+        raise ValueError(f"expected one of {', '.join(DB_TYPES)}, got {raw!r}")
+    return value
+
+
+def parse_log_level(raw: str) -> str:
+    value = raw.strip().lower()
+    value = {"warn": "warning", "fatal": "critical", "panic": "critical", "trace": "debug"}.get(
+        value, value
+    )
+    if value not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return value
+
+
+def at_least(minimum: float, parse: Callable[[str], Any] = parse_int) -> Callable[[str], Any]:
+    def parse_bounded(raw: str) -> Any:
+        value = parse(raw)
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {raw!r}")
+        return value
+
+    return parse_bounded
+
+
+def port(raw: str) -> int:
+    value = parse_int(raw)
+    if not 0 < value < 65536:
+        raise ValueError(f"expected a TCP port between 1 and 65535, got {raw!r}")
+    return value
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    env: str | None = None,
+    parse: Callable[[str], Any] = str.strip,
+    secret: bool = False,
+    aliases: tuple[str, ...] = (),
+) -> Any:
+    """Declare a setting. ``env`` defaults to ``FLOWS_CODE_ACTIONS_<FIELD NAME>``."""
+    metadata = {"env": env, "help": help, "parse": parse, "aliases": aliases, "secret": secret}
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("use a tuple for collection defaults")
+    return field(default=default, repr=not secret, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processes can be configured with (COMPAT.md "Configuration")."""
+
+    host: str = setting("0.0.0.0", "Address the API listens on.")
+    port: int = setting(8050, "Port the API listens on.", parse=port)
+    data_dir: str = setting(
+        "./data", "Directory for the embedded SQLite database and local caches."
+    )
+    web_workers: int = setting(
+        2, "gunicorn worker processes of `codeactions serve`.", parse=at_least(1)
+    )
+    web_threads: int = setting(
+        8, "Threads per gunicorn worker (gthread workers).", parse=at_least(1)
+    )
+
+    db_type: str = setting(
+        "sqlite",
+        "Store: `sqlite` (embedded default), `postgres` or `mongodb`.",
+        parse=parse_db_type,
+    )
+    db_uri: str = setting(
+        "",
+        "Database URI: `sqlite:///path/to.db` or `postgres://user:pass@host:5432/db`. "
+        "Unset: `<DATA_DIR>/codeactions.db` for SQLite, "
+        "`postgres://postgres@127.0.0.1:5432/<DB_NAME>` for PostgreSQL.",
+        secret=True,
+    )
+    db_name: str = setting(
+        "codeactions", "PostgreSQL database name when `DB_URI` names none."
+    )
+    db_max_pool_size: int = setting(
+        10, "Most PostgreSQL connections each server process keeps.", parse=at_least(1)
+    )
+    mongo_db_uri: str = setting(
+        "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
+    )
+    mongo_db_name: str = setting("code-actions", "MongoDB database name.")
+
+    auth_token: str = setting(
+        "",
+        "Service token: `/run` then requires `Authorization: Token <token>`; "
+        "it also grants full management access.",
+        secret=True,
+    )
+    environment: str = setting("local", "Deployment name, shown in `/health`.")
+    log_level: str = setting(
+        "info", "Log level: debug, info, warning, error, critical.", parse=parse_log_level
+    )
+    sentry_dsn: str = setting(
+        "", "Sentry DSN; errors are reported when `sentry-sdk` is installed.", secret=True
+    )
+    redis: str = setting(
+        "",
+        "Redis URL (e.g. `redis://localhost:6379/10`) for shared rate limits and locks; "
+        "unset: in-process limiter, database locks.",
+        secret=True,
+    )
+    code_limiter_max_requests: int = setting(
+        600, "Requests allowed per code id and window on `/action/endpoint`.", parse=at_least(1)
+    )
+    code_limiter_window: int = setting(
+        60,
+        "Rate-limit window in seconds.",
+        env=PREFIX + "CODE_LIMITER_WINDOW_WINDOW",
+        parse=at_least(1),
+    )
+    cleaner_schedule_time: str = setting(
+        "01:00", "Time of day (HH:MM, UTC) the cleaners run.", parse=parse_clock
+    )
+    cleaner_retention_period: int = setting(
+        30, "Days runs and logs are kept.", parse=at_least(1)
+    )
+    blacklist: tuple[str, ...] = setting(
+        (), "Comma-separated terms a source may not contain.", parse=parse_terms
+    )
+    skiplist: tuple[str, ...] = setting(
+        (), "Comma-separated Python libraries never installed.", parse=parse_terms
+    )
+
+    s3_enabled: bool = setting(False, "Store run logs in S3 instead of the database.", parse=parse_bool)
+    s3_region: str = setting("us-east-1", "S3 region.")
+    s3_bucket_name: str = setting("", "S3 bucket for logs (required with `S3_ENABLED`).")
+    s3_access_key_id: str = setting("", "S3 access key id (else the AWS default chain).", secret=True)
+    s3_secret_access_key: str = setting("", "S3 secret access key.", secret=True)
+    s3_prefix: str = setting("codeactions", "Key prefix of log objects.")
+    s3_endpoint: str = setting("", "Custom S3 endpoint (LocalStack, MinIO, moto).")
+
+    worker_pool_size: int = setting(4, "Runs executing at once per server process.", parse=at_least(1))
+    worker_pool_queue_size: int = setting(
+        100, "Runs waiting per server process before new ones get 503.", parse=at_least(0)
+    )
+    health_check_cache_time: float = setting(
+        3.0, "Seconds `/health` results are cached.", parse=at_least(0, parse_float)
+    )
+
+    oidc_auth_enabled: bool = setting(False, "Check bearer tokens with the OIDC provider.", parse=parse_bool)
+    oidc_host: str = setting("", "OIDC provider base URL, e.g. `https://sso.example.com`.")
+    oidc_realm: str = setting("", "OIDC realm.")
+
+    resource_enabled: bool = setting(False, "Put runs in cgroups with the limits below.", parse=parse_bool)
+    cpu_shares: int = setting(0, "cgroup CPU shares of a run (0: unset).", parse=at_least(0))
+    cpu_quota: int = setting(0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0))
+    memory_limit: int = setting(0, "cgroup memory limit of a run in bytes (0: unset).", parse=at_least(0))
+    memory_reservation: int = setting(0, "cgroup memory reservation in bytes (0: unset).", parse=at_least(0))
+
+    rabbitmq_url: str = setting("", "AMQP URL of the broker for project and permission events.", secret=True)
+    project_exchange: str = setting("projects.topic", "Topic exchange of project events.")
+    project_queue: str = setting("code-actions.projects", "Queue of project events.")
+    permission_exchange: str = setting("permissions.topic", "Topic exchange of permission events.")
+    permission_queue: str = setting(
+        "code-actions-permissions",
+        "Queue of permission events (the old name really lacks the S).",
+        env="FLOW_CODE_ACTIONS_PERMISSION_QUEUE",
+        aliases=(PREFIX + "PERMISSION_QUEUE",),
+    )
+
+    disable_plugins: tuple[str, ...] = setting(
+        (),
+        "Comma-separated plugin names (as `codeactions plugins` lists them) not to load.",
+        env="CODEACTIONS_DISABLE_PLUGINS",
+        parse=parse_terms,
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every setting; raise ConfigurationError naming a bad one."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in describe():
+            raw = next(
+                (environ[name] for name in (spec.env, *spec.aliases) if environ.get(name, "").strip()),
+                None,
+            )
+            if raw is None:
+                continue
+            try:
+                values[spec.attr] = spec.parse(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"{spec.env}: {exc}") from None
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> None:
+        """Checks that involve several settings."""
+        if self.s3_enabled and not self.s3_bucket_name:
+            raise ConfigurationError(f"{PREFIX}S3_BUCKET_NAME: required when S3_ENABLED is true")
+        if self.oidc_auth_enabled and not (self.oidc_host and self.oidc_realm):
+            raise ConfigurationError(
+                f"{PREFIX}OIDC_HOST and {PREFIX}OIDC_REALM: required when OIDC_AUTH_ENABLED is true"
+            )
+        if self.db_uri:
+            scheme = urlsplit(self.db_uri).scheme
+            expected = {"sqlite": ("sqlite",), "postgres": ("postgres", "postgresql"), "mongodb": ()}
+            if expected[self.db_type] and scheme not in expected[self.db_type]:
+                raise ConfigurationError(
+                    f"{PREFIX}DB_URI: a {self.db_type} store needs a "
+                    f"{expected[self.db_type][0]}:// URI, got scheme {scheme!r}"
+                )
+
+    @property
+    def database_uri(self) -> str:
+        """The effective SQL database URI, defaults filled in."""
+        if self.db_uri:
+            return self.db_uri
+        if self.db_type == "postgres":
+            return f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
+        return f"sqlite:///{Path(self.data_dir) / 'codeactions.db'}"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    attr: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any]
+    aliases: tuple[str, ...]
+    secret: bool
+
+
+def describe() -> list[SettingSpec]:
+    """Every setting with its variable, default and meaning (for docs and parsing)."""
+    specs = []
+    for f in dataclasses.fields(Settings):
+        meta = f.metadata
+        specs.append(
+            SettingSpec(
+                attr=f.name,
+                env=meta["env"] or PREFIX + f.name.upper(),
+                default=f.default,
+                help=meta["help"],
+                parse=meta["parse"],
+                aliases=meta["aliases"],
+                secret=meta["secret"],
+            )
+        )
+    return specs
+
+
+@dataclass(frozen=True)
+class SuiteEnvironment:
+    """Where the test suite finds real services (tests only; not product settings)."""
+
+    require_services: bool = False
+    postgres_uri: str = "postgres://postgres@127.0.0.1:5432/postgres"
+    redis_url: str = "redis://127.0.0.1:6379/15"
+    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    mongo_uri: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SuiteEnvironment:
+        environ = os.environ if environ is None else environ
+        defaults = cls()
+        return cls(
+            require_services=parse_bool(environ.get("CODEACTIONS_REQUIRE_SERVICES") or "0"),
+            postgres_uri=environ.get("CODEACTIONS_TEST_POSTGRES_URI") or defaults.postgres_uri,
+            redis_url=environ.get("CODEACTIONS_TEST_REDIS_URL") or defaults.redis_url,
+            rabbitmq_url=environ.get("CODEACTIONS_TEST_RABBITMQ_URL") or defaults.rabbitmq_url,
+            mongo_uri=environ.get(PREFIX + "MONGO_DB_URI") or "",
+        )

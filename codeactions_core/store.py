@@ -1,0 +1,173 @@
+"""What a storage backend provides. A plugin returns a :class:`Store` from the
+``codeactions_store`` hook; ``codeactions_core.testing.store_contract`` is the
+suite every implementation must pass.
+
+Ids are strings. A repository answers ``None`` (or ``False``) for an id it does
+not know, including strings that are not ids at all: it never raises for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from codeactions_core.model import (
+    Authorization,
+    Code,
+    CodeChanges,
+    CodeLib,
+    CodeLog,
+    CodeRun,
+    CodeType,
+    NewCode,
+    Page,
+    Project,
+    Role,
+    RunStatus,
+    UserPermission,
+)
+
+
+@dataclass
+class NewRun:
+    code_id: str
+    status: RunStatus = RunStatus.QUEUED
+    params: dict[str, Any] = field(default_factory=dict)
+    body: str = ""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema stands against the migrations this code ships."""
+
+    current: int
+    latest: int
+    dirty: bool = False
+
+    @property
+    def behind(self) -> bool:
+        return self.current < self.latest
+
+
+class CodeRepository(Protocol):
+    def create(self, new: NewCode) -> Code: ...
+
+    def get(self, code_id: str) -> Code | None:
+        """A code by id; SQL stores also accept the legacy MongoDB id of migrated rows."""
+
+    def list_by_project(self, project_uuid: str, code_type: CodeType | None = None) -> list[Code]:
+        """A project's codes, newest first."""
+
+    def update(self, code_id: str, changes: CodeChanges) -> Code | None: ...
+
+    def delete(self, code_id: str) -> bool: ...
+
+
+class RunRepository(Protocol):
+    def create(self, new: NewRun) -> CodeRun: ...
+
+    def get(self, run_id: str) -> CodeRun | None: ...
+
+    def update(
+        self,
+        run_id: str,
+        *,
+        status: RunStatus,
+        result: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> CodeRun | None:
+        """Move a run to ``status``; ``None`` keeps result or extra as stored."""
+
+    def list_by_code(
+        self,
+        code_id: str,
+        *,
+        after: datetime | None = None,
+        before: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[CodeRun]:
+        """A code's runs created strictly after/before the bounds, newest first."""
+
+    def delete_older_than(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` runs created before ``cutoff``; return how many."""
+
+
+class LogStore(Protocol):
+    """Where run logs live: the database by default, S3 through a plugin."""
+
+    def add_many(self, logs: Sequence[CodeLog]) -> None:
+        """Store the log lines of one run in one batch, keeping their order."""
+
+    def get(self, log_id: str) -> CodeLog | None: ...
+
+    def list_by_run(self, run_id: str, *, page: int, per_page: int) -> Page:
+        """A run's logs in the order they were written."""
+
+    def list_by_code(self, code_id: str, *, page: int, per_page: int) -> Page:
+        """A code's logs, newest first."""
+
+    def delete_older_than(self, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` log lines created before ``cutoff``; return how many."""
+
+
+class ProjectRepository(Protocol):
+    def get(self, project_uuid: str) -> Project | None: ...
+
+    def upsert(
+        self, project_uuid: str, name: str, authorizations: Sequence[Authorization]
+    ) -> Project:
+        """Create the project or replace its name and authorizations."""
+
+
+class PermissionRepository(Protocol):
+    def get(self, project_uuid: str, email: str) -> UserPermission | None: ...
+
+    def list_by_project(self, project_uuid: str) -> list[UserPermission]: ...
+
+    def upsert(self, project_uuid: str, email: str, role: Role) -> UserPermission: ...
+
+    def delete(self, project_uuid: str, email: str) -> bool: ...
+
+
+class LibRepository(Protocol):
+    def add(self, name: str, language: str) -> CodeLib:
+        """Record a library; adding one already recorded returns the stored row."""
+
+    def list(self, language: str | None = None) -> list[CodeLib]: ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A storage backend: repositories plus its schema life cycle."""
+
+    kind: str
+    """Short name shown in logs and ``/health``: ``sqlite``, ``postgres``, ``mongodb``."""
+
+    auto_migrate: bool
+    """True when ``serve`` may apply pending migrations itself (embedded stores)."""
+
+    codes: CodeRepository
+    runs: RunRepository
+    logs: LogStore
+    projects: ProjectRepository
+    permissions: PermissionRepository
+    libs: LibRepository
+
+    def schema_status(self) -> SchemaStatus: ...
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Apply pending migrations up to ``target`` (all when None); return their versions."""
+
+    def force_version(self, version: int) -> None:
+        """Record ``version`` as applied and clean, without running anything."""
+
+    def ping(self) -> None:
+        """Raise when the database cannot be reached."""
+
+    def release(self) -> None:
+        """Return this thread's connection to the pool (called after every request)."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Test helpers shipped with the core, for the core and for plugins."""

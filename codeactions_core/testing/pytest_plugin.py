@@ -1,0 +1,1 @@
+"""pytest fixtures shared by the core and plugin test suites."""

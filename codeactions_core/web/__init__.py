@@ -1,0 +1,1 @@
+"""The HTTP API: Falcon app factory, resources, middleware and error handling."""

@@ -1,0 +1,44 @@
+"""The Falcon application factory."""
+
+from __future__ import annotations
+
+import falcon
+
+from codeactions_core.services import Services, build_services
+from codeactions_core.settings import Settings
+from codeactions_core.web import errors
+from codeactions_core.web.middleware import ReleaseStoreConnection
+from codeactions_core.web.resources.codes import CodeCollection, CodeItem
+from codeactions_core.web.resources.health import Health, Liveness
+from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:
+    """Build the API. Without ``services`` they are built from ``settings`` (or the environment)."""
+    if services is None:
+        services = build_services(settings or Settings.from_env())
+    app = falcon.App(middleware=[ReleaseStoreConnection(services.store)])
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    add_core_routes(app, services)
+    services.plugins.hook.codeactions_add_routes(app=app, services=services)
+    return app
+
+
+def add_core_routes(app: falcon.App, services: Services) -> None:
+    liveness = Liveness()
+    app.add_route("/", liveness)
+    app.add_route("/healthz", liveness)
+    app.add_route("/health", Health(services))
+
+    codes = CodeCollection(services.codes)
+    code = CodeItem(services.codes)
+    app.add_route("/code", codes)
+    app.add_route("/code/{code_id}", code)
+    app.add_route("/admin/code", codes, suffix="admin")
+    app.add_route("/admin/code/{code_id}", code, suffix="admin")
+
+    app.add_route("/coderun", RunCollection(services.history))
+    app.add_route("/coderun/{run_id}", RunItem(services.history))
+    app.add_route("/codelog", LogCollection(services.history))
+    app.add_route("/codelog/{log_id}", LogItem(services.history))

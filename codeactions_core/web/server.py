@@ -1,0 +1,57 @@
+"""``codeactions serve``: the API on gunicorn with gthread workers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from codeactions_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ApiServer(BaseApplication):
+    """gunicorn configured from settings; each worker builds its own app and services."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self.settings = settings
+        self.options = {
+            "bind": f"{settings.host}:{settings.port}",
+            "workers": settings.web_workers,
+            "worker_class": "gthread",
+            "threads": settings.web_threads,
+            "proc_name": "codeactions",
+            "timeout": 60,
+            "graceful_timeout": 30,
+            "keepalive": 5,
+            "loglevel": settings.log_level,
+            "accesslog": "-" if settings.log_level == "debug" else None,
+            "worker_tmp_dir": "/dev/shm",
+            "control_socket_disable": True,  # replicas and tests share a home directory
+            "worker_exit": _close_worker_services,
+            **overrides,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from codeactions_core.web.app import create_app
+        from codeactions_core.services import build_services
+
+        global _worker_services
+        _worker_services = build_services(self.settings)
+        return create_app(services=_worker_services)
+
+
+_worker_services = None
+
+
+def _close_worker_services(server: Any, worker: Any) -> None:
+    if _worker_services is not None:
+        _worker_services.close()

@@ -1,0 +1,1 @@
+-- SQLite's codes table never had the closed language list (see 000001).

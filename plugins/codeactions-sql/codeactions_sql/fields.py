@@ -1,0 +1,75 @@
+"""Column types that read and write the same Python values on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import peewee
+
+SQLITE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def on_sqlite(field: peewee.Field) -> bool:
+    return isinstance(field.model._meta.database, peewee.SqliteDatabase)
+
+
+class UUIDText(peewee.Field):
+    """A UUID as its canonical string (``uuid`` on PostgreSQL, text on SQLite)."""
+
+    field_type = "UUID"
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else str(uuid.UUID(str(value)))
+
+    def python_value(self, value: Any) -> str | None:
+        return None if value is None else str(value)
+
+
+class UTCDateTime(peewee.Field):
+    """An aware UTC datetime (``timestamptz`` on PostgreSQL, sortable text on SQLite)."""
+
+    field_type = "TIMESTAMPTZ"
+
+    def db_value(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        if on_sqlite(self):
+            return value.strftime(SQLITE_TIME_FORMAT)
+        return value
+
+    def python_value(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class JSONValue(peewee.Field):
+    """Any JSON value (``jsonb`` on PostgreSQL, text on SQLite)."""
+
+    field_type = "JSONB"
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: Any) -> Any:
+        if isinstance(value, (str, bytes)):
+            return json.loads(value)
+        return value

@@ -1,0 +1,89 @@
+"""The SQL store: PostgreSQL for production, SQLite as the embedded default."""
+
+from __future__ import annotations
+
+import peewee
+
+from codeactions_core.errors import StoreError
+from codeactions_core.settings import Settings
+from codeactions_core.store import SchemaStatus
+from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
+from codeactions_sql.migrator import Migrator
+from codeactions_sql.models import bind_models
+from codeactions_sql.repositories import (
+    SqlCodes,
+    SqlLibs,
+    SqlLogs,
+    SqlPermissions,
+    SqlProjects,
+    SqlRuns,
+    first_line,
+)
+
+
+class SqlStore:
+    def __init__(self, database: peewee.Database, kind: str, *, uri: str = "", db_name: str = "") -> None:
+        self.kind = kind
+        self.auto_migrate = kind == "sqlite"
+        self.database = database
+        self._uri = uri
+        self._db_name = db_name
+        models = bind_models(database)
+        self.codes = SqlCodes(models.codes)
+        self.runs = SqlRuns(models.runs)
+        self.logs = SqlLogs(models.logs)
+        self.projects = SqlProjects(models.projects)
+        self.permissions = SqlPermissions(models.permissions)
+        self.libs = SqlLibs(models.libs)
+        self._migrator = Migrator(database, kind)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SqlStore:
+        uri = settings.database_uri
+        if settings.db_type == "postgres":
+            database = open_postgres(uri, settings.db_name, settings.db_max_pool_size)
+        else:
+            database = open_sqlite(uri, max(settings.db_max_pool_size, settings.web_threads))
+        return cls(database, settings.db_type, uri=uri, db_name=settings.db_name)
+
+    def schema_status(self) -> SchemaStatus:
+        try:
+            return self._migrator.status()
+        except peewee.OperationalError as exc:
+            raise StoreError(self._unreachable(exc)) from exc
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        if self.kind == "postgres" and create_postgres_database(self._uri, self._db_name):
+            self.database.close_all()
+        try:
+            return self._migrator.migrate(target)
+        except peewee.OperationalError as exc:
+            raise StoreError(self._unreachable(exc)) from exc
+        finally:
+            self.release()
+
+    def force_version(self, version: int) -> None:
+        self._migrator.force(version)
+        self.release()
+
+    def ping(self) -> None:
+        try:
+            self.database.execute_sql("SELECT 1").fetchone()
+        except peewee.OperationalError as exc:
+            raise StoreError(self._unreachable(exc)) from exc
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        if not self.database.is_closed() and not self.database.in_transaction():
+            self.database.close()
+
+    def close(self) -> None:
+        self.release()
+        self.database.close_all()
+
+    def _unreachable(self, exc: Exception) -> str:
+        message = first_line(exc)
+        if "does not exist" in message and self.kind == "postgres":
+            return f"{message}: run `codeactions migrate`, which creates it"
+        return f"cannot use the {self.kind} database: {message}"
