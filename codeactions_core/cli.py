@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -10,7 +11,7 @@ from collections.abc import Sequence
 
 from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
-from codeactions_core.log_config import configure_logging
+from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import describe_plugins, get_plugin_manager
 from codeactions_core.services import open_store
 from codeactions_core.services.schema import ensure_schema_ready
@@ -24,6 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         configure_logging(settings.log_level)
+        configure_error_reporting(settings)
         return args.handler(settings, args)
     except CodeActionsError as exc:
         print(f"codeactions {args.command}: {exc.message}", file=sys.stderr)
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.set_defaults(handler=plugins_command)
 
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
+    show.add_argument("--markdown", action="store_true", help="print the documentation table")
     show.set_defaults(handler=settings_command)
     return parser
 
@@ -99,7 +102,7 @@ def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
 def plugins_command(settings: Settings, args: argparse.Namespace) -> int:
     infos = describe_plugins(get_plugin_manager(settings))
     if args.json:
-        print(json.dumps([info.__dict__ for info in infos], indent=2))
+        print(json.dumps([dataclasses.asdict(info) for info in infos], indent=2))
         return 0
     for info in infos:
         print(f"{info.name:<28} {info.version:<10} {info.distribution:<24} {', '.join(info.hooks)}")
@@ -107,6 +110,9 @@ def plugins_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(settings_table())
+        return 0
     for spec in describe():
         value = getattr(settings, spec.attr)
         if spec.secret and value:
@@ -115,6 +121,16 @@ def settings_command(settings: Settings, args: argparse.Namespace) -> int:
             value = ",".join(value)
         print(f"{spec.env}={value}")
     return 0
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table row: variable, default, meaning."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for spec in describe():
+        default = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
+        default = f"`{default}`" if default not in ("", ()) else "(unset)"
+        rows.append(f"| `{spec.env}` | {default} | {spec.help} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -210,6 +210,10 @@ class Page:
     page: int
     per_page: int
 
+    def __post_init__(self) -> None:
+        if self.per_page < 1:
+            raise ValueError("per_page must be at least 1")
+
     @property
     def last_page(self) -> int:
         return max(1, -(-self.total // self.per_page))

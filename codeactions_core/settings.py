@@ -144,7 +144,7 @@ class Settings:
         "codeactions", "PostgreSQL database name when `DB_URI` names none."
     )
     db_max_pool_size: int = setting(
-        10, "Most PostgreSQL connections each server process keeps.", parse=at_least(1)
+        10, "Most database connections each process keeps (PostgreSQL, MongoDB).", parse=at_least(1)
     )
     mongo_db_uri: str = setting(
         "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
@@ -337,3 +337,16 @@ class SuiteEnvironment:
             rabbitmq_url=environ.get("CODEACTIONS_TEST_RABBITMQ_URL") or defaults.rabbitmq_url,
             mongo_uri=environ.get(PREFIX + "MONGO_DB_URI") or "",
         )
+
+
+def inherited_environment() -> dict[str, str]:
+    """This process's environment without any codeactions setting.
+
+    The base for child processes that get their settings explicitly (test
+    servers, tools); never used for user code, which gets no environment.
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith((PREFIX, "FLOW_CODE_ACTIONS_", "CODEACTIONS_"))
+    }

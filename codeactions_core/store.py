@@ -89,7 +89,10 @@ class RunRepository(Protocol):
         before: datetime | None = None,
         limit: int = 1000,
     ) -> list[CodeRun]:
-        """A code's runs created strictly after/before the bounds, newest first."""
+        """A code's runs created strictly after/before the bounds, newest first.
+
+        Runs created in the same instant come in a stable order.
+        """
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
         """Delete at most ``limit`` runs created before ``cutoff``; return how many."""
@@ -125,7 +128,8 @@ class ProjectRepository(Protocol):
 class PermissionRepository(Protocol):
     def get(self, project_uuid: str, email: str) -> UserPermission | None: ...
 
-    def list_by_project(self, project_uuid: str) -> list[UserPermission]: ...
+    def list_by_project(self, project_uuid: str) -> list[UserPermission]:
+        """A project's permissions ordered by email."""
 
     def upsert(self, project_uuid: str, email: str, role: Role) -> UserPermission: ...
 
@@ -136,7 +140,8 @@ class LibRepository(Protocol):
     def add(self, name: str, language: str) -> CodeLib:
         """Record a library; adding one already recorded returns the stored row."""
 
-    def list(self, language: str | None = None) -> list[CodeLib]: ...
+    def list(self, language: str | None = None) -> list[CodeLib]:
+        """Recorded libraries ordered by name."""
 
 
 @runtime_checkable

@@ -287,7 +287,7 @@ class SqlRuns:
             query = query.where(self.model.created_at > after)
         if before is not None:
             query = query.where(self.model.created_at < before)
-        query = query.order_by(self.model.created_at.desc()).limit(limit)
+        query = query.order_by(self.model.created_at.desc(), self.model.id.desc()).limit(limit)
         return [to_run(row) for row in query]
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:

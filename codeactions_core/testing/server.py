@@ -1,0 +1,106 @@
+"""Start the real ``codeactions`` processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from codeactions_core.settings import inherited_environment
+
+START_DEADLINE = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "codeactions_core.cli", *args]
+
+
+def child_env(settings: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {**inherited_environment(), **settings, **(extra or {})}
+
+
+def run_cli(
+    *args: str, settings: Mapping[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run a ``codeactions`` command to completion with exactly these settings."""
+    return subprocess.run(
+        cli_command(*args), env=child_env(settings), capture_output=True, text=True, timeout=timeout
+    )
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_server(
+    settings: Mapping[str, str],
+    log_dir: Path,
+    *,
+    workers: int = 1,
+    extra_env: Mapping[str, str] | None = None,
+    command: str = "serve",
+) -> RunningServer:
+    """Start ``codeactions serve`` on a free loopback port; return once /healthz answers."""
+    port = free_port()
+    env = child_env(
+        {
+            "FLOWS_CODE_ACTIONS_HOST": "127.0.0.1",
+            "FLOWS_CODE_ACTIONS_PORT": str(port),
+            "FLOWS_CODE_ACTIONS_WEB_WORKERS": str(workers),
+            **settings,
+        },
+        extra_env,
+    )
+    log_path = Path(log_dir) / f"server-{port}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            cli_command(command), env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    server = RunningServer(process, port, log_path)
+    deadline = time.monotonic() + START_DEADLINE
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(server.url("/healthz"), timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.05)  # polling interval while the server boots, not synchronisation
+    server.stop()
+    raise RuntimeError(f"server did not answer /healthz within {START_DEADLINE}s:\n{server.log()}")

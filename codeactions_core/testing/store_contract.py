@@ -1,0 +1,249 @@
+"""The contract every Store must pass.
+
+Subclass :class:`StoreContract` in a test module as ``TestMyStore`` and
+provide a ``store`` fixture yielding a migrated, empty store::
+
+    class TestMyStore(StoreContract):
+        @pytest.fixture
+        def store(self):
+            yield make_my_store()
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from codeactions_core.model import (
+    MAX_LOG_CONTENT,
+    Authorization,
+    CodeChanges,
+    CodeLog,
+    CodeType,
+    LogType,
+    NewCode,
+    Role,
+    RunStatus,
+    utcnow,
+)
+from codeactions_core.store import NewRun, Store
+
+NOT_IDS = [
+    "", "nope", "00000000-0000-0000-0000-000000000000", "0" * 24, "x" * 300, "'; DROP TABLE codes; --",
+]
+
+
+def new_code(**overrides: object) -> NewCode:
+    fields: dict[str, object] = {
+        "name": "greeter",
+        "type": CodeType.ENDPOINT,
+        "source": "def Run(engine):\n    engine.result.set('olá ✓')\n",
+        "language": "python",
+        "project_uuid": "project-a",
+        "timeout": 60,
+    }
+    fields.update(overrides)
+    return NewCode(**fields)  # type: ignore[arg-type]
+
+
+def log_line(run_id: str, code_id: str, content: str, kind: LogType = LogType.INFO) -> CodeLog:
+    return CodeLog(id="", run_id=run_id, code_id=code_id, type=kind, content=content)
+
+
+def assert_utc(moment: datetime) -> None:
+    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self) -> Store:  # pragma: no cover - always overridden
+        raise NotImplementedError("provide a `store` fixture yielding a migrated, empty store")
+
+    # -- schema -------------------------------------------------------------------------
+
+    def test_is_a_store_and_up_to_date(self, store: Store) -> None:
+        assert isinstance(store, Store)
+        status = store.schema_status()
+        assert not status.behind and not status.dirty
+        assert store.migrate() == []
+        store.ping()
+        store.release()
+
+    # -- codes --------------------------------------------------------------------------
+
+    def test_code_round_trip(self, store: Store) -> None:
+        created = store.codes.create(new_code(url="https://example.org/hook", timeout=30))
+        fetched = store.codes.get(created.id)
+        assert fetched == created
+        assert fetched.source.endswith("('olá ✓')\n")
+        assert (fetched.timeout, fetched.url, fetched.type) == (30, "https://example.org/hook", CodeType.ENDPOINT)
+        assert_utc(fetched.created_at)
+        assert fetched.to_json()["created_at"].endswith("Z")
+
+    @pytest.mark.parametrize("bad_id", NOT_IDS)
+    def test_unknown_ids_are_none_not_errors(self, store: Store, bad_id: str) -> None:
+        assert store.codes.get(bad_id) is None
+        assert store.codes.update(bad_id, CodeChanges(name="x")) is None
+        assert store.codes.delete(bad_id) is False
+        assert store.runs.get(bad_id) is None
+        assert store.runs.update(bad_id, status=RunStatus.FAILED) is None
+        assert store.runs.list_by_code(bad_id) == []
+        assert store.logs.get(bad_id) is None
+        assert store.logs.list_by_run(bad_id, page=1, per_page=20).total == 0
+
+    def test_list_codes_by_project_newest_first_and_by_type(self, store: Store) -> None:
+        first = store.codes.create(new_code(name="first", type=CodeType.FLOW))
+        second = store.codes.create(new_code(name="second"))
+        store.codes.create(new_code(name="elsewhere", project_uuid="project-b"))
+        assert [c.id for c in store.codes.list_by_project("project-a")] == [second.id, first.id]
+        assert [c.id for c in store.codes.list_by_project("project-a", CodeType.FLOW)] == [first.id]
+        assert store.codes.list_by_project("nobody") == []
+
+    def test_update_changes_only_what_is_given(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        updated = store.codes.update(code.id, CodeChanges(name="renamed", timeout=120))
+        assert updated is not None
+        assert (updated.name, updated.timeout, updated.source) == ("renamed", 120, code.source)
+        assert updated.updated_at >= code.updated_at
+        assert store.codes.get(code.id) == updated
+
+    def test_delete_code(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        assert store.codes.delete(code.id) is True
+        assert store.codes.get(code.id) is None
+        assert store.codes.delete(code.id) is False
+
+    def test_plugin_languages_are_storable(self, store: Store) -> None:
+        code = store.codes.create(new_code(language="lua"))
+        assert store.codes.get(code.id).language == "lua"
+
+    # -- runs ---------------------------------------------------------------------------
+
+    def test_run_life_cycle(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(
+            NewRun(code_id=code.id, params={"name": "ana"}, body="raw", headers={"X-A": ["1", "2"]})
+        )
+        assert run.status is RunStatus.QUEUED
+        assert store.runs.get(run.id) == run
+        done = store.runs.update(
+            run.id, status=RunStatus.COMPLETED, result='{"ok": true}',
+            extra={"status_code": 201, "content_type": "json"},
+        )
+        assert done is not None
+        assert (done.status, done.result, done.extra["status_code"]) == (RunStatus.COMPLETED, '{"ok": true}', 201)
+        assert (done.params, done.body, done.headers) == ({"name": "ana"}, "raw", {"X-A": ["1", "2"]})
+        kept = store.runs.update(run.id, status=RunStatus.FAILED)
+        assert (kept.result, kept.extra) == (done.result, done.extra)
+
+    def test_list_runs_filters_by_created_at(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        other = store.codes.create(new_code())
+        before_all = utcnow() - timedelta(seconds=1)
+        runs = [store.runs.create(NewRun(code_id=code.id)) for _ in range(3)]
+        store.runs.create(NewRun(code_id=other.id))
+        listed = store.runs.list_by_code(code.id)
+        assert {r.id for r in listed} == {r.id for r in runs}
+        assert [r.created_at for r in listed] == sorted((r.created_at for r in listed), reverse=True)
+        assert store.runs.list_by_code(code.id, after=before_all, limit=2) == listed[:2]
+        assert store.runs.list_by_code(code.id, before=before_all) == []
+        oldest, newest = listed[-1], listed[0]
+        assert oldest.id not in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
+        assert newest.id not in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        assert store.runs.list_by_code(code.id, after=utcnow() + timedelta(seconds=5)) == []
+
+    def test_delete_old_runs_in_batches(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        for _ in range(5):
+            store.runs.create(NewRun(code_id=code.id))
+        assert store.runs.delete_older_than(utcnow() - timedelta(days=1), 10) == 0
+        future = utcnow() + timedelta(seconds=5)
+        assert [store.runs.delete_older_than(future, 2) for _ in range(4)] == [2, 2, 1, 0]
+
+    # -- logs ---------------------------------------------------------------------------
+
+    def test_logs_keep_order_and_paginate(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(NewRun(code_id=code.id))
+        store.logs.add_many([log_line(run.id, code.id, f"line {i}") for i in range(25)])
+        first = store.logs.list_by_run(run.id, page=1, per_page=20)
+        second = store.logs.list_by_run(run.id, page=2, per_page=20)
+        assert (first.total, first.last_page, len(first.items), len(second.items)) == (25, 2, 20, 5)
+        assert [log.content for log in first.items + second.items] == [f"line {i}" for i in range(25)]
+        one = first.items[3]
+        assert store.logs.get(one.id) == one
+        assert (one.run_id, one.code_id, one.type) == (run.id, code.id, LogType.INFO)
+
+    def test_logs_of_two_batches_keep_their_order(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(NewRun(code_id=code.id))
+        store.logs.add_many([log_line(run.id, code.id, text) for text in ("a", "b")])
+        store.logs.add_many([log_line(run.id, code.id, text) for text in ("c", "d")])
+        page = store.logs.list_by_run(run.id, page=1, per_page=20)
+        assert [log.content for log in page.items] == ["a", "b", "c", "d"]
+
+    def test_logs_of_a_code_newest_first(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        older = store.runs.create(NewRun(code_id=code.id))
+        newer = store.runs.create(NewRun(code_id=code.id))
+        old_time = utcnow() - timedelta(minutes=1)
+        store.logs.add_many(
+            [CodeLog(id="", run_id=older.id, code_id=code.id, type=LogType.DEBUG, content="old",
+                     created_at=old_time, updated_at=old_time)]
+        )
+        store.logs.add_many([log_line(newer.id, code.id, "new", LogType.ERROR)])
+        page = store.logs.list_by_code(code.id, page=1, per_page=20)
+        assert [log.content for log in page.items] == ["new", "old"]
+        assert page.items[0].type is LogType.ERROR
+
+    def test_long_log_content_is_truncated(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(NewRun(code_id=code.id))
+        store.logs.add_many([log_line(run.id, code.id, "é" * (MAX_LOG_CONTENT + 500))])
+        (stored,) = store.logs.list_by_run(run.id, page=1, per_page=20).items
+        assert stored.content == "é" * MAX_LOG_CONTENT
+
+    def test_delete_old_logs(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(NewRun(code_id=code.id))
+        old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        store.logs.add_many(
+            [CodeLog(id="", run_id=run.id, code_id=code.id, type=LogType.INFO, content=str(i),
+                     created_at=old, updated_at=old) for i in range(3)]
+        )
+        store.logs.add_many([log_line(run.id, code.id, "recent")])
+        cutoff = datetime(2021, 1, 1, tzinfo=timezone.utc)
+        assert [store.logs.delete_older_than(cutoff, 2) for _ in range(3)] == [2, 1, 0]
+        assert [log.content for log in store.logs.list_by_run(run.id, page=1, per_page=20).items] == ["recent"]
+
+    # -- projects, permissions, libraries -----------------------------------------------
+
+    def test_project_upsert(self, store: Store) -> None:
+        assert store.projects.get("p-1") is None
+        created = store.projects.upsert("p-1", "One", [Authorization("a@x.org", Role.MODERATOR)])
+        assert (created.uuid, created.name) == ("p-1", "One")
+        assert created.authorizations == [Authorization("a@x.org", Role.MODERATOR)]
+        updated = store.projects.upsert("p-1", "Uno", [])
+        assert (updated.id, updated.name, updated.authorizations) == (created.id, "Uno", [])
+
+    def test_permissions(self, store: Store) -> None:
+        assert store.permissions.get("p-1", "a@x.org") is None
+        store.permissions.upsert("p-1", "a@x.org", Role.VIEWER)
+        store.permissions.upsert("p-1", "b@x.org", Role.CONTRIBUTOR)
+        store.permissions.upsert("p-2", "a@x.org", Role.MODERATOR)
+        again = store.permissions.upsert("p-1", "a@x.org", Role.MODERATOR)
+        assert again.role is Role.MODERATOR
+        assert store.permissions.get("p-1", "a@x.org").role is Role.MODERATOR
+        assert [p.email for p in store.permissions.list_by_project("p-1")] == ["a@x.org", "b@x.org"]
+        assert store.permissions.delete("p-1", "a@x.org") is True
+        assert store.permissions.delete("p-1", "a@x.org") is False
+        assert store.permissions.get("p-1", "a@x.org") is None
+        assert store.permissions.get("p-2", "a@x.org").role is Role.MODERATOR
+
+    def test_libraries_are_recorded_once(self, store: Store) -> None:
+        first = store.libs.add("requests", "python")
+        again = store.libs.add("requests", "python")
+        store.libs.add("arrow", "python")
+        assert first.id == again.id
+        assert [lib.name for lib in store.libs.list("python")] == ["arrow", "requests"]

@@ -1,0 +1,62 @@
+"""The MongoDB store, on the collections of the old service (see ``documents``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codeactions_core.settings import Settings
+from codeactions_core.store import SchemaStatus
+from codeactions_mongo.client import Connection, open_client
+from codeactions_mongo.documents import CODES, LIBS, LOGS, PERMISSIONS, PROJECTS, RUNS
+from codeactions_mongo.errors import mongo_errors_as_store_errors
+from codeactions_mongo.repositories import (
+    MongoCodes,
+    MongoLibs,
+    MongoLogs,
+    MongoPermissions,
+    MongoProjects,
+    MongoRuns,
+)
+from codeactions_mongo.schema import SchemaVersions
+
+
+@mongo_errors_as_store_errors
+class MongoStore:
+    kind = "mongodb"
+    auto_migrate = True  # migrations only add indexes and fill fields: safe for `serve` to run
+
+    def __init__(self, connection: Connection, database_name: str) -> None:
+        self._connection = connection
+        self.client: Any = connection.client
+        self.database: Any = self.client[database_name]
+        self.codes = MongoCodes(self.database[CODES])
+        self.runs = MongoRuns(self.database[RUNS])
+        self.logs = MongoLogs(self.database[LOGS])
+        self.projects = MongoProjects(self.database[PROJECTS])
+        self.permissions = MongoPermissions(self.database[PERMISSIONS])
+        self.libs = MongoLibs(self.database[LIBS])
+        self._schema = SchemaVersions(self.database)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MongoStore:
+        connection = open_client(settings.mongo_db_uri, settings.db_max_pool_size)
+        return cls(connection, settings.mongo_db_name)
+
+    def schema_status(self) -> SchemaStatus:
+        return self._schema.status()
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        return self._schema.migrate(target)
+
+    def force_version(self, version: int) -> None:
+        self._schema.force(version)
+
+    def ping(self) -> None:
+        self.database.command("ping")
+
+    def release(self) -> None:
+        """Nothing to do: pymongo returns connections to its pool after each operation."""
+
+    def close(self) -> None:
+        if not self._connection.shared:
+            self.client.close()

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from codeactions_core.settings import Settings
+from codeactions_sql import SqlStore
+
+TABLES = ("codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects")
+
+
+def sqlite_store(path) -> SqlStore:
+    return SqlStore.from_settings(Settings(db_type="sqlite", db_uri=f"sqlite:///{path}"))
+
+
+@pytest.fixture
+def fresh_sqlite_store(tmp_path) -> Iterator[SqlStore]:
+    store = sqlite_store(tmp_path / "store.db")
+    store.migrate()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_uri(postgres_uri: str) -> str:
+    store = SqlStore.from_settings(Settings(db_type="postgres", db_uri=postgres_uri))
+    store.migrate()
+    store.close()
+    return postgres_uri
+
+
+@pytest.fixture
+def fresh_postgres_store(migrated_postgres_uri: str) -> Iterator[SqlStore]:
+    store = SqlStore.from_settings(Settings(db_type="postgres", db_uri=migrated_postgres_uri))
+    store.database.execute_sql(f"TRUNCATE {', '.join(TABLES)}")
+    yield store
+    store.close()

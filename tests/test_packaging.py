@@ -1,0 +1,85 @@
+"""Every plugin is a real distribution; what the docs and CI promise matches the tree."""
+
+from __future__ import annotations
+
+import configparser
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from codeactions_core.cli import settings_table
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists())
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
+def test_plugin_is_its_own_distribution(plugin):
+    project = tomllib.loads((plugin / "pyproject.toml").read_text())["project"]
+    assert project["name"] == plugin.name
+    assert "codeactions-core" in project["dependencies"]
+    assert project["entry-points"]["codeactions"], "registers under the `codeactions` group"
+    assert "pytest>=8" in project["optional-dependencies"]["test"]
+    assert any((plugin / "tests").glob("test_*.py")), "ships its own tests"
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
+def test_plugin_has_a_tox_env_and_is_in_the_full_env(plugin):
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    short = plugin.name.removeprefix("codeactions-")
+    assert f"plugins/{plugin.name}" in tox[f"testenv:{short}"]["commands"]
+    assert f"plugins/{plugin.name}[test]" in tox["testenv:full"]["deps"]
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
+def test_plugin_uses_only_public_core_api(plugin):
+    private = [
+        str(path.relative_to(ROOT))
+        for path in plugin.rglob("*.py")
+        if "codeactions_core.web" in path.read_text() or "codeactions_core._" in path.read_text()
+    ]
+    assert not private
+
+
+def test_sql_wheel_ships_both_migration_sets(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(ROOT / "plugins" / "codeactions-sql")],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("codeactions_sql-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for source in (ROOT / "migrations").rglob("*.sql"):
+        assert f"codeactions_sql/migrations/{source.relative_to(ROOT / 'migrations')}" in names
+
+
+def test_migrations_come_in_up_and_down_pairs_for_both_databases():
+    for folder in (ROOT / "migrations", ROOT / "migrations" / "sqlite"):
+        ups = {p.name.removesuffix(".up.sql") for p in folder.glob("*.up.sql")}
+        downs = {p.name.removesuffix(".down.sql") for p in folder.glob("*.down.sql")}
+        assert ups == downs
+    postgres = {p.name for p in (ROOT / "migrations").glob("*.up.sql")}
+    assert postgres == {p.name for p in (ROOT / "migrations" / "sqlite").glob("*.up.sql")}
+
+
+def test_readme_settings_table_is_current():
+    assert settings_table() in (ROOT / "README.md").read_text()
+
+
+def test_ci_script_installs_go_starts_services_and_runs_make_test():
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "golang-go" in script and "CODEACTIONS_REQUIRE_SERVICES=1" in script
+    assert script.rstrip().endswith("make test")
+    for service in ("pg_ctlcluster", "redis-server", "rabbitmq-server"):
+        assert service in script
+
+
+def test_dockerfile_installs_every_plugin_and_runs_the_cli():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "./plugins/*" in dockerfile
+    assert 'ENTRYPOINT ["codeactions"]' in dockerfile

@@ -1,0 +1,125 @@
+"""settings.py: every variable of COMPAT.md, typed, validated, documented."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codeactions_core.errors import ConfigurationError
+from codeactions_core.settings import Settings, describe
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPAT_VARIABLES = """HOST PORT DB_TYPE DB_URI DB_NAME DB_MAX_POOL_SIZE MONGO_DB_URI MONGO_DB_NAME AUTH_TOKEN
+ENVIRONMENT LOG_LEVEL SENTRY_DSN REDIS CODE_LIMITER_MAX_REQUESTS CODE_LIMITER_WINDOW_WINDOW
+CLEANER_SCHEDULE_TIME CLEANER_RETENTION_PERIOD BLACKLIST SKIPLIST S3_ENABLED S3_REGION S3_BUCKET_NAME
+S3_ACCESS_KEY_ID S3_SECRET_ACCESS_KEY S3_PREFIX S3_ENDPOINT WORKER_POOL_SIZE WORKER_POOL_QUEUE_SIZE
+HEALTH_CHECK_CACHE_TIME OIDC_REALM OIDC_HOST OIDC_AUTH_ENABLED RESOURCE_ENABLED CPU_SHARES CPU_QUOTA
+MEMORY_LIMIT MEMORY_RESERVATION RABBITMQ_URL PROJECT_EXCHANGE PROJECT_QUEUE PERMISSION_EXCHANGE""".split()
+
+
+def test_every_compat_variable_is_read():
+    names = {spec.env for spec in describe()}
+    missing = {f"FLOWS_CODE_ACTIONS_{name}" for name in COMPAT_VARIABLES} - names
+    assert not missing
+    assert "FLOW_CODE_ACTIONS_PERMISSION_QUEUE" in names
+
+
+def test_defaults_without_environment():
+    settings = Settings.from_env({})
+    assert (settings.host, settings.port, settings.db_type) == ("0.0.0.0", 8050, "sqlite")
+    assert settings.database_uri == "sqlite:///data/codeactions.db"
+    assert (settings.code_limiter_max_requests, settings.code_limiter_window) == (600, 60)
+    assert (settings.worker_pool_size, settings.worker_pool_queue_size) == (4, 100)
+    assert (settings.cleaner_schedule_time, settings.cleaner_retention_period) == ("01:00", 30)
+    assert settings.permission_queue == "code-actions-permissions"
+
+
+def test_values_are_parsed_and_typed():
+    settings = Settings.from_env({
+        "FLOWS_CODE_ACTIONS_PORT": "9000",
+        "FLOWS_CODE_ACTIONS_DB_TYPE": "PostgreSQL",
+        "FLOWS_CODE_ACTIONS_S3_ENABLED": "TRUE",
+        "FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs",
+        "FLOWS_CODE_ACTIONS_BLACKLIST": " os.system, subprocess ,,",
+        "FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME": "1.5",
+        "FLOWS_CODE_ACTIONS_CODE_LIMITER_WINDOW_WINDOW": "30",
+        "FLOWS_CODE_ACTIONS_CLEANER_SCHEDULE_TIME": "3:05",
+        "FLOW_CODE_ACTIONS_PERMISSION_QUEUE": "perms",
+        "CODEACTIONS_DISABLE_PLUGINS": "mongo, s3",
+    })
+    assert (settings.port, settings.db_type, settings.s3_enabled) == (9000, "postgres", True)
+    assert settings.blacklist == ("os.system", "subprocess")
+    assert (settings.health_check_cache_time, settings.code_limiter_window) == (1.5, 30)
+    assert (settings.cleaner_schedule_time, settings.permission_queue) == ("03:05", "perms")
+    assert settings.disable_plugins == ("mongo", "s3")
+    assert settings.database_uri == "postgres://postgres@127.0.0.1:5432/codeactions"
+
+
+def test_empty_values_count_as_unset():
+    assert Settings.from_env({"FLOWS_CODE_ACTIONS_PORT": "", "FLOWS_CODE_ACTIONS_DB_TYPE": " "}).port == 8050
+
+
+def test_permission_queue_alias_with_the_s():
+    assert Settings.from_env({"FLOWS_CODE_ACTIONS_PERMISSION_QUEUE": "q"}).permission_queue == "q"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("FLOWS_CODE_ACTIONS_PORT", "eighty", "integer"),
+        ("FLOWS_CODE_ACTIONS_PORT", "70000", "port"),
+        ("FLOWS_CODE_ACTIONS_DB_TYPE", "oracle", "sqlite"),
+        ("FLOWS_CODE_ACTIONS_S3_ENABLED", "maybe", "true or false"),
+        ("FLOWS_CODE_ACTIONS_WORKER_POOL_SIZE", "0", "at least 1"),
+        ("FLOWS_CODE_ACTIONS_CLEANER_SCHEDULE_TIME", "25:00", "HH:MM"),
+        ("FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME", "soon", "number"),
+        ("FLOWS_CODE_ACTIONS_LOG_LEVEL", "loud", "debug"),
+        ("FLOWS_CODE_ACTIONS_CLEANER_RETENTION_PERIOD", "-1", "at least"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable, value, words):
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({variable: value})
+    assert caught.value.message.startswith(variable + ":")
+    assert words in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({"FLOWS_CODE_ACTIONS_S3_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_S3_BUCKET_NAME"),
+        ({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_OIDC_HOST"),
+        ({"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///x.db"}, "FLOWS_CODE_ACTIONS_DB_URI"),
+    ],
+)
+def test_inconsistent_settings_name_the_variable(environment, variable):
+    with pytest.raises(ConfigurationError, match=variable):
+        Settings.from_env(environment)
+
+
+def test_secrets_stay_out_of_repr():
+    settings = Settings(auth_token="tok-secret", s3_secret_access_key="s3-secret", db_uri="postgres://u:pw-secret@h/d")
+    text = repr(settings)
+    assert "tok-secret" not in text and "s3-secret" not in text and "pw-secret" not in text
+
+
+def test_readme_documents_every_variable():
+    readme = (ROOT / "README.md").read_text()
+    undocumented = [spec.env for spec in describe() if f"`{spec.env}`" not in readme]
+    assert not undocumented
+
+
+def test_nothing_but_settings_reads_the_environment():
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()
+    offenders = [
+        name for name in listed
+        if "tests/" not in name and not name.endswith("settings.py")
+        and re.search(r"os\.environ|os\.getenv|getenv\(", (ROOT / name).read_text())
+    ]
+    assert listed and not offenders

@@ -1,0 +1,123 @@
+"""A throwaway plugin distribution, pip-installed, seen working through the running core."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import requests
+
+from codeactions_core.testing.server import run_cli, start_server
+
+pytestmark = pytest.mark.e2e
+
+PYPROJECT = """
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "codeactions-hello"
+version = "1.2.3"
+dependencies = ["codeactions-core"]
+
+[project.entry-points.codeactions]
+hello = "codeactions_hello"
+
+[tool.setuptools]
+py-modules = ["codeactions_hello"]
+"""
+
+MODULE = '''
+from codeactions_core import hookimpl
+from codeactions_core.execution.runtime import RuntimeHealth
+
+
+class Hello:
+    def __init__(self, services):
+        self.services = services
+
+    def on_get(self, req, resp):
+        resp.media = {"hello": "from a plugin", "store": self.services.store.kind}
+
+
+class ShoutRuntime:
+    language = "shout"
+
+    def start(self): pass
+    def stop(self): pass
+    def health(self): return RuntimeHealth(ready=True)
+    def prepare(self, code): pass
+    def execute(self, job): raise NotImplementedError
+
+
+@hookimpl
+def codeactions_add_routes(app, services):
+    app.add_route("/hello", Hello(services))
+
+
+@hookimpl
+def codeactions_runtimes(settings):
+    return [ShoutRuntime()]
+'''
+
+
+@pytest.fixture(scope="module")
+def plugin_site(tmp_path_factory):
+    """Build and pip-install the plugin into its own directory (the venv stays untouched)."""
+    source = tmp_path_factory.mktemp("hello-src")
+    (source / "pyproject.toml").write_text(PYPROJECT)
+    (source / "codeactions_hello.py").write_text(textwrap.dedent(MODULE))
+    site = tmp_path_factory.mktemp("hello-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(source)],
+        check=True, capture_output=True,
+    )
+    return site
+
+
+def test_installed_plugin_is_listed_with_its_version(plugin_site, tmp_path):
+    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(plugin_site)}
+    listed = run_cli("plugins", "--json", settings=settings)
+    assert listed.returncode == 0, listed.stderr
+    hello = {p["name"]: p for p in json.loads(listed.stdout)}["hello"]
+    assert (hello["version"], hello["distribution"]) == ("1.2.3", "codeactions-hello")
+    assert set(hello["hooks"]) == {"codeactions_add_routes", "codeactions_runtimes"}
+
+
+def test_running_core_calls_the_plugin(plugin_site, tmp_path):
+    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path)}
+    server = start_server(settings, tmp_path, extra_env={"PYTHONPATH": str(plugin_site)})
+    try:
+        hello = requests.get(server.url("/hello"), timeout=10)
+        assert (hello.status_code, hello.json()) == (200, {"hello": "from a plugin", "store": "sqlite"})
+        created = requests.post(
+            server.url("/code"),
+            params={"name": "loud", "language": "shout", "type": "flow", "project_uuid": "P"},
+            data="HELLO", timeout=10,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["language"] == "shout"
+    finally:
+        server.stop()
+
+
+def test_disabled_plugin_is_not_called(plugin_site, tmp_path):
+    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "CODEACTIONS_DISABLE_PLUGINS": "hello"}
+    server = start_server(settings, tmp_path, extra_env={"PYTHONPATH": str(plugin_site)})
+    try:
+        assert requests.get(server.url("/hello"), timeout=10).status_code == 404
+        refused = requests.post(
+            server.url("/code"),
+            params={"name": "loud", "language": "shout", "type": "flow", "project_uuid": "P"},
+            data="HELLO", timeout=10,
+        )
+        assert refused.status_code == 400 and "'shout'" in refused.json()["message"]
+    finally:
+        server.stop()
+    listed = run_cli("plugins", "--json", settings={**settings, "PYTHONPATH": str(plugin_site)})
+    assert "hello" not in {p["name"] for p in json.loads(listed.stdout)}
