@@ -208,6 +208,44 @@ class Settings:
         3.0, "Seconds `/health` results are cached.", parse=at_least(0, parse_float)
     )
 
+    sandbox_memory_mb: int = setting(
+        512, "Memory a run may use, in MiB (address space; also its memory cgroup when available).",
+        parse=at_least(32),
+    )
+    sandbox_processes: int = setting(
+        64, "Processes and threads one run may have (pids cgroup).", parse=at_least(8)
+    )
+    sandbox_file_size_mb: int = setting(16, "Largest file a run may write, in MiB.", parse=at_least(1))
+    sandbox_scratch_mb: int = setting(
+        64, "Size of a run's private scratch directory (/tmp), in MiB.", parse=at_least(1)
+    )
+    sandbox_open_files: int = setting(256, "Files a run may have open at once.", parse=at_least(16))
+    sandbox_output_kb: int = setting(
+        1024, "Bytes kept of each of a run's stdout and stderr, in KiB (the rest is cut).",
+        parse=at_least(1),
+    )
+    sandbox_network: bool = setting(
+        True, "Whether user code may use the network (off: a run gets an empty network namespace).",
+        parse=parse_bool,
+    )
+    sandbox_user: str = setting(
+        "nobody", "User (name or uid) runs execute as when the server runs as root."
+    )
+    sandbox_hidden_paths: tuple[str, ...] = setting(
+        (),
+        "Comma-separated extra paths hidden from user code (the server's working, data and home "
+        "directories always are).",
+        parse=parse_terms,
+    )
+    node_binary: str = setting("node", "Node.js executable of the JavaScript runtime.")
+    node_warm_processes: int = setting(
+        2, "Node.js processes each server process keeps started, waiting for a run.", parse=at_least(0)
+    )
+    go_binary: str = setting("go", "Go toolchain of the Go runtime.")
+    go_cache_entries: int = setting(
+        256, "Compiled Go programs kept on disk (least recently used are removed).", parse=at_least(1)
+    )
+
     oidc_auth_enabled: bool = setting(False, "Check bearer tokens with the OIDC provider.", parse=parse_bool)
     oidc_host: str = setting("", "OIDC provider base URL, e.g. `https://sso.example.com`.")
     oidc_realm: str = setting("", "OIDC realm.")

@@ -42,6 +42,8 @@ class Outcome:
 class RuntimeHealth:
     ready: bool
     message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    """E.g. the sandbox protections in force."""
 
 
 @runtime_checkable
@@ -61,7 +63,10 @@ class Runtime(Protocol):
         """Whether runs can execute now, and why not (e.g. the toolchain is missing)."""
 
     def prepare(self, code: Code) -> None:
-        """Make a code ready to run (e.g. compile it); raise InvalidInput when it cannot be."""
+        """A code was saved: get ready to run it (e.g. start compiling it in the background).
+
+        Must return quickly and never fail because of the user's code.
+        """
 
     def execute(self, job: Job) -> Outcome:
         """Run the job in the sandbox and report what happened; never raise for user errors."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pluggy
 
 from codeactions_core.errors import ConfigurationError
-from codeactions_core.execution.runtime import Runtime
+from codeactions_core.execution.pool import RunPool
 from codeactions_core.plugins import collect, get_plugin_manager
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.history import HistoryService
+from codeactions_core.services.runs import Runtimes, RunService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
@@ -29,13 +30,19 @@ class Services:
     plugins: pluggy.PluginManager
     store: Store
     log_store: LogStore
+    runtimes: Runtimes
+    pool: RunPool
     codes: CodeService
     history: HistoryService
-    runtimes: dict[str, Runtime] = field(default_factory=dict)
+    runs: RunService
+
+    def start(self) -> None:
+        """Start the runtimes now rather than on the first run (server workers do)."""
+        self.runtimes.start()
 
     def close(self) -> None:
-        for runtime in self.runtimes.values():
-            runtime.stop()
+        self.pool.shutdown(wait=True)
+        self.runtimes.stop()
         self.store.close()
 
 
@@ -56,17 +63,18 @@ def build_services(
 ) -> Services:
     pm = pm or get_plugin_manager(settings)
     store = store or open_store(settings, pm)
-    runtimes: dict[str, Runtime] = {}
-    for runtime in collect(pm.hook.codeactions_runtimes(settings=settings)):
-        runtimes.setdefault(runtime.language, runtime)  # first plugin called wins
+    runtimes = Runtimes(collect(pm.hook.codeactions_runtimes(settings=settings)))
     log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
-    codes = CodeService(store.codes, languages=runtimes.keys, blacklist=settings.blacklist)
+    pool = RunPool(settings.worker_pool_size, settings.worker_pool_queue_size)
+    codes = CodeService(store.codes, runtimes=runtimes, blacklist=settings.blacklist)
     return Services(
         settings=settings,
         plugins=pm,
         store=store,
         log_store=log_store,
+        runtimes=runtimes,
+        pool=pool,
         codes=codes,
         history=HistoryService(codes, store.runs, log_store),
-        runtimes=runtimes,
+        runs=RunService(codes, store.runs, log_store, runtimes, pool),
     )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import Code, CodeChanges, CodeType, NewCode
 from codeactions_core.store import CodeRepository
+
+if TYPE_CHECKING:
+    from codeactions_core.services.runs import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
 DEFAULT_TIMEOUT = 60
@@ -56,17 +59,18 @@ def parse_code_type(raw: Any) -> CodeType:
 
 
 class CodeService:
-    """The code use cases. ``languages`` tells which languages new codes may use."""
+    """The code use cases. With ``runtimes``, a code is only accepted in a language
+    that can run here, and each saved code is handed to its runtime to prepare."""
 
     def __init__(
         self,
         codes: CodeRepository,
         *,
-        languages: Callable[[], Iterable[str]] = lambda: BUILTIN_LANGUAGES,
+        runtimes: Runtimes | None = None,
         blacklist: Iterable[str] = (),
     ) -> None:
         self._codes = codes
-        self._languages = languages
+        self._runtimes = runtimes
         self._blacklist = tuple(blacklist)
 
     def create(self, data: CodeInput) -> Code:
@@ -79,7 +83,8 @@ class CodeService:
             timeout=parse_timeout(data.timeout),
             url=self._text(data.url, "url", MAX_URL) or "",
         )
-        return self._codes.create(new)
+        self._require_runtime(new.language)
+        return self._prepared(self._codes.create(new))
 
     def get(self, code_id: str) -> Code:
         code = self._codes.get(code_id)
@@ -95,7 +100,7 @@ class CodeService:
 
     def update(self, code_id: str, data: CodeInput) -> Code:
         """Change what ``data`` holds; an absent or empty source keeps the stored one."""
-        self.get(code_id)
+        stored = self.get(code_id)
         changes = CodeChanges(
             name=self._text(data.name, "name", MAX_NAME),
             type=parse_code_type(data.type) if data.type not in (None, "") else None,
@@ -104,10 +109,12 @@ class CodeService:
             timeout=parse_timeout(data.timeout) if data.timeout not in (None, "") else None,
             url=self._text(data.url, "url", MAX_URL),
         )
+        if changes.language not in (None, stored.language):
+            self._require_runtime(changes.language)
         updated = self._codes.update(code_id, changes)
         if updated is None:
             raise NotFound(f"code {code_id!r} not found")
-        return updated
+        return self._prepared(updated)
 
     def delete(self, code_id: str) -> None:
         if not self._codes.delete(code_id):
@@ -128,8 +135,17 @@ class CodeService:
             raise InvalidInput(f"{field} is longer than {limit} characters")
         return text
 
+    def _require_runtime(self, language: str) -> None:
+        if self._runtimes is not None:
+            self._runtimes.ready(language)
+
+    def _prepared(self, code: Code) -> Code:
+        if self._runtimes is not None and code.language in self._runtimes.languages():
+            self._runtimes[code.language].prepare(code)
+        return code
+
     def _language(self, raw: Any) -> str:
-        known = set(BUILTIN_LANGUAGES) | set(self._languages())
+        known = set(BUILTIN_LANGUAGES) | set(self._runtimes.languages() if self._runtimes else ())
         if raw not in known:
             raise InvalidInput(
                 f"language {raw!r} is not valid; use one of: {', '.join(sorted(known))}"

@@ -11,6 +11,7 @@ from codeactions_core.web.middleware import ReleaseStoreConnection
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
 from codeactions_core.web.resources.health import Health, Liveness
 from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
+from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:
@@ -42,3 +43,7 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/coderun/{run_id}", RunItem(services.history))
     app.add_route("/codelog", LogCollection(services.history))
     app.add_route("/codelog/{log_id}", LogItem(services.history))
+
+    app.add_route("/run/{code_id}", RunCode(services.runs, services.settings.auth_token))
+    app.add_route("/endpoint/{code_id}", Endpoint(services.runs))
+    app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs))

@@ -46,6 +46,7 @@ class ApiServer(BaseApplication):
 
         global _worker_services
         _worker_services = build_services(self.settings)
+        _worker_services.start()
         return create_app(services=_worker_services)
 
 

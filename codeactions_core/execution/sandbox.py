@@ -1,0 +1,359 @@
+"""The server's handle on the sandbox: one zygote process, many sandboxed runs.
+
+See ``zygote.py`` for what happens on the other side of the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pwd
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codeactions_core.errors import Unavailable
+from codeactions_core.execution import wire
+from codeactions_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+START_TIMEOUT = 20.0
+REPORT_GRACE = 5.0  # how long a supervisor may take to report a dead process's status
+CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one run may use. Sizes in bytes."""
+
+    memory: int = 512 * MIB
+    """Address-space limit (RLIMIT_AS); runtimes add the headroom their VM reserves."""
+    cgroup_memory: int = 512 * MIB
+    """Resident memory of the whole run, when the memory cgroup is available."""
+    processes: int = 64
+    """Processes and threads of one run (pids cgroup)."""
+    nproc: int = 4096
+    """Processes of the sandbox user across all runs (RLIMIT_NPROC): the backstop without cgroups."""
+    file_size: int = 16 * MIB
+    scratch_size: int = 64 * MIB
+    open_files: int = 256
+    output: int = MIB
+    """Each of stdout and stderr is kept up to this size."""
+    outcome: int = 8 * MIB
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SandboxLimits:
+        memory = settings.sandbox_memory_mb * MIB
+        if settings.resource_enabled and settings.memory_limit:
+            cgroup_memory = settings.memory_limit
+        else:
+            cgroup_memory = memory
+        return cls(
+            memory=memory,
+            cgroup_memory=cgroup_memory,
+            processes=settings.sandbox_processes,
+            file_size=settings.sandbox_file_size_mb * MIB,
+            scratch_size=settings.sandbox_scratch_mb * MIB,
+            open_files=settings.sandbox_open_files,
+            output=settings.sandbox_output_kb * 1024,
+        )
+
+
+@dataclass(frozen=True)
+class SandboxSpec:
+    """How to start one sandboxed process."""
+
+    timeout: float
+    limits: SandboxLimits
+    argv: Sequence[str] = ()
+    """Program to exec; empty: call the zygote's preloaded harness instead."""
+    executable: str | None = None
+    """Opened before the file system is masked and exec'd by descriptor (e.g. a cached binary)."""
+    env: Mapping[str, str] = field(default_factory=dict)
+    network: bool = True
+    cpu_shares: int = 0
+    cpu_quota_us: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "timeout": self.timeout,
+            "limits": asdict(self.limits),
+            "argv": list(self.argv),
+            "executable": self.executable,
+            "env": {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", **self.env},
+            "network": self.network,
+            "cpu": {"shares": self.cpu_shares, "quota_us": self.cpu_quota_us},
+        }
+
+
+@dataclass
+class Report:
+    """What the supervisor saw of one run."""
+
+    outcome: dict[str, Any] | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    timed_out: bool = False
+    stdout: str = ""
+    stdout_truncated: bool = False
+    stderr: str = ""
+    stderr_truncated: bool = False
+    error: str | None = None
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> Report:
+        known = {name: message[name] for name in cls.__dataclass_fields__ if name in message}
+        return cls(**known)
+
+
+class Sandbox:
+    """One spawned sandbox. Once ready, the server holds the sandboxed process's
+    pipes and output files and supervises the run itself: it writes the job,
+    reads the outcome and kills the process at the deadline."""
+
+    def __init__(self, pid: int, channel: socket.socket, spec: SandboxSpec) -> None:
+        self.pid = pid
+        self.spec = spec
+        self._channel = channel
+        self._child: int | None = None
+        self._pidfd = -1
+        self._job = self._outcome = self._stdout = self._stderr = -1
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        """Until the sandboxed process exists; raise Unavailable when its setup failed."""
+        if self._child is not None:
+            return
+        try:
+            received = wire.receive(self._channel, max_fds=4, deadline=time.monotonic() + timeout)
+        except (TimeoutError, wire.WireError, OSError) as exc:
+            self.discard()
+            raise Unavailable(f"sandbox did not start: {exc}") from None
+        if received is None or "error" in received[0] or len(received[1]) != 4:
+            for fd in received[1] if received else ():
+                os.close(fd)
+            self.discard()
+            reason = received[0].get("error", "no pipes") if received else "its supervisor exited"
+            raise Unavailable(f"sandbox did not start: {reason}")
+        message, (self._job, self._outcome, self._stdout, self._stderr) = received
+        self._child = message["child"]
+        self._pidfd = os.pidfd_open(self._child)  # cannot be recycled: C1 reaps only when told
+
+    def run(self, job: Mapping[str, Any], timeout: float | None = None) -> Report:
+        """Run the job; the report of what happened. Never raises for the user's code."""
+        timeout = self.spec.timeout if timeout is None else timeout
+        self.wait_ready()
+        try:
+            report = self._supervise(json.dumps(job, separators=(",", ":")).encode(), timeout)
+            report.stdout, report.stdout_truncated = read_capped(self._stdout, self.spec.limits.output)
+            report.stderr, report.stderr_truncated = read_capped(self._stderr, self.spec.limits.output)
+            if report.outcome is None and report.error is None:
+                self._add_exit_status(report)
+            return report
+        finally:
+            self.discard()
+
+    def _supervise(self, job: bytes, timeout: float) -> Report:
+        deadline = time.monotonic() + timeout
+        cap = self.spec.limits.outcome
+        os.set_blocking(self._job, False)
+        poller = select.poll()
+        poller.register(self._job, select.POLLOUT)
+        poller.register(self._outcome, select.POLLIN)
+        outcome = bytearray()
+        sent = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill()
+                return Report(timed_out=True)
+            for fd, _ in poller.poll(remaining * 1000):
+                if fd == self._job:
+                    try:
+                        sent += os.write(self._job, job[sent:sent + 65536])
+                    except BrokenPipeError:  # it stopped reading: it will answer or die
+                        sent = len(job)
+                    if sent >= len(job):
+                        poller.unregister(self._job)
+                        os.close(self._job)
+                        self._job = -1
+                    continue
+                chunk = os.read(self._outcome, 65536)
+                if not chunk:
+                    return self._parse(outcome)
+                outcome += chunk
+                if len(outcome) > cap:
+                    self.kill()
+                    return Report(error=f"the code's outcome exceeded {cap} bytes")
+
+    @staticmethod
+    def _parse(outcome: bytes) -> Report:
+        if not outcome:
+            return Report()
+        try:
+            return Report(outcome=json.loads(outcome))
+        except ValueError:
+            return Report(error="the engine sent a malformed outcome")
+
+    def _add_exit_status(self, report: Report) -> None:
+        """No outcome: ask the supervisor how the process ended."""
+        try:
+            wire.send(self._channel, {"finished": True})
+            received = wire.receive(self._channel, deadline=time.monotonic() + REPORT_GRACE)
+        except (TimeoutError, wire.WireError, OSError):
+            received = None
+        if received is not None:
+            report.exit_code = received[0].get("exit_code")
+            report.signal = received[0].get("signal")
+
+    def kill(self) -> None:
+        """SIGKILL the sandboxed process; as PID 1 of its namespace it takes every descendant."""
+        if self._pidfd >= 0:
+            try:
+                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def discard(self) -> None:
+        """Release the sandbox: its supervisor kills what is left and exits."""
+        for name in ("_job", "_outcome", "_stdout", "_stderr", "_pidfd"):
+            fd = getattr(self, name)
+            if fd >= 0:
+                os.close(fd)
+                setattr(self, name, -1)
+        self._channel.close()
+
+
+def read_capped(fd: int, cap: int) -> tuple[str, bool]:
+    """A memory file's text, at most ``cap`` bytes of it, and whether there was more."""
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, min(size, cap), 0)
+    return data.decode("utf-8", errors="replace"), size > cap
+
+
+@dataclass(frozen=True)
+class ZygoteConfig:
+    hide: tuple[str, ...] = ()
+    expose: tuple[str, ...] = ()
+    preload: Mapping[str, str] | None = None
+    """``{"path", "module", "entry"}`` of a harness the zygote imports and C2 calls."""
+    uid: int = 65534
+    gid: int = 65534
+    want_namespaces: bool = True
+    want_cgroups: bool = True
+    scratch_root: str = "/tmp"
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, expose: Sequence[str] = (), preload: Mapping[str, str] | None = None
+    ) -> ZygoteConfig:
+        """Hide the server's working, data and home directories (and configured extras)."""
+        account = pwd.getpwnam(settings.sandbox_user) if not settings.sandbox_user.isdigit() else None
+        uid = account.pw_uid if account else int(settings.sandbox_user)
+        gid = account.pw_gid if account else uid
+        hide = (os.getcwd(), str(Path(settings.data_dir).resolve()), server_home(), *settings.sandbox_hidden_paths)
+        return cls(hide=tuple(hide), expose=tuple(expose), preload=preload, uid=uid, gid=gid)
+
+
+def server_home() -> str:
+    return pwd.getpwuid(os.getuid()).pw_dir
+
+
+class Zygote:
+    """A zygote process owned by this server process; restarted when it dies."""
+
+    def __init__(self, config: ZygoteConfig, name: str = "zygote") -> None:
+        self.config = config
+        self.name = name
+        self.protections: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
+    def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        config = {**asdict(self.config), "control_fd": theirs.fileno()}
+        config["hide"], config["expose"] = list(self.config.hide), list(self.config.expose)
+        self._process = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(ZYGOTE), json.dumps(config)],
+            env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"},
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        self._control = ours
+        try:
+            received = wire.receive(ours, deadline=time.monotonic() + START_TIMEOUT)
+        except (TimeoutError, wire.WireError, OSError) as exc:
+            self._stop()
+            raise Unavailable(f"the {self.name} did not start: {exc}") from None
+        if received is None or not received[0].get("ready"):
+            self._stop()
+            raise Unavailable(f"the {self.name} exited while starting (see the server log)")
+        self.protections = received[0]["protections"]
+
+    def spawn(self, spec: SandboxSpec) -> Sandbox:
+        """A sandbox for ``spec``, starting; ``wait_ready`` or ``run`` it."""
+        wired = spec.to_wire()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            with self._lock:
+                for attempt in (1, 2):
+                    if self._process is None or self._process.poll() is not None:
+                        if self._process is not None:
+                            log.warning("the %s died (exit %s); restarting it", self.name, self._process.returncode)
+                        self._start()
+                    try:
+                        wire.send(self._control, {"op": "spawn", "spec": wired}, fds=(theirs.fileno(),))
+                        received = wire.receive(self._control, deadline=time.monotonic() + START_TIMEOUT)
+                    except (OSError, wire.WireError, TimeoutError):
+                        received = None
+                    if received is not None:
+                        break
+                    self._stop()
+                    if attempt == 2:
+                        raise Unavailable(f"the {self.name} is not answering")
+        finally:
+            theirs.close()
+        reply = received[0]
+        if "pid" not in reply:
+            ours.close()
+            raise Unavailable(f"the {self.name} could not start a sandbox: {reply.get('error')}")
+        return Sandbox(reply["pid"], ours, spec)
+
+    def run(self, spec: SandboxSpec, job: Mapping[str, Any]) -> Report:
+        """Spawn a sandbox and run one job in it."""
+        return self.spawn(spec).run(job)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+        if self._process is not None:
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None

@@ -1,0 +1,173 @@
+"""Running a code: one CodeRun per request, always left completed or failed."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from codeactions_core.errors import NotFound, Unavailable
+from codeactions_core.execution.pool import QueueFull, RunPool
+from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
+from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus
+from codeactions_core.services.codes import CodeService
+from codeactions_core.store import LogStore, NewRun, RunRepository
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRequest:
+    """What a caller hands to a run: query parameters, body text, headers."""
+
+    params: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    code: Code
+    run: CodeRun
+    outcome: Outcome
+    seconds: float
+
+
+class Runtimes:
+    """The installed runtimes by language."""
+
+    def __init__(self, runtimes: Iterable[Runtime] = ()) -> None:
+        self._started = False
+        self._start_lock = threading.Lock()
+        self._by_language: dict[str, Runtime] = {}
+        for runtime in runtimes:
+            self._by_language.setdefault(runtime.language, runtime)  # the first plugin called wins
+
+    def languages(self) -> list[str]:
+        return sorted(self._by_language)
+
+    def __iter__(self):
+        return iter(self._by_language.values())
+
+    def __getitem__(self, language: str) -> Runtime:
+        return self._by_language[language]
+
+    def ready(self, language: str) -> Runtime:
+        """The runtime of ``language``; Unavailable (with the reason) when it cannot run now."""
+        runtime = self._by_language.get(language)
+        if runtime is None:
+            raise Unavailable(f"no runtime for language {language!r} is installed on this server")
+        self.start()
+        health = runtime.health()
+        if not health.ready:
+            raise Unavailable(f"the {language} runtime is unavailable: {health.message}")
+        return runtime
+
+    def health(self) -> dict[str, RuntimeHealth]:
+        return {language: runtime.health() for language, runtime in self._by_language.items()}
+
+    def start(self) -> None:
+        """Start every runtime once (server workers at boot; elsewhere on first use)."""
+        if self._started:
+            return
+        with self._start_lock:
+            if self._started:
+                return
+            for runtime in self._by_language.values():
+                try:
+                    runtime.start()
+                except Exception:  # a broken runtime must not take the others down
+                    log.exception("the %s runtime failed to start", runtime.language)
+            self._started = True
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for runtime in self._by_language.values():
+            try:
+                runtime.stop()
+            except Exception:
+                log.exception("the %s runtime failed to stop", runtime.language)
+
+
+class RunService:
+    def __init__(
+        self,
+        codes: CodeService,
+        runs: RunRepository,
+        logs: LogStore,
+        runtimes: Runtimes,
+        pool: RunPool,
+    ) -> None:
+        self._codes = codes
+        self._runs = runs
+        self._logs = logs
+        self._runtimes = runtimes
+        self._pool = pool
+
+    def run(self, code_id: str, request: RunRequest, *, endpoints_only: bool = False) -> RunResult:
+        """Run a code now and wait for it. Flow codes are 'not found' to endpoint routes."""
+        started = time.perf_counter()
+        code = self._codes.get(code_id)
+        if endpoints_only and code.type is CodeType.FLOW:
+            raise NotFound(f"code {code_id!r} not found")
+        runtime = self._runtimes.ready(code.language)
+        run = self._runs.create(
+            NewRun(code_id=code.id, params=request.params, body=request.body, headers=request.headers)
+        )
+        try:
+            future = self._pool.submit(self._execute, runtime, code, run, request)
+        except QueueFull as exc:
+            self._runs.update(run.id, status=RunStatus.FAILED, result=f"rejected: {exc.message}")
+            raise
+        finished, outcome = future.result()
+        return RunResult(code, finished, outcome, time.perf_counter() - started)
+
+    def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
+        """In a pool worker: always ends the run in a terminal state."""
+        try:
+            self._runs.update(run.id, status=RunStatus.STARTED)
+            outcome = runtime.execute(Job(run.id, code, request.params, request.body, request.headers))
+        except Exception as exc:
+            log.exception("run %s of code %s failed inside the server", run.id, code.id)
+            outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
+        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome))
+        if outcome.logs:
+            self._logs.add_many([
+                CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
+                for line in outcome.logs
+            ])
+        return finished or run, outcome
+
+
+def run_extra(outcome: Outcome) -> dict:
+    """``extra`` of the stored run: status code and content type, plus captured output."""
+    extra = dict(outcome.extra)
+    if outcome.stdout:
+        extra["stdout"] = outcome.stdout
+    if outcome.stderr:
+        extra["stderr"] = outcome.stderr
+    if outcome.timed_out:
+        extra["timed_out"] = True
+    return extra
+
+
+def canonical_header(name: str) -> str:
+    """Go's canonical MIME header form, as the old service passed headers: ``X-Api-Key``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def headers_from_environ(environ: Mapping[str, str]) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        headers.setdefault(canonical_header(name.replace("_", "-")), []).append(value)
+    return headers

@@ -1,0 +1,96 @@
+"""``/run``, ``/endpoint`` and ``/action/endpoint``: running a code over HTTP."""
+
+from __future__ import annotations
+
+import hmac
+
+import falcon
+
+from codeactions_core.errors import Unauthenticated
+from codeactions_core.model import RunStatus
+from codeactions_core.services.runs import RunRequest, RunResult, RunService, headers_from_environ
+from codeactions_core.web.requests import first_params, read_body
+
+RUN_BODY_LIMIT = 10 * 1024 * 1024
+CONTENT_TYPES = {
+    "json": "application/json; charset=UTF-8",
+    "html": "text/html; charset=UTF-8",
+}
+PLAIN_TEXT = "text/plain; charset=UTF-8"
+ANY_METHOD = ("get", "post", "put", "patch", "delete", "head", "options")
+
+
+def run_request(req: falcon.Request) -> RunRequest:
+    body = read_body(req, RUN_BODY_LIMIT, "body")
+    return RunRequest(
+        params=first_params(req),
+        body=body.decode("utf-8", errors="replace"),
+        headers=headers_from_environ(req.env),
+    )
+
+
+def answer_failure(resp: falcon.Response, result: RunResult) -> bool:
+    """A timed-out or failed run answers 408 or 500 with its reason; True when it did."""
+    if result.outcome.timed_out:
+        resp.status = falcon.HTTP_408
+    elif result.run.status is RunStatus.FAILED:
+        resp.status = falcon.HTTP_500
+    else:
+        return False
+    resp.media = {"message": result.run.result}
+    return True
+
+
+class RunCode:
+    """``POST /run/{code_id}``: any code, answered with the whole run."""
+
+    def __init__(self, runs: RunService, service_token: str) -> None:
+        self._runs = runs
+        self._token = service_token
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        if self._token:
+            require_token(req, self._token)
+        result = self._runs.run(code_id, run_request(req))
+        resp.media = {"code_id": code_id, "result": result.run.to_json()}
+
+
+class Endpoint:
+    """``ANY /endpoint/{code_id}``: an endpoint code, answered with its raw result."""
+
+    def __init__(self, runs: RunService) -> None:
+        self._runs = runs
+
+    def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        if not answer_failure(resp, result):
+            resp.content_type = PLAIN_TEXT
+            resp.text = result.run.result
+
+
+class ActionEndpoint:
+    """``ANY /action/endpoint/{code_id}``: the public entry; the code shapes the response."""
+
+    def __init__(self, runs: RunService) -> None:
+        self._runs = runs
+
+    def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        if answer_failure(resp, result):
+            return
+        extra = result.run.extra
+        resp.status = falcon.code_to_http_status(extra.get("status_code", 200))
+        resp.content_type = CONTENT_TYPES.get(str(extra.get("content_type", "")).lower(), PLAIN_TEXT)
+        resp.text = result.run.result
+
+
+for resource in (Endpoint, ActionEndpoint):
+    for method in ANY_METHOD:
+        setattr(resource, f"on_{method}", resource.handle)
+
+
+def require_token(req: falcon.Request, token: str) -> None:
+    """``Authorization: Token <token>``, compared in constant time."""
+    scheme, _, presented = (req.get_header("Authorization") or "").partition(" ")
+    if scheme.lower() != "token" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise Unauthenticated("this route needs the header Authorization: Token <service token>")
