@@ -14,6 +14,7 @@ from codeactions_core.errors import CodeActionsError
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import describe_plugins, get_plugin_manager
 from codeactions_core.services import open_store
+from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings, describe
 
@@ -71,6 +72,9 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings, pm)
     try:
         status = ensure_schema_ready(store)
+        abandoned = fail_abandoned_runs(store.runs)
+        if abandoned:
+            log.warning("marked %d runs failed that a stopped server had left unfinished", abandoned)
     finally:
         store.close()
     log.info(

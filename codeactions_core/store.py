@@ -37,6 +37,8 @@ class NewRun:
     params: dict[str, Any] = field(default_factory=dict)
     body: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)
+    result: str = ""
+    """Only for a run recorded already finished (e.g. refused)."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,10 @@ class RunRepository(Protocol):
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
         """Delete at most ``limit`` runs created before ``cutoff``; return how many."""
+
+    def fail_abandoned(self, last_touched_before: datetime, reason: str) -> int:
+        """Mark failed, with ``reason`` as result, every queued or started run not updated
+        since ``last_touched_before`` (its server died mid-run); return how many."""
 
 
 class LogStore(Protocol):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from codeactions_core.errors import NotFound, Unavailable
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
-from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus
-from codeactions_core.services.codes import CodeService
+from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus, utcnow
+from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,15 @@ class Runtimes:
                     runtime.start()
                 except Exception:  # a broken runtime must not take the others down
                     log.exception("the %s runtime failed to start", runtime.language)
+                health = runtime.health()
+                if health.ready:
+                    log.info("%s runtime ready (%s)", runtime.language, health.message)
+                else:
+                    log.warning("%s runtime unavailable: %s", runtime.language, health.message)
             self._started = True
+            protections = next((h.details for h in self.health().values() if h.details), None)
+            if protections:
+                log.info("sandbox protections: %s", describe_protections(protections))
 
     def stop(self) -> None:
         if not self._started:
@@ -115,21 +124,30 @@ class RunService:
         if endpoints_only and code.type is CodeType.FLOW:
             raise NotFound(f"code {code_id!r} not found")
         runtime = self._runtimes.ready(code.language)
-        run = self._runs.create(
-            NewRun(code_id=code.id, params=request.params, body=request.body, headers=request.headers)
-        )
         try:
-            future = self._pool.submit(self._execute, runtime, code, run, request)
+            ticket = self._pool.admit()
         except QueueFull as exc:
-            self._runs.update(run.id, status=RunStatus.FAILED, result=f"rejected: {exc.message}")
+            self._runs.create(NewRun(
+                code_id=code.id, status=RunStatus.FAILED, params=request.params, body=request.body,
+                headers=request.headers, result=f"rejected: {exc.message}",
+            ))
             raise
-        finished, outcome = future.result()
+        try:
+            run = self._runs.create(NewRun(
+                code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
+                params=request.params, body=request.body, headers=request.headers,
+            ))
+        except BaseException:
+            ticket.cancel()
+            raise
+        finished, outcome = self._pool.start(ticket, self._execute, runtime, code, run, request).result()
         return RunResult(code, finished, outcome, time.perf_counter() - started)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
         """In a pool worker: always ends the run in a terminal state."""
         try:
-            self._runs.update(run.id, status=RunStatus.STARTED)
+            if run.status is RunStatus.QUEUED:
+                self._runs.update(run.id, status=RunStatus.STARTED)
             outcome = runtime.execute(Job(run.id, code, request.params, request.body, request.headers))
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
@@ -141,6 +159,23 @@ class RunService:
                 for line in outcome.logs
             ])
         return finished or run, outcome
+
+
+ABANDONED = "abandoned: the server running it stopped before it finished"
+ABANDON_AFTER = timedelta(seconds=MAX_TIMEOUT + 60)  # no run can legitimately last longer
+
+
+def fail_abandoned_runs(runs: RunRepository, now: datetime | None = None) -> int:
+    """Fail the runs a dead server left queued or started; how many there were."""
+    return runs.fail_abandoned((now or utcnow()) - ABANDON_AFTER, ABANDONED)
+
+
+def describe_protections(protections: Mapping[str, object]) -> str:
+    """One line for the log: which isolation layers are on and which are off."""
+    on, off = [], []
+    for name, value in protections.items():
+        (on if value else off).append(f"{name}={','.join(value)}" if isinstance(value, list) and value else name)
+    return "on: " + " ".join(on) + (" | OFF: " + " ".join(off) if off else "")
 
 
 def run_extra(outcome: Outcome) -> dict:

@@ -137,6 +137,11 @@ class StoreContract:
         kept = store.runs.update(run.id, status=RunStatus.FAILED)
         assert (kept.result, kept.extra) == (done.result, done.extra)
 
+    def test_a_run_recorded_already_finished(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        run = store.runs.create(NewRun(code_id=code.id, status=RunStatus.FAILED, result="rejected: busy"))
+        assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (RunStatus.FAILED, "rejected: busy")
+
     def test_list_runs_filters_by_created_at(self, store: Store) -> None:
         code = store.codes.create(new_code())
         other = store.codes.create(new_code())
@@ -152,6 +157,18 @@ class StoreContract:
         assert oldest.id not in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
         assert newest.id not in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
         assert store.runs.list_by_code(code.id, after=utcnow() + timedelta(seconds=5)) == []
+
+    def test_abandoned_runs_are_failed(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        queued = store.runs.create(NewRun(code_id=code.id))
+        started = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED))
+        done = store.runs.create(NewRun(code_id=code.id))
+        store.runs.update(done.id, status=RunStatus.COMPLETED, result="ok")
+        assert store.runs.fail_abandoned(utcnow() - timedelta(minutes=5), "lost") == 0
+        assert store.runs.fail_abandoned(utcnow() + timedelta(seconds=5), "lost") == 2
+        for run in (queued, started):
+            assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (RunStatus.FAILED, "lost")
+        assert store.runs.get(done.id).status is RunStatus.COMPLETED
 
     def test_delete_old_runs_in_batches(self, store: Store) -> None:
         code = store.codes.create(new_code())

@@ -14,6 +14,17 @@ from codeactions_core.services import Services
 STARTED = time.monotonic()
 
 
+def runtime_report(services: Services) -> dict[str, object]:
+    """Each runtime's readiness and the sandbox protections in force (informational:
+    a runtime this deployment does not use must not make it unhealthy)."""
+    health = services.runtimes.health()
+    protections = next((h.details for h in health.values() if h.ready and h.details), {})
+    return {
+        "runtimes": {language: {"ready": h.ready, "message": h.message} for language, h in health.items()},
+        "sandbox": protections,
+    }
+
+
 class Liveness:
     """Cheap: answers as long as the process serves requests."""
 
@@ -39,6 +50,7 @@ class Health:
             "environment": self._services.settings.environment,
             "system": {"python": platform.python_version(), "platform": platform.platform()},
             "services": checks,
+            **runtime_report(self._services),
         }
 
     def _check_database(self) -> dict[str, object]:

@@ -160,7 +160,7 @@ def run_document(new: NewRun, moment: datetime) -> dict[str, Any]:
         "_id": ObjectId(),
         "code_id": reference(new.code_id),
         "status": str(new.status),
-        "result": "",
+        "result": new.result,
         "extra": {},
         "params": dict(new.params),
         "body": new.body,

@@ -184,6 +184,12 @@ class MongoRuns(OnCollection):
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
         return delete_oldest(self.collection, cutoff, limit)
 
+    def fail_abandoned(self, last_touched_before: datetime, reason: str) -> int:
+        unfinished = {"status": {"$in": [str(RunStatus.QUEUED), str(RunStatus.STARTED)]},
+                      "updated_at": {"$lt": bson_time(last_touched_before)}}
+        changes = {"$set": {"status": str(RunStatus.FAILED), "result": reason, "updated_at": now()}}
+        return self.collection.update_many(unfinished, changes).modified_count
+
 
 @mongo_errors_as_store_errors
 class MongoLogs(OnCollection):

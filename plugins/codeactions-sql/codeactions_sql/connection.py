@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -76,6 +77,7 @@ def open_sqlite(uri: str, max_connections: int) -> peewee.Database:
         timeout=POOL_WAIT_SECONDS,
         pragmas=SQLITE_PRAGMAS,
         check_same_thread=False,
+        returning_clause=sqlite3.sqlite_version_info >= (3, 35, 0),
     )
 
 

@@ -232,6 +232,7 @@ class SqlRuns:
             params=new.params,
             body=new.body,
             headers=new.headers,
+            result=new.result,
             created_at=now,
             updated_at=now,
         )
@@ -268,7 +269,11 @@ class SqlRuns:
             changes["result"] = result
         if extra is not None:
             changes["extra"] = extra
-        if self.model.update(**changes).where(self.model.id == run_id).execute() == 0:
+        query = self.model.update(**changes).where(self.model.id == run_id)
+        if self.model._meta.database.returning_clause:  # one round trip
+            rows = list(query.returning(self.model).execute())
+            return to_run(rows[0]) if rows else None
+        if query.execute() == 0:
             return None
         return self.get(run_id)
 
@@ -292,6 +297,14 @@ class SqlRuns:
 
     def delete_older_than(self, cutoff: datetime, limit: int) -> int:
         return delete_batch(self.model, cutoff, limit)
+
+    def fail_abandoned(self, last_touched_before: datetime, reason: str) -> int:
+        unfinished = (str(RunStatus.QUEUED), str(RunStatus.STARTED))
+        return (
+            self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
+            .where(self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before))
+            .execute()
+        )
 
 
 @database_errors_as_store_errors
