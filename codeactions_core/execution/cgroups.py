@@ -65,13 +65,13 @@ class CgroupPlacer:
         self._free.append(slot)
         return True
 
-    def join(self, slot: str, limits: dict, cpu: dict) -> None:
+    def join(self, slot: str, limits: dict) -> None:
         """Set the slot's limits for this run and move this process (C1) into it."""
         settings = {
             "pids": {"pids.max": limits.get("processes")},
             "memory": {"memory.limit_in_bytes": limits.get("cgroup_memory"),
                        "memory.memsw.limit_in_bytes": limits.get("cgroup_memory")},
-            "cpu": {"cpu.shares": cpu.get("shares") or 1024, "cpu.cfs_quota_us": cpu.get("quota_us") or -1},
+            "cpu": {"cpu.shares": limits.get("cpu_shares") or 1024, "cpu.cfs_quota_us": limits.get("cpu_quota_us") or -1},
         }
         for controller, base in self.bases.items():
             path = os.path.join(base, slot)

@@ -52,6 +52,10 @@ class SandboxLimits:
     output: int = MIB
     """Each of stdout and stderr is kept up to this size."""
     outcome: int = 8 * MIB
+    cpu_shares: int = 0
+    """cgroup CPU shares of a run (0: the default weight)."""
+    cpu_quota_us: int = 0
+    """cgroup CPU time per 100 ms period (0: unlimited)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxLimits:
@@ -60,9 +64,12 @@ class SandboxLimits:
             cgroup_memory = settings.memory_limit
         else:
             cgroup_memory = memory
+        resources = settings.resource_enabled
         return cls(
             memory=memory,
             cgroup_memory=cgroup_memory,
+            cpu_shares=settings.cpu_shares if resources else 0,
+            cpu_quota_us=settings.cpu_quota if resources else 0,
             processes=settings.sandbox_processes,
             file_size=settings.sandbox_file_size_mb * MIB,
             scratch_size=settings.sandbox_scratch_mb * MIB,
@@ -83,8 +90,6 @@ class SandboxSpec:
     """Opened before the file system is masked and exec'd by descriptor (e.g. a cached binary)."""
     env: Mapping[str, str] = field(default_factory=dict)
     network: bool = True
-    cpu_shares: int = 0
-    cpu_quota_us: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         return {
@@ -94,7 +99,6 @@ class SandboxSpec:
             "executable": self.executable,
             "env": {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", **self.env},
             "network": self.network,
-            "cpu": {"shares": self.cpu_shares, "quota_us": self.cpu_quota_us},
         }
 
 

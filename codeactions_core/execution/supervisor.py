@@ -111,7 +111,7 @@ class Supervisor:
         """C2 and the descriptors the server needs: job (write), outcome (read), stdout, stderr."""
         zygote = self.zygote
         if zygote.cgroups:
-            zygote.cgroups.join(self.slot, self.limits, self.spec.get("cpu", {}))
+            zygote.cgroups.join(self.slot, self.limits)
         executable = None
         if self.spec.get("executable"):
             executable = os.open(self.spec["executable"], os.O_RDONLY | os.O_CLOEXEC)
@@ -142,6 +142,8 @@ class Supervisor:
             if self.zygote.namespaces:
                 linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
             install_fds(fds)
+            if EXECUTABLE in fds:  # exec'd by descriptor, which must not outlive the exec
+                os.set_inheritable(EXECUTABLE, False)
             os.chdir(self.scratch)
             self.lower_limits()
             drop_identity(self.zygote)

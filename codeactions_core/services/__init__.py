@@ -76,5 +76,5 @@ def build_services(
         pool=pool,
         codes=codes,
         history=HistoryService(codes, store.runs, log_store),
-        runs=RunService(codes, store.runs, log_store, runtimes, pool),
+        runs=RunService(codes, store.runs, log_store, runtimes, pool, release=store.release),
     )

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timedelta
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from codeactions_core.errors import NotFound, Unavailable
@@ -103,6 +103,9 @@ class Runtimes:
 
 
 class RunService:
+    """``release`` returns the calling thread's database connection to the pool: a
+    request thread gives it back while it waits, a pool thread after each run."""
+
     def __init__(
         self,
         codes: CodeService,
@@ -110,12 +113,14 @@ class RunService:
         logs: LogStore,
         runtimes: Runtimes,
         pool: RunPool,
+        release: Callable[[], None] = lambda: None,
     ) -> None:
         self._codes = codes
         self._runs = runs
         self._logs = logs
         self._runtimes = runtimes
         self._pool = pool
+        self._release = release
 
     def run(self, code_id: str, request: RunRequest, *, endpoints_only: bool = False) -> RunResult:
         """Run a code now and wait for it. Flow codes are 'not found' to endpoint routes."""
@@ -140,7 +145,9 @@ class RunService:
         except BaseException:
             ticket.cancel()
             raise
-        finished, outcome = self._pool.start(ticket, self._execute, runtime, code, run, request).result()
+        future = self._pool.start(ticket, self._execute, runtime, code, run, request)
+        self._release()
+        finished, outcome = future.result()
         return RunResult(code, finished, outcome, time.perf_counter() - started)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
@@ -152,12 +159,17 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
-        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome))
-        if outcome.logs:
-            self._logs.add_many([
-                CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
-                for line in outcome.logs
-            ])
+        try:
+            finished = self._runs.update(
+                run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome)
+            )
+            if outcome.logs:
+                self._logs.add_many([
+                    CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
+                    for line in outcome.logs
+                ])
+        finally:
+            self._release()
         return finished or run, outcome
 
 

@@ -56,8 +56,8 @@ func codeactionsCall(engine *Engine) (failure string) {
 			failure = codeactionsPanicText(value)
 			return
 		}
-		// runtime.Goexit (e.g. t.FailNow-like helpers) unwinds past Run: finish here.
-		codeactionsFinish(engine, "Run ended its goroutine (runtime.Goexit) instead of returning")
+		// runtime.Goexit (or, before Go 1.21, panic(nil)) unwinds past Run: finish here.
+		codeactionsFinish(engine, "Run did not return: it called runtime.Goexit or panic(nil)")
 	}()
 	Run(engine)
 	returned = true

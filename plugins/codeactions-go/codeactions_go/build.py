@@ -16,6 +16,20 @@ from codeactions_go.toolchain import BUILD_TIMEOUT, Toolchain
 
 MODULE = "codeaction"
 SOURCE_FILE = "action.go"
+NOT_MAIN = "the code does not compile:\nit must be in package main"
+HINTS = (
+    # (text in the compiler's message, for programs (True), codes with Run (False) or both, hint)
+    (
+        "undefined: Run", False,
+        "the code must define func Run(engine *Engine), or be a program with its own func main()",
+    ),
+    (
+        "undefined: Engine", True,
+        "a program with its own func main() is built without the engine: remove main() to use Run",
+    ),
+    ("cannot find module providing package", None, "only Go's standard library is available"),
+    ("found packages", None, "the code must be in package main"),
+)
 WARM_UP_TIMEOUT = 600.0
 # Standard packages user code commonly imports that the installed toolchain may
 # not hold prebuilt for CGO_ENABLED=0 (net and its dependents): compiled into
@@ -46,11 +60,14 @@ def build_args(workdir: str, output: Path) -> list[str]:
     so the toolchain's prebuilt standard library would not be used and a cold
     build cache would cost seconds. Only the code's own paths are trimmed.
     """
-    return ["build", f"-gcflags={MODULE}=-trimpath={workdir}=>{MODULE}", "-ldflags=-s -w", "-o", str(output), "."]
+    trim = f"-gcflags={MODULE}=-trimpath={workdir}=>{MODULE}"
+    return ["build", trim, "-ldflags=-s -w", "-o", str(output), "."]
 
 
 class Builder:
-    def __init__(self, toolchain: Toolchain, cache: BinaryCache, harness: Mapping[str, str]) -> None:
+    def __init__(
+        self, toolchain: Toolchain, cache: BinaryCache, harness: Mapping[str, str]
+    ) -> None:
         self.toolchain = toolchain
         self.cache = cache
         self.harness = dict(harness)
@@ -69,44 +86,48 @@ class Builder:
 
     def build(self, source: str) -> Build:
         """The cached build of ``source``, compiled now (once per key at a time) when missing."""
-        key = self.key(source)
+        key, program = self.key(source), is_program(source)
         entry = self.cache.lookup(key)
         if entry is None:
             with self._locks.hold(key):
-                entry = self.cache.lookup(key) or self._compile(key, source)
-        return Build(program=is_program(source), path=entry.path, error=entry.error)
+                entry = self.cache.lookup(key) or self._compile(key, source, program)
+        return Build(program=program, path=entry.path, error=entry.error)
 
     def warm_up(self) -> None:
         """Fill the Go build cache with the packages code commonly imports, at low priority."""
         with self.toolchain.workdir() as folder:
-            self._write(Path(folder), "package main\n\nfunc main() {}\n")
-            packages = ("build", *COMMON_PACKAGES)
-            self.toolchain.run(packages, cwd=Path(folder), timeout=WARM_UP_TIMEOUT, background=True)
+            self._write(Path(folder), "package main\n\nfunc main() {}\n", program=True)
+            args = ("build", *COMMON_PACKAGES)
+            self.toolchain.run(args, cwd=Path(folder), timeout=WARM_UP_TIMEOUT, background=True)
 
-    def _compile(self, key: str, source: str) -> Entry:
+    def _compile(self, key: str, source: str, program: bool) -> Entry:
         staged = self.cache.staging()
         try:
             with self.toolchain.workdir() as folder:
-                self._write(Path(folder), source)
+                self._write(Path(folder), source, program)
                 result = self.toolchain.run(build_args(folder, staged), cwd=Path(folder))
             with self._count_lock:
                 self.compiles += 1
             if result.returncode == 0:
+                if not is_executable(staged):  # an archive: a package other than main
+                    return self.cache.add_error(key, NOT_MAIN)
                 return self.cache.add_binary(key, staged)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 staged.unlink()
         if result.returncode is None:
             return Entry(error=f"compiling the code took longer than {BUILD_TIMEOUT:g} s")
-        message = compiler_message(result.output, folder, is_program(source))
-        if result.returncode in (1, 2) and SOURCE_FILE in result.output:  # the source's fault: for good
-            return self.cache.add_error(key, message)
+        message = compiler_message(result.output, folder, program)
+        if result.returncode in (1, 2) and SOURCE_FILE in result.output:
+            return self.cache.add_error(key, message)  # the source's fault: for good
         return Entry(error=message)
 
-    def _write(self, workdir: Path, source: str) -> None:
-        (workdir / "go.mod").write_text(f"module {MODULE}\n\ngo {self.toolchain.language_version}\n")
+    def _write(self, workdir: Path, source: str, program: bool) -> None:
+        """go.mod, the user's file and, unless it is a program, the harness."""
+        go_mod = f"module {MODULE}\n\ngo {self.toolchain.language_version}\n"
+        (workdir / "go.mod").write_text(go_mod)
         (workdir / SOURCE_FILE).write_text(source, encoding="utf-8", errors="surrogatepass")
-        if not is_program(source):
+        if not program:
             for name, text in self.harness.items():
                 (workdir / name).write_text(text, encoding="utf-8")
 
@@ -115,8 +136,13 @@ def compiler_message(output: str, workdir: str, program: bool) -> str:
     """The compiler's message without temporary paths or package headers, with a hint."""
     lines = output.replace(workdir, ".").splitlines()
     text = "\n".join(line for line in lines if not line.startswith("# ")).strip()
-    if not program and "undefined: Run" in text:
-        text += "\n(the code must define func Run(engine *Engine), or be a program with its own func main())"
-    if program and "undefined: Engine" in text:
-        text += "\n(a program with its own func main() is built without the engine: remove main() to use Run)"
+    for clue, kind, hint in HINTS:
+        if clue in text and kind in (None, program):
+            text += f"\n({hint})"
     return f"the code does not compile:\n{text}"
+
+
+def is_executable(path: Path) -> bool:
+    """An ELF file: ``go build`` writes an archive for a package other than main."""
+    with open(path, "rb") as file:
+        return file.read(4) == b"\x7fELF"

@@ -38,12 +38,12 @@ class BinaryCache:
         """The entry of ``key``, touched; ``None`` when there is none."""
         binary = self.directory / key
         with contextlib.suppress(FileNotFoundError):
-            os.utime(binary)
+            touch(binary)
             return Entry(path=binary)
         error = self.directory / (key + ERROR_SUFFIX)
         with contextlib.suppress(FileNotFoundError):
             message = error.read_text(encoding="utf-8")
-            os.utime(error)
+            touch(error)
             return Entry(error=message)
         return None
 
@@ -59,7 +59,9 @@ class BinaryCache:
 
     def add_error(self, key: str, message: str) -> Entry:
         self.directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=self.directory, prefix=".", delete=False) as file:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=self.directory, prefix=".", delete=False
+        ) as file:
             file.write(message)
         self._install(Path(file.name), key + ERROR_SUFFIX)
         return Entry(error=message)
@@ -72,7 +74,7 @@ class BinaryCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / name
         os.replace(source, target)
-        os.utime(target)  # the newest entry, whatever its build time
+        touch(target)  # the newest entry, whatever its build time
         self._evict()
         return target
 
@@ -93,3 +95,9 @@ class BinaryCache:
                     with contextlib.suppress(FileNotFoundError):
                         found.append((item.stat().st_mtime_ns, Path(item.path)))
         return found
+
+
+def touch(path: Path) -> None:
+    """Mark as used now, to the nanosecond (the file system's own clock ticks coarsely)."""
+    now = time.time_ns()
+    os.utime(path, ns=(now, now))

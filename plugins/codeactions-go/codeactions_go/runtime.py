@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from codeactions_core.errors import Unavailable
-from codeactions_core.execution.outcome import outcome_from_report
+from codeactions_core.execution.outcome import describe_death, outcome_from_report
 from codeactions_core.execution.runtime import Job, LogLine, Outcome, RuntimeHealth
-from codeactions_core.execution.sandbox import Report, SandboxLimits, SandboxSpec, Zygote, ZygoteConfig
+from codeactions_core.execution.sandbox import (
+    Report,
+    SandboxLimits,
+    SandboxSpec,
+    Zygote,
+    ZygoteConfig,
+)
 from codeactions_core.model import MAX_LOG_CONTENT, Code, LogType, RunStatus
 from codeactions_core.settings import Settings
 from codeactions_go.build import Build, Builder
@@ -22,16 +29,20 @@ from codeactions_go.toolchain import Toolchain, ToolchainError
 log = logging.getLogger(__name__)
 
 HARNESS = resources.files("codeactions_go") / "engine"
-GIB = 1024 * 1024 * 1024
-ADDRESS_HEADROOM = GIB
+ADDRESS_HEADROOM = 1 << 30
 """The Go runtime reserves address space up front: it fails under RLIMIT_AS of 512 MiB.
 GOMEMLIMIT and the memory cgroup bound what it really uses."""
 BACKGROUND_BUILDS = 2
+FATAL_ERROR = re.compile(r"^fatal error: .*$", re.MULTILINE)
 
 
 def harness_files() -> dict[str, str]:
     """The harness's Go files, compiled into every code that defines Run."""
-    return {item.name: item.read_text(encoding="utf-8") for item in HARNESS.iterdir() if item.name.endswith(".go")}
+    return {
+        item.name: item.read_text(encoding="utf-8")
+        for item in HARNESS.iterdir()
+        if item.name.endswith(".go")
+    }
 
 
 class GoRuntime:
@@ -72,12 +83,14 @@ class GoRuntime:
             self._background = None
         if self._zygote is not None:
             self._zygote.stop()
+            self._zygote = None
         self._problem = "stopped"
 
     def health(self) -> RuntimeHealth:
         if self._problem or self._zygote is None:
             return RuntimeHealth(ready=False, message=self._problem or "not started")
-        return RuntimeHealth(ready=True, message=self.builder.toolchain.version, details=self._zygote.protections)
+        version = self.builder.toolchain.version
+        return RuntimeHealth(ready=True, message=version, details=self._zygote.protections)
 
     def prepare(self, code: Code) -> None:
         """Start compiling in the background, so that the first run finds the binary.
@@ -95,27 +108,24 @@ class GoRuntime:
     def execute(self, job: Job) -> Outcome:
         if self._zygote is None:
             raise Unavailable(f"the go runtime is unavailable: {self._problem}")
-        build = self.builder.build(job.code.source)
-        if build.error is not None:
-            return compile_failure(build.error)
-        try:
-            report = self._zygote.run(self._spec(job.code.timeout, build), job_document(job))
-        except Unavailable:
-            if build.path is None or build.path.exists():
-                raise
-            # Evicted (e.g. by another server process) between lookup and start: build again.
+        for attempt in (1, 2):
             build = self.builder.build(job.code.source)
             if build.error is not None:
                 return compile_failure(build.error)
-            report = self._zygote.run(self._spec(job.code.timeout, build), job_document(job))
-        if build.program:
-            report = program_report(report)
-        return outcome_from_report(report, timeout=job.code.timeout, result_limit=4 * self._limits.output)
+            try:
+                report = self._zygote.run(self._spec(job.code.timeout, build), job_document(job))
+                break
+            except Unavailable:
+                # A binary evicted (e.g. by another server process) since the lookup is built again.
+                if attempt == 2 or build.path is None or build.path.exists():
+                    raise
+        report = crash_report(program_report(report) if build.program else report)
+        limit = 4 * self._limits.output
+        return outcome_from_report(report, timeout=job.code.timeout, result_limit=limit)
 
     def _spec(self, timeout: float, build: Build) -> SandboxSpec:
         limits = dataclasses.replace(self._limits, memory=self._limits.memory + ADDRESS_HEADROOM)
         settings = self._settings
-        cpu = settings.resource_enabled
         return SandboxSpec(
             timeout=timeout,
             limits=limits,
@@ -123,8 +133,6 @@ class GoRuntime:
             executable=str(build.path),
             env={"GOMAXPROCS": "2", "GOMEMLIMIT": str(self._limits.cgroup_memory * 9 // 10)},
             network=settings.sandbox_network,
-            cpu_shares=settings.cpu_shares if cpu else 0,
-            cpu_quota_us=settings.cpu_quota if cpu else 0,
         )
 
     @staticmethod
@@ -152,6 +160,17 @@ def program_report(report: Report) -> Report:
     if finished and report.signal is None and report.exit_code == 0:
         return dataclasses.replace(report, outcome={"ok": True, "has_run": False})
     return report
+
+
+def crash_report(report: Report) -> Report:
+    """The Go runtime states why it crashed (e.g. out of memory) above a long dump of
+    every goroutine: keep that line in view of the run's result."""
+    if report.outcome is not None or report.error or report.timed_out:
+        return report
+    reason = FATAL_ERROR.search(report.stderr)
+    if reason is None:
+        return report
+    return dataclasses.replace(report, error=f"{reason[0]}\n\n{describe_death(report)}")
 
 
 def compile_failure(message: str) -> Outcome:

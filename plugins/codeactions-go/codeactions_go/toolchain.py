@@ -41,10 +41,10 @@ class Toolchain:
         self.root = root
         self.path: str | None = None
         self.version = ""
-        """``go version`` output without its ``go version`` prefix, e.g. ``go1.19.8 linux/amd64``."""
+        """``go version`` without its ``go version`` prefix, e.g. ``go1.19.8 linux/amd64``."""
 
     def start(self) -> str:
-        """Find the binary, create the directories and read the version; ToolchainError if unusable."""
+        """Find the binary, create the directories, read the version; ToolchainError if unusable."""
         self.path = shutil.which(self.binary)
         if self.path is None:
             raise ToolchainError(f"{MISSING} (looked for {self.binary!r})")
@@ -87,7 +87,12 @@ class Toolchain:
         return tempfile.TemporaryDirectory(prefix="codeactions-go-")
 
     def run(
-        self, args: Sequence[str], *, cwd: Path, timeout: float = BUILD_TIMEOUT, background: bool = False
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path,
+        timeout: float = BUILD_TIMEOUT,
+        background: bool = False,
     ) -> CommandResult:
         """``go <args>`` in ``cwd``; its whole process group is killed at the timeout.
         ``background``: at the lowest CPU priority, so that builds for runs go first."""

@@ -68,7 +68,10 @@ func Run(engine *Engine) {
 """
     outcome = run(source)
     assert [(line.type, line.content) for line in outcome.logs] == [
-        (LogType.DEBUG, "one"), (LogType.INFO, "two"), (LogType.ERROR, "three"), (LogType.INFO, "4-four"),
+        (LogType.DEBUG, "one"),
+        (LogType.INFO, "two"),
+        (LogType.ERROR, "three"),
+        (LogType.INFO, "4-four"),
     ]
     assert (outcome.status, outcome.result, outcome.extra) == (
         RunStatus.COMPLETED, "", {"status_code": 200, "content_type": "text"}
@@ -191,30 +194,6 @@ func Run(engine *Engine) {
     assert outcome.result.startswith("panic: runtime error: index out of range [2] with length 0")
 
 
-def test_a_compile_error_fails_the_run_with_the_compiler_message(runtime, run, go_data_dir, unique):
-    source = unique + """package main
-
-func Run(engine *Engine) {
-    engine.Result.Set(notDeclared, 200, "text")
-}
-"""
-    outcome = run(source)
-    assert outcome.status is RunStatus.FAILED
-    assert outcome.result.startswith("the code does not compile:")
-    assert "./action.go:5:23: undefined: notDeclared" in outcome.result
-    assert "codeactions-go-" not in outcome.result and go_data_dir not in outcome.result
-    assert [(line.type, line.content) for line in outcome.logs] == [(LogType.ERROR, outcome.result)]
-    compiles = runtime.builder.compiles
-    assert run(source).result == outcome.result
-    assert runtime.builder.compiles == compiles  # the error is cached too
-
-
-def test_code_without_run_or_main_is_told_what_to_define(run, unique):
-    outcome = run(unique + "package main\n\nfunc Helper() {}\n")
-    assert outcome.status is RunStatus.FAILED
-    assert "undefined: Run" in outcome.result and "func Run(engine *Engine)" in outcome.result
-
-
 def test_a_run_past_its_timeout_is_killed(runtime, run):
     source = """package main
 
@@ -256,3 +235,39 @@ func Run(engine *Engine) {
     names = {line.partition("=")[0] for line in outcome.result.splitlines()}
     assert names <= {"PATH", "LANG", "HOME", "TMPDIR", "GOMAXPROCS", "GOMEMLIMIT"}
     assert "GOMAXPROCS=2" in outcome.result.splitlines()
+
+
+def test_run_ending_its_goroutine_fails_the_run(run):
+    source = """package main
+
+import "runtime"
+
+func Run(engine *Engine) {
+    engine.Result.Set("never answered", 200, "text")
+    runtime.Goexit()
+}
+"""
+    outcome = run(source)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.result == "Run did not return: it called runtime.Goexit or panic(nil)"
+
+
+def test_memory_within_the_limit_works_and_beyond_it_fails_with_the_reason(run):
+    source = """package main
+
+import "strconv"
+
+func Run(engine *Engine) {
+    size, _ := strconv.Atoi(engine.Params.Get("mib"))
+    block := make([]byte, size<<20)
+    for i := range block {
+        block[i] = 1
+    }
+    engine.Result.Set(len(block)>>20, 200, "text")
+}
+"""
+    assert run(source, params={"mib": "100"}).result == "100"
+    outcome = run(source, params={"mib": "4096"})  # beyond the address-space limit
+    assert outcome.status is RunStatus.FAILED
+    reason = outcome.result.splitlines()[0]
+    assert reason.startswith("fatal error: ") and reason.endswith("out of memory")

@@ -41,18 +41,21 @@ def find_node(binary: str) -> Node:
     """The Node.js ``binary`` names (a command on PATH or a path); Unavailable saying why not."""
     found = shutil.which(binary)
     if found is None:
-        raise Unavailable(f"node not found: install Node.js or set {PREFIX}NODE_BINARY (looked for {binary!r})")
+        raise Unavailable(
+            f"node not found: install Node.js or set {PREFIX}NODE_BINARY (looked for {binary!r})"
+        )
     executable = os.path.realpath(found)
     try:
         answer = subprocess.run(
-            [executable, "-e", PROBE], env={}, cwd="/", stdin=subprocess.DEVNULL, capture_output=True,
-            text=True, timeout=PROBE_TIMEOUT,
+            [executable, "-e", PROBE], env={}, cwd="/", stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=PROBE_TIMEOUT,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Unavailable(f"node at {executable} does not run: {exc}") from None
     try:
         version, bounds_checks = json.loads(answer.stdout)
     except (ValueError, TypeError):
-        tail = answer.stderr.strip()[-500:]
-        raise Unavailable(f"node at {executable} does not run: exit status {answer.returncode}: {tail}") from None
-    return Node(executable=executable, version=str(version), flags=(WASM_BOUNDS_CHECKS,) if bounds_checks else ())
+        reason = f"exit status {answer.returncode}: {answer.stderr.strip()[-500:]}"
+        raise Unavailable(f"node at {executable} does not run: {reason}") from None
+    flags = (WASM_BOUNDS_CHECKS,) if bounds_checks else ()
+    return Node(executable=executable, version=str(version), flags=flags)

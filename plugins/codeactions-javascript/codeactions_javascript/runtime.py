@@ -37,7 +37,8 @@ def node_spec(node: Node, settings: Settings, limits: SandboxLimits) -> SandboxS
     return SandboxSpec(
         timeout=MAX_TIMEOUT,
         limits=limits,
-        argv=(node.executable, f"--max-old-space-size={settings.sandbox_memory_mb}", *node.flags, HARNESS),
+        argv=(node.executable, f"--max-old-space-size={settings.sandbox_memory_mb}", *node.flags,
+              HARNESS),
         executable=node.executable,
         network=settings.sandbox_network,
     )
@@ -56,7 +57,7 @@ class JavaScriptRuntime:
         self._problem: str | None = "not started"
 
     def start(self) -> None:
-        """Find node and start the zygote and the warm processes; a missing node is only reported."""
+        """Find node, start the zygote and the warm processes; a missing node is only reported."""
         with self._lock:
             if self._warm is not None:
                 return
@@ -66,14 +67,16 @@ class JavaScriptRuntime:
                 log.warning("the javascript runtime is unavailable: %s", exc.message)
                 self._problem = exc.message
                 return
-            config = ZygoteConfig.from_settings(self._settings, expose=(os.path.dirname(HARNESS), node.home))
+            expose = (os.path.dirname(HARNESS), node.home)  # bound back where hidden (e.g. /root)
+            config = ZygoteConfig.from_settings(self._settings, expose=expose)
             zygote = Zygote(config, name="JavaScript zygote")
             try:
                 zygote.start()
             except Unavailable as exc:
                 self._problem = exc.message
                 raise
-            warm = WarmPool(zygote, node_spec(node, self._settings, self._limits), self._settings.node_warm_processes)
+            spec = node_spec(node, self._settings, self._limits)
+            warm = WarmPool(zygote, spec, size=self._settings.node_warm_processes)
             warm.start()
             self._node, self._zygote, self._warm, self._problem = node, zygote, warm, None
 
@@ -87,9 +90,10 @@ class JavaScriptRuntime:
             self._problem = "stopped"
 
     def health(self) -> RuntimeHealth:
-        if self._problem or self._node is None or self._zygote is None:
-            return RuntimeHealth(ready=False, message=self._problem or "not started")
-        return RuntimeHealth(ready=True, message=f"node {self._node.version}", details=self._zygote.protections)
+        problem, node, zygote = self._problem, self._node, self._zygote
+        if problem or node is None or zygote is None:
+            return RuntimeHealth(ready=False, message=problem or "not started")
+        return RuntimeHealth(ready=True, message=f"node {node.version}", details=zygote.protections)
 
     def prepare(self, code: Code) -> None:
         """Node compiles the source at run time: nothing to do ahead."""
@@ -107,4 +111,6 @@ class JavaScriptRuntime:
             "headers": job.headers,
         }
         report = warm.run(document, timeout=job.code.timeout)
-        return outcome_from_report(report, timeout=job.code.timeout, result_limit=4 * self._limits.output)
+        return outcome_from_report(
+            report, timeout=job.code.timeout, result_limit=4 * self._limits.output
+        )

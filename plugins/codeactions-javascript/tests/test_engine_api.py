@@ -22,7 +22,9 @@ exports.Run = async function (engine) {
 """
     outcome = run(source, params={"name": "ana", "x": "1"})
     assert outcome.status is RunStatus.COMPLETED
-    assert json.loads(outcome.result) == {"hi": "ana", "waited": "later", "pairs": [["name", "ana"], ["x", "1"]]}
+    assert json.loads(outcome.result) == {
+        "hi": "ana", "waited": "later", "pairs": [["name", "ana"], ["x", "1"]],
+    }
     assert outcome.extra == {"status_code": 201, "content_type": "json"}
     assert log_lines(outcome) == [(LogType.INFO, "hello ana")]
 
@@ -82,8 +84,8 @@ def test_too_many_or_too_long_logs_are_bounded(run):
 
 
 def test_a_sync_run(run):
-    outcome = run('exports.Run = function (engine) { engine.result.set("sync " + engine.params.get("n")); };',
-                  params={"n": "7"})
+    source = 'exports.Run = function (engine) { engine.result.set("sync " + engine.params.get("n")); };'
+    outcome = run(source, params={"n": "7"})
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "sync 7")
     assert outcome.extra == {"status_code": 200, "content_type": "text"}
 
@@ -112,8 +114,8 @@ exports.Run = (engine) => {
 };
 """
     expected = {
-        "text": "plain", "object": '{"a":[1,2.5,null]}', "list": '[1,"é"]', "number": "42", "nothing": "",
-        "circular": "[object Object]", "big": "10", "fn": "function named() {}",
+        "text": "plain", "object": '{"a":[1,2.5,null]}', "list": '[1,"é"]', "number": "42",
+        "nothing": "", "circular": "[object Object]", "big": "10", "fn": "function named() {}",
     }
     assert {kind: run(source, params={"kind": kind}).result for kind in expected} == expected
 
@@ -144,7 +146,8 @@ def test_a_script_may_exit_normally(run):
 
 
 def test_output_of_a_run_is_kept_apart(run):
-    outcome = run('exports.Run = (e) => { console.log("debugging"); console.error("oops"); e.result.set("ok"); };')
+    outcome = run('exports.Run = (e) => {\n  console.log("debugging");\n  console.error("oops");\n'
+                  '  e.result.set("ok");\n};\n')
     assert (outcome.result, outcome.stdout, outcome.stderr) == ("ok", "debugging\n", "oops\n")
 
 
@@ -156,3 +159,14 @@ def test_status_code_from_a_string_and_out_of_range(run):
 def test_a_result_too_large_fails(run):
     outcome = run('exports.Run = (e) => e.result.set("x".repeat(5 * 1024 * 1024));')
     assert outcome.status is RunStatus.FAILED and "larger than" in outcome.result
+
+
+def test_a_large_body_arrives_whole(run):
+    body = "é" * (1024 * 1024)
+    outcome = run("exports.Run = (e) => e.result.set([e.body.length, e.body === 'é'.repeat(e.body.length)]);",
+                  body=body)
+    assert outcome.result == f"[{len(body)},true]"
+
+
+def test_a_script_is_the_main_module(run):
+    assert run('if (require.main === module) console.log("main");\n').result == "main\n"

@@ -7,26 +7,21 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 
-from codeactions_core.services import build_services
-from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
-from codeactions_core.web.app import create_app
+from codeactions_core.testing.api import api_client
 
 SOURCE = """
 exports.Run = async function (engine) {
   engine.log.info("called");
-  engine.result.set({ hi: engine.params.get("name"), agent: engine.header.get("user-agent") }, 201, "json");
+  const answer = { hi: engine.params.get("name"), agent: engine.header.get("user-agent") };
+  engine.result.set(answer, 201, "json");
 };
 """
 
 
 def client_for(settings: Settings) -> Iterator[falcon.testing.TestClient]:
-    services = build_services(settings)
-    try:
-        ensure_schema_ready(services.store)
-        yield falcon.testing.TestClient(create_app(services=services))
-    finally:
-        services.close()
+    with api_client(settings) as (client, _):
+        yield client
 
 
 @pytest.fixture

@@ -61,13 +61,14 @@ exports.Run = async (engine) => {{
 }};
 """
     outcome = run(source)
-    assert (outcome.status, json.loads(outcome.result)) == (RunStatus.COMPLETED, {"path": "/hi?x=1", "agent": "js-test"})
+    assert outcome.status is RunStatus.COMPLETED
+    assert json.loads(outcome.result) == {"path": "/hi?x=1", "agent": "js-test"}
 
 
 def test_the_server_environment_is_not_visible(monkeypatch, start_runtime, run_on):
     monkeypatch.setenv("CODEACTIONS_JS_CANARY", CANARY)
     monkeypatch.setenv("FLOWS_CODE_ACTIONS_DB_URI", f"postgres://user:{CANARY}@db/x")
-    runtime = start_runtime(node_warm_processes=0)  # its zygote starts with the canary in our environment
+    runtime = start_runtime(node_warm_processes=0)  # its zygote starts with the canary set
     source = """
 const fs = require("fs");
 exports.Run = (engine) => engine.result.set({
@@ -84,7 +85,8 @@ exports.Run = (engine) => engine.result.set({
 def test_the_servers_working_directory_shows_nothing(run):
     here = os.getcwd()
     exposed = os.path.dirname(HARNESS)  # the harness itself must stay readable
-    allowed = {os.path.relpath(exposed, here).split(os.sep)[0]} if exposed.startswith(here + os.sep) else set()
+    inside = exposed.startswith(here + os.sep)
+    allowed = {os.path.relpath(exposed, here).split(os.sep)[0]} if inside else set()
     files = sorted(name for name in os.listdir(here) if os.path.isfile(os.path.join(here, name)))
     assert files, "the test needs a file to look for"
     source = f"""
@@ -103,7 +105,7 @@ exports.Run = (engine) => {{
 
 
 def test_runs_do_not_share_their_scratch_directory(run):
-    write = 'require("fs").writeFileSync("note.txt", "left behind"); exports.Run = (e) => e.result.set("written");'
+    write = 'require("fs").writeFileSync("note.txt", "left");\nexports.Run = (e) => e.result.set("written");'
     read = 'exports.Run = (e) => e.result.set(String(require("fs").existsSync("note.txt")));'
     assert run(write).result == "written"
     assert run(read).result == "false"

@@ -46,7 +46,8 @@ def test_missing_node_is_reported_not_raised(start_runtime, run_on):
     health = runtime.health()
     assert not health.ready
     assert health.message == (
-        f"node not found: install Node.js or set FLOWS_CODE_ACTIONS_NODE_BINARY (looked for {MISSING_NODE!r})"
+        "node not found: install Node.js or set FLOWS_CODE_ACTIONS_NODE_BINARY"
+        f" (looked for {MISSING_NODE!r})"
     )
     with pytest.raises(Unavailable, match="node not found"):
         run_on(runtime, 'exports.Run = (e) => e.result.set("x");')
