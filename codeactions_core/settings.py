@@ -125,7 +125,10 @@ class Settings:
         2, "gunicorn worker processes of `codeactions serve`.", parse=at_least(1)
     )
     web_threads: int = setting(
-        8, "Threads per gunicorn worker (gthread workers).", parse=at_least(1)
+        0,
+        "Threads per gunicorn worker (gthread). A request, and the run it asks for, holds one; "
+        "0: WORKER_POOL_SIZE + WORKER_POOL_QUEUE_SIZE, so that a full queue answers 503 at once.",
+        parse=at_least(0),
     )
 
     db_type: str = setting(
@@ -144,7 +147,17 @@ class Settings:
         "codeactions", "PostgreSQL database name when `DB_URI` names none."
     )
     db_max_pool_size: int = setting(
-        10, "Most database connections each process keeps (PostgreSQL, MongoDB).", parse=at_least(1)
+        10,
+        "Most database connections each process keeps per pool (PostgreSQL: a second pool writes "
+        "run history unless DB_SYNCHRONOUS_RUNS; MongoDB).",
+        parse=at_least(1),
+    )
+    db_synchronous_runs: bool = setting(
+        False,
+        "Wait for PostgreSQL to flush every run and log record to disk before answering. Off: "
+        "a crash of the database server may lose its last fraction of a second of run history "
+        "(never codes, projects or permissions), for about a third less database work per run.",
+        parse=parse_bool,
     )
     mongo_db_uri: str = setting(
         "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
@@ -313,6 +326,11 @@ class Settings:
                     f"{PREFIX}DB_URI: a {self.db_type} store needs a "
                     f"{expected[self.db_type][0]}:// URI, got scheme {scheme!r}"
                 )
+
+    @property
+    def request_threads(self) -> int:
+        """Threads per server process: WEB_THREADS, or enough for every admitted run."""
+        return self.web_threads or self.worker_pool_size + self.worker_pool_queue_size
 
     @property
     def database_uri(self) -> str:

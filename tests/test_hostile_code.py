@@ -42,10 +42,10 @@ class Client:
     def __init__(self, server) -> None:
         self.server = server
 
-    def create(self, source: str, timeout: int = 5) -> str:
+    def create(self, source: str, timeout: int = 5, language: str = "python") -> str:
         answer = requests.post(
             self.server.url("/code"),
-            params={"name": "hostile", "language": "python", "type": "endpoint", "project_uuid": "P", "timeout": timeout},
+            params={"name": "hostile", "language": language, "type": "endpoint", "project_uuid": "P", "timeout": timeout},
             data=source.encode(), headers={"Authorization": f"Token {TOKEN}"}, timeout=30,
         )
         assert answer.status_code == 201, answer.text
@@ -54,8 +54,8 @@ class Client:
     def call(self, code_id: str, **params: str) -> requests.Response:
         return requests.get(self.server.url(f"/action/endpoint/{code_id}"), params=params, timeout=120)
 
-    def run(self, source: str, timeout: int = 5, **params: str) -> requests.Response:
-        return self.call(self.create(source, timeout), **params)
+    def run(self, source: str, timeout: int = 5, language: str = "python", **params: str) -> requests.Response:
+        return self.call(self.create(source, timeout, language), **params)
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +208,22 @@ def test_a_run_cannot_stop_the_server_with_signals_to_everyone(client, server):
     answer = client.run("import os, signal\ndef Run(engine):\n    os.kill(-1, signal.SIGTERM)\n    engine.result.set('sent')\n")
     assert answer.status_code in (200, 500)
     assert server.process.poll() is None
+
+
+SLEEPERS = {
+    "javascript": "exports.Run = async (engine) => {\n  await new Promise((done) => setTimeout(done, 60000));\n};\n",
+    "go": 'package main\n\nimport "time"\n\nfunc Run(engine *Engine) {\n\ttime.Sleep(60 * time.Second)\n}\n',
+}
+
+
+@pytest.mark.parametrize("language", sorted(SLEEPERS))
+def test_sleeping_past_the_timeout_in_other_languages(client, server, language):
+    runtimes = requests.get(server.url("/health"), timeout=10).json()["runtimes"]
+    if not runtimes.get(language, {}).get("ready"):
+        pytest.skip(f"the {language} runtime is not available here: {runtimes.get(language)}")
+    code_id = client.create(SLEEPERS[language], timeout=5, language=language)
+    client.call(code_id)  # a Go code compiles on its first run; time the second
+    started = time.monotonic()
+    answer = client.call(code_id)
+    assert answer.status_code == 408 and "timeout" in answer.json()["message"]
+    assert 4.9 < time.monotonic() - started < 9

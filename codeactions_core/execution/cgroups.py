@@ -65,13 +65,14 @@ class CgroupPlacer:
         self._free.append(slot)
         return True
 
-    def join(self, slot: str, limits: dict) -> None:
-        """Set the slot's limits for this run and move this process (C1) into it."""
+    def configure(self, slot: str, limits: dict) -> None:
+        """Set the slot's limits for the next run (in the zygote, before the clone)."""
         settings = {
             "pids": {"pids.max": limits.get("processes")},
             "memory": {"memory.limit_in_bytes": limits.get("cgroup_memory"),
                        "memory.memsw.limit_in_bytes": limits.get("cgroup_memory")},
-            "cpu": {"cpu.shares": limits.get("cpu_shares") or 1024, "cpu.cfs_quota_us": limits.get("cpu_quota_us") or -1},
+            "cpu": {"cpu.shares": limits.get("cpu_shares") or 1024,
+                    "cpu.cfs_quota_us": limits.get("cpu_quota_us") or -1},
         }
         for controller, base in self.bases.items():
             path = os.path.join(base, slot)
@@ -82,7 +83,14 @@ class CgroupPlacer:
                         linux.write_text(os.path.join(path, knob), str(value))
                     except OSError:
                         pass  # e.g. memsw without swap accounting
-            linux.write_text(os.path.join(path, "cgroup.procs"), str(os.getpid()))
+
+    def join_self(self, slot: str, limits: dict) -> None:
+        """Move the calling process into the slot ("0": whoever writes; the child's first act).
+        The cpu group only when CPU limits are set: otherwise it would cost and enforce nothing."""
+        for controller, base in self.bases.items():
+            if controller == "cpu" and not (limits.get("cpu_shares") or limits.get("cpu_quota_us")):
+                continue
+            linux.write_text(os.path.join(base, slot, "cgroup.procs"), "0")
 
     def remove_all(self) -> None:
         """At exit: kill stragglers and remove every slot and the base groups."""

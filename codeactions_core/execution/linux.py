@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import os
+import platform
 import resource
+import signal
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc_holding_gil = ctypes.PyDLL(None, use_errno=True)  # for clone: the GIL stays with us
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -39,6 +43,30 @@ def _check(result: int, what: str) -> None:
     if result != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def clone_process(flags: int) -> int:
+    """fork(), with new namespaces for the child (``CLONE_NEW*`` flags).
+
+    Unlike unshare + fork, this can be done again and again by one process.
+    CPython's public fork hooks keep the interpreter consistent on both sides;
+    the caller must be single-threaded, as for any fork.
+    """
+    if _SYS_CLONE is None:
+        raise OSError(0, f"clone is not wired up for {platform.machine()}")
+    ctypes.pythonapi.PyOS_BeforeFork()
+    # x86_64: clone(flags, stack, parent_tid, child_tid, tls); aarch64 swaps the last two.
+    pid = _libc_holding_gil.syscall(
+        ctypes.c_long(_SYS_CLONE), ctypes.c_ulong(flags | signal.SIGCHLD), None, None, None, None
+    )
+    if pid == 0:
+        ctypes.pythonapi.PyOS_AfterFork_Child()
+        return 0
+    errno = ctypes.get_errno()
+    ctypes.pythonapi.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(errno, f"clone: {os.strerror(errno)}")
+    return pid
 
 
 def unshare(flags: int) -> None:

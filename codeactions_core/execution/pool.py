@@ -1,11 +1,17 @@
 """The bounded worker pool of a server process: WORKER_POOL_SIZE runs at once,
-WORKER_POOL_QUEUE_SIZE more waiting, anything beyond refused at once."""
+WORKER_POOL_QUEUE_SIZE more waiting, anything beyond refused at once.
+
+Runs execute in the thread that asked for them (the request's thread): the
+pool only admits them and makes them take turns, so a run costs no hand-off
+between threads.
+"""
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,94 +34,97 @@ class PoolStats:
     completed: int
     failed: int
     rejected: int
+    queue_wait_seconds: float
+    """Total time admitted runs spent waiting for a worker."""
 
 
 class Ticket:
-    """An admitted run's place in the pool; ``immediate`` when a worker was free for it."""
+    """An admitted run's place; ``immediate`` when a worker was free for it at once."""
 
-    def __init__(self, pool: RunPool, immediate: bool) -> None:
+    def __init__(self, immediate: bool) -> None:
         self.immediate = immediate
-        self._pool = pool
-        self._open = True
-
-    def cancel(self) -> None:
-        """Give the place back without running anything."""
-        if self._open:
-            self._open = False
-            self._pool._leave(self, ran=None)
+        self.turn = threading.Event()
+        self.open = True
+        if immediate:
+            self.turn.set()
 
 
 class RunPool:
     def __init__(self, workers: int, queue_size: int) -> None:
         self.workers = workers
         self.queue_size = queue_size
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="run")
         self._lock = threading.Lock()
-        self._admitted = self._busy = self._reserved = 0
+        self._waiting: collections.deque[Ticket] = collections.deque()
+        self._busy = 0
         self._submitted = self._completed = self._failed = self._rejected = 0
+        self._queue_wait = 0.0
 
     def admit(self) -> Ticket:
         """A place for one run; raise QueueFull (never block) when there is none."""
         with self._lock:
-            if self._admitted >= self.workers + self.queue_size:
+            if self._busy + len(self._waiting) >= self.workers + self.queue_size:
                 self._rejected += 1
                 raise QueueFull(
                     f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
                     "try again later"
                 )
-            self._admitted += 1
-            immediate = self._busy + self._reserved < self.workers
-            if immediate:
-                self._reserved += 1
-            return Ticket(self, immediate)
+            ticket = Ticket(immediate=self._busy < self.workers and not self._waiting)
+            if ticket.immediate:
+                self._busy += 1
+            else:
+                self._waiting.append(ticket)
+            return ticket
 
-    def start(self, ticket: Ticket, work: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``work`` in the place ``ticket`` holds."""
+    def run(self, ticket: Ticket, work: Callable[..., T], *args: Any) -> T:
+        """Wait for ``ticket``'s turn, then run ``work`` in this thread."""
+        waited = time.monotonic()
+        ticket.turn.wait()
         with self._lock:
             self._submitted += 1
-        return self._executor.submit(self._call, ticket, work, *args)
-
-    def submit(self, work: Callable[..., T], *args: Any) -> Future[T]:
-        return self.start(self.admit(), work, *args)
-
-    def _call(self, ticket: Ticket, work: Callable[..., T], *args: Any) -> T:
-        with self._lock:
-            self._busy += 1
-            if ticket.immediate:
-                self._reserved -= 1
-        ran = False
+            self._queue_wait += time.monotonic() - waited
+        ok = False
         try:
             result = work(*args)
-            ran = True
+            ok = True
             return result
         finally:
-            with self._lock:
-                self._busy -= 1
-            ticket._open = False
-            self._leave(ticket, ran=ran)
+            self._leave(ticket, ok)
 
-    def _leave(self, ticket: Ticket, ran: bool | None) -> None:
+    def cancel(self, ticket: Ticket) -> None:
+        """Give the place back without running anything."""
+        self._leave(ticket, None)
+
+    def _leave(self, ticket: Ticket, ok: bool | None) -> None:
         with self._lock:
-            self._admitted -= 1
-            if ran is None and ticket.immediate:
-                self._reserved -= 1
-            elif ran is True:
+            if not ticket.open:
+                return
+            ticket.open = False
+            if ticket.turn.is_set():
+                self._busy -= 1
+            else:
+                self._waiting.remove(ticket)
+            if ok is True:
                 self._completed += 1
-            elif ran is False:
+            elif ok is False:
                 self._failed += 1
+            while self._waiting and self._busy < self.workers:
+                following = self._waiting.popleft()
+                self._busy += 1
+                following.turn.set()
 
     def stats(self) -> PoolStats:
         with self._lock:
             return PoolStats(
                 workers=self.workers,
                 busy=self._busy,
-                queued=self._admitted - self._busy,
+                queued=len(self._waiting),
                 capacity=self.queue_size,
                 submitted=self._submitted,
                 completed=self._completed,
                 failed=self._failed,
                 rejected=self._rejected,
+                queue_wait_seconds=self._queue_wait,
             )
 
-    def shutdown(self, wait: bool = True) -> None:
-        self._executor.shutdown(wait=wait, cancel_futures=not wait)
+    def shutdown(self) -> None:
+        """Nothing to stop: runs execute in their requests' threads."""

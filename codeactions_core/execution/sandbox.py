@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
 START_TIMEOUT = 20.0
-REPORT_GRACE = 5.0  # how long a supervisor may take to report a dead process's status
+REPORT_GRACE = 5.0  # how long a process that sent no outcome may take to end
+EXIT_GRACE = 0.05  # once it exited, how long to wait for its outcome pipe to close
 CLEAN_PATH = "/usr/local/bin:/usr/bin:/bin"
 MIB = 1024 * 1024
 
@@ -87,7 +88,7 @@ class SandboxSpec:
     argv: Sequence[str] = ()
     """Program to exec; empty: call the zygote's preloaded harness instead."""
     executable: str | None = None
-    """Opened before the file system is masked and exec'd by descriptor (e.g. a cached binary)."""
+    """Opened by the server and exec'd by descriptor: the sandbox need not see its path."""
     env: Mapping[str, str] = field(default_factory=dict)
     network: bool = True
 
@@ -96,7 +97,6 @@ class SandboxSpec:
             "timeout": self.timeout,
             "limits": asdict(self.limits),
             "argv": list(self.argv),
-            "executable": self.executable,
             "env": {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", **self.env},
             "network": self.network,
         }
@@ -123,41 +123,19 @@ class Report:
 
 
 class Sandbox:
-    """One spawned sandbox. Once ready, the server holds the sandboxed process's
-    pipes and output files and supervises the run itself: it writes the job,
+    """One sandboxed process, waiting for its job. The server holds its pipes,
+    output files and a pidfd, and supervises the run itself: it writes the job,
     reads the outcome and kills the process at the deadline."""
 
-    def __init__(self, pid: int, channel: socket.socket, spec: SandboxSpec) -> None:
+    def __init__(self, zygote: Zygote, pid: int, fds: Sequence[int], spec: SandboxSpec) -> None:
         self.pid = pid
         self.spec = spec
-        self._channel = channel
-        self._child: int | None = None
-        self._pidfd = -1
-        self._job = self._outcome = self._stdout = self._stderr = -1
-
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        """Until the sandboxed process exists; raise Unavailable when its setup failed."""
-        if self._child is not None:
-            return
-        try:
-            received = wire.receive(self._channel, max_fds=4, deadline=time.monotonic() + timeout)
-        except (TimeoutError, wire.WireError, OSError) as exc:
-            self.discard()
-            raise Unavailable(f"sandbox did not start: {exc}") from None
-        if received is None or "error" in received[0] or len(received[1]) != 4:
-            for fd in received[1] if received else ():
-                os.close(fd)
-            self.discard()
-            reason = received[0].get("error", "no pipes") if received else "its supervisor exited"
-            raise Unavailable(f"sandbox did not start: {reason}")
-        message, (self._job, self._outcome, self._stdout, self._stderr) = received
-        self._child = message["child"]
-        self._pidfd = os.pidfd_open(self._child)  # cannot be recycled: C1 reaps only when told
+        self._zygote = zygote
+        self._job, self._outcome, self._stdout, self._stderr, self._pidfd = fds
 
     def run(self, job: Mapping[str, Any], timeout: float | None = None) -> Report:
         """Run the job; the report of what happened. Never raises for the user's code."""
         timeout = self.spec.timeout if timeout is None else timeout
-        self.wait_ready()
         try:
             report = self._supervise(json.dumps(job, separators=(",", ":")).encode(), timeout)
             report.stdout, report.stdout_truncated = read_capped(self._stdout, self.spec.limits.output)
@@ -175,14 +153,23 @@ class Sandbox:
         poller = select.poll()
         poller.register(self._job, select.POLLOUT)
         poller.register(self._outcome, select.POLLIN)
+        poller.register(self._pidfd, select.POLLIN)
         outcome = bytearray()
         sent = 0
+        exited = False
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                if exited:  # it ended; a child it left holds the pipe open
+                    return self._parse(outcome)
                 self.kill()
                 return Report(timed_out=True)
             for fd, _ in poller.poll(remaining * 1000):
+                if fd == self._pidfd:
+                    poller.unregister(self._pidfd)
+                    exited = True
+                    deadline = min(deadline, time.monotonic() + EXIT_GRACE)
+                    continue
                 if fd == self._job:
                     try:
                         sent += os.write(self._job, job[sent:sent + 65536])
@@ -211,15 +198,13 @@ class Sandbox:
             return Report(error="the engine sent a malformed outcome")
 
     def _add_exit_status(self, report: Report) -> None:
-        """No outcome: ask the supervisor how the process ended."""
-        try:
-            wire.send(self._channel, {"finished": True})
-            received = wire.receive(self._channel, deadline=time.monotonic() + REPORT_GRACE)
-        except (TimeoutError, wire.WireError, OSError):
-            received = None
-        if received is not None:
-            report.exit_code = received[0].get("exit_code")
-            report.signal = received[0].get("signal")
+        """No outcome: wait for the process to end, then ask the zygote how it did."""
+        if not select.select([self._pidfd], [], [], REPORT_GRACE)[0]:
+            self.kill()
+            select.select([self._pidfd], [], [], REPORT_GRACE)
+        status = self._zygote.status(self.pid)
+        report.exit_code = status.get("exit_code")
+        report.signal = status.get("signal")
 
     def kill(self) -> None:
         """SIGKILL the sandboxed process; as PID 1 of its namespace it takes every descendant."""
@@ -230,13 +215,13 @@ class Sandbox:
                 pass
 
     def discard(self) -> None:
-        """Release the sandbox: its supervisor kills what is left and exits."""
+        """End the sandbox: kill what is left of it and close the server's descriptors."""
+        self.kill()
         for name in ("_job", "_outcome", "_stdout", "_stderr", "_pidfd"):
             fd = getattr(self, name)
             if fd >= 0:
                 os.close(fd)
                 setattr(self, name, -1)
-        self._channel.close()
 
 
 def read_capped(fd: int, cap: int) -> tuple[str, bool]:
@@ -314,33 +299,47 @@ class Zygote:
         self.protections = received[0]["protections"]
 
     def spawn(self, spec: SandboxSpec) -> Sandbox:
-        """A sandbox for ``spec``, starting; ``wait_ready`` or ``run`` it."""
-        wired = spec.to_wire()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        """A sandboxed process for ``spec``, setting itself up while the caller goes on."""
+        executable = os.open(spec.executable, os.O_RDONLY | os.O_CLOEXEC) if spec.executable else None
         try:
-            with self._lock:
-                for attempt in (1, 2):
-                    if self._process is None or self._process.poll() is not None:
-                        if self._process is not None:
-                            log.warning("the %s died (exit %s); restarting it", self.name, self._process.returncode)
-                        self._start()
-                    try:
-                        wire.send(self._control, {"op": "spawn", "spec": wired}, fds=(theirs.fileno(),))
-                        received = wire.receive(self._control, deadline=time.monotonic() + START_TIMEOUT)
-                    except (OSError, wire.WireError, TimeoutError):
-                        received = None
-                    if received is not None:
-                        break
-                    self._stop()
-                    if attempt == 2:
-                        raise Unavailable(f"the {self.name} is not answering")
+            reply, fds = self._ask(
+                {"op": "spawn", "spec": spec.to_wire()}, max_fds=5, fds=() if executable is None else (executable,)
+            )
         finally:
-            theirs.close()
-        reply = received[0]
-        if "pid" not in reply:
-            ours.close()
+            if executable is not None:
+                os.close(executable)
+        if "pid" not in reply or len(fds) != 5:
+            for fd in fds:
+                os.close(fd)
             raise Unavailable(f"the {self.name} could not start a sandbox: {reply.get('error')}")
-        return Sandbox(reply["pid"], ours, spec)
+        return Sandbox(self, reply["pid"], fds, spec)
+
+    def status(self, pid: int) -> dict[str, Any]:
+        """How a sandboxed process ended (``exit_code``, ``signal``), or ``running``."""
+        try:
+            return self._ask({"op": "status", "pid": pid})[0]
+        except Unavailable:
+            return {}
+
+    def _ask(
+        self, request: dict[str, Any], max_fds: int = 0, fds: tuple[int, ...] = ()
+    ) -> tuple[dict[str, Any], list[int]]:
+        """One request and its answer, restarting a dead zygote once."""
+        with self._lock:
+            for attempt in (1, 2):
+                if self._process is None or self._process.poll() is not None:
+                    if self._process is not None:
+                        log.warning("the %s died (exit %s); restarting it", self.name, self._process.returncode)
+                    self._start()
+                try:
+                    wire.send(self._control, request, fds=fds)
+                    received = wire.receive(self._control, max_fds=max_fds, deadline=time.monotonic() + START_TIMEOUT)
+                except (OSError, wire.WireError, TimeoutError):
+                    received = None
+                if received is not None:
+                    return received
+                self._stop()
+        raise Unavailable(f"the {self.name} is not answering")
 
     def run(self, spec: SandboxSpec, job: Mapping[str, Any]) -> Report:
         """Spawn a sandbox and run one job in it."""

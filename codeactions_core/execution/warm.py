@@ -60,7 +60,6 @@ class WarmPool:
                     return
             try:
                 sandbox = self._zygote.spawn(self._spec)
-                sandbox.wait_ready()
             except Unavailable as exc:
                 log.warning("could not start a warm sandbox: %s", exc.message)
                 with self._wanted:

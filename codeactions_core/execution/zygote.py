@@ -1,55 +1,57 @@
-"""The sandbox zygote: a small, clean process that forks one sandbox per run.
+"""The sandbox zygote: a small, clean process that clones one sandboxed process per run.
 
 Started by the server as ``python -I -S zygote.py CONFIG`` with an empty
 environment and no inherited file descriptors but its control socket. It may
 preload a language harness (the Python runtime's), so that a run costs a
-fork, not an interpreter start. Stdlib only; ``linux`` and ``wire`` are its
-siblings, imported as top-level modules.
+clone, not an interpreter start. Stdlib only; its sibling modules (``linux``,
+``wire``, ``child``, ``cgroups``) are imported as top-level modules.
 
-For every ``spawn`` request it forks a *supervisor* (C1), which:
+For every ``spawn`` request it:
 
-1. joins per-run cgroups (pids, memory, cpu) when the zygote found them writable;
-2. enters new mount, PID, IPC and UTS (and, with the network off, network)
-   namespaces, then builds the run's view of the file system: an empty tmpfs
-   on ``/tmp`` (the scratch directory), empty read-only tmpfs over the hidden
-   paths (the server's working, data and home directories), with only the
-   paths a runtime needs (its interpreter, its harness) bound back read-only;
-3. forks the sandboxed child (C2), PID 1 of the new PID namespace, which
-   mounts its own ``/proc``, takes its file descriptors (0 ``/dev/null``,
-   1 and 2 memory files, 3 the job, 4 the outcome), lowers its resource
-   limits, becomes an unprivileged user (or drops every capability inside a
-   user namespace) and execs the program, or calls the preloaded harness;
-4. hands C2's job and outcome pipes and its output files to the server,
-   which writes the job, reads the outcome and enforces the timeout itself
-   (talking to C2 directly saves two process wake-ups per run);
-5. waits for the server to say the run is over (or to go away), then kills
-   what is left of C2 (being PID 1, it takes every process it started with
-   it), reaps it and reports its exit status.
+1. picks a cgroup slot and sets its limits (when cgroups are writable here);
+2. creates the child's job and outcome pipes and its stdout/stderr memory files
+   (the program to exec, if any, arrives from the server as a descriptor);
+3. clones the child into new mount, PID, IPC and UTS (and, with the network
+   off, network) namespaces; the child is PID 1 there and sets itself up
+   (``child.py``): cgroup, private /tmp and /proc, descriptors, limits, an
+   unprivileged identity;
+4. hands the server the pipes, the output files and a pidfd of the child. The
+   server writes the job, reads the outcome, and kills the child at its
+   deadline: being PID 1, it takes every process it started with it.
 
-Each layer is used only when the probe at start-up shows it works here; the
+At start-up the zygote moves into a mount namespace of its own (and a user
+namespace when not root) and builds there, once, the view every child copies:
+the server's working, data and home directories masked by empty read-only
+mounts, with only what the runtime needs bound back. The zygote reaps its children, remembers how they ended (the server asks
+when a run ended without an outcome), and recycles their cgroup slots. Each
+protection is used only when the probe at start-up shows it works here; the
 server shows which in its log and ``/health``.
 """
 
 from __future__ import annotations
 
+import collections
 import errno
 import gc
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
-import traceback
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
 
+import child  # noqa: E402
 import linux  # noqa: E402
 import wire  # noqa: E402
 from cgroups import CgroupPlacer  # noqa: E402
-from supervisor import Supervisor, build_view, drop_identity, enter_namespaces, inside  # noqa: E402
 
 sys.path.pop(0)  # user code imports nothing from here
+
+STATUSES_KEPT = 4096
 
 
 class Zygote:
@@ -59,13 +61,16 @@ class Zygote:
         self.config = config
         self.control = socket.socket(fileno=config["control_fd"])
         self.root = os.geteuid() == 0
+        self.outside_uid, self.outside_gid = os.geteuid(), os.getegid()
         self.harness = load_harness(config.get("preload"))
         self.hidden = hidden_paths(config.get("hide", []), config.get("expose", []))
         self.cgroups = CgroupPlacer(config) if config.get("want_cgroups", True) else None
         if self.cgroups is not None and not self.cgroups.controllers:
             self.cgroups = None
-        self.namespaces = config.get("want_namespaces", True) and self.probe_namespaces()
-        self.children: dict[int, str] = {}
+        self.namespaces = config.get("want_namespaces", True) and self.enter_template() and self.probe_namespaces()
+        self.children: dict[int, tuple[str, str | None]] = {}  # pid -> (cgroup slot, scratch dir)
+        self.statuses: collections.OrderedDict[int, int] = collections.OrderedDict()
+        self.leftovers: list[tuple[int, str | None]] = []  # fallback mode: groups to kill, dirs to remove
 
     def protections(self) -> dict:
         userns = self.namespaces and not self.root
@@ -81,25 +86,35 @@ class Zygote:
             "clean_environment": True,
         }
 
+    def enter_template(self) -> bool:
+        """Move into a mount namespace of our own (and a user namespace when not root)
+        and build there, once, the masked view every child copies."""
+        try:
+            if self.root:
+                linux.unshare(linux.CLONE_NEWNS)
+            else:
+                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
+                linux.map_to_root(self.outside_uid, self.outside_gid)
+            child.build_template_view(self.hidden, self.config.get("expose", []))
+        except OSError as exc:
+            print(f"zygote: namespaces unavailable: {exc}", file=sys.stderr)
+            return False
+        return True
+
     def probe_namespaces(self) -> bool:
-        """Try the whole namespace setup once in a throwaway child."""
+        """Try a child's whole namespace setup once, in a throwaway child."""
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        try:
+            pid = linux.clone_process(child.namespace_flags(network=True))
+        except OSError as exc:
+            print(f"zygote: namespaces unavailable: {exc}", file=sys.stderr)
+            return False
         if pid == 0:
-            os.close(read_end)
             try:
-                enter_namespaces(self, network=True)
-                build_view(self, scratch_size=1 << 20)
-                child = os.fork()
-                if child == 0:
-                    try:
-                        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
-                        drop_identity(self)
-                        os._exit(0 if os.getpid() == 1 else 3)
-                    except BaseException:
-                        os._exit(4)
-                _, status = os.waitpid(child, 0)
-                os.write(write_end, b"ok" if os.waitstatus_to_exitcode(status) == 0 else b"child")
+                child.build_run_view(scratch_size=1 << 20)
+                child.drop_identity(root=self.root, uid=self.config.get("uid", 65534),
+                                    gid=self.config.get("gid", 65534))
+                os.write(write_end, b"ok" if os.getpid() == 1 else b"not PID 1")
             except BaseException as exc:
                 os.write(write_end, repr(exc).encode()[:500])
             os._exit(0)
@@ -122,59 +137,107 @@ class Zygote:
             if received is None:
                 break
             request, fds = received
-            if request.get("op") != "spawn" or len(fds) != 1:
-                for fd in fds:
-                    os.close(fd)
-                wire.send(self.control, {"error": "bad request"})
-                continue
-            try:
-                pid = self.spawn(request["spec"], fds[0])
-            except OSError as exc:
-                wire.send(self.control, {"error": f"fork failed: {exc}"})
+            if request.get("op") == "spawn":
+                self.answer_spawn(request["spec"], fds[0] if fds else None)
+            elif request.get("op") == "status":
+                wire.send(self.control, self.status(int(request["pid"])))
             else:
-                wire.send(self.control, {"pid": pid})
-            finally:
-                os.close(fds[0])
+                wire.send(self.control, {"error": "unknown request"})
+            self.clean_leftovers()
 
-    def spawn(self, spec: dict, run_fd: int) -> int:
+    def answer_spawn(self, spec: dict, executable: int | None) -> None:
+        try:
+            pid, fds = self.spawn(spec, executable)
+        except OSError as exc:
+            wire.send(self.control, {"error": f"could not start a sandbox: {exc}"})
+            return
+        try:
+            wire.send(self.control, {"pid": pid}, fds=tuple(fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+    def spawn(self, spec: dict, executable: int | None) -> tuple[int, list[int]]:
+        """Clone a sandboxed child (to exec ``executable``, a descriptor, when given); its pid
+        and the server's descriptors: job (write), outcome (read), stdout, stderr, pidfd."""
+        slot = self.cgroups.acquire() if self.cgroups else ""
+        if self.cgroups:
+            self.cgroups.configure(slot, spec.get("limits", {}))
+        scratch = "/tmp" if self.namespaces else make_scratch_dir(self)
+        job_read, job_write = os.pipe()
+        outcome_read, outcome_write = os.pipe()
+        stdout, stderr = os.memfd_create("stdout"), os.memfd_create("stderr")
+        theirs = {child.STDOUT: stdout, child.STDERR: stderr, child.JOB: job_read, child.OUTCOME: outcome_write}
+        if executable is not None:
+            theirs[child.EXECUTABLE] = executable
         sys.stdout.flush()
         sys.stderr.flush()
-        # SIGCHLD waits until the child is registered, so its cgroup slot is released.
+        # SIGCHLD waits until the child is registered (slot, pidfd): no reaping before that.
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
         try:
-            slot = self.cgroups.acquire() if self.cgroups else ""
-            pid = os.fork()
+            if self.namespaces:
+                flags = child.namespace_flags(network=spec.get("network", True))
+                pid = linux.clone_process(flags)
+            else:
+                pid = os.fork()
             if pid == 0:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                self.become_supervisor(spec, run_fd, slot)
-            self.children[pid] = slot
-            return pid
+                child.become_sandboxed(self, spec, theirs, slot, scratch)
+            pidfd = os.pidfd_open(pid)
+            self.children[pid] = (slot, None if self.namespaces else scratch)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-
-    def become_supervisor(self, spec: dict, run_fd: int, slot: str) -> None:
-        """C1: never returns."""
-        code = 0
-        try:
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.control.close()
-            Supervisor(self, spec, socket.socket(fileno=run_fd), slot).run()
-        except BaseException:
-            traceback.print_exc()
-            code = 70
-        os._exit(code)
+            for fd in (job_read, outcome_write) + ((executable,) if executable is not None else ()):
+                os.close(fd)
+        return pid, [job_write, outcome_read, stdout, stderr, pidfd]
 
     def reap(self, signum: int, frame: object) -> None:
+        """SIGCHLD: record how children ended and free their slots (never blocks)."""
         while True:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            slot = self.children.pop(pid, None)
-            if slot and self.cgroups:
-                self.cgroups.release(slot)
+            self.remember(pid, status)
+
+    def remember(self, pid: int, status: int) -> None:
+        self.statuses[pid] = status
+        while len(self.statuses) > STATUSES_KEPT:
+            self.statuses.popitem(last=False)
+        slot, scratch = self.children.pop(pid, ("", None))
+        if slot and self.cgroups:
+            self.cgroups.release(slot)
+        if not self.namespaces:
+            self.leftovers.append((pid, scratch))
+
+    def status(self, pid: int) -> dict:
+        """How a child ended, for a run that produced no outcome."""
+        if pid not in self.statuses and pid in self.children:
+            try:
+                reaped, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                reaped, status = 0, 0
+            if reaped:
+                self.remember(pid, status)
+        if pid not in self.statuses:
+            return {"running": pid in self.children}
+        status = self.statuses[pid]
+        return {
+            "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+            "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        }
+
+    def clean_leftovers(self) -> None:
+        """Without a PID namespace: kill what reaped children left running, remove their scratch."""
+        while self.leftovers:
+            pid, scratch = self.leftovers.pop()
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            if scratch:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 def hidden_paths(hide: list[str], expose: list[str]) -> list[str]:
@@ -188,8 +251,17 @@ def hidden_paths(hide: list[str], expose: list[str]) -> list[str]:
             if not os.stat(ancestor).st_mode & 0o001:
                 wanted.add(ancestor)
             ancestor = os.path.dirname(ancestor)
+    inside = child.inside
     outermost = [path for path in wanted if not any(inside(path, other) for other in wanted if other != path)]
     return sorted(path for path in outermost if not inside(path, "/tmp") and path not in ("/", "/tmp"))
+
+
+def make_scratch_dir(zygote: Zygote) -> str:
+    """Without a mount namespace: a fresh directory under the configured scratch root."""
+    path = tempfile.mkdtemp(prefix="run-", dir=zygote.config.get("scratch_root", "/tmp"))
+    if zygote.root:
+        os.chown(path, zygote.config.get("uid", 65534), zygote.config.get("gid", 65534))
+    return path
 
 
 def load_harness(preload: dict | None):
@@ -212,7 +284,7 @@ def read_all(fd: int) -> bytes:
 def main() -> None:
     config = json.loads(sys.argv[1])
     zygote = Zygote(config)
-    gc.freeze()  # forks no longer copy pages when the collector walks old objects
+    gc.freeze()  # clones no longer copy pages when the collector walks old objects
     try:
         zygote.serve()
     finally:

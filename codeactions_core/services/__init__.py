@@ -41,7 +41,7 @@ class Services:
         self.runtimes.start()
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        self.pool.shutdown()
         self.runtimes.stop()
         self.store.close()
 

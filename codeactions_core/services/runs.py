@@ -103,8 +103,8 @@ class Runtimes:
 
 
 class RunService:
-    """``release`` returns the calling thread's database connection to the pool: a
-    request thread gives it back while it waits, a pool thread after each run."""
+    """Runs execute in the calling thread once the pool gives them their turn;
+    ``release`` returns that thread's database connection while it waits."""
 
     def __init__(
         self,
@@ -143,15 +143,14 @@ class RunService:
                 params=request.params, body=request.body, headers=request.headers,
             ))
         except BaseException:
-            ticket.cancel()
+            self._pool.cancel(ticket)
             raise
-        future = self._pool.start(ticket, self._execute, runtime, code, run, request)
-        self._release()
-        finished, outcome = future.result()
+        self._release()  # no database connection held while the code runs or waits its turn
+        finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)
         return RunResult(code, finished, outcome, time.perf_counter() - started)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
-        """In a pool worker: always ends the run in a terminal state."""
+        """The run's turn: always ends it in a terminal state."""
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
@@ -159,17 +158,12 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
-        try:
-            finished = self._runs.update(
-                run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome)
-            )
-            if outcome.logs:
-                self._logs.add_many([
-                    CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
-                    for line in outcome.logs
-                ])
-        finally:
-            self._release()
+        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome))
+        if outcome.logs:
+            self._logs.add_many([
+                CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
+                for line in outcome.logs
+            ])
         return finished or run, outcome
 
 

@@ -21,7 +21,7 @@ class ApiServer(BaseApplication):
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.web_workers,
             "worker_class": "gthread",
-            "threads": settings.web_threads,
+            "threads": settings.request_threads,
             "proc_name": "codeactions",
             "timeout": 60,
             "graceful_timeout": 30,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
-from codeactions_core.model import LogType, RunStatus
+from codeactions_core.execution.runtime import Job
+from codeactions_core.model import Code, CodeType, LogType, RunStatus
+from codeactions_core.settings import Settings
+from codeactions_python import PythonRuntime
 
 
 def test_the_documented_example(run):
@@ -159,3 +162,18 @@ def test_a_result_too_large_fails(run):
 def test_status_code_from_a_string_and_out_of_range(run):
     assert run('def Run(engine):\n    engine.result.set("", status_code="404")\n').extra["status_code"] == 404
     assert run('def Run(engine):\n    engine.result.set("", status_code=999)\n').extra["status_code"] == 200
+
+
+def test_output_beyond_the_limit_is_cut(tmp_path):
+    runtime = PythonRuntime(Settings(data_dir=str(tmp_path), sandbox_output_kb=64))
+    runtime.start()
+    try:
+        code = Code(id="c", name="t", type=CodeType.ENDPOINT, language="python", project_uuid="P", timeout=10,
+                    source='import sys\ndef Run(engine):\n    sys.stdout.write("x" * 200_000)\n'
+                           '    sys.stderr.write("y" * 200_000)\n    engine.result.set("ok")\n')
+        outcome = runtime.execute(Job(run_id="r", code=code))
+    finally:
+        runtime.stop()
+    assert outcome.result == "ok"
+    assert (len(outcome.stdout), len(outcome.stderr)) == (64 * 1024, 64 * 1024)
+    assert outcome.logs[-1].content == "output beyond the limit was cut"

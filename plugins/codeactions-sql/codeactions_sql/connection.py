@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
@@ -19,6 +22,90 @@ SQLITE_PRAGMAS = {
 }
 POOL_WAIT_SECONDS = 10  # how long a request waits for a free pooled connection
 STALE_SECONDS = 300
+
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "ALTER", "DROP")
+
+
+class SerializedSqliteDatabase(PooledSqliteDatabase):
+    """SQLite with one writer at a time per process.
+
+    SQLite lets one writer in at a time; a contended writer otherwise waits in
+    SQLite's busy handler, which sleeps 1, 2, 5, 10 ms… between retries. A lock
+    hands the turn over at once. Held for a whole transaction, or one write.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._writer = threading.RLock()
+        self._turns = threading.local()  # transactions this thread holds the lock for
+
+    def begin(self, *args: Any, **kwargs: Any) -> Any:
+        self._writer.acquire()
+        self._turns.count = getattr(self._turns, "count", 0) + 1
+        try:
+            return super().begin(*args, **kwargs)
+        except BaseException:
+            self._end_turn()
+            raise
+
+    def commit(self) -> Any:
+        try:
+            return super().commit()
+        finally:
+            self._end_turn()
+
+    def rollback(self) -> Any:
+        try:
+            return super().rollback()
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        if getattr(self._turns, "count", 0):
+            self._turns.count -= 1
+            self._writer.release()
+
+    def execute_sql(self, sql: str, params: Any = None) -> Any:
+        if self.in_transaction() or not sql.lstrip().upper().startswith(WRITES):
+            return super().execute_sql(sql, params)
+        with self._writer:
+            return super().execute_sql(sql, params)
+
+
+class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
+    """A PostgreSQL pool that asks the server whether a connection is alive
+    (a ``SELECT 1`` round trip, peewee's default on every checkout) only for
+    connections idle longer than ``LIVENESS_AFTER_IDLE``: a run checks a
+    connection out twice, and one used a moment ago is all but certainly alive."""
+
+    LIVENESS_AFTER_IDLE = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._returned_at: dict[int, float] = {}
+
+    def _is_closed(self, conn: Any) -> bool:
+        returned = self._returned_at.get(self.conn_key(conn))
+        if (
+            returned is not None
+            and time.monotonic() - returned < self.LIVENESS_AFTER_IDLE
+            and not conn.closed
+            and self._adapter.txn_status(conn) == self._adapter.txn_idle
+        ):
+            return False
+        return super()._is_closed(conn)
+
+    def _close(self, conn: Any, close_conn: bool = False) -> None:
+        if close_conn:
+            self._returned_at.pop(self.conn_key(conn), None)
+        else:
+            self._returned_at[self.conn_key(conn)] = time.monotonic()
+        super()._close(conn, close_conn)
+
+    def _close_raw(self, conn: Any) -> None:
+        self._returned_at.pop(self.conn_key(conn), None)
+        super()._close_raw(conn)
 
 
 def postgres_params(uri: str, default_name: str) -> tuple[str, dict[str, object]]:
@@ -53,9 +140,13 @@ def sqlite_path(uri: str) -> Path:
     return Path(path)
 
 
-def open_postgres(uri: str, default_name: str, max_connections: int) -> peewee.Database:
+def open_postgres(
+    uri: str, default_name: str, max_connections: int, *, synchronous_commit: bool = True
+) -> peewee.Database:
     name, params = postgres_params(uri, default_name)
-    return PooledPostgresqlDatabase(
+    if not synchronous_commit:
+        params["options"] = f"{params.get('options', '')} -c synchronous_commit=off".strip()
+    return ReusingPooledPostgresqlDatabase(
         name,
         max_connections=max_connections,
         stale_timeout=STALE_SECONDS,
@@ -70,7 +161,7 @@ def open_sqlite(uri: str, max_connections: int) -> peewee.Database:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the directory of the SQLite database {path}: {exc}") from None
-    return PooledSqliteDatabase(
+    return SerializedSqliteDatabase(
         str(path),
         max_connections=max_connections,
         stale_timeout=STALE_SECONDS,

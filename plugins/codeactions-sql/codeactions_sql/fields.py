@@ -24,6 +24,33 @@ def on_sqlite(field: peewee.Field) -> bool:
     return isinstance(field.model._meta.database, peewee.SqliteDatabase)
 
 
+def time_to_db(value: datetime, sqlite: bool) -> Any:
+    """An aware UTC datetime for PostgreSQL, sortable UTC text for SQLite."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    value = value.astimezone(timezone.utc)
+    return value.strftime(SQLITE_TIME_FORMAT) if sqlite else value
+
+
+def time_from_db(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def json_to_db(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def json_from_db(value: Any) -> Any:
+    """psycopg2 decodes jsonb itself; SQLite hands back the text."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 class UUIDText(peewee.Field):
     """A UUID as its canonical string (``uuid`` on PostgreSQL, text on SQLite)."""
 
@@ -42,23 +69,10 @@ class UTCDateTime(peewee.Field):
     field_type = "TIMESTAMPTZ"
 
     def db_value(self, value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        value = value.astimezone(timezone.utc)
-        if on_sqlite(self):
-            return value.strftime(SQLITE_TIME_FORMAT)
-        return value
+        return None if value is None else time_to_db(value, on_sqlite(self))
 
     def python_value(self, value: Any) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+        return time_from_db(value)
 
 
 class JSONValue(peewee.Field):
@@ -67,9 +81,7 @@ class JSONValue(peewee.Field):
     field_type = "JSONB"
 
     def db_value(self, value: Any) -> str | None:
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        return json_to_db(value)
 
     def python_value(self, value: Any) -> Any:
-        if isinstance(value, (str, bytes)):
-            return json.loads(value)
-        return value
+        return json_from_db(value)

@@ -30,6 +30,7 @@ from codeactions_core.model import (
 )
 from codeactions_core.store import NewRun
 from codeactions_sql.fields import is_uuid
+from codeactions_sql.statements import RunStatements
 
 T = TypeVar("T")
 
@@ -165,8 +166,9 @@ def to_lib(row: Any) -> CodeLib:
 
 @database_errors_as_store_errors
 class SqlCodes:
-    def __init__(self, model: type[peewee.Model]) -> None:
+    def __init__(self, model: type[peewee.Model], statements: RunStatements) -> None:
         self.model = model
+        self._statements = statements
 
     def create(self, new: NewCode) -> Code:
         now = utcnow()
@@ -185,7 +187,9 @@ class SqlCodes:
         return to_code(row)
 
     def get(self, code_id: str) -> Code | None:
-        row = find_by_id(self.model, code_id)
+        if is_uuid(code_id):
+            return self._statements.code(code_id)
+        row = find_by_id(self.model, code_id)  # the MongoDB id of a migrated code
         return to_code(row) if row else None
 
     def list_by_project(self, project_uuid: str, code_type: CodeType | None = None) -> list[Code]:
@@ -220,34 +224,17 @@ class SqlCodes:
 
 @database_errors_as_store_errors
 class SqlRuns:
-    def __init__(self, model: type[peewee.Model]) -> None:
+    def __init__(self, model: type[peewee.Model], statements: RunStatements) -> None:
         self.model = model
+        self._statements = statements
 
     def create(self, new: NewRun) -> CodeRun:
         now = utcnow()
         run = CodeRun(
-            id=new_id(),
-            code_id=new.code_id,
-            status=new.status,
-            params=new.params,
-            body=new.body,
-            headers=new.headers,
-            result=new.result,
-            created_at=now,
-            updated_at=now,
+            id=new_id(), code_id=new.code_id, status=new.status, params=new.params, body=new.body,
+            headers=new.headers, result=new.result, created_at=now, updated_at=now,
         )
-        self.model.insert(
-            id=run.id,
-            code_id=run.code_id,
-            status=str(run.status),
-            result=run.result,
-            extra=run.extra,
-            params=run.params,
-            body=run.body,
-            headers=run.headers,
-            created_at=now,
-            updated_at=now,
-        ).execute()
+        self._statements.insert_run(run)
         return run
 
     def get(self, run_id: str) -> CodeRun | None:
@@ -264,18 +251,7 @@ class SqlRuns:
     ) -> CodeRun | None:
         if not is_uuid(run_id):
             return None
-        changes: dict[str, Any] = {"status": str(status), "updated_at": utcnow()}
-        if result is not None:
-            changes["result"] = result
-        if extra is not None:
-            changes["extra"] = extra
-        query = self.model.update(**changes).where(self.model.id == run_id)
-        if self.model._meta.database.returning_clause:  # one round trip
-            rows = list(query.returning(self.model).execute())
-            return to_run(rows[0]) if rows else None
-        if query.execute() == 0:
-            return None
-        return self.get(run_id)
+        return self._statements.finish_run(run_id, status, result, extra, utcnow())
 
     def list_by_code(
         self,
@@ -311,27 +287,13 @@ class SqlRuns:
 class SqlLogs:
     """The database log store (the default one)."""
 
-    def __init__(self, model: type[peewee.Model]) -> None:
+    def __init__(self, model: type[peewee.Model], statements: RunStatements) -> None:
         self.model = model
+        self._statements = statements
 
     def add_many(self, logs: Sequence[CodeLog]) -> None:
-        if not logs:
-            return
-        rows = [
-            {
-                "id": log.id if is_uuid(log.id) else new_id(),
-                "run_id": log.run_id,
-                "code_id": log.code_id,
-                "seq": position,
-                "type": str(log.type),
-                "content": log.content,
-                "created_at": log.created_at,
-                "updated_at": log.updated_at,
-            }
-            for position, log in enumerate(logs)
-        ]
-        with self.model._meta.database.atomic():
-            self.model.insert_many(rows).execute()
+        if logs:
+            self._statements.insert_logs(logs, [log.id if is_uuid(log.id) else new_id() for log in logs])
 
     def get(self, log_id: str) -> CodeLog | None:
         row = find_by_id(self.model, log_id)

@@ -10,6 +10,7 @@ from codeactions_core.store import SchemaStatus
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
+from codeactions_sql.statements import RunStatements
 from codeactions_sql.repositories import (
     SqlCodes,
     SqlLibs,
@@ -22,16 +23,28 @@ from codeactions_sql.repositories import (
 
 
 class SqlStore:
-    def __init__(self, database: peewee.Database, kind: str, *, uri: str = "", db_name: str = "") -> None:
+    def __init__(
+        self,
+        database: peewee.Database,
+        kind: str,
+        *,
+        uri: str = "",
+        db_name: str = "",
+        history: peewee.Database | None = None,
+    ) -> None:
+        """``history``, when given, is where run and log records are written (e.g. a
+        PostgreSQL pool committing asynchronously); everything else uses ``database``."""
         self.kind = kind
         self.auto_migrate = kind == "sqlite"
         self.database = database
+        self.history = history or database
         self._uri = uri
         self._db_name = db_name
         models = bind_models(database)
-        self.codes = SqlCodes(models.codes)
-        self.runs = SqlRuns(models.runs)
-        self.logs = SqlLogs(models.logs)
+        statements = RunStatements(database, self.history)
+        self.codes = SqlCodes(models.codes, statements)
+        self.runs = SqlRuns(models.runs, statements)
+        self.logs = SqlLogs(models.logs, statements)
         self.projects = SqlProjects(models.projects)
         self.permissions = SqlPermissions(models.permissions)
         self.libs = SqlLibs(models.libs)
@@ -42,9 +55,12 @@ class SqlStore:
         uri = settings.database_uri
         if settings.db_type == "postgres":
             database = open_postgres(uri, settings.db_name, settings.db_max_pool_size)
-        else:
-            database = open_sqlite(uri, max(settings.db_max_pool_size, settings.web_threads))
-        return cls(database, settings.db_type, uri=uri, db_name=settings.db_name)
+            history = None
+            if not settings.db_synchronous_runs:
+                history = open_postgres(uri, settings.db_name, settings.db_max_pool_size, synchronous_commit=False)
+            return cls(database, "postgres", uri=uri, db_name=settings.db_name, history=history)
+        database = open_sqlite(uri, max(settings.db_max_pool_size, settings.request_threads))
+        return cls(database, "sqlite", uri=uri, db_name=settings.db_name)
 
     def schema_status(self) -> SchemaStatus:
         try:
@@ -75,12 +91,14 @@ class SqlStore:
             self.release()
 
     def release(self) -> None:
-        if not self.database.is_closed() and not self.database.in_transaction():
-            self.database.close()
+        for database in {self.database, self.history}:
+            if not database.is_closed() and not database.in_transaction():
+                database.close()
 
     def close(self) -> None:
         self.release()
-        self.database.close_all()
+        for database in {self.database, self.history}:
+            database.close_all()
 
     def _unreachable(self, exc: Exception) -> str:
         message = first_line(exc)
