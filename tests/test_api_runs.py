@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
@@ -184,3 +185,14 @@ def test_runs_left_unfinished_by_a_dead_server_are_failed(services, code):
     assert (services.store.runs.get(stuck.id).status, services.store.runs.get(stuck.id).result) == (
         RunStatus.FAILED, ABANDONED,
     )
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox needs root (or user namespaces)")
+def test_every_runtime_runs_with_full_isolation_here(services):
+    """A failed probe silently falls back to weaker isolation: catch it."""
+    services.runtimes.start()
+    for language, health in services.runtimes.health().items():
+        if health.ready:
+            assert health.details["filesystem_view"] is True, language
+            assert "pid" in health.details["namespaces"], language
+            assert health.details["unprivileged_user"] is True, language

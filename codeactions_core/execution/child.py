@@ -55,9 +55,24 @@ def build_template_view(hidden: list[str], expose: list[str]) -> None:
         linux.mount(None, path, None, read_only)
 
 
-def build_run_view(*, scratch_size: int) -> None:
-    """Per run, on the template's copy: a private, size-limited /tmp and this PID namespace's /proc."""
+def exposed_under_tmp(expose: list[str]) -> list[str]:
+    """Exposed paths that each run's private /tmp would cover."""
+    paths = [os.path.realpath(path) for path in expose if os.path.isdir(path)]
+    return [path for path in paths if inside(path, "/tmp")]
+
+
+def build_run_view(*, scratch_size: int, exposures: list[str]) -> None:
+    """Per run, on the template's copy: a private, size-limited /tmp (with the exposed
+    paths that lived under /tmp bound back read-only) and this PID namespace's /proc.
+    The handles are opened here: a bind mount's source must be in the caller's namespace."""
+    handles = [os.open(path, os.O_PATH | os.O_DIRECTORY) for path in exposures]
     linux.mount("tmpfs", "/tmp", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, f"size={scratch_size},mode=1777")
+    read_only = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+    for path, handle in zip(exposures, handles):
+        os.makedirs(path, exist_ok=True)
+        linux.mount(f"/proc/self/fd/{handle}", path, None, linux.MS_BIND | linux.MS_REC)
+        linux.mount(None, path, None, read_only)
+        os.close(handle)
     linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
 
 
@@ -101,7 +116,8 @@ def become_sandboxed(zygote, spec: dict, fds: dict[int, int], slot: str, scratch
         if zygote.cgroups:
             zygote.cgroups.join_self(slot, spec.get("limits", {}))
         if zygote.namespaces:
-            build_run_view(scratch_size=spec.get("limits", {}).get("scratch_size", 64 << 20))
+            build_run_view(scratch_size=spec.get("limits", {}).get("scratch_size", 64 << 20),
+                           exposures=zygote.tmp_exposures)
         install_fds({STDIN: os.open("/dev/null", os.O_RDWR), **fds})
         outcome = OUTCOME
         if EXECUTABLE in fds:  # exec'd by descriptor, which must not outlive the exec

@@ -64,6 +64,7 @@ class Zygote:
         self.outside_uid, self.outside_gid = os.geteuid(), os.getegid()
         self.harness = load_harness(config.get("preload"))
         self.hidden = hidden_paths(config.get("hide", []), config.get("expose", []))
+        self.tmp_exposures: list[str] = []
         self.cgroups = CgroupPlacer(config) if config.get("want_cgroups", True) else None
         if self.cgroups is not None and not self.cgroups.controllers:
             self.cgroups = None
@@ -96,6 +97,7 @@ class Zygote:
                 linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
                 linux.map_to_root(self.outside_uid, self.outside_gid)
             child.build_template_view(self.hidden, self.config.get("expose", []))
+            self.tmp_exposures = child.exposed_under_tmp(self.config.get("expose", []))
         except OSError as exc:
             print(f"zygote: namespaces unavailable: {exc}", file=sys.stderr)
             return False
@@ -111,7 +113,7 @@ class Zygote:
             return False
         if pid == 0:
             try:
-                child.build_run_view(scratch_size=1 << 20)
+                child.build_run_view(scratch_size=1 << 20, exposures=self.tmp_exposures)
                 child.drop_identity(root=self.root, uid=self.config.get("uid", 65534),
                                     gid=self.config.get("gid", 65534))
                 os.write(write_end, b"ok" if os.getpid() == 1 else b"not PID 1")
