@@ -58,6 +58,22 @@ def test_sql_wheel_ships_both_migration_sets(tmp_path):
         assert f"codeactions_sql/migrations/{source.relative_to(ROOT / 'migrations')}" in names
 
 
+@pytest.mark.parametrize("language", ["python", "javascript", "go"])
+def test_runtime_wheel_ships_its_engine(tmp_path, language):
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path), str(ROOT / "plugins" / f"codeactions-{language}")],
+        check=True, capture_output=True,
+    )
+    (wheel,) = tmp_path.glob(f"codeactions_{language}-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    engine = ROOT / "engines" / language
+    sources = [path for path in engine.iterdir() if path.suffix in (".py", ".js", ".go")]
+    assert sources
+    for source in sources:
+        assert f"codeactions_{language}/engine/{source.name}" in names
+
+
 def test_migrations_come_in_up_and_down_pairs_for_both_databases():
     for folder in (ROOT / "migrations", ROOT / "migrations" / "sqlite"):
         ups = {p.name.removesuffix(".up.sql") for p in folder.glob("*.up.sql")}
