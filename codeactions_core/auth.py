@@ -34,9 +34,13 @@ class AuthProvider(Protocol):
     """Turns a request's credentials into an identity."""
 
     name: str
+    scheme: str
+    """How a client presents these credentials, for error messages: ``Token <service token>``."""
 
     def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
         """The caller's identity; ``None`` when the credentials are not this provider's.
+
+        ``headers`` are the request's headers, names in lower case.
 
         Raise ``Unauthenticated`` for credentials that are this provider's but
         invalid, and ``Unavailable`` when the provider cannot be asked.

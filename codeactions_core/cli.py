@@ -1,4 +1,4 @@
-"""The ``codeactions`` command: serve | migrate | plugins | settings."""
+"""The ``codeactions`` command: serve | consumer | migrate | plugins | settings."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import pluggy
+
 from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.log_config import configure_error_reporting, configure_logging
-from codeactions_core.plugins import describe_plugins, get_plugin_manager
+from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.services import open_store
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
@@ -57,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(handler=plugins_command)
 
+    consumer = commands.add_parser(
+        "consumer", help="apply project and permission events from RabbitMQ until SIGTERM"
+    )
+    consumer.set_defaults(handler=consumer_command)
+
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
     show.add_argument("--markdown", action="store_true", help="print the documentation table")
     show.set_defaults(handler=settings_command)
@@ -77,6 +84,7 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
             log.warning("marked %d runs failed that a stopped server had left unfinished", abandoned)
     finally:
         store.close()
+    warn_when_open(settings, pm)
     log.info(
         "codeactions %s: %s store at schema version %s; plugins: %s",
         __version__, store.kind, status.current,
@@ -84,6 +92,23 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     )
     ApiServer(settings).run()
     return 0
+
+
+OPEN_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!  NO AUTHENTICATION IS CONFIGURED: anyone who can reach this server may    !!
+!!  create, change, delete and run every code and read every run and log.    !!
+!!  Set FLOWS_CODE_ACTIONS_AUTH_TOKEN (and/or FLOWS_CODE_ACTIONS_OIDC_*)      !!
+!!  before exposing it: see "Securing a deployment" in the README.           !!
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"""
+
+
+def warn_when_open(settings: Settings, pm: pluggy.PluginManager) -> bool:
+    """Warn loudly when no auth provider is configured; True when open."""
+    if collect(pm.hook.codeactions_auth_providers(settings=settings)):
+        return False
+    log.warning(OPEN_WARNING)
+    return True
 
 
 def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -101,6 +126,22 @@ def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
         return 1 if status.dirty else 0
     finally:
         store.close()
+
+
+def consumer_command(settings: Settings, args: argparse.Namespace) -> int:
+    from codeactions_core.consumer import require_broker_url, run_consumer
+    from codeactions_core.services import build_services
+
+    require_broker_url(settings)
+    services = build_services(settings)
+    try:
+        status = ensure_schema_ready(services.store)
+        log.info("codeactions %s consumer: %s store at schema version %s",
+                 __version__, services.store.kind, status.current)
+        run_consumer(settings, services)
+    finally:
+        services.close()
+    return 0
 
 
 def plugins_command(settings: Settings, args: argparse.Namespace) -> int:

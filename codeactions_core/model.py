@@ -190,6 +190,15 @@ class Project:
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "name": self.name,
+            "authorizations": [{"user_email": a.user_email, "role": int(a.role)} for a in self.authorizations],
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }
+
 
 @dataclass
 class UserPermission:
@@ -199,6 +208,15 @@ class UserPermission:
     role: Role
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project_uuid": self.project_uuid,
+            "email": self.email,
+            "role": int(self.role),
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }
 
 
 @dataclass

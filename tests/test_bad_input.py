@@ -192,3 +192,9 @@ def test_unknown_route_and_method(client):
     result = client.simulate_request("PUT", "/code")
     assert_refused(result, 405, "PUT", "GET")
     assert "POST" in result.headers["allow"]
+
+
+@pytest.mark.parametrize("field", ["name", "project_uuid", "url"])
+def test_a_nul_character_in_a_field(client, services, field):
+    assert_refused(client.simulate_post("/code", params={**VALID, field: "a\x00b"}, body="x"), 400, field, "NUL")
+    assert services.store.codes.list_by_project("P1") == []

@@ -9,8 +9,10 @@ import pluggy
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
 from codeactions_core.plugins import collect, get_plugin_manager
+from codeactions_core.services.access import AccessService
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.history import HistoryService
+from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.runs import Runtimes, RunService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
@@ -35,6 +37,8 @@ class Services:
     codes: CodeService
     history: HistoryService
     runs: RunService
+    projects: ProjectService
+    access: AccessService
 
     def start(self) -> None:
         """Start the runtimes now rather than on the first run (server workers do)."""
@@ -77,4 +81,10 @@ def build_services(
         codes=codes,
         history=HistoryService(codes, store.runs, log_store),
         runs=RunService(codes, store.runs, log_store, runtimes, pool, release=store.release),
+        projects=ProjectService(store.projects, store.permissions),
+        access=AccessService(
+            collect(pm.hook.codeactions_auth_providers(settings=settings)),
+            store.permissions,
+            run_needs_service=bool(settings.auth_token),
+        ),
     )

@@ -86,6 +86,9 @@ class CodeService:
         self._require_runtime(new.language)
         return self._prepared(self._codes.create(new))
 
+    def find(self, code_id: str) -> Code | None:
+        return self._codes.get(code_id)
+
     def get(self, code_id: str) -> Code:
         code = self._codes.get(code_id)
         if code is None:
@@ -128,6 +131,8 @@ class CodeService:
             return None
         if not isinstance(raw, str):
             raise InvalidInput(f"{field} must be a string, got {type(raw).__name__}")
+        if "\x00" in raw:
+            raise InvalidInput(f"{field} contains a NUL character")
         text = raw.strip()
         if required and not text:
             raise InvalidInput(f"{field} is required")

@@ -44,6 +44,11 @@ class HistoryService:
         self._runs = runs
         self._logs = logs
 
+    def project_of(self, code_id: str) -> str | None:
+        """The project a code belongs to; None when the code is unknown (e.g. deleted)."""
+        code = self._codes.find(code_id)
+        return code.project_uuid if code else None
+
     def get_run(self, run_id: str) -> CodeRun:
         run = self._runs.get(run_id)
         if run is None:

@@ -57,14 +57,19 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> int:
+    """SIGTERM, wait up to ``timeout``, then SIGKILL; the exit status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def start_server(

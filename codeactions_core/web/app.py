@@ -7,10 +7,11 @@ import falcon
 from codeactions_core.services import Services, build_services
 from codeactions_core.settings import Settings
 from codeactions_core.web import errors
-from codeactions_core.web.middleware import ReleaseStoreConnection
+from codeactions_core.web.middleware import Authenticate, ReleaseStoreConnection
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
 from codeactions_core.web.resources.health import Health, Liveness
 from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
+from codeactions_core.web.resources.projects import PermissionCollection, PermissionItem, ProjectItem
 from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
 
 
@@ -18,7 +19,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the API. Without ``services`` they are built from ``settings`` (or the environment)."""
     if services is None:
         services = build_services(settings or Settings.from_env())
-    app = falcon.App(middleware=[ReleaseStoreConnection(services.store)])
+    app = falcon.App(middleware=[ReleaseStoreConnection(services.store), Authenticate(services.access)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     add_core_routes(app, services)
@@ -32,18 +33,23 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/healthz", liveness)
     app.add_route("/health", Health(services))
 
-    codes = CodeCollection(services.codes)
-    code = CodeItem(services.codes)
+    codes = CodeCollection(services.codes, services.access)
+    code = CodeItem(services.codes, services.access)
     app.add_route("/code", codes)
     app.add_route("/code/{code_id}", code)
     app.add_route("/admin/code", codes, suffix="admin")
     app.add_route("/admin/code/{code_id}", code, suffix="admin")
 
-    app.add_route("/coderun", RunCollection(services.history))
-    app.add_route("/coderun/{run_id}", RunItem(services.history))
-    app.add_route("/codelog", LogCollection(services.history))
-    app.add_route("/codelog/{log_id}", LogItem(services.history))
+    history, access = services.history, services.access
+    app.add_route("/coderun", RunCollection(history, access))
+    app.add_route("/coderun/{run_id}", RunItem(history, access))
+    app.add_route("/codelog", LogCollection(history, access))
+    app.add_route("/codelog/{log_id}", LogItem(history, access))
 
-    app.add_route("/run/{code_id}", RunCode(services.runs, services.settings.auth_token))
+    app.add_route("/projects/{project_uuid}", ProjectItem(services.projects, access))
+    app.add_route("/projects/{project_uuid}/permissions", PermissionCollection(services.projects, access))
+    app.add_route("/projects/{project_uuid}/permissions/{email}", PermissionItem(services.projects, access))
+
+    app.add_route("/run/{code_id}", RunCode(services.runs))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs))
     app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs))

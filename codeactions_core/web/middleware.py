@@ -6,7 +6,16 @@ from typing import Any
 
 import falcon
 
+from codeactions_core.auth import ANONYMOUS
+from codeactions_core.services.access import AccessService
 from codeactions_core.store import Store
+
+PUBLIC = "public"
+"""A resource with ``auth = PUBLIC`` needs no credentials (liveness, webhooks)."""
+RUN = "run"
+"""``auth = RUN``: ``POST /run``, the service token when one is configured."""
+MANAGEMENT = "management"
+"""The default, also for plugin routes: the caller must be identified."""
 
 
 class ReleaseStoreConnection:
@@ -19,3 +28,23 @@ class ReleaseStoreConnection:
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
     ) -> None:
         self._store.release()
+
+
+class Authenticate:
+    """Identify the caller of every route that is not public (``req.context.identity``).
+
+    Authorization, which depends on the project a request touches, is then
+    asked of the access service by the resource."""
+
+    def __init__(self, access: AccessService) -> None:
+        self._access = access
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+        scope = getattr(resource, "auth", MANAGEMENT) if resource is not None else PUBLIC
+        if scope == PUBLIC:
+            req.context.identity = ANONYMOUS
+            return
+        identity = self._access.identify({name.lower(): value for name, value in req.headers.items()})
+        if scope == RUN:
+            self._access.require_run(identity)
+        req.context.identity = identity

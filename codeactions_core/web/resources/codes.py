@@ -7,6 +7,7 @@ import dataclasses
 import falcon
 
 from codeactions_core.errors import InvalidInput
+from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import MAX_SOURCE_BYTES, CodeInput, CodeService
 from codeactions_core.web.requests import (
     JSON_BODY_LIMIT,
@@ -41,16 +42,27 @@ def read_code_input(req: falcon.Request, *, source_required_in_json: bool) -> Co
     return data
 
 
+def require_project(access: AccessService, req: falcon.Request, project: object, need: Need) -> None:
+    """Check access when a project was named; a missing one is the use case's 400 to give."""
+    if isinstance(project, str) and project.strip():
+        access.require(req.context.identity, project.strip(), need)
+
+
 class CodeCollection:
-    def __init__(self, codes: CodeService) -> None:
+    def __init__(self, codes: CodeService, access: AccessService) -> None:
         self._codes = codes
+        self._access = access
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        codes = self._codes.list(first_param(req, "project_uuid"), first_param(req, "code_type"))
+        project = first_param(req, "project_uuid")
+        require_project(self._access, req, project, Need.READ)
+        codes = self._codes.list(project, first_param(req, "code_type"))
         resp.media = [code.to_json() for code in codes]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        code = self._codes.create(read_code_input(req, source_required_in_json=True))
+        data = read_code_input(req, source_required_in_json=True)
+        require_project(self._access, req, data.project_uuid, Need.WRITE)
+        code = self._codes.create(data)
         resp.status = falcon.HTTP_201
         resp.media = code.to_json()
 
@@ -58,19 +70,26 @@ class CodeCollection:
 
 
 class CodeItem:
-    def __init__(self, codes: CodeService) -> None:
+    def __init__(self, codes: CodeService, access: AccessService) -> None:
         self._codes = codes
+        self._access = access
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
-        resp.media = self._codes.get(code_id).to_json()
+        code = self._codes.get(code_id)
+        self._access.require(req.context.identity, code.project_uuid, Need.READ)
+        resp.media = code.to_json()
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        stored = self._codes.get(code_id)
+        self._access.require(req.context.identity, stored.project_uuid, Need.WRITE)
         code = self._codes.update(code_id, read_code_input(req, source_required_in_json=False))
         resp.media = code.to_json()
 
     on_patch_admin = on_patch
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        stored = self._codes.get(code_id)
+        self._access.require(req.context.identity, stored.project_uuid, Need.WRITE)
         self._codes.delete(code_id)
         resp.status = falcon.HTTP_200
         resp.text = ""

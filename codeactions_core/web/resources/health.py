@@ -10,6 +10,7 @@ import falcon
 from codeactions_core import __version__
 from codeactions_core.model import rfc3339, utcnow
 from codeactions_core.services import Services
+from codeactions_core.web.middleware import PUBLIC
 
 STARTED = time.monotonic()
 
@@ -28,12 +29,16 @@ def runtime_report(services: Services) -> dict[str, object]:
 class Liveness:
     """Cheap: answers as long as the process serves requests."""
 
+    auth = PUBLIC
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok"}
 
 
 class Health:
     """Reports each dependency; 503 when any is unhealthy."""
+
+    auth = PUBLIC
 
     def __init__(self, services: Services) -> None:
         self._services = services

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
-
 import falcon
 
-from codeactions_core.errors import Unauthenticated
 from codeactions_core.model import RunStatus
 from codeactions_core.services.runs import RunRequest, RunResult, RunService, headers_from_environ
+from codeactions_core.web.middleware import PUBLIC, RUN
 from codeactions_core.web.requests import first_params, read_body
 
 RUN_BODY_LIMIT = 10 * 1024 * 1024
@@ -44,19 +42,20 @@ def answer_failure(resp: falcon.Response, result: RunResult) -> bool:
 class RunCode:
     """``POST /run/{code_id}``: any code, answered with the whole run."""
 
-    def __init__(self, runs: RunService, service_token: str) -> None:
+    auth = RUN
+
+    def __init__(self, runs: RunService) -> None:
         self._runs = runs
-        self._token = service_token
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
-        if self._token:
-            require_token(req, self._token)
         result = self._runs.run(code_id, run_request(req))
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
 
 
 class Endpoint:
     """``ANY /endpoint/{code_id}``: an endpoint code, answered with its raw result."""
+
+    auth = PUBLIC
 
     def __init__(self, runs: RunService) -> None:
         self._runs = runs
@@ -70,6 +69,8 @@ class Endpoint:
 
 class ActionEndpoint:
     """``ANY /action/endpoint/{code_id}``: the public entry; the code shapes the response."""
+
+    auth = PUBLIC
 
     def __init__(self, runs: RunService) -> None:
         self._runs = runs
@@ -87,10 +88,3 @@ class ActionEndpoint:
 for resource in (Endpoint, ActionEndpoint):
     for method in ANY_METHOD:
         setattr(resource, f"on_{method}", resource.handle)
-
-
-def require_token(req: falcon.Request, token: str) -> None:
-    """``Authorization: Token <token>``, compared in constant time."""
-    scheme, _, presented = (req.get_header("Authorization") or "").partition(" ")
-    if scheme.lower() != "token" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
-        raise Unauthenticated("this route needs the header Authorization: Token <service token>")

@@ -45,7 +45,7 @@ def database_errors_as_store_errors(cls: type[T]) -> type[T]:
                 return method(*args, **kwargs)
             except peewee.IntegrityError as exc:
                 raise Conflict(f"conflicts with a stored row: {first_line(exc)}") from exc
-            except peewee.DataError as exc:
+            except (peewee.DataError, ValueError) as exc:  # e.g. psycopg2 refusing a NUL character
                 raise InvalidInput(f"value rejected by the database: {first_line(exc)}") from exc
             except (peewee.OperationalError, peewee.InterfaceError) as exc:
                 raise StoreError(f"database unavailable: {first_line(exc)}") from exc

@@ -1,0 +1,131 @@
+"""Every management route against every kind of caller, with the real token and OIDC
+plugins and a real userinfo server on loopback."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from codeactions_core.settings import Settings
+from codeactions_core.testing.api import api_client
+from codeactions_core.testing.oidc import userinfo_server
+
+TOKEN = "matrix-service-token"
+PROJECT, OTHER = "project-p", "project-q"
+USERS = {
+    "viewer": {"email": "viewer@x.org"},
+    "contributor": {"email": "contributor@x.org"},
+    "moderator": {"email": "moderator@x.org"},
+    "other-moderator": {"email": "other@x.org"},
+    "internal": {"email": "robot@x.org", "can_communicate_internally": True},
+}
+CALLERS = {
+    "no token": {},
+    "bad token": {"Authorization": "Bearer not-a-known-token"},
+    "viewer": {"Authorization": "Bearer viewer"},
+    "contributor": {"Authorization": "Bearer contributor"},
+    "moderator": {"Authorization": "Bearer moderator"},
+    "other-moderator": {"Authorization": "Bearer other-moderator"},
+    "internal": {"Authorization": "Bearer internal"},
+    "service": {"Authorization": f"Token {TOKEN}"},
+}
+# Who may do what (COMPAT.md "Auth"): read needs a role >= 1 on the project,
+# write >= 3; /run needs the service token; projects are managed by the service
+# or internal users.
+ALLOWED = {
+    "read": {"viewer", "contributor", "moderator", "internal", "service"},
+    "write": {"moderator", "internal", "service"},
+    "run": {"service"},
+    "trusted": {"internal", "service"},
+}
+CODE = 'def Run(engine):\n    engine.log.info("hi")\n    engine.result.set("ok")\n'
+CREATE = {"name": "m", "language": "python", "type": "endpoint", "project_uuid": PROJECT}
+_fresh = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with userinfo_server(USERS) as oidc:
+        settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, **oidc.settings())
+        with api_client(settings) as (client, services):
+            for user, role, project in (("viewer", 1, PROJECT), ("contributor", 2, PROJECT),
+                                        ("moderator", 3, PROJECT), ("other-moderator", 3, OTHER)):
+                services.store.permissions.upsert(project, USERS[user]["email"], role)
+            service = CALLERS["service"]
+            code = client.simulate_post("/code", params=CREATE, body=CODE, headers=service).json
+            run = client.simulate_post(f"/run/{code['id']}", headers=service).json["result"]
+            log = client.simulate_get("/codelog", params={"run_id": run["id"]}, headers=service).json["data"][0]
+            yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"]}
+
+
+def new_code(world) -> str:
+    created = world["client"].simulate_post("/code", params=CREATE, body=CODE, headers=CALLERS["service"])
+    return created.json["id"]
+
+
+ROUTES = {
+    "list codes": ("read", lambda w: ("GET", "/code", {"params": {"project_uuid": PROJECT}})),
+    "get code": ("read", lambda w: ("GET", f"/code/{w['code']}", {})),
+    "get run": ("read", lambda w: ("GET", f"/coderun/{w['run']}", {})),
+    "list runs": ("read", lambda w: ("GET", "/coderun", {"params": {"code_id": w["code"]}})),
+    "get log": ("read", lambda w: ("GET", f"/codelog/{w['log']}", {})),
+    "logs of a run": ("read", lambda w: ("GET", "/codelog", {"params": {"run_id": w["run"]}})),
+    "logs of a code": ("read", lambda w: ("GET", "/codelog", {"params": {"code_id": w["code"]}})),
+    "create code": ("write", lambda w: ("POST", "/code", {"params": CREATE, "body": CODE})),
+    "create code (admin)": ("write", lambda w: ("POST", "/admin/code", {"params": CREATE, "body": CODE})),
+    "update code": ("write", lambda w: ("PATCH", f"/code/{w['code']}", {"params": {"name": "renamed"}})),
+    "update code (admin)": ("write", lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}})),
+    "delete code": ("write", lambda w: ("DELETE", f"/code/{new_code(w)}", {})),
+    "run": ("run", lambda w: ("POST", f"/run/{w['code']}", {})),
+    "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
+    "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
+    "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),
+    "put permission": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}/permissions/x{next(_fresh)}@x.org", {"json": {"role": 1}})),
+}
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_access(world, route, caller):
+    need, request = ROUTES[route]
+    if route == "get project":
+        world["client"].simulate_put(f"/projects/{PROJECT}", json={"name": "P"}, headers=CALLERS["service"])
+    method, path, options = request(world)
+    answer = world["client"].simulate_request(method, path, headers=CALLERS[caller], **options)
+    if caller in ("no token", "bad token"):
+        assert answer.status_code == 401, answer.text
+    elif caller in ALLOWED[need]:
+        assert answer.status_code in (200, 201), answer.text
+    elif need == "run":
+        assert answer.status_code == 401, answer.text
+    else:
+        assert answer.status_code == 403, answer.text
+    assert answer.status_code < 400 or "message" in answer.json
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_deleting_a_permission(world, caller):
+    email = f"gone{next(_fresh)}@x.org"
+    client = world["client"]
+    client.simulate_put(f"/projects/{PROJECT}/permissions/{email}", json={"role": 2}, headers=CALLERS["service"])
+    answer = client.simulate_delete(f"/projects/{PROJECT}/permissions/{email}", headers=CALLERS[caller])
+    expected = 401 if caller in ("no token", "bad token") else 200 if caller in ALLOWED["trusted"] else 403
+    assert answer.status_code == expected
+
+
+@pytest.mark.parametrize("path", ["/", "/healthz", "/health"])
+def test_public_routes_need_nothing(world, path):
+    assert world["client"].simulate_get(path).status_code == 200
+
+
+def test_public_endpoints_need_nothing(world):
+    assert world["client"].simulate_get(f"/action/endpoint/{world['code']}").text == "ok"
+    assert world["client"].simulate_post(f"/endpoint/{world['code']}").text == "ok"
+
+
+def test_a_forbidden_answer_says_why(world):
+    answer = world["client"].simulate_patch(f"/code/{world['code']}", params={"name": "x"}, headers=CALLERS["viewer"])
+    assert answer.json["message"] == f"viewer@x.org is a viewer of project {PROJECT!r}; this needs a moderator"
+    unknown = world["client"].simulate_get("/code", params={"project_uuid": PROJECT}, headers={"Authorization": "Token nope"})
+    assert (unknown.status_code, unknown.json["message"]) == (401, "the service token is not valid")
