@@ -192,17 +192,39 @@ class Settings:
         env=PREFIX + "CODE_LIMITER_WINDOW_WINDOW",
         parse=at_least(1),
     )
+    rate_limit_fail_open: bool = setting(
+        True,
+        "When Redis cannot be reached, let requests through (logged, counted) rather than refuse them.",
+        parse=parse_bool,
+    )
     cleaner_schedule_time: str = setting(
         "01:00", "Time of day (HH:MM, UTC) the cleaners run.", parse=parse_clock
     )
     cleaner_retention_period: int = setting(
         30, "Days runs and logs are kept.", parse=at_least(1)
     )
+    cleaner_batch_size: int = setting(
+        1000, "Rows a cleaner deletes per statement.", parse=at_least(1)
+    )
+    cleaner_lock_seconds: int = setting(
+        3600,
+        "How long a cleaning pass may hold the lock that keeps other scheduler replicas out; "
+        "a crashed holder's lock expires after it.",
+        parse=at_least(10),
+    )
     blacklist: tuple[str, ...] = setting(
         (), "Comma-separated terms a source may not contain.", parse=parse_terms
     )
     skiplist: tuple[str, ...] = setting(
         (), "Comma-separated Python libraries never installed.", parse=parse_terms
+    )
+    auto_install_libs: bool = setting(
+        False,
+        "Install a Python code's libraries (its non-standard imports) when it is created or updated.",
+        parse=parse_bool,
+    )
+    libs_install_timeout: int = setting(
+        300, "Seconds `pip install` of libraries may take.", parse=at_least(10)
     )
 
     s3_enabled: bool = setting(False, "Store run logs in S3 instead of the database.", parse=parse_bool)
@@ -216,6 +238,11 @@ class Settings:
     worker_pool_size: int = setting(4, "Runs executing at once per server process.", parse=at_least(1))
     worker_pool_queue_size: int = setting(
         100, "Runs waiting per server process before new ones get 503.", parse=at_least(0)
+    )
+    metrics_dir: str = setting(
+        "",
+        "Directory for the metrics of all server processes (prometheus multiprocess mode); "
+        "unset: <DATA_DIR>/metrics. Emptied when `serve` starts.",
     )
     health_check_cache_time: float = setting(
         3.0, "Seconds `/health` results are cached.", parse=at_least(0, parse_float)

@@ -107,13 +107,20 @@ class RunRepository(Protocol):
 class LogStore(Protocol):
     """Where run logs live: the database by default, S3 through a plugin."""
 
-    def add_many(self, logs: Sequence[CodeLog]) -> None:
-        """Store the log lines of one run in one batch, keeping their order."""
+    def add_many(self, logs: Sequence[CodeLog]) -> str | None:
+        """Store the log lines of one run in one batch, keeping their order.
+
+        Returns where they live when the store needs reminding to find them
+        quickly (S3: the key prefix), or None; the core keeps it on the run as
+        ``extra["logs_location"]``.
+        """
 
     def get(self, log_id: str) -> CodeLog | None: ...
 
-    def list_by_run(self, run_id: str, *, page: int, per_page: int) -> Page:
-        """A run's logs in the order they were written."""
+    def list_by_run(self, run: CodeRun, *, page: int, per_page: int) -> Page:
+        """A run's logs in the order they were written. The run carries what a store
+        may need to find them: its id, ``extra["logs_location"]`` (what add_many
+        returned), its creation time (for logs of runs older than that)."""
 
     def list_by_code(self, code_id: str, *, page: int, per_page: int) -> Page:
         """A code's logs, newest first."""

@@ -76,8 +76,7 @@ class HistoryService:
     def list_logs(self, run_id: str | None, code_id: str | None, page: str | None) -> Page:
         number = parse_page(page)
         if run_id:
-            run = self.get_run(run_id)
-            return self._logs.list_by_run(run.id, page=number, per_page=LOGS_PER_PAGE)
+            return self._logs.list_by_run(self.get_run(run_id), page=number, per_page=LOGS_PER_PAGE)
         if code_id:
             code = self._codes.get(code_id)
             return self._logs.list_by_code(code.id, page=number, per_page=LOGS_PER_PAGE)

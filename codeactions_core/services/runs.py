@@ -158,12 +158,15 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
-        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=run_extra(outcome))
-        if outcome.logs:
-            self._logs.add_many([
+        extra = run_extra(outcome)
+        if outcome.logs:  # first, so that the run can tell where its logs live
+            location = self._logs.add_many([
                 CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
                 for line in outcome.logs
             ])
+            if location:
+                extra["logs_location"] = location
+        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
         return finished or run, outcome
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from codeactions_core.model import (
     MAX_LOG_CONTENT,
+    CodeRun,
     Authorization,
     CodeChanges,
     CodeLog,
@@ -90,7 +91,7 @@ class StoreContract:
         assert store.runs.update(bad_id, status=RunStatus.FAILED) is None
         assert store.runs.list_by_code(bad_id) == []
         assert store.logs.get(bad_id) is None
-        assert store.logs.list_by_run(bad_id, page=1, per_page=20).total == 0
+        assert store.logs.list_by_run(CodeRun(id=bad_id, code_id=bad_id, status=RunStatus.QUEUED), page=1, per_page=20).total == 0
 
     def test_list_codes_by_project_newest_first_and_by_type(self, store: Store) -> None:
         first = store.codes.create(new_code(name="first", type=CodeType.FLOW))
@@ -184,8 +185,8 @@ class StoreContract:
         code = store.codes.create(new_code())
         run = store.runs.create(NewRun(code_id=code.id))
         store.logs.add_many([log_line(run.id, code.id, f"line {i}") for i in range(25)])
-        first = store.logs.list_by_run(run.id, page=1, per_page=20)
-        second = store.logs.list_by_run(run.id, page=2, per_page=20)
+        first = store.logs.list_by_run(run, page=1, per_page=20)
+        second = store.logs.list_by_run(run, page=2, per_page=20)
         assert (first.total, first.last_page, len(first.items), len(second.items)) == (25, 2, 20, 5)
         assert [log.content for log in first.items + second.items] == [f"line {i}" for i in range(25)]
         one = first.items[3]
@@ -197,7 +198,7 @@ class StoreContract:
         run = store.runs.create(NewRun(code_id=code.id))
         store.logs.add_many([log_line(run.id, code.id, text) for text in ("a", "b")])
         store.logs.add_many([log_line(run.id, code.id, text) for text in ("c", "d")])
-        page = store.logs.list_by_run(run.id, page=1, per_page=20)
+        page = store.logs.list_by_run(run, page=1, per_page=20)
         assert [log.content for log in page.items] == ["a", "b", "c", "d"]
 
     def test_logs_of_a_code_newest_first(self, store: Store) -> None:
@@ -218,7 +219,7 @@ class StoreContract:
         code = store.codes.create(new_code())
         run = store.runs.create(NewRun(code_id=code.id))
         store.logs.add_many([log_line(run.id, code.id, "é" * (MAX_LOG_CONTENT + 500))])
-        (stored,) = store.logs.list_by_run(run.id, page=1, per_page=20).items
+        (stored,) = store.logs.list_by_run(run, page=1, per_page=20).items
         assert stored.content == "é" * MAX_LOG_CONTENT
 
     def test_delete_old_logs(self, store: Store) -> None:
@@ -232,7 +233,7 @@ class StoreContract:
         store.logs.add_many([log_line(run.id, code.id, "recent")])
         cutoff = datetime(2021, 1, 1, tzinfo=timezone.utc)
         assert [store.logs.delete_older_than(cutoff, 2) for _ in range(3)] == [2, 1, 0]
-        assert [log.content for log in store.logs.list_by_run(run.id, page=1, per_page=20).items] == ["recent"]
+        assert [log.content for log in store.logs.list_by_run(run, page=1, per_page=20).items] == ["recent"]
 
     # -- projects, permissions, libraries -----------------------------------------------
 

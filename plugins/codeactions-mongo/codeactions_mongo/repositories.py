@@ -204,8 +204,8 @@ class MongoLogs(OnCollection):
     def get(self, log_id: str) -> CodeLog | None:
         return find_by_id(self.collection, log_id, to_log)
 
-    def list_by_run(self, run_id: str, *, page: int, per_page: int) -> Page:
-        return self._page("run_id", run_id, LOGS_IN_ORDER, page, per_page)
+    def list_by_run(self, run: CodeRun, *, page: int, per_page: int) -> Page:
+        return self._page("run_id", run.id, LOGS_IN_ORDER, page, per_page)
 
     def list_by_code(self, code_id: str, *, page: int, per_page: int) -> Page:
         return self._page("code_id", code_id, LOGS_NEWEST_FIRST, page, per_page)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from bson import ObjectId
 
-from codeactions_core.model import Authorization, CodeChanges, CodeType, LogType, Role, RunStatus
+from codeactions_core.model import CodeRun, Authorization, CodeChanges, CodeType, LogType, Role, RunStatus
 from codeactions_mongo import MongoStore
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
@@ -100,7 +100,7 @@ def test_logs_of_every_old_shape(legacy: MongoStore) -> None:
     ])
     assert legacy.migrate() == [1, 2]
 
-    by_run = legacy.logs.list_by_run(str(run), page=1, per_page=20)
+    by_run = legacy.logs.list_by_run(CodeRun(id=str(run), code_id=str(code), status=RunStatus.COMPLETED), page=1, per_page=20)
     assert (by_run.total, [log.content for log in by_run.items]) == (2, ["one", "two"])
     assert [log.type for log in by_run.items] == [LogType.DEBUG, LogType.ERROR]
     assert {(log.run_id, log.code_id) for log in by_run.items} == {(str(run), str(code))}

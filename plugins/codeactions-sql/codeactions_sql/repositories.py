@@ -294,12 +294,14 @@ class SqlLogs:
     def add_many(self, logs: Sequence[CodeLog]) -> None:
         if logs:
             self._statements.insert_logs(logs, [log.id if is_uuid(log.id) else new_id() for log in logs])
+        return None
 
     def get(self, log_id: str) -> CodeLog | None:
         row = find_by_id(self.model, log_id)
         return to_log(row) if row else None
 
-    def list_by_run(self, run_id: str, *, page: int, per_page: int) -> Page:
+    def list_by_run(self, run: CodeRun, *, page: int, per_page: int) -> Page:
+        run_id = run.id
         if not is_uuid(run_id):
             return Page(items=[], total=0, page=page, per_page=per_page)
         query = (
