@@ -1,4 +1,4 @@
-"""The ``codeactions`` command: serve | consumer | migrate | plugins | settings."""
+"""The ``codeactions`` command: serve | consumer | scheduler | migrate | libs | plugins | settings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
+from codeactions_core.libs_command import register_command as register_libs
+from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.services import open_store
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
@@ -63,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         "consumer", help="apply project and permission events from RabbitMQ until SIGTERM"
     )
     consumer.set_defaults(handler=consumer_command)
+    register_scheduler(commands)
+    register_libs(commands)
 
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
     show.add_argument("--markdown", action="store_true", help="print the documentation table")
@@ -73,8 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from codeactions_core.web.server import ApiServer
 
+    from codeactions_core.metrics import prepare_metrics_dir
+
     overrides = {"host": args.host, "port": args.port, "web_workers": args.workers}
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
+    metrics_dir = prepare_metrics_dir(settings.metrics_directory)
+    settings = settings.replace(metrics_dir=str(metrics_dir.resolve()))
     pm = get_plugin_manager(settings)
     store = open_store(settings, pm)
     try:

@@ -45,3 +45,11 @@ class SchemaBehind(CodeActionsError):
 
 class ConfigurationError(CodeActionsError):
     """A setting is invalid; the message names the variable."""
+
+
+class TooManyRequests(CodeActionsError):
+    """A rate limit refused the request (429); ``retry_after`` in seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -371,6 +371,11 @@ class Settings:
         return self.web_threads or self.worker_pool_size + self.worker_pool_queue_size
 
     @property
+    def metrics_directory(self) -> Path:
+        """Where `serve` keeps its workers' metrics: METRICS_DIR or <DATA_DIR>/metrics."""
+        return Path(self.metrics_dir) if self.metrics_dir else Path(self.data_dir) / "metrics"
+
+    @property
     def database_uri(self) -> str:
         """The effective SQL database URI, defaults filled in."""
         if self.db_uri:
@@ -433,6 +438,14 @@ class SuiteEnvironment:
         )
 
 
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def export_metrics_dir(directory: str) -> None:
+    """Tell prometheus-client, which reads only this variable, where shared metrics live."""
+    os.environ[METRICS_DIR_VARIABLE] = directory
+
+
 def inherited_environment() -> dict[str, str]:
     """This process's environment without any codeactions setting.
 
@@ -443,4 +456,5 @@ def inherited_environment() -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if not name.startswith((PREFIX, "FLOW_CODE_ACTIONS_", "CODEACTIONS_"))
+        and name != METRICS_DIR_VARIABLE
     }

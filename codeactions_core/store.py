@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from codeactions_core.model import (
@@ -157,6 +157,20 @@ class LibRepository(Protocol):
         """Recorded libraries ordered by name."""
 
 
+class LockRepository(Protocol):
+    """Named locks that expire, so that one scheduler replica at a time does a pass.
+
+    ``codeactions_core.testing.lock_contract`` is the suite every implementation must pass.
+    """
+
+    def try_acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
+        """Take ``name`` for ``holder`` for ``ttl`` unless it is held and unexpired (even by
+        ``holder``); one atomic step, so of racing callers exactly one gets True."""
+
+    def release(self, name: str, holder: str) -> bool:
+        """Free ``name`` when ``holder`` holds it; True when it did (never frees another's)."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """A storage backend: repositories plus its schema life cycle."""
@@ -173,6 +187,7 @@ class Store(Protocol):
     projects: ProjectRepository
     permissions: PermissionRepository
     libs: LibRepository
+    locks: LockRepository
 
     def schema_status(self) -> SchemaStatus: ...
 

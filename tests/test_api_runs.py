@@ -10,6 +10,7 @@ from datetime import timedelta
 import falcon.testing
 import pytest
 
+from codeactions_core.errors import StoreError
 from codeactions_core.model import RunStatus, utcnow
 from codeactions_core.services import build_services
 from codeactions_core.services.runs import ABANDONED, fail_abandoned_runs
@@ -142,6 +143,19 @@ def test_every_run_is_one_terminal_run_with_its_logs(client, code):
     for run in runs:
         logs = client.simulate_get("/codelog", params={"run_id": run["id"]}).json["data"]
         assert [log["content"] for log in logs] == [run["params"]["n"]]
+
+
+def test_a_log_store_failure_still_finishes_the_run(client, code, services, monkeypatch):
+    def unavailable(logs):
+        raise StoreError("the log bucket is unreachable")
+
+    monkeypatch.setattr(services.log_store, "add_many", unavailable)
+    code_id = code('def Run(engine):\n    engine.log.info("hi")\n    engine.result.set("ok")\n')
+    answer = client.simulate_get(f"/action/endpoint/{code_id}")
+    assert (answer.status_code, answer.text) == (200, "ok")
+    (run,) = runs_of(client, code_id)
+    assert run["status"] == "completed"
+    assert run["extra"]["logs_error"] == "1 log lines could not be stored: the log bucket is unreachable"
 
 
 def test_an_update_takes_effect_on_the_next_run(client, code):

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from codeactions_core.errors import Unavailable
 
@@ -38,6 +38,33 @@ class PoolStats:
     """Total time admitted runs spent waiting for a worker."""
 
 
+class PoolObserver(Protocol):
+    """Told what the pool does (metrics). Occupancy is reported under the pool's lock,
+    so that the last value reported is always the current one; keep it cheap."""
+
+    def pool_sized(self, workers: int, capacity: int) -> None: ...
+
+    def pool_occupancy(self, busy: int, queued: int) -> None: ...
+
+    def pool_rejected(self) -> None: ...
+
+    def pool_started(self, waited_seconds: float) -> None: ...
+
+    def pool_finished(self, held_seconds: float) -> None: ...
+
+
+class Unobserved:
+    def pool_sized(self, workers: int, capacity: int) -> None: pass
+
+    def pool_occupancy(self, busy: int, queued: int) -> None: pass
+
+    def pool_rejected(self) -> None: pass
+
+    def pool_started(self, waited_seconds: float) -> None: pass
+
+    def pool_finished(self, held_seconds: float) -> None: pass
+
+
 class Ticket:
     """An admitted run's place; ``immediate`` when a worker was free for it at once."""
 
@@ -50,9 +77,11 @@ class Ticket:
 
 
 class RunPool:
-    def __init__(self, workers: int, queue_size: int) -> None:
+    def __init__(self, workers: int, queue_size: int, observer: PoolObserver | None = None) -> None:
         self.workers = workers
         self.queue_size = queue_size
+        self._observer = observer or Unobserved()
+        self._observer.pool_sized(workers, queue_size)
         self._lock = threading.Lock()
         self._waiting: collections.deque[Ticket] = collections.deque()
         self._busy = 0
@@ -62,26 +91,33 @@ class RunPool:
     def admit(self) -> Ticket:
         """A place for one run; raise QueueFull (never block) when there is none."""
         with self._lock:
-            if self._busy + len(self._waiting) >= self.workers + self.queue_size:
+            full = self._busy + len(self._waiting) >= self.workers + self.queue_size
+            if full:
                 self._rejected += 1
-                raise QueueFull(
-                    f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
-                    "try again later"
-                )
-            ticket = Ticket(immediate=self._busy < self.workers and not self._waiting)
-            if ticket.immediate:
-                self._busy += 1
             else:
-                self._waiting.append(ticket)
-            return ticket
+                ticket = Ticket(immediate=self._busy < self.workers and not self._waiting)
+                if ticket.immediate:
+                    self._busy += 1
+                else:
+                    self._waiting.append(ticket)
+                self._observer.pool_occupancy(self._busy, len(self._waiting))
+        if full:
+            self._observer.pool_rejected()
+            raise QueueFull(
+                f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
+                "try again later"
+            )
+        return ticket
 
     def run(self, ticket: Ticket, work: Callable[..., T], *args: Any) -> T:
         """Wait for ``ticket``'s turn, then run ``work`` in this thread."""
-        waited = time.monotonic()
+        asked = time.monotonic()
         ticket.turn.wait()
+        started = time.monotonic()
         with self._lock:
             self._submitted += 1
-            self._queue_wait += time.monotonic() - waited
+            self._queue_wait += started - asked
+        self._observer.pool_started(started - asked)
         ok = False
         try:
             result = work(*args)
@@ -89,6 +125,7 @@ class RunPool:
             return result
         finally:
             self._leave(ticket, ok)
+            self._observer.pool_finished(time.monotonic() - started)
 
     def cancel(self, ticket: Ticket) -> None:
         """Give the place back without running anything."""
@@ -111,6 +148,7 @@ class RunPool:
                 following = self._waiting.popleft()
                 self._busy += 1
                 following.turn.set()
+            self._observer.pool_occupancy(self._busy, len(self._waiting))
 
     def stats(self) -> PoolStats:
         with self._lock:

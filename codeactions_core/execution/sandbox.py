@@ -247,11 +247,14 @@ class ZygoteConfig:
     def from_settings(
         cls, settings: Settings, *, expose: Sequence[str] = (), preload: Mapping[str, str] | None = None
     ) -> ZygoteConfig:
-        """Hide the server's working, data and home directories (and configured extras)."""
+        """Hide the server's working, data, metrics and home directories (and configured extras)."""
         account = pwd.getpwnam(settings.sandbox_user) if not settings.sandbox_user.isdigit() else None
         uid = account.pw_uid if account else int(settings.sandbox_user)
         gid = account.pw_gid if account else uid
-        hide = (os.getcwd(), str(Path(settings.data_dir).resolve()), server_home(), *settings.sandbox_hidden_paths)
+        hide = (
+            os.getcwd(), str(Path(settings.data_dir).resolve()), server_home(),
+            str(settings.metrics_directory.resolve()), *settings.sandbox_hidden_paths,
+        )
         return cls(hide=tuple(hide), expose=tuple(expose), preload=preload, uid=uid, gid=gid)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import Code, CodeChanges, CodeType, NewCode
 from codeactions_core.store import CodeRepository
 
 if TYPE_CHECKING:
+    from codeactions_core.services.libs import LibraryService
     from codeactions_core.services.runs import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
@@ -58,9 +59,17 @@ def parse_code_type(raw: Any) -> CodeType:
         ) from None
 
 
+class CodeObserver(Protocol):
+    """Told about every saved code (metrics)."""
+
+    def code_saved(self, project_uuid: str, code_id: str, *, created: bool) -> None: ...
+
+
 class CodeService:
     """The code use cases. With ``runtimes``, a code is only accepted in a language
-    that can run here, and each saved code is handed to its runtime to prepare."""
+    that can run here, and each saved code is handed to its runtime to prepare.
+    With ``libraries``, a Python code's libraries are installed (AUTO_INSTALL_LIBS)
+    before it is saved, and recorded once it is."""
 
     def __init__(
         self,
@@ -68,10 +77,14 @@ class CodeService:
         *,
         runtimes: Runtimes | None = None,
         blacklist: Iterable[str] = (),
+        libraries: LibraryService | None = None,
+        observer: CodeObserver | None = None,
     ) -> None:
         self._codes = codes
         self._runtimes = runtimes
         self._blacklist = tuple(blacklist)
+        self._libraries = libraries
+        self._observer = observer
 
     def create(self, data: CodeInput) -> Code:
         new = NewCode(
@@ -84,7 +97,10 @@ class CodeService:
             url=self._text(data.url, "url", MAX_URL) or "",
         )
         self._require_runtime(new.language)
-        return self._prepared(self._codes.create(new))
+        self._install_libraries(new.language, new.source)
+        code = self._recorded(self._prepared(self._codes.create(new)))
+        self._saved(code, created=True)
+        return code
 
     def find(self, code_id: str) -> Code | None:
         return self._codes.get(code_id)
@@ -114,10 +130,16 @@ class CodeService:
         )
         if changes.language not in (None, stored.language):
             self._require_runtime(changes.language)
+        language = changes.language or stored.language
+        program_changed = changes.source is not None or language != stored.language
+        if program_changed:
+            self._install_libraries(language, changes.source or stored.source)
         updated = self._codes.update(code_id, changes)
         if updated is None:
             raise NotFound(f"code {code_id!r} not found")
-        return self._prepared(updated)
+        updated = self._prepared(updated)
+        self._saved(updated, created=False)
+        return self._recorded(updated) if program_changed else updated
 
     def delete(self, code_id: str) -> None:
         if not self._codes.delete(code_id):
@@ -143,6 +165,20 @@ class CodeService:
     def _require_runtime(self, language: str) -> None:
         if self._runtimes is not None:
             self._runtimes.ready(language)
+
+    def _saved(self, code: Code, *, created: bool) -> None:
+        if self._observer is not None:
+            self._observer.code_saved(code.project_uuid, code.id, created=created)
+
+    def _install_libraries(self, language: str, source: str) -> None:
+        """Before saving: install what the code imports (AUTO_INSTALL_LIBS); InvalidInput if not."""
+        if self._libraries is not None:
+            self._libraries.prepare(language, source)
+
+    def _recorded(self, code: Code) -> Code:
+        if self._libraries is not None:
+            self._libraries.record_quietly(code)
+        return code
 
     def _prepared(self, code: Code) -> Code:
         if self._runtimes is not None and code.language in self._runtimes.languages():

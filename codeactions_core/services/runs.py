@@ -8,6 +8,7 @@ import time
 from datetime import datetime, timedelta
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from codeactions_core.errors import NotFound, Unavailable
 from codeactions_core.execution.pool import QueueFull, RunPool
@@ -102,6 +103,14 @@ class Runtimes:
                 log.exception("the %s runtime failed to stop", runtime.language)
 
 
+class RunObserver(Protocol):
+    """Told about every finished run (metrics)."""
+
+    def run_finished(
+        self, project_uuid: str, code_id: str, *, failed: bool, timed_out: bool, seconds: float
+    ) -> None: ...
+
+
 class RunService:
     """Runs execute in the calling thread once the pool gives them their turn;
     ``release`` returns that thread's database connection while it waits."""
@@ -114,8 +123,10 @@ class RunService:
         runtimes: Runtimes,
         pool: RunPool,
         release: Callable[[], None] = lambda: None,
+        observer: RunObserver | None = None,
     ) -> None:
         self._codes = codes
+        self._observer = observer
         self._runs = runs
         self._logs = logs
         self._runtimes = runtimes
@@ -147,7 +158,13 @@ class RunService:
             raise
         self._release()  # no database connection held while the code runs or waits its turn
         finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)
-        return RunResult(code, finished, outcome, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        if self._observer is not None:
+            self._observer.run_finished(
+                code.project_uuid, code.id, failed=finished.status is RunStatus.FAILED,
+                timed_out=outcome.timed_out, seconds=seconds,
+            )
+        return RunResult(code, finished, outcome, seconds)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
         """The run's turn: always ends it in a terminal state."""
@@ -160,14 +177,24 @@ class RunService:
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
         extra = run_extra(outcome)
         if outcome.logs:  # first, so that the run can tell where its logs live
+            self._store_logs(code, run, outcome, extra)
+        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
+        return finished or run, outcome
+
+    def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> None:
+        """Write the run's log lines; a log store failure is noted on the run, never loses it."""
+        try:
             location = self._logs.add_many([
                 CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
                 for line in outcome.logs
             ])
-            if location:
-                extra["logs_location"] = location
-        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
-        return finished or run, outcome
+        except Exception as exc:
+            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+            log.error("run %s: its %d log lines could not be stored: %s", run.id, len(outcome.logs), reason)
+            extra["logs_error"] = f"{len(outcome.logs)} log lines could not be stored: {reason}"
+            return
+        if location:
+            extra["logs_location"] = location
 
 
 ABANDONED = "abandoned: the server running it stopped before it finished"

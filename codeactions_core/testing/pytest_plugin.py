@@ -42,6 +42,13 @@ def suite_env() -> SuiteEnvironment:
 
 
 @pytest.fixture(scope="session")
+def redis_url(suite_env: SuiteEnvironment) -> str:
+    """URL of the test Redis database (the service must be up); tests use their own keys."""
+    require_service("Redis", suite_env.redis_url, 6379)
+    return suite_env.redis_url
+
+
+@pytest.fixture(scope="session")
 def postgres_server_uri(suite_env: SuiteEnvironment) -> str:
     """URI of the PostgreSQL maintenance database (the service must be up)."""
     require_service("PostgreSQL", suite_env.postgres_uri, 5432)
@@ -90,3 +97,22 @@ def new_postgres_database(postgres_server_uri: str) -> Iterator:
 def postgres_uri(new_postgres_database) -> str:
     """One fresh database for the session (tests sharing it must clean up after themselves)."""
     return new_postgres_database()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory, suite_env: SuiteEnvironment) -> Iterator:
+    """moto's S3 server in a child process, for the whole session (testing/s3.py)."""
+    if suite_env.require_services:
+        import moto.server  # noqa: F401 - CI must have it: fail loudly rather than skip
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    from codeactions_core.testing.s3 import start_s3_server
+
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server) -> str:
+    """A fresh, empty bucket on the session's S3 server."""
+    return s3_server.create_bucket()

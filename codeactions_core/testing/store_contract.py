@@ -7,32 +7,29 @@ provide a ``store`` fixture yielding a migrated, empty store::
         @pytest.fixture
         def store(self):
             yield make_my_store()
+
+It includes :class:`~codeactions_core.testing.log_store_contract.LogStoreContract`
+against ``store.logs``, with runs created in the store.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
 from codeactions_core.model import (
-    MAX_LOG_CONTENT,
-    CodeRun,
     Authorization,
     CodeChanges,
-    CodeLog,
+    CodeRun,
     CodeType,
-    LogType,
     NewCode,
     Role,
     RunStatus,
     utcnow,
 )
-from codeactions_core.store import NewRun, Store
-
-NOT_IDS = [
-    "", "nope", "00000000-0000-0000-0000-000000000000", "0" * 24, "x" * 300, "'; DROP TABLE codes; --",
-]
+from codeactions_core.store import LogStore, NewRun, Store
+from codeactions_core.testing.log_store_contract import NOT_IDS, LogStoreContract, NewRunFactory
 
 
 def new_code(**overrides: object) -> NewCode:
@@ -48,18 +45,27 @@ def new_code(**overrides: object) -> NewCode:
     return NewCode(**fields)  # type: ignore[arg-type]
 
 
-def log_line(run_id: str, code_id: str, content: str, kind: LogType = LogType.INFO) -> CodeLog:
-    return CodeLog(id="", run_id=run_id, code_id=code_id, type=kind, content=content)
-
-
 def assert_utc(moment: datetime) -> None:
     assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
 
 
-class StoreContract:
+class StoreContract(LogStoreContract):
     @pytest.fixture
     def store(self) -> Store:  # pragma: no cover - always overridden
         raise NotImplementedError("provide a `store` fixture yielding a migrated, empty store")
+
+    @pytest.fixture
+    def log_store(self, store: Store) -> LogStore:
+        return store.logs
+
+    @pytest.fixture
+    def new_run(self, store: Store) -> NewRunFactory:
+        """Runs created in the store (of a new code unless one is named)."""
+
+        def create(code_id: str | None = None) -> CodeRun:
+            return store.runs.create(NewRun(code_id=code_id or store.codes.create(new_code()).id))
+
+        return create
 
     # -- schema -------------------------------------------------------------------------
 
@@ -90,8 +96,6 @@ class StoreContract:
         assert store.runs.get(bad_id) is None
         assert store.runs.update(bad_id, status=RunStatus.FAILED) is None
         assert store.runs.list_by_code(bad_id) == []
-        assert store.logs.get(bad_id) is None
-        assert store.logs.list_by_run(CodeRun(id=bad_id, code_id=bad_id, status=RunStatus.QUEUED), page=1, per_page=20).total == 0
 
     def test_list_codes_by_project_newest_first_and_by_type(self, store: Store) -> None:
         first = store.codes.create(new_code(name="first", type=CodeType.FLOW))
@@ -178,62 +182,6 @@ class StoreContract:
         assert store.runs.delete_older_than(utcnow() - timedelta(days=1), 10) == 0
         future = utcnow() + timedelta(seconds=5)
         assert [store.runs.delete_older_than(future, 2) for _ in range(4)] == [2, 2, 1, 0]
-
-    # -- logs ---------------------------------------------------------------------------
-
-    def test_logs_keep_order_and_paginate(self, store: Store) -> None:
-        code = store.codes.create(new_code())
-        run = store.runs.create(NewRun(code_id=code.id))
-        store.logs.add_many([log_line(run.id, code.id, f"line {i}") for i in range(25)])
-        first = store.logs.list_by_run(run, page=1, per_page=20)
-        second = store.logs.list_by_run(run, page=2, per_page=20)
-        assert (first.total, first.last_page, len(first.items), len(second.items)) == (25, 2, 20, 5)
-        assert [log.content for log in first.items + second.items] == [f"line {i}" for i in range(25)]
-        one = first.items[3]
-        assert store.logs.get(one.id) == one
-        assert (one.run_id, one.code_id, one.type) == (run.id, code.id, LogType.INFO)
-
-    def test_logs_of_two_batches_keep_their_order(self, store: Store) -> None:
-        code = store.codes.create(new_code())
-        run = store.runs.create(NewRun(code_id=code.id))
-        store.logs.add_many([log_line(run.id, code.id, text) for text in ("a", "b")])
-        store.logs.add_many([log_line(run.id, code.id, text) for text in ("c", "d")])
-        page = store.logs.list_by_run(run, page=1, per_page=20)
-        assert [log.content for log in page.items] == ["a", "b", "c", "d"]
-
-    def test_logs_of_a_code_newest_first(self, store: Store) -> None:
-        code = store.codes.create(new_code())
-        older = store.runs.create(NewRun(code_id=code.id))
-        newer = store.runs.create(NewRun(code_id=code.id))
-        old_time = utcnow() - timedelta(minutes=1)
-        store.logs.add_many(
-            [CodeLog(id="", run_id=older.id, code_id=code.id, type=LogType.DEBUG, content="old",
-                     created_at=old_time, updated_at=old_time)]
-        )
-        store.logs.add_many([log_line(newer.id, code.id, "new", LogType.ERROR)])
-        page = store.logs.list_by_code(code.id, page=1, per_page=20)
-        assert [log.content for log in page.items] == ["new", "old"]
-        assert page.items[0].type is LogType.ERROR
-
-    def test_long_log_content_is_truncated(self, store: Store) -> None:
-        code = store.codes.create(new_code())
-        run = store.runs.create(NewRun(code_id=code.id))
-        store.logs.add_many([log_line(run.id, code.id, "é" * (MAX_LOG_CONTENT + 500))])
-        (stored,) = store.logs.list_by_run(run, page=1, per_page=20).items
-        assert stored.content == "é" * MAX_LOG_CONTENT
-
-    def test_delete_old_logs(self, store: Store) -> None:
-        code = store.codes.create(new_code())
-        run = store.runs.create(NewRun(code_id=code.id))
-        old = datetime(2020, 1, 1, tzinfo=timezone.utc)
-        store.logs.add_many(
-            [CodeLog(id="", run_id=run.id, code_id=code.id, type=LogType.INFO, content=str(i),
-                     created_at=old, updated_at=old) for i in range(3)]
-        )
-        store.logs.add_many([log_line(run.id, code.id, "recent")])
-        cutoff = datetime(2021, 1, 1, tzinfo=timezone.utc)
-        assert [store.logs.delete_older_than(cutoff, 2) for _ in range(3)] == [2, 1, 0]
-        assert [log.content for log in store.logs.list_by_run(run, page=1, per_page=20).items] == ["recent"]
 
     # -- projects, permissions, libraries -----------------------------------------------
 

@@ -7,9 +7,14 @@ import falcon
 from codeactions_core.services import Services, build_services
 from codeactions_core.settings import Settings
 from codeactions_core.web import errors
-from codeactions_core.web.middleware import Authenticate, ReleaseStoreConnection
+from codeactions_core.web.middleware import (
+    Authenticate,
+    RecordRequestMetrics,
+    ReleaseStoreConnection,
+)
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
 from codeactions_core.web.resources.health import Health, Liveness
+from codeactions_core.web.resources.metrics import MetricsExposition
 from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
 from codeactions_core.web.resources.projects import PermissionCollection, PermissionItem, ProjectItem
 from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
@@ -19,7 +24,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the API. Without ``services`` they are built from ``settings`` (or the environment)."""
     if services is None:
         services = build_services(settings or Settings.from_env())
-    app = falcon.App(middleware=[ReleaseStoreConnection(services.store), Authenticate(services.access)])
+    app = falcon.App(middleware=[
+        RecordRequestMetrics(services.metrics),
+        ReleaseStoreConnection(services.store),
+        Authenticate(services.access),
+    ])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     add_core_routes(app, services)
@@ -31,7 +40,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     liveness = Liveness()
     app.add_route("/", liveness)
     app.add_route("/healthz", liveness)
-    app.add_route("/health", Health(services))
+    app.add_route("/health", Health(services.health))
+    app.add_route("/metrics", MetricsExposition(services.metrics))
 
     codes = CodeCollection(services.codes, services.access)
     code = CodeItem(services.codes, services.access)
@@ -52,4 +62,4 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
 
     app.add_route("/run/{code_id}", RunCode(services.runs))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs))
-    app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs))
+    app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter))

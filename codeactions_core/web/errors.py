@@ -17,6 +17,7 @@ STATUS_OF: dict[type[errors.CodeActionsError], str] = {
     errors.Forbidden: falcon.HTTP_403,
     errors.NotFound: falcon.HTTP_404,
     errors.Conflict: falcon.HTTP_409,
+    errors.TooManyRequests: falcon.HTTP_429,
     errors.Unavailable: falcon.HTTP_503,
     errors.StoreError: falcon.HTTP_503,
 }
@@ -36,6 +37,8 @@ def handle_domain_error(
             if kind is errors.StoreError:
                 log.error("store failure on %s %s: %s", req.method, req.path, ex.message)
             render(resp, STATUS_OF[kind], ex.message)
+            if isinstance(ex, errors.TooManyRequests):
+                resp.set_header("Retry-After", str(ex.retry_after))
             return
     handle_unexpected(req, resp, ex, params)
 

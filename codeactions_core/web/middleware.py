@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import falcon
 
 from codeactions_core.auth import ANONYMOUS
+from codeactions_core.metrics import UNMATCHED_ROUTE, Metrics
 from codeactions_core.services.access import AccessService
 from codeactions_core.store import Store
 
@@ -16,6 +18,30 @@ RUN = "run"
 """``auth = RUN``: ``POST /run``, the service token when one is configured."""
 MANAGEMENT = "management"
 """The default, also for plugin routes: the caller must be identified."""
+
+
+class RecordRequestMetrics:
+    """Count and time every request by its route template (``/code/{code_id}``), never its
+    raw path, so that ids do not multiply the series."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        started = getattr(req.context, "started", None)
+        if started is None:
+            return
+        self._metrics.http_request(
+            req.method,
+            req.uri_template or UNMATCHED_ROUTE,
+            falcon.http_status_to_code(resp.status),
+            time.perf_counter() - started,
+        )
 
 
 class ReleaseStoreConnection:

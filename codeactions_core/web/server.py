@@ -31,6 +31,7 @@ class ApiServer(BaseApplication):
             "worker_tmp_dir": "/dev/shm",
             "control_socket_disable": True,  # replicas and tests share a home directory
             "worker_exit": _close_worker_services,
+            "child_exit": _forget_worker_metrics if settings.metrics_dir else None,
             **overrides,
         }
         super().__init__()
@@ -56,3 +57,9 @@ _worker_services = None
 def _close_worker_services(server: Any, worker: Any) -> None:
     if _worker_services is not None:
         _worker_services.close()
+
+
+def _forget_worker_metrics(server: Any, worker: Any) -> None:
+    from codeactions_core.metrics import mark_worker_dead
+
+    mark_worker_dead(server.app.settings.metrics_dir, worker.pid)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import falcon
 
+from codeactions_core.errors import TooManyRequests
 from codeactions_core.model import RunStatus
+from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.runs import RunRequest, RunResult, RunService, headers_from_environ
 from codeactions_core.web.middleware import PUBLIC, RUN
 from codeactions_core.web.requests import first_params, read_body
@@ -68,14 +70,24 @@ class Endpoint:
 
 
 class ActionEndpoint:
-    """``ANY /action/endpoint/{code_id}``: the public entry; the code shapes the response."""
+    """``ANY /action/endpoint/{code_id}``: the public entry, rate limited per code;
+    the code shapes the response."""
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService) -> None:
+    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
         self._runs = runs
+        self._limiter = limiter
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        decision = self._limiter.hit(code_id)
+        resp.set_headers(decision.headers())
+        if not decision.allowed:
+            raise TooManyRequests(
+                f"code {code_id} is limited to {decision.limit} requests per "
+                f"{self._limiter.window} s; try again in {decision.reset_seconds} s",
+                retry_after=decision.reset_seconds,
+            )
         result = self._runs.run(code_id, run_request(req), endpoints_only=True)
         if answer_failure(resp, result):
             return

@@ -9,6 +9,7 @@ from codeactions_core.store import SchemaStatus
 from codeactions_mongo.client import Connection, open_client
 from codeactions_mongo.documents import CODES, LIBS, LOGS, PERMISSIONS, PROJECTS, RUNS
 from codeactions_mongo.errors import mongo_errors_as_store_errors
+from codeactions_mongo.locks import LOCKS, MongoLocks
 from codeactions_mongo.repositories import (
     MongoCodes,
     MongoLibs,
@@ -35,6 +36,7 @@ class MongoStore:
         self.projects = MongoProjects(self.database[PROJECTS])
         self.permissions = MongoPermissions(self.database[PERMISSIONS])
         self.libs = MongoLibs(self.database[LIBS])
+        self.locks = MongoLocks(self.database[LOCKS])
         self._schema = SchemaVersions(self.database)
 
     @classmethod

@@ -45,6 +45,9 @@ class PythonRuntime:
         self._problem: str | None = "not started"
 
     def start(self) -> None:
+        # The zygote builds the sandbox's view of the file system once, from the
+        # directories that exist then: the libs directory must be one of them.
+        os.makedirs(self._libs, mode=0o755, exist_ok=True)
         try:
             self._zygote.start()
         except Unavailable as exc:

@@ -8,6 +8,7 @@ from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
+from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
 from codeactions_sql.statements import RunStatements
@@ -48,6 +49,7 @@ class SqlStore:
         self.projects = SqlProjects(models.projects)
         self.permissions = SqlPermissions(models.permissions)
         self.libs = SqlLibs(models.libs)
+        self.locks = SqlLocks(database)
         self._migrator = Migrator(database, kind)
 
     @classmethod

@@ -1,0 +1,92 @@
+"""``codeactions libs list | install [NAMES...]``: the Python libraries of the codes.
+
+``register_command(commands)`` adds the ``libs`` subcommand to the CLI's
+sub-parsers; ``python -m codeactions_core.libs_command ACTION`` runs it alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from codeactions_core.plugins import get_plugin_manager
+from codeactions_core.services import open_store
+from codeactions_core.services.libs import InstallReport, LibraryService
+from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.settings import Settings
+
+
+def register_command(commands: argparse._SubParsersAction) -> None:
+    """Add ``libs`` (actions ``list`` and ``install``) to the CLI's sub-parsers."""
+    libs = commands.add_parser("libs", help="list or install the Python libraries codes import")
+    actions = libs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="recorded libraries and whether they are installed")
+    listing.set_defaults(handler=list_command)
+    install = actions.add_parser(
+        "install", help="install libraries (default: every recorded one that is missing)"
+    )
+    install.add_argument("names", nargs="*", metavar="NAME", help="import names, e.g. yaml six")
+    install.set_defaults(handler=install_command)
+
+
+@contextmanager
+def library_service(settings: Settings) -> Iterator[LibraryService]:
+    """A LibraryService on the configured store, closed afterwards."""
+    store = open_store(settings, get_plugin_manager(settings))
+    try:
+        ensure_schema_ready(store)
+        yield LibraryService(settings, store.libs)
+    finally:
+        store.close()
+
+
+def list_command(settings: Settings, args: argparse.Namespace) -> int:
+    with library_service(settings) as libraries:
+        names = libraries.recorded()
+        for name in names:
+            print(f"{name:<32} {library_state(libraries, name)}")
+    if not names:
+        print("no libraries recorded")
+    return 0
+
+
+def library_state(libraries: LibraryService, name: str) -> str:
+    if libraries.skipped(name):
+        return "skipped (SKIPLIST)"
+    return "installed" if libraries.installed(name) else "missing"
+
+
+def install_command(settings: Settings, args: argparse.Namespace) -> int:
+    with library_service(settings) as libraries:
+        report = libraries.install_each(args.names or libraries.recorded())
+    print_report(report)
+    return 1 if report.failed else 0
+
+
+def print_report(report: InstallReport) -> None:
+    """What happened to each library, one line per outcome."""
+    lines = [
+        ("installed", report.installed),
+        ("already available", report.present),
+        ("skipped (SKIPLIST)", report.skipped),
+    ]
+    for label, names in lines:
+        if names:
+            print(f"{label}: {', '.join(names)}")
+    for message in report.failed.values():
+        print(f"failed: {message}", file=sys.stderr)
+    if not any(names for _, names in lines) and not report.failed:
+        print("no libraries to install")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m codeactions_core.libs_command ACTION``: ``codeactions libs ACTION``."""
+    from codeactions_core.cli import main as cli_main
+
+    return cli_main(["libs", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

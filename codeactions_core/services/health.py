@@ -1,0 +1,161 @@
+"""``/health``: every configured dependency checked at once, the report cached briefly."""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from codeactions_core import __version__
+from codeactions_core.model import rfc3339, utcnow
+from codeactions_core.redis_client import connect_redis
+from codeactions_core.settings import Settings
+from codeactions_core.store import LogStore, Store
+
+CHECK_TIMEOUT_SECONDS = 3.0
+STARTED = time.monotonic()
+
+Check = Callable[[], str]
+"""Raises when the dependency is unhealthy; returns a short message when healthy."""
+
+
+def timed(check: Check) -> dict[str, Any]:
+    """Run one check: its status, message, latency and when it ran."""
+    started = time.perf_counter()
+    try:
+        status, message = "healthy", check()
+    except Exception as exc:  # any failure is a finding about the dependency, not a crash
+        status, message = "unhealthy", f"{type(exc).__name__}: {exc}"
+    return {
+        "status": status,
+        "message": message,
+        "latency": f"{(time.perf_counter() - started) * 1000:.2f}ms",
+        "timestamp": rfc3339(utcnow()),
+    }
+
+
+def run_concurrently(checks: Mapping[str, Check], timeout: float) -> dict[str, dict[str, Any]]:
+    """Every check in its own thread; one that does not answer within ``timeout`` is unhealthy."""
+    if not checks:
+        return {}
+    pool = ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="health")
+    try:
+        futures = {name: pool.submit(timed, check) for name, check in checks.items()}
+        deadline = time.monotonic() + timeout
+        results = {}
+        for name, future in futures.items():
+            try:
+                results[name] = future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except FutureTimeout:
+                results[name] = {
+                    "status": "unhealthy",
+                    "message": f"no answer within {timeout:g} s",
+                    "latency": f"{timeout * 1000:.2f}ms",
+                    "timestamp": rfc3339(utcnow()),
+                }
+        return results
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # a hung check must not hold the request
+
+
+class HealthService:
+    """Checks the database, and Redis, RabbitMQ and the log store when configured."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        log_store: LogStore,
+        runtimes: Any,
+        clock: Callable[[], float] = time.monotonic,
+        check_timeout: float = CHECK_TIMEOUT_SECONDS,
+    ) -> None:
+        self._settings = settings
+        self._check_timeout = check_timeout
+        self._runtimes = runtimes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cached: dict[str, Any] | None = None
+        self._cached_until = 0.0
+        self.checks: dict[str, Check] = {"database": ping_check(store.ping, store.kind)}
+        if settings.redis:
+            redis = connect_redis(settings.redis, timeout=check_timeout)
+            self.checks["redis"] = ping_check(redis.ping, "redis")
+        if settings.rabbitmq_url:
+            self.checks["rabbitmq"] = rabbitmq_check(settings.rabbitmq_url, check_timeout)
+        if log_store is not store.logs and callable(getattr(log_store, "ping", None)):
+            kind = getattr(log_store, "kind", "log_store")
+            self.checks[kind] = ping_check(log_store.ping, kind)
+
+    def report(self) -> dict[str, Any]:
+        """The latest report; checks run again once it is older than HEALTH_CHECK_CACHE_TIME.
+
+        Concurrent callers of a stale report wait for one round of checks."""
+        with self._lock:
+            if self._cached is None or self._clock() >= self._cached_until:
+                self._cached = self._check_now()
+                self._cached_until = self._clock() + self._settings.health_check_cache_time
+            return self._cached
+
+    def _check_now(self) -> dict[str, Any]:
+        services = run_concurrently(self.checks, self._check_timeout)
+        healthy = all(check["status"] == "healthy" for check in services.values())
+        return {
+            "status": "healthy" if healthy else "unhealthy",
+            "timestamp": rfc3339(utcnow()),
+            "uptime": round(time.monotonic() - STARTED, 3),
+            "version": __version__,
+            "environment": self._settings.environment,
+            "system": system_report(),
+            "services": services,
+            **runtime_report(self._runtimes),
+        }
+
+def rabbitmq_check(url: str, timeout: float) -> Check:
+    """Healthy when an AMQP connection opens (one attempt, no retries)."""
+
+    def check() -> str:
+        from kombu import Connection
+
+        with Connection(url, connect_timeout=timeout) as connection:
+            connection.ensure_connection(max_retries=0, timeout=timeout)
+        return "rabbitmq reachable"
+
+    return check
+
+
+def ping_check(ping: Callable[[], object], what: str) -> Check:
+    """A check that is healthy when ``ping`` returns."""
+
+    def check() -> str:
+        ping()
+        return f"{what} reachable"
+
+    return check
+
+
+def system_report() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "pid": os.getpid(),
+        "load_average": [round(value, 2) for value in load] if load else None,
+    }
+
+
+def runtime_report(runtimes: Any) -> dict[str, Any]:
+    """Each runtime's readiness and the sandbox protections in force (informational:
+    a runtime this deployment does not use must not make it unhealthy)."""
+    health = runtimes.health()
+    protections = next((h.details for h in health.values() if h.ready and h.details), {})
+    return {
+        "runtimes": {language: {"ready": h.ready, "message": h.message} for language, h in health.items()},
+        "sandbox": protections,
+    }

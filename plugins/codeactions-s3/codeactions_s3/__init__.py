@@ -1,0 +1,32 @@
+"""codeactions-s3: run logs in S3, laid out as the old service did (COMPAT.md "S3 logs").
+
+Active when ``FLOWS_CODE_ACTIONS_S3_ENABLED`` is true; the bucket must exist
+(it is never created). boto3 is imported only then, so that processes without
+S3 start as fast as before. See ``codeactions_s3.store`` for what each
+operation costs and ``codeactions_s3.keys`` for the key layout.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from codeactions_core import hookimpl
+from codeactions_core.settings import Settings
+from codeactions_core.store import Store
+
+if TYPE_CHECKING:
+    from codeactions_s3.store import S3LogStore
+
+__all__ = ["codeactions_log_store"]
+
+
+# Not ``trylast`` like the other built-ins: the core's database log store is
+# ``trylast`` and registered first, so it would always answer before this one.
+@hookimpl
+def codeactions_log_store(settings: Settings, store: Store) -> S3LogStore | None:
+    """The S3 log store when S3 is enabled; otherwise leave logs to the database."""
+    if not settings.s3_enabled:
+        return None
+    from codeactions_s3.store import S3LogStore
+
+    return S3LogStore.from_settings(settings)
