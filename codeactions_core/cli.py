@@ -1,4 +1,4 @@
-"""The ``codeactions`` command: serve | consumer | scheduler | migrate | libs | plugins | settings."""
+"""The ``codeactions`` command: serve | consumer | scheduler | worker | migrate | libs | plugins | settings."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
+from codeactions_core.flows.worker import register_command as register_worker
 from codeactions_core.libs_command import register_command as register_libs
 from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.services import open_store
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     consumer.set_defaults(handler=consumer_command)
     register_scheduler(commands)
+    register_worker(commands)
     register_libs(commands)
 
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
@@ -170,6 +172,8 @@ def settings_command(settings: Settings, args: argparse.Namespace) -> int:
         value = getattr(settings, spec.attr)
         if spec.secret and value:
             value = "<set>"
+        elif value is None:
+            value = "auto"
         elif isinstance(value, tuple):
             value = ",".join(value)
         print(f"{spec.env}={value}")
@@ -181,6 +185,7 @@ def settings_table() -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
     for spec in describe():
         default = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
+        default = "auto" if default is None else default
         default = f"`{default}`" if default not in ("", ()) else "(unset)"
         rows.append(f"| `{spec.env}` | {default} | {spec.help} |")
     return "\n".join(rows)

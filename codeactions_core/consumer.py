@@ -19,14 +19,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kombu import Connection, Consumer, Exchange, Message, Queue
 from kombu.mixins import ConsumerMixin
 
 from codeactions_core.errors import CodeActionsError, ConfigurationError, InvalidInput
-from codeactions_core.services import Services
 from codeactions_core.settings import PREFIX, Settings
+
+if TYPE_CHECKING:
+    from codeactions_core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,69 @@ class Backoff:
         self.failures = 0
 
 
-class EventConsumer(ConsumerMixin):
+class BrokerConsumer(ConsumerMixin):
+    """A ConsumerMixin that reconnects by itself, logs a lost connection in one line and
+    stops within about a second when asked (also while waiting to reconnect)."""
+
+    connection: Connection
+    connections = 0
+
+    @property
+    def address(self) -> str:
+        return broker_address(self.connection)
+
+    def stop(self) -> None:
+        """Ask the loop to return (within about a second); safe in a signal handler."""
+        self.should_stop = True
+
+    def on_connection_error(self, exc: Exception, interval: float) -> None:
+        log.warning("broker at %s unreachable (%s); retrying in %s s", self.address, exc, interval)
+
+    def on_connection_revived(self) -> None:
+        self.connections += 1
+        if self.connections == 1:
+            log.info("connected to the broker at %s", self.address)
+        else:
+            log.info(
+                "reconnected to the broker at %s (connection %d)", self.address, self.connections
+            )
+
+    def stop_if_asked(self) -> None:
+        """Called every second while kombu waits to reconnect."""
+        if self.should_stop:
+            raise Stopping()
+
+    @contextmanager
+    def establish_connection(self) -> Iterator[Connection]:
+        """ConsumerMixin's, retrying every 1 to 5 s and giving up at once when stopped."""
+        with self.create_connection() as conn:
+            conn.ensure_connection(
+                self.on_connection_error, self.connect_max_retries,
+                callback=self.stop_if_asked, **RECONNECT_INTERVALS,
+            )
+            yield conn
+
+    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
+        """ConsumerMixin.run, logging a lost connection in one line, returning once stopped."""
+        errors = self.connection.connection_errors + self.connection.channel_errors
+        while not self.should_stop:
+            try:
+                if self.restart_limit.can_consume(_tokens):
+                    for _ in self.consume(limit=None, safety_interval=DRAIN_SECONDS, **kwargs):
+                        pass
+                else:
+                    time.sleep(self.restart_limit.expected_time(_tokens))
+            except Stopping:
+                return
+            except errors as exc:
+                if not self.should_stop:
+                    log.warning(
+                        "lost the connection to the broker at %s: %r; reconnecting",
+                        self.address, exc,
+                    )
+
+
+class EventConsumer(BrokerConsumer):
     """Applies project and permission events to the store, one message at a time."""
 
     def __init__(
@@ -173,14 +237,6 @@ class EventConsumer(ConsumerMixin):
     def from_settings(cls, settings: Settings, services: Services) -> EventConsumer:
         connection = broker_connection(require_broker_url(settings))
         return cls(connection, event_routes(settings, services), services.store.release)
-
-    @property
-    def address(self) -> str:
-        return broker_address(self.connection)
-
-    def stop(self) -> None:
-        """Ask the loop to return (within about a second); safe in a signal handler."""
-        self.should_stop = True
 
     def get_consumers(self, consumer_class: type[Consumer], channel: Any) -> list[Consumer]:
         return [
@@ -245,56 +301,10 @@ class EventConsumer(ConsumerMixin):
         log.warning("dropped an unreadable event: %s (%s)", exc, describe(message))
         message.ack()
 
-    def on_connection_error(self, exc: Exception, interval: float) -> None:
-        log.warning("broker at %s unreachable (%s); retrying in %s s", self.address, exc, interval)
-
-    def on_connection_revived(self) -> None:
-        self.connections += 1
-        if self.connections == 1:
-            log.info("connected to the broker at %s", self.address)
-        else:
-            log.info(
-                "reconnected to the broker at %s (connection %d)", self.address, self.connections
-            )
-
     def on_consume_ready(
         self, connection: Connection, channel: Any, consumers: list, **kwargs: Any
     ) -> None:
         log.info("consuming from %s", ", ".join(route.queue for route in self.routes))
-
-    def stop_if_asked(self) -> None:
-        """Called every second while kombu waits to reconnect."""
-        if self.should_stop:
-            raise Stopping()
-
-    @contextmanager
-    def establish_connection(self) -> Iterator[Connection]:
-        """ConsumerMixin's, retrying every 1 to 5 s and giving up at once when stopped."""
-        with self.create_connection() as conn:
-            conn.ensure_connection(
-                self.on_connection_error, self.connect_max_retries,
-                callback=self.stop_if_asked, **RECONNECT_INTERVALS,
-            )
-            yield conn
-
-    def run(self, _tokens: int = 1, **kwargs: Any) -> None:
-        """ConsumerMixin.run, logging a lost connection in one line, returning once stopped."""
-        errors = self.connection.connection_errors + self.connection.channel_errors
-        while not self.should_stop:
-            try:
-                if self.restart_limit.can_consume(_tokens):
-                    for _ in self.consume(limit=None, safety_interval=DRAIN_SECONDS, **kwargs):
-                        pass
-                else:
-                    time.sleep(self.restart_limit.expected_time(_tokens))
-            except Stopping:
-                return
-            except errors as exc:
-                if not self.should_stop:
-                    log.warning(
-                        "lost the connection to the broker at %s: %r; reconnecting",
-                        self.address, exc,
-                    )
 
 
 def describe_routes(routes: list[EventRoute]) -> str:
@@ -306,7 +316,7 @@ def describe_routes(routes: list[EventRoute]) -> str:
 
 
 @contextmanager
-def stop_on_signals(consumer: EventConsumer) -> Iterator[None]:
+def stop_on_signals(consumer: BrokerConsumer) -> Iterator[None]:
     """SIGTERM and SIGINT ask ``consumer`` to stop; the previous handlers come back after."""
     def handle(signum: int, frame: Any) -> None:
         consumer.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from codeactions_core import hookimpl
+from codeactions_core.flows.steps import StepRunner
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
@@ -11,3 +12,11 @@ from codeactions_core.store import LogStore, Store
 def codeactions_log_store(settings: Settings, store: Store) -> LogStore:
     """Without a log-store plugin, logs live in the store's own database."""
     return store.logs
+
+
+@hookimpl(trylast=True)
+def codeactions_step_runners(settings: Settings) -> list[StepRunner]:
+    """The built-in step runners: ``http_call``, ``wait``, ``tabular`` and ``code``."""
+    from codeactions_core.flows.runners import builtin_runners
+
+    return builtin_runners(settings)

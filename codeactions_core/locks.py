@@ -4,6 +4,9 @@ Redis when ``settings.redis`` is set, else the store's own ``locks``."""
 from __future__ import annotations
 
 import functools
+import os
+import socket
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -28,6 +31,11 @@ return 0
 """
 
 T = TypeVar("T")
+
+
+def new_holder() -> str:
+    """This process's name in the locks and leases it takes: host, process, a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def redis_errors_as_store_errors(method: Callable[..., T]) -> Callable[..., T]:

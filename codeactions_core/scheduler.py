@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
-import socket
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -36,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
-from codeactions_core.locks import RedisLocks, open_locks
+from codeactions_core.locks import RedisLocks, new_holder, open_locks
 from codeactions_core.model import utcnow
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services import open_store
@@ -86,11 +83,6 @@ def delete_in_batches(
         statements += 1
         if count < batch_size:
             return deleted, statements
-
-
-def new_holder() -> str:
-    """This replica's name in the locks it takes: host, process, and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass

@@ -61,6 +61,11 @@ def parse_clock(raw: str) -> str:
     return f"{int(match[1]):02d}:{match[2]}"
 
 
+def parse_auto_bool(raw: str) -> bool | None:
+    """``auto`` (None: decided from other settings), or true/false."""
+    return None if raw.strip().lower() == "auto" else parse_bool(raw)
+
+
 def parse_db_type(raw: str) -> str:
     value = raw.strip().lower()
     value = {"postgresql": "postgres", "pg": "postgres", "mongo": "mongodb"}.get(value, value)
@@ -316,6 +321,32 @@ class Settings:
         aliases=(PREFIX + "PERMISSION_QUEUE",),
     )
 
+    flow_exchange: str = setting("codeactions.flows", "Direct exchange announcing flow executions that are due.")
+    flow_queue: str = setting("codeactions.flow-executions", "Queue `codeactions worker` takes due executions from.")
+    flow_worker_threads: int = setting(
+        4, "Executions one `codeactions worker` (or server process) drives at once.", parse=at_least(1)
+    )
+    flow_lease_seconds: int = setting(
+        30,
+        "How long a worker's claim on an execution lasts unless renewed (it is, while a step runs); "
+        "after a worker dies, its executions go on elsewhere once this passes.",
+        parse=at_least(2),
+    )
+    flow_poll_seconds: float = setting(
+        1.0, "How often workers look in the store for executions that are due (waits that ended, "
+        "executions a dead worker left).", parse=at_least(0.05, parse_float),
+    )
+    flow_wait_seconds: float = setting(
+        30.0, "Longest `POST /flows/{id}/executions?wait=true` waits for the execution to finish "
+        "before answering 202 with it unfinished.", parse=at_least(0, parse_float),
+    )
+    flows_in_server: bool | None = setting(
+        None,
+        "Whether `serve` drives flow executions itself: `auto` (default) when no RABBITMQ_URL "
+        "is set; with a broker, run `codeactions worker` processes instead.",
+        parse=parse_auto_bool,
+    )
+
     disable_plugins: tuple[str, ...] = setting(
         (),
         "Comma-separated plugin names (as `codeactions plugins` lists them) not to load.",
@@ -369,6 +400,11 @@ class Settings:
     def request_threads(self) -> int:
         """Threads per server process: WEB_THREADS, or enough for every admitted run."""
         return self.web_threads or self.worker_pool_size + self.worker_pool_queue_size
+
+    @property
+    def drives_flows_in_server(self) -> bool:
+        """``FLOWS_IN_SERVER``, or, on auto, whether no broker is configured."""
+        return (not self.rabbitmq_url) if self.flows_in_server is None else self.flows_in_server
 
     @property
     def metrics_directory(self) -> Path:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import (
     Authorization,
     Code,
@@ -188,6 +189,7 @@ class Store(Protocol):
     permissions: PermissionRepository
     libs: LibRepository
     locks: LockRepository
+    flows: FlowRepository
 
     def schema_status(self) -> SchemaStatus: ...
 

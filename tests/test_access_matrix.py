@@ -31,10 +31,11 @@ CALLERS = {
     "service": {"Authorization": f"Token {TOKEN}"},
 }
 # Who may do what (COMPAT.md "Auth"): read needs a role >= 1 on the project,
-# write >= 3; /run needs the service token; projects are managed by the service
-# or internal users.
+# executing a flow >= 2, write >= 3; /run needs the service token; projects are
+# managed by the service or internal users.
 ALLOWED = {
     "read": {"viewer", "contributor", "moderator", "internal", "service"},
+    "execute": {"contributor", "moderator", "internal", "service"},
     "write": {"moderator", "internal", "service"},
     "run": {"service"},
     "trusted": {"internal", "service"},
@@ -56,7 +57,40 @@ def world(tmp_path_factory):
             code = client.simulate_post("/code", params=CREATE, body=CODE, headers=service).json
             run = client.simulate_post(f"/run/{code['id']}", headers=service).json["result"]
             log = client.simulate_get("/codelog", params={"run_id": run["id"]}, headers=service).json["data"][0]
-            yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"]}
+            flow = published_flow(client)
+            execution = start(client, flow)
+            yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"],
+                   "flow": flow, "execution": execution}
+
+
+STEPS = [{"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 3600}}]
+
+
+def new_flow(client) -> str:
+    flow = {"name": "f", "project_uuid": PROJECT}
+    return client.simulate_post("/flows", json=flow, headers=CALLERS["service"]).json["id"]
+
+
+def new_draft(client, flow_id: str) -> int:
+    created = client.simulate_post(f"/flows/{flow_id}/versions", json={"steps": STEPS}, headers=CALLERS["service"])
+    return created.json["version_number"]
+
+
+def published_flow(client) -> str:
+    flow_id = new_flow(client)
+    client.simulate_post(f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish", headers=CALLERS["service"])
+    return flow_id
+
+
+def with_archived_version(client) -> str:
+    """A flow whose version 1 is archived (version 2 published)."""
+    flow_id = published_flow(client)
+    client.simulate_post(f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish", headers=CALLERS["service"])
+    return flow_id
+
+
+def start(client, flow_id: str) -> str:
+    return client.simulate_post(f"/flows/{flow_id}/executions", json={}, headers=CALLERS["service"]).json["id"]
 
 
 def new_code(world) -> str:
@@ -78,6 +112,25 @@ ROUTES = {
     "update code (admin)": ("write", lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}})),
     "delete code": ("write", lambda w: ("DELETE", f"/code/{new_code(w)}", {})),
     "run": ("run", lambda w: ("POST", f"/run/{w['code']}", {})),
+    "list flows": ("read", lambda w: ("GET", "/flows", {"params": {"project_uuid": PROJECT}})),
+    "get flow": ("read", lambda w: ("GET", f"/flows/{w['flow']}", {})),
+    "list versions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/versions", {})),
+    "get version": ("read", lambda w: ("GET", f"/flows/{w['flow']}/versions/1", {})),
+    "diff versions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/diff", {"params": {"from": "1", "to": "1"}})),
+    "list executions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/executions", {})),
+    "get execution": ("read", lambda w: ("GET", f"/flows/{w['flow']}/executions/{w['execution']}", {})),
+    "create flow": ("write", lambda w: ("POST", "/flows", {"json": {"name": "n", "project_uuid": PROJECT}})),
+    "rename flow": ("write", lambda w: ("PATCH", f"/flows/{w['flow']}", {"json": {"name": "renamed"}})),
+    "deactivate flow": ("write", lambda w: ("PATCH", f"/flows/{new_flow(w['client'])}", {"json": {"is_active": False}})),
+    "create version": ("write", lambda w: ("POST", f"/flows/{w['flow']}/versions", {"json": {"steps": STEPS}})),
+    "edit draft": ("write", lambda w: (
+        "PATCH", f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}", {"json": {"change_notes": "x"}})),
+    "publish": ("write", lambda w: (
+        "POST", f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}/publish", {})),
+    "rollback": ("write", lambda w: ("POST", f"/flows/{with_archived_version(w['client'])}/versions/1/rollback", {})),
+    "execute": ("execute", lambda w: ("POST", f"/flows/{w['flow']}/executions", {"json": {"lead_id": 7}})),
+    "cancel": ("execute", lambda w: (
+        "POST", f"/flows/{w['flow']}/executions/{start(w['client'], w['flow'])}/cancel", {})),
     "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
     "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
     "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),
@@ -96,7 +149,7 @@ def test_access(world, route, caller):
     if caller in ("no token", "bad token"):
         assert answer.status_code == 401, answer.text
     elif caller in ALLOWED[need]:
-        assert answer.status_code in (200, 201), answer.text
+        assert answer.status_code in (200, 201, 202), answer.text
     elif need == "run":
         assert answer.status_code == 401, answer.text
     else:

@@ -14,11 +14,11 @@ def sqlite(tmp_path) -> dict[str, str]:
 def test_migrate_then_status(tmp_path):
     first = run_cli("migrate", settings=sqlite(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "applied 1, 2, 3, 4, 5, 6, 7, 8" in first.stdout
+    assert "applied 1, 2, 3, 4, 5, 6, 7, 8, 9" in first.stdout
     again = run_cli("migrate", settings=sqlite(tmp_path))
     assert "nothing to apply" in again.stdout
     status = run_cli("migrate", "--status", settings=sqlite(tmp_path))
-    assert "sqlite schema at version 8; latest is 8" in status.stdout
+    assert "sqlite schema at version 9; latest is 9" in status.stdout
     assert (tmp_path / "data" / "codeactions.db").exists()
 
 
@@ -74,7 +74,7 @@ class TestPostgresSchemaGate:
         assert refused.returncode == 2 and "does not exist" in refused.stderr and "codeactions migrate" in refused.stderr
         created = run_cli("migrate", settings=settings)
         assert created.returncode == 0, created.stderr
-        assert "postgres schema at version 8" in created.stdout
+        assert "postgres schema at version 9" in created.stdout
         import psycopg2
         connection = psycopg2.connect(uri.rsplit("/", 1)[0] + "/postgres")
         connection.autocommit = True

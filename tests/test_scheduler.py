@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -310,19 +310,22 @@ def test_stopping_lets_the_running_pass_finish():
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone="UTC")
-    running, finished = threading.Event(), threading.Event()
+    running, proceed, finished = threading.Event(), threading.Event(), threading.Event()
 
     def long_pass() -> None:
         running.set()
-        time.sleep(0.3)  # the pass's work: stopping must wait for it
+        proceed.wait(DEADLINE_SECONDS)  # the pass's work, until the test lets it end
         finished.set()
 
-    scheduler.add_job(long_pass, "date")  # due now
+    # recurring like the real jobs (a one-off job races APScheduler's own shutdown)
+    scheduler.add_job(long_pass, "interval", hours=1, next_run_time=datetime.now(timezone.utc))
     stop = GracefulStop(scheduler)
     loop = threading.Thread(target=scheduler.start)
     loop.start()
     assert running.wait(DEADLINE_SECONDS)
     stop.request()
+    assert not finished.is_set()
+    proceed.set()
     stop.wait()
     loop.join(DEADLINE_SECONDS)
     assert finished.is_set() and not loop.is_alive() and not scheduler.running

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pluggy
 
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
+from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
+from codeactions_core.flows.engine import FlowEngine
+from codeactions_core.flows.registry import load_step_runners
+from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
 from codeactions_core.plugins import collect, get_plugin_manager
 from codeactions_core.ratelimit import RateLimiter, build_rate_limiter
 from codeactions_core.services.access import AccessService
 from codeactions_core.services.codes import CodeService
+from codeactions_core.services.flows import FlowService, code_runner
 from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
 from codeactions_core.services.libs import LibraryService
@@ -47,12 +54,22 @@ class Services:
     metrics: Metrics
     rate_limiter: RateLimiter
     health: HealthService
+    flows: FlowService
+    flow_sweeper: Sweeper
+    """Drives flow executions in this process once started (workers; servers without a broker)."""
+    flow_dispatcher: Dispatcher
 
     def start(self) -> None:
-        """Start the runtimes now rather than on the first run (server workers do)."""
+        """Start the runtimes now rather than on the first run, and drive flows when this
+        server is to (server workers call it after their fork)."""
         self.runtimes.start()
+        if self.settings.drives_flows_in_server:
+            self.flow_sweeper.start()
 
     def close(self) -> None:
+        self.flow_sweeper.stop()
+        if isinstance(self.flow_dispatcher, Announce):
+            self.flow_dispatcher.close()
         self.pool.shutdown()
         self.runtimes.stop()
         if self.log_store is not self.store.logs and callable(getattr(self.log_store, "close", None)):
@@ -85,6 +102,19 @@ def build_services(
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
+    runs = RunService(codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics)
+    step_runners = load_step_runners(pm, settings)
+    sweeper = Sweeper(
+        FlowEngine(
+            store.flows, step_runners, owner=new_holder(),
+            lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
+        ),
+        store.flows,
+        threads=settings.flow_worker_threads,
+        poll_seconds=settings.flow_poll_seconds,
+        release=store.release,
+    )
+    dispatcher = flow_dispatcher(settings, sweeper)
     return Services(
         settings=settings,
         plugins=pm,
@@ -94,9 +124,7 @@ def build_services(
         pool=pool,
         codes=codes,
         history=HistoryService(codes, store.runs, log_store),
-        runs=RunService(
-            codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics
-        ),
+        runs=runs,
         projects=ProjectService(store.projects, store.permissions),
         access=AccessService(
             collect(pm.hook.codeactions_auth_providers(settings=settings)),
@@ -107,4 +135,17 @@ def build_services(
         metrics=metrics,
         rate_limiter=build_rate_limiter(settings, on_failure=metrics.rate_limiter_errors.inc),
         health=HealthService(settings, store, log_store, runtimes),
+        flows=FlowService(
+            store.flows, step_runners, dispatcher, wait_seconds=settings.flow_wait_seconds
+        ),
+        flow_sweeper=sweeper,
+        flow_dispatcher=dispatcher,
     )
+
+
+def flow_dispatcher(settings: Settings, sweeper: Sweeper) -> Dispatcher:
+    """How a started execution reaches whoever drives it: the broker, this process, or
+    (neither) the workers' look into the store."""
+    if settings.rabbitmq_url:
+        return Announce(settings)
+    return DriveHere(sweeper) if settings.drives_flows_in_server else LeaveToWorkers()

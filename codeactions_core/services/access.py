@@ -20,6 +20,7 @@ class Need(enum.IntEnum):
     """The least role an action needs on the project it touches."""
 
     READ = Role.VIEWER
+    EXECUTE = Role.CONTRIBUTOR
     WRITE = Role.MODERATOR
 
 

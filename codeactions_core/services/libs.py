@@ -3,7 +3,7 @@
 A code's libraries are the top-level modules it imports that are not in the
 standard library. They are installed with the server's own interpreter
 (``pip install --target``) into ``<DATA_DIR>/libs/python``, which the sandbox
-shows read-only and puts first on user code's ``sys.path``.
+shows read-only and puts on user code's ``sys.path`` after the standard library.
 
 Installs are defensive, because a library's name comes from a user's source:
 
@@ -21,7 +21,7 @@ Installs are defensive, because a library's name comes from a user's source:
   the libs directory, where nothing present is ever replaced (a distribution
   already installed, in any version, keeps its files) and no top-level name of
   the standard library is ever added (it would shadow that module for every
-  code, the libs directory coming first on ``sys.path``);
+  code were the libs directory ever put first on ``sys.path``);
 - ``SKIPLIST`` terms (import or distribution names) are never installed.
 """
 

@@ -109,3 +109,41 @@ def start_server(
             time.sleep(0.05)  # polling interval while the server boots, not synchronisation
     server.stop()
     raise RuntimeError(f"server did not answer /healthz within {START_DEADLINE}s:\n{server.log()}")
+
+
+@dataclass
+class RunningProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30) -> int:
+        return stop_process(self.process, timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing cleaned up."""
+        self.process.kill()
+        self.process.wait()
+
+
+def start_until_logged(
+    command: str, settings: Mapping[str, str], log_dir: Path, marker: str, *, name: str | None = None
+) -> RunningProcess:
+    """Start ``codeactions <command>`` with these settings; return once its log shows ``marker``."""
+    log_path = Path(log_dir) / f"{name or command}-{free_port()}.log"
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            cli_command(command), env=child_env(settings), stdout=log_file, stderr=subprocess.STDOUT
+        )
+    running = RunningProcess(process, log_path)
+    deadline = time.monotonic() + START_DEADLINE
+    while marker not in running.log():
+        if process.poll() is not None:
+            raise RuntimeError(f"{command} exited with {process.returncode}:\n{running.log()}")
+        if time.monotonic() > deadline:
+            running.stop()
+            raise RuntimeError(f"{command} did not log {marker!r} within {START_DEADLINE}s:\n{running.log()}")
+        time.sleep(0.05)  # polling the log while the process starts, not synchronisation
+    return running

@@ -13,6 +13,7 @@ from codeactions_core.web.middleware import (
     ReleaseStoreConnection,
 )
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
+from codeactions_core.web.resources.flows import add_flow_routes
 from codeactions_core.web.resources.health import Health, Liveness
 from codeactions_core.web.resources.metrics import MetricsExposition
 from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
@@ -59,6 +60,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/projects/{project_uuid}", ProjectItem(services.projects, access))
     app.add_route("/projects/{project_uuid}/permissions", PermissionCollection(services.projects, access))
     app.add_route("/projects/{project_uuid}/permissions/{email}", PermissionItem(services.projects, access))
+
+    add_flow_routes(app, services.flows, access)
 
     app.add_route("/run/{code_id}", RunCode(services.runs))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs))

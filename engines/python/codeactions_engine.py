@@ -275,7 +275,8 @@ def serve(job_fd: int, outcome_fd: int) -> None:
     job = read_job(job_fd)
     os.close(job_fd)
     os.set_inheritable(outcome_fd, False)  # programs the code starts never hold the outcome
-    sys.path[:] = [*job.get("python_path", []), *sys.path]
+    # After the standard library: an installed library can never shadow one of its modules.
+    sys.path[:] = [*sys.path, *job.get("python_path", [])]
     sys.argv = [ACTION_FILE]
     sys.stdin = open(os.devnull)
     sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)

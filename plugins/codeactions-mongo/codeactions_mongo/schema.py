@@ -30,6 +30,7 @@ from codeactions_mongo.documents import (
     RUNS,
 )
 from codeactions_mongo.errors import safe_message
+from codeactions_mongo.flow_documents import FLOW_DEFINITIONS, FLOW_EXECUTIONS, FLOW_VERSIONS
 
 VERSIONS = "schema_migrations"
 
@@ -54,11 +55,38 @@ INDEXES = (
     Index(PERMISSIONS, (("project_uuid", ASCENDING), ("email", ASCENDING)), unique=True),
     Index(LIBS, (("name", ASCENDING), ("language", ASCENDING)), unique=True),
 )
+FLOW_INDEXES = (
+    Index(FLOW_DEFINITIONS, (("project_uuid", ASCENDING), ("created_at", DESCENDING))),
+    Index(
+        FLOW_VERSIONS,
+        (("flow_definition_id", ASCENDING), ("version_number", ASCENDING)),
+        unique=True,
+    ),
+    Index(
+        FLOW_VERSIONS,
+        (("flow_definition_id", ASCENDING), ("status", ASCENDING), ("publish_seq", DESCENDING)),
+    ),
+    Index(FLOW_EXECUTIONS, (("flow_definition_id", ASCENDING), ("created_at", DESCENDING))),
+    Index(FLOW_EXECUTIONS, (("flow_version_id", ASCENDING),)),
+    Index(FLOW_EXECUTIONS, (("lead_id", ASCENDING),)),
+    Index(FLOW_EXECUTIONS, (("started_at", DESCENDING),)),
+    Index(FLOW_EXECUTIONS, (("status", ASCENDING), ("resume_at", ASCENDING))),  # what is due
+)
+
+
+def create(database: Database, indexes: tuple[Index, ...]) -> None:
+    for index in indexes:
+        database[index.collection].create_index(list(index.keys), unique=index.unique)
+
 
 def create_indexes(database: Database) -> None:
     """The indexes the listings use and the unique keys the upserts rely on."""
-    for index in INDEXES:
-        database[index.collection].create_index(list(index.keys), unique=index.unique)
+    create(database, INDEXES)
+
+
+def create_flow_indexes(database: Database) -> None:
+    """The flows' listings, the unique version numbers and the workers' due query."""
+    create(database, FLOW_INDEXES)
 
 
 def update_legacy_fields(database: Database) -> None:
@@ -83,6 +111,7 @@ class Migration:
 MIGRATIONS = (
     Migration(1, "indexes", create_indexes),
     Migration(2, "legacy_fields", update_legacy_fields),
+    Migration(3, "flow_indexes", create_flow_indexes),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

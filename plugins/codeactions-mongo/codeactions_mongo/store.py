@@ -9,6 +9,8 @@ from codeactions_core.store import SchemaStatus
 from codeactions_mongo.client import Connection, open_client
 from codeactions_mongo.documents import CODES, LIBS, LOGS, PERMISSIONS, PROJECTS, RUNS
 from codeactions_mongo.errors import mongo_errors_as_store_errors
+from codeactions_mongo.flow_documents import FLOW_DEFINITIONS, FLOW_EXECUTIONS, FLOW_VERSIONS
+from codeactions_mongo.flows import MongoFlows
 from codeactions_mongo.locks import LOCKS, MongoLocks
 from codeactions_mongo.repositories import (
     MongoCodes,
@@ -37,6 +39,11 @@ class MongoStore:
         self.permissions = MongoPermissions(self.database[PERMISSIONS])
         self.libs = MongoLibs(self.database[LIBS])
         self.locks = MongoLocks(self.database[LOCKS])
+        self.flows = MongoFlows(
+            self.database[FLOW_DEFINITIONS],
+            self.database[FLOW_VERSIONS],
+            self.database[FLOW_EXECUTIONS],
+        )
         self._schema = SchemaVersions(self.database)
 
     @classmethod

@@ -27,7 +27,7 @@ def index_keys(store: MongoStore, collection: str, *, unique: bool = False) -> l
 def test_a_new_database_is_migrated_to_the_latest_version(new_mock_store) -> None:
     store = new_mock_store()
     assert store.schema_status() == SchemaStatus(current=0, latest=LATEST_VERSION)
-    assert store.migrate() == [m.version for m in MIGRATIONS] == [1, 2]
+    assert store.migrate() == [m.version for m in MIGRATIONS] == [1, 2, 3]
     assert store.schema_status() == SchemaStatus(current=LATEST_VERSION, latest=LATEST_VERSION)
     assert store.migrate() == []
     records = list(store.database["schema_migrations"].find({}, {"_id": 0}))
@@ -49,16 +49,26 @@ def test_indexes_back_the_unique_keys_and_the_listings(mock_store: MongoStore) -
     assert [("code_id", 1), ("created_at", -1)] in log_keys
 
 
+def test_flow_indexes_back_version_numbers_and_the_due_query(mock_store: MongoStore) -> None:
+    unique = index_keys(mock_store, "flow_versions", unique=True)
+    assert unique == [[("flow_definition_id", 1), ("version_number", 1)]]
+    execution_keys = index_keys(mock_store, "flow_executions")
+    assert [("status", 1), ("resume_at", 1)] in execution_keys
+    assert [("flow_definition_id", 1), ("created_at", -1)] in execution_keys
+    assert [("project_uuid", 1), ("created_at", -1)] in index_keys(mock_store, "flow_definitions")
+
+
 def test_migrating_to_a_target_and_forcing_a_version(new_mock_store) -> None:
     store = new_mock_store()
     assert store.migrate(1) == [1]
     assert store.schema_status().current == 1
-    assert store.migrate() == [2]
+    assert store.migrate() == [2, 3]
     other = new_mock_store()
-    other.force_version(2)
-    assert other.schema_status() == SchemaStatus(current=2, latest=LATEST_VERSION)
+    other.force_version(LATEST_VERSION)
+    assert other.schema_status() == SchemaStatus(current=LATEST_VERSION, latest=LATEST_VERSION)
     assert other.migrate() == []
     assert other.database["project"].index_information() == {}  # forcing ran nothing
+    assert other.database["flow_versions"].index_information() == {}
 
 
 def test_a_dirty_schema_is_refused(new_mock_store) -> None:
@@ -68,7 +78,7 @@ def test_a_dirty_schema_is_refused(new_mock_store) -> None:
     with pytest.raises(SchemaBehind, match="--force 1"):
         store.migrate()
     store.force_version(1)
-    assert store.migrate() == [2]
+    assert store.migrate() == [2, 3]
 
 
 def test_a_failed_migration_keeps_the_version_and_can_be_run_again(new_mock_store) -> None:
@@ -79,7 +89,7 @@ def test_a_failed_migration_keeps_the_version_and_can_be_run_again(new_mock_stor
         store.migrate()
     assert store.schema_status() == SchemaStatus(current=0, latest=LATEST_VERSION)
     store.database["codelib"].delete_one({"_id": twins[1]["_id"]})
-    assert store.migrate() == [1, 2]
+    assert store.migrate() == [1, 2, 3]
 
 
 def test_legacy_fields_are_copied_to_the_names_queries_use(new_mock_store) -> None:

@@ -7,6 +7,7 @@ under CODEACTIONS_REQUIRE_SERVICES=1).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from collections.abc import Iterator
@@ -37,10 +38,11 @@ def attempt(action):
         return errno.errorcode[exc.errno]
 def Run(engine):
     libs = engine.params.get("libs")
+    victim = engine.params.get("victim", "six.py")
     engine.result.set({
         "create": attempt(lambda: open(os.path.join(libs, "evil.py"), "w").write("x = 1")),
-        "overwrite": attempt(lambda: open(os.path.join(libs, "six.py"), "a").write("x = 1")),
-        "delete": attempt(lambda: os.remove(os.path.join(libs, "six.py"))),
+        "overwrite": attempt(lambda: open(os.path.join(libs, victim), "a").write("x = 1")),
+        "delete": attempt(lambda: os.remove(os.path.join(libs, victim))),
         "mkdir": attempt(lambda: os.mkdir(os.path.join(libs, "evil"))),
     }, content_type="json")
 """
@@ -122,6 +124,7 @@ def test_runs_cannot_write_into_the_libs_directory(settings, sandbox, installed)
 
 
 def test_create_through_the_api_installs_then_runs(tmp_path, package_index):
+    pytest.importorskip("codeactions_sql", reason="the API needs the SQLite store")
     settings = Settings(data_dir=str(tmp_path / "data"), auto_install_libs=True, libs_install_timeout=120)
     with api_client(settings) as (client, services):
         libraries = services.libs
@@ -135,3 +138,90 @@ def test_create_through_the_api_installs_then_runs(tmp_path, package_index):
         assert ran.status_code == 200, ran.text
         assert ran.json["file"] == os.path.join(libs_dir(settings), "six.py")
         assert [lib.name for lib in services.store.libs.list("python")] == [LIBRARY]
+
+
+def test_a_library_never_shadows_the_standard_library(settings, sandbox):
+    shadow = Path(libs_dir(settings)) / "colorsys.py"  # a standard module the harness does not preload
+    shadow.write_text("HIJACKED = True\n")
+    try:
+        outcome = execute(sandbox, "import colorsys\ndef Run(engine):\n"
+                                   "    engine.result.set(getattr(colorsys, 'HIJACKED', False))\n")
+    finally:
+        shadow.unlink()
+    assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "false"), outcome.result
+
+
+# --- a real server: installed on create, after its workers started, then run ---------
+
+REAL_LIBRARY = "tabulate"  # pure Python, one wheel, no dependencies; not in the test environment
+USES_REAL_LIBRARY = """import tabulate
+def Run(engine):
+    table = tabulate.tabulate([["a", 1], ["b", 22]], tablefmt="plain")
+    engine.result.set({"table": table, "file": tabulate.__file__}, content_type="json")
+"""
+LOOKS_AROUND = """import os
+def Run(engine):
+    seen = {}
+    for name in ("data", "libs_root"):
+        try:
+            seen[name] = sorted(os.listdir(engine.params.get(name)))
+        except OSError as exc:
+            seen[name] = type(exc).__name__
+    engine.result.set(seen, content_type="json")
+"""
+
+
+@pytest.mark.e2e
+def test_a_real_server_installs_on_create_and_runs_the_code(tmp_path, package_index):
+    pytest.importorskip("codeactions_sql", reason="a real server needs the SQLite store")
+    requests = pytest.importorskip("requests")
+    from codeactions_core.testing.server import run_cli, start_server
+
+    assert importlib.util.find_spec(REAL_LIBRARY) is None, "pick a library the test environment lacks"
+    data = tmp_path / "data"
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(data),
+        "FLOWS_CODE_ACTIONS_AUTO_INSTALL_LIBS": "true",
+        "FLOWS_CODE_ACTIONS_LIBS_INSTALL_TIMEOUT": "120",
+    }
+    libs = data / "libs" / "python"
+    server = start_server(settings, tmp_path, workers=2)
+    try:
+        def create(name: str, source: str) -> requests.Response:
+            query = {"name": name, "language": "python", "type": "endpoint", "project_uuid": "P"}
+            return requests.post(server.url("/code"), params=query, data=source.encode(), timeout=150)
+
+        def call(code_id: str, **params: str) -> requests.Response:
+            return requests.get(server.url(f"/action/endpoint/{code_id}"), params=params, timeout=60)
+
+        created = create("table", USES_REAL_LIBRARY)
+        assert created.status_code == 201, created.text
+        # Both workers' sandboxes started before the install: each run may land on either.
+        answers = [call(created.json()["id"]) for _ in range(6)]
+        assert {answer.status_code for answer in answers} == {200}, answers[0].text
+        assert answers[0].json() == {"table": "a   1\nb  22", "file": str(libs / "tabulate" / "__init__.py")}
+
+        protections = requests.get(server.url("/health"), timeout=30).json()["sandbox"]
+        if not (protections.get("filesystem_view") or protections.get("unprivileged_user")):
+            pytest.skip("runs execute as the server's user without a file-system view here")
+        writer = create("writer", WRITES_LIBS)
+        assert writer.status_code == 201, writer.text
+        before = snapshot(libs)
+        attempts = call(writer.json()["id"], libs=str(libs), victim="tabulate/__init__.py")
+        assert attempts.status_code == 200, attempts.text
+        assert set(attempts.json().values()) <= {"EROFS", "EACCES", "EPERM"}, attempts.text
+        assert snapshot(libs) == before
+
+        looker = create("looker", LOOKS_AROUND)
+        seen = call(looker.json()["id"], data=str(data), libs_root=str(libs.parent)).json()
+        assert seen == {"data": ["libs"], "libs_root": ["python"]}  # no database, lock or staging
+
+        refused = create("broken", "import codeactions_no_such_library_4f1c\n")
+        assert refused.status_code == 400 and "codeactions_no_such_library_4f1c" in refused.json()["message"]
+        listed = requests.get(server.url("/code"), params={"project_uuid": "P"}, timeout=30).json()
+        assert sorted(code["name"] for code in listed) == ["looker", "table", "writer"]
+    finally:
+        assert server.stop() == 0
+    listing = run_cli("libs", "list", settings=settings)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.split() == [REAL_LIBRARY, "installed"]

@@ -89,6 +89,57 @@ class ProjectRow(Row):
         table_name = "projects"
 
 
+class FlowDefinitionRow(Row):
+    name = peewee.TextField()
+    description = peewee.TextField(default="")
+    project_uuid = peewee.CharField(max_length=255)
+    created_by = peewee.TextField(default="")
+    is_active = peewee.BooleanField(default=True)
+
+    class Meta:
+        table_name = "flow_definitions"
+
+
+class FlowVersionRow(peewee.Model):
+    id = UUIDText(primary_key=True)
+    flow_definition_id = UUIDText()
+    version_number = peewee.IntegerField()
+    steps = JSONValue()
+    status = peewee.CharField(max_length=20)
+    published_at = UTCDateTime(null=True)
+    created_by = peewee.TextField(default="")
+    created_at = UTCDateTime()
+    change_notes = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "flow_versions"
+
+
+class FlowExecutionRow(peewee.Model):
+    id = UUIDText(primary_key=True)
+    flow_definition_id = UUIDText()
+    flow_version_id = UUIDText()
+    lead_id = peewee.TextField(null=True)
+    status = peewee.CharField(max_length=20)
+    logs = JSONValue()
+    result = JSONValue()
+    error_message = peewee.TextField(default="")
+    started_at = UTCDateTime(null=True)
+    finished_at = UTCDateTime(null=True)
+    executed_by = peewee.TextField(default="")
+    context = JSONValue()
+    created_at = UTCDateTime()
+    next_step = peewee.IntegerField(default=0)
+    revision = peewee.BigIntegerField(default=0)
+    lease_owner = peewee.TextField(null=True)
+    lease_expires_at = UTCDateTime(null=True)
+    resume_at = UTCDateTime(null=True)
+    cancel_requested = peewee.BooleanField(default=False)
+
+    class Meta:
+        table_name = "flow_executions"
+
+
 TABLES = {
     "codes": CodeRow,
     "runs": RunRow,
@@ -96,6 +147,9 @@ TABLES = {
     "libs": LibRow,
     "permissions": PermissionRow,
     "projects": ProjectRow,
+    "flow_definitions": FlowDefinitionRow,
+    "flow_versions": FlowVersionRow,
+    "flow_executions": FlowExecutionRow,
 }
 
 

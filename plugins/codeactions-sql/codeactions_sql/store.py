@@ -8,6 +8,7 @@ from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
+from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
@@ -33,8 +34,9 @@ class SqlStore:
         db_name: str = "",
         history: peewee.Database | None = None,
     ) -> None:
-        """``history``, when given, is where run and log records are written (e.g. a
-        PostgreSQL pool committing asynchronously); everything else uses ``database``."""
+        """``history``, when given, is where run and log records, and the progress of flow
+        executions, are written (e.g. a PostgreSQL pool committing asynchronously);
+        everything else uses ``database``."""
         self.kind = kind
         self.auto_migrate = kind == "sqlite"
         self.database = database
@@ -50,6 +52,10 @@ class SqlStore:
         self.permissions = SqlPermissions(models.permissions)
         self.libs = SqlLibs(models.libs)
         self.locks = SqlLocks(database)
+        progress = bind_models(self.history).flow_executions if self.history is not database else None
+        self.flows = SqlFlows(
+            models.flow_definitions, models.flow_versions, models.flow_executions, progress=progress
+        )
         self._migrator = Migrator(database, kind)
 
     @classmethod

@@ -7,7 +7,10 @@ import pytest
 from codeactions_core.settings import Settings
 from codeactions_sql import SqlStore
 
-TABLES = ("codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects")
+TABLES = (
+    "codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects",
+    "flow_executions", "flow_versions", "flow_definitions",
+)
 
 
 def sqlite_store(path) -> SqlStore:

@@ -1,0 +1,131 @@
+"""Announcing executions that are due, and taking the announcements (RabbitMQ).
+
+The store is the truth about executions; a message only says "execution X is
+due", so that a worker starts it at once instead of at its next look into the
+store. A message lost (the broker down while an execution starts, a worker
+killed after taking one) therefore loses nothing: the execution is still due,
+and a worker's sweeper finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any, Protocol
+
+from kombu import Connection, Consumer, Exchange, Message, Queue
+from kombu.pools import producers
+
+from codeactions_core.consumer import BrokerConsumer, broker_connection, describe
+from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROUTING_KEY = "due"
+PUBLISH_TIMEOUT = 2.0
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, execution_id: str) -> None:
+        """Tell whoever drives executions that this one is due now (best effort)."""
+
+
+class DriveHere:
+    """The server process drives executions itself (no broker)."""
+
+    def __init__(self, sweeper: Sweeper) -> None:
+        self._sweeper = sweeper
+
+    def dispatch(self, execution_id: str) -> None:
+        if not self._sweeper.submit(execution_id):
+            self._sweeper.kick()
+
+
+class LeaveToWorkers:
+    """No broker and the server does not drive: workers find executions in the store."""
+
+    def dispatch(self, execution_id: str) -> None:
+        pass
+
+
+def due_queue(settings: Settings) -> Queue:
+    """The durable queue of due executions, on its durable direct exchange."""
+    exchange = Exchange(settings.flow_exchange, type="direct", durable=True)
+    return Queue(settings.flow_queue, exchange=exchange, routing_key=ROUTING_KEY, durable=True)
+
+
+class Announce:
+    """Publishes ``{"execution_id": ...}`` persistently to the due queue."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._url = settings.rabbitmq_url
+        self._queue = due_queue(settings)
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _broker(self) -> Connection:
+        with self._lock:  # made on first use: after the fork of a server's worker process
+            if self._connection is None:
+                self._connection = broker_connection(self._url)
+            return self._connection
+
+    def dispatch(self, execution_id: str) -> None:
+        try:
+            with producers[self._broker()].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
+                producer.publish(
+                    {"execution_id": execution_id},
+                    exchange=self._queue.exchange,
+                    routing_key=ROUTING_KEY,
+                    declare=[self._queue],
+                    serializer="json",
+                    delivery_mode=2,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+                )
+        except Exception as exc:  # the execution is stored and due: a worker's sweeper finds it
+            log.warning(
+                "could not announce flow execution %s to the broker (%s: %s); "
+                "workers pick it up from the store", execution_id, type(exc).__name__, exc,
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.release()
+                self._connection = None
+
+
+class DueConsumer(BrokerConsumer):
+    """Hands each announced execution to the sweeper and acknowledges it. When every thread
+    is busy the announcement is dropped: the execution stays due in the store, and a
+    sweeper (this worker's or another's) takes it as soon as a thread is free."""
+
+    def __init__(self, settings: Settings, sweeper: Sweeper) -> None:
+        self.connection = broker_connection(settings.rabbitmq_url)
+        self._queue = due_queue(settings)
+        self._prefetch = settings.flow_worker_threads
+        self._sweeper = sweeper
+
+    def get_consumers(self, consumer_class: type[Consumer], channel: Any) -> list[Consumer]:
+        return [consumer_class(
+            queues=[self._queue], on_message=self.on_message, prefetch_count=self._prefetch, no_ack=False,
+        )]
+
+    def on_message(self, message: Message) -> None:
+        try:
+            execution_id = str(json.loads(message.body)["execution_id"])
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe(message))
+        else:
+            if not self._sweeper.submit(execution_id):
+                self._sweeper.kick()  # busy or driving it already: the store keeps it due
+        message.ack()
+
+    def on_decode_error(self, message: Message, exc: Exception) -> None:
+        log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe(message))
+        message.ack()
+
+    def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kwargs: Any) -> None:
+        log.info("taking due flow executions from queue %r at %s", self._queue.name, self.address)

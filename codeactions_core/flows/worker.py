@@ -1,0 +1,72 @@
+"""``codeactions worker``: drives flow executions until SIGTERM.
+
+It takes the executions the broker announces (when ``RABBITMQ_URL`` is set)
+and, every ``FLOW_POLL_SECONDS``, those the store says are due: waits that
+ended and executions whose worker died. Run as many as you like: a lease on
+each execution keeps two workers from running its steps at once. SIGTERM lets
+the running steps finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from typing import Any
+
+from codeactions_core import __version__
+from codeactions_core.consumer import stop_on_signals
+from codeactions_core.flows.dispatch import DueConsumer
+from codeactions_core.services import build_services
+from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.settings import Settings
+
+log = logging.getLogger("codeactions.worker")
+
+
+def register_command(commands: Any) -> argparse.ArgumentParser:
+    """Add ``worker`` to the CLI's sub-parsers."""
+    parser = commands.add_parser("worker", help="drive flow executions until SIGTERM")
+    parser.set_defaults(handler=worker_command)
+    return parser
+
+
+def worker_command(settings: Settings, args: argparse.Namespace) -> int:
+    services = build_services(settings)
+    try:
+        status = ensure_schema_ready(services.store)
+        log.info(
+            "codeactions %s worker: %s store at schema version %s; step types: %s",
+            __version__, services.store.kind, status.current, ", ".join(services.flows.step_types()),
+        )
+        services.flow_sweeper.start()
+        if settings.rabbitmq_url:
+            consumer = DueConsumer(settings, services.flow_sweeper)
+            try:
+                with stop_on_signals(consumer):
+                    consumer.run()
+            finally:
+                consumer.connection.release()
+        else:
+            log.info("no RABBITMQ_URL: taking due executions from the store only")
+            wait_for_signal()
+        log.info("stopping: letting running steps finish")
+    finally:
+        services.close()
+    log.info("worker stopped")
+    return 0
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT."""
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
