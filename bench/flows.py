@@ -20,6 +20,7 @@ Needs the PostgreSQL and RabbitMQ on localhost.
 from __future__ import annotations
 
 import argparse
+import collections
 import statistics
 import subprocess
 import sys
@@ -84,7 +85,36 @@ def direct(url: str, count: int, threads: int) -> float:
     return rate(count, threads, one)
 
 
-def engine(url: str, database: str, count: int, threads: int, data_dir: str) -> float:
+class Timed:
+    """Wraps methods of an object to record how long each call takes (the overhead's parts)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[float]] = collections.defaultdict(list)
+
+    def wrap(self, owner: object, *names: str) -> None:
+        for name in names:
+            setattr(owner, name, self._timed(name, getattr(owner, name)))
+
+    def _timed(self, name: str, method: Callable) -> Callable:
+        def timed(*args: object, **kwargs: object) -> object:
+            started = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                self.calls[name].append(time.perf_counter() - started)
+
+        return timed
+
+    def per_execution(self, executions: int) -> dict[str, dict[str, float]]:
+        return {
+            name: {"calls": len(times) / executions, "median_ms": statistics.median(times) * 1000}
+            for name, times in self.calls.items()
+        }
+
+
+def engine(
+    url: str, database: str, count: int, threads: int, data_dir: str, timed: Timed | None = None
+) -> float:
     settings = Settings(db_type="postgres", db_uri=database, data_dir=data_dir, flows_in_server=False)
     services = build_services(settings)
     try:
@@ -101,7 +131,15 @@ def engine(url: str, database: str, count: int, threads: int, data_dir: str) -> 
             services.store.release()
 
         one(-1)  # warm up
-        return rate(count, threads, one)
+        if timed is None:
+            return rate(count, threads, one)
+        timed.wrap(flows, "create_execution", "claim", "save")
+        execute = HttpCallRunner.execute
+        timed.wrap(HttpCallRunner, "execute")
+        try:
+            return rate(count, threads, one)
+        finally:
+            HttpCallRunner.execute = execute
     finally:
         services.close()
 
@@ -164,6 +202,9 @@ def main() -> None:
             for threads in (1, THREADS):
                 results[f"direct_{threads}"] = direct(url, count, threads)
                 results[f"engine_{threads}"] = engine(url, database, count, threads, tmp)
+            timed = Timed()
+            engine(url, database, count, 1, tmp, timed)
+            results["engine_calls"] = timed.per_execution(count)
             results["end_to_end"] = end_to_end(url, database, count, Path(tmp))
     finally:
         echo.kill()
@@ -187,6 +228,11 @@ def report(r: dict) -> str:
         f"{r[f'overhead_ms_{THREADS}']:.2f} ms of thread time ({THREADS} threads); "
         f"engine/direct: {r['engine_1'] / r['direct_1']:.2f} (1 thread); "
         f"POST ?wait=true p50: {e2e['wait_true_p50_ms']:.1f} ms",
+        "",
+        "engine, 1 thread, per execution: "
+        + ", ".join(
+            f"{name} {call['calls']:g} × {call['median_ms']:.2f} ms" for name, call in r["engine_calls"].items()
+        ),
     ]
     return "\n".join(rows)
 

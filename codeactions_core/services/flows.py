@@ -31,7 +31,8 @@ MAX_NAME = 255
 MAX_DESCRIPTION = 10_000
 MAX_NOTES = 10_000
 MAX_LIST = 1000
-WAIT_POLL_SECONDS = 0.02
+WAIT_POLL_SECONDS = (0.005, 0.05)
+"""``?wait=true`` polls the store first after 5 ms, the delay doubling up to 50 ms."""
 RUNNABLE_VERSIONS = (VersionStatus.PUBLISHED, VersionStatus.ARCHIVED)
 
 
@@ -225,8 +226,10 @@ class FlowService:
     def wait_for(self, execution: FlowExecution) -> FlowExecution:
         """The execution once terminal, or as it stands after FLOW_WAIT_SECONDS."""
         deadline = time.monotonic() + self._wait_seconds
+        delay, longest = WAIT_POLL_SECONDS
         while not execution.status.terminal and time.monotonic() < deadline:
-            time.sleep(WAIT_POLL_SECONDS)  # polling the store for the worker's progress
+            time.sleep(delay)  # polling the store for the worker's progress
+            delay = min(delay * 2, longest)
             execution = self._flows.get_execution(execution.id) or execution
         return execution
 

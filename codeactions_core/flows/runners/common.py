@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import time
@@ -116,8 +117,12 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+@functools.cache
 def _opener() -> urllib.request.OpenerDirector:
-    """An opener for http and https only: no file:, ftp: or data: URLs, even by redirect."""
+    """An opener for http and https only: no file:, ftp: or data: URLs, even by redirect.
+
+    Built once: its handlers keep no state between requests, and building the HTTPS
+    handler's TLS context costs more than a request on loopback."""
     opener = urllib.request.OpenerDirector()
     for handler in (
         urllib.request.ProxyHandler(),  # the standard HTTP(S)_PROXY / NO_PROXY of the deployment

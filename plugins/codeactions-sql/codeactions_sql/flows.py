@@ -36,6 +36,7 @@ from codeactions_core.flows.model import (
 )
 from codeactions_core.model import utcnow
 from codeactions_sql.fields import is_uuid
+from codeactions_sql.flow_statements import ExecutionStatements
 from codeactions_sql.repositories import database_errors_as_store_errors, new_id
 
 VERSION_ATTEMPTS = 5
@@ -115,6 +116,11 @@ class SqlFlows:
         self.progress = progress or executions
         self._db: peewee.Database = definitions._meta.database
         self._sqlite = isinstance(self._db, peewee.SqliteDatabase)
+        progress_db = self.progress._meta.database
+        self._statements = (
+            ExecutionStatements(self._db, progress_db)
+            if self._db.returning_clause and progress_db.returning_clause else None
+        )
 
     # -- definitions ----------------------------------------------------------------------
 
@@ -271,6 +277,11 @@ class SqlFlows:
     # -- executions -----------------------------------------------------------------------
 
     def create_execution(self, new: NewExecution) -> FlowExecution:
+        if self._statements is not None:
+            created = self._statements.create(new)
+            if created is None:
+                raise NotFound(f"flow {new.flow_definition_id} has no version {new.flow_version_id}")
+            return created
         version = self.get_version_by_id(new.flow_version_id)
         if version is None or not same_id(version.flow_definition_id, new.flow_definition_id):
             raise NotFound(f"flow {new.flow_definition_id} has no version {new.flow_version_id}")
@@ -323,6 +334,8 @@ class SqlFlows:
     ) -> FlowExecution | None:
         if not is_uuid(execution_id):
             return None
+        if self._statements is not None:
+            return self._statements.claim(execution_id, owner, lease_until, now)
         E = self.progress
         query = E.update(
             {E.lease_owner: owner, E.lease_expires_at: lease_until, E.revision: E.revision + 1}
@@ -342,6 +355,8 @@ class SqlFlows:
     def save(self, execution: FlowExecution, owner: str, *, release: bool) -> FlowExecution | None:
         if not is_uuid(execution.id):
             return None
+        if self._statements is not None:
+            return self._statements.save(execution, owner, release=release)
         E = self.progress
         changes: dict[Any, Any] = {
             E.status: str(execution.status),
