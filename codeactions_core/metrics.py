@@ -9,7 +9,12 @@ server whichever worker answers. Elsewhere (tests, tools) values stay in memory.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -100,6 +105,18 @@ class Metrics:
             "http_request_duration_seconds", "Seconds to answer an HTTP request, by route template.",
             ("method", "route"), buckets=HTTP_BUCKETS, registry=self.registry,
         )
+        self.flow_executions = Counter(
+            "ca_flow_executions_finished", "Flow executions that ended, by status.", ("status",),
+            registry=self.registry,
+        )
+        self.flow_steps = Counter(
+            "ca_flow_steps", "Flow steps run, by step type and outcome (completed, waiting, failed).",
+            ("type", "status"), registry=self.registry,
+        )
+        self.flow_step_duration = Histogram(
+            "ca_flow_step_duration_seconds", "Seconds a flow step ran, by step type.", ("type",),
+            buckets=RUN_BUCKETS, registry=self.registry,
+        )
         self.rate_limiter_errors = self._counter(
             "ca_rate_limiter_errors",
             "Requests the rate limiter could not count because Redis was unreachable.",
@@ -151,6 +168,13 @@ class Metrics:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_duration.labels(method, route).observe(seconds)
 
+    def flow_step_ran(self, step_type: str, status: str, seconds: float) -> None:
+        self.flow_steps.labels(step_type, status).inc()
+        self.flow_step_duration.labels(step_type).observe(seconds)
+
+    def flow_execution_finished(self, status: str) -> None:
+        self.flow_executions.labels(status).inc()
+
     # -- exposition -----------------------------------------------------------------------
 
     def render(self) -> tuple[bytes, str]:
@@ -162,3 +186,29 @@ class Metrics:
             registry = self.registry
         text = generate_latest(registry).decode("utf-8")
         return _LEGACY_TOTAL.sub(r"\1\2", text).encode("utf-8"), CONTENT_TYPE_LATEST
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+    """Serve ``GET /metrics`` on ``host:port`` from a thread (for processes other than
+    ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ.get("PATH_INFO") != "/metrics":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"only /metrics here\n"]
+        body, content_type = metrics.render()
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+    server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_Quiet)
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

@@ -101,6 +101,11 @@ def port(raw: str) -> int:
     return value
 
 
+def port_or_off(raw: str) -> int:
+    """A TCP port, or 0 for none."""
+    return 0 if parse_int(raw) == 0 else port(raw)
+
+
 def setting(
     default: Any,
     help: str,
@@ -325,6 +330,11 @@ class Settings:
     flow_queue: str = setting("codeactions.flow-executions", "Queue `codeactions worker` takes due executions from.")
     flow_worker_threads: int = setting(
         4, "Executions one `codeactions worker` (or server process) drives at once.", parse=at_least(1)
+    )
+    worker_metrics_port: int = setting(
+        0,
+        "Port `codeactions worker` serves Prometheus `/metrics` on (on HOST); 0: none.",
+        parse=port_or_off,
     )
     flow_lease_seconds: int = setting(
         30,

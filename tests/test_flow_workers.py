@@ -10,12 +10,14 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
+from codeactions_core.testing.metrics import value
 from codeactions_core.testing.pytest_plugin import require_service
-from codeactions_core.testing.server import RunningProcess, run_cli, start_until_logged
+from codeactions_core.testing.server import RunningProcess, free_port, run_cli, start_until_logged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
@@ -161,6 +163,24 @@ def test_a_wait_outlives_its_worker(api, workers):
     assert done["status"] == "completed"
     assert [r["status"] for r in done["logs"]] == ["completed", "completed"]
     assert paths(echo) == {"/after": 1}
+
+
+def test_a_worker_serves_its_metrics(api, workers):
+    port = free_port()
+    workers("metered", FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port), FLOWS_CODE_ACTIONS_HOST="127.0.0.1")
+    with echo_server() as echo:
+        flow_id = published(api, [http("one", f"{echo.url}/one"), http("two", f"{echo.url}/two")])
+        execution_id = api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"]
+        assert finished(api, flow_id, execution_id)["status"] == "completed"
+    # the worker counts an execution right after storing its end: poll for it
+    text = until(
+        lambda: (t := requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+        and value(t, "ca_flow_executions_finished_total", status="completed") == 1 and t,
+        "the finished execution in the worker's metrics",
+    )
+    assert value(text, "ca_flow_steps_total", type="http_call", status="completed") == 2
+    assert value(text, "ca_flow_step_duration_seconds_count", type="http_call") == 2
+    assert requests.get(f"http://127.0.0.1:{port}/other", timeout=10).status_code == 404
 
 
 def test_several_workers_never_run_a_step_twice(api, workers):

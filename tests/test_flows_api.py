@@ -14,6 +14,8 @@ from codeactions_core.services import Services, build_services
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.testing.echo import Answer, EchoServer, echo_server
+from codeactions_core.testing.metrics import value
+from codeactions_core.testing.server import free_port
 from codeactions_core.web.app import create_app
 
 DEADLINE = 30.0
@@ -232,6 +234,24 @@ def test_executions_are_listed_with_filters(client, echo):
     assert client.simulate_get(f"/flows/{flow_id}/executions", params={"status": "failed"}).json == []
     bad = client.simulate_get(f"/flows/{flow_id}/executions", params={"status": "nope"})
     assert bad.status_code == 400 and "status must be one of" in bad.json["message"]
+
+
+def test_steps_and_finished_executions_are_counted_in_metrics(client, echo):
+    unreachable = f"http://127.0.0.1:{free_port()}/nobody"
+    flow_id = published_flow(client, [http_step("ok", f"{echo.url}/ok"), http_step("down", unreachable)])
+
+    def counts() -> tuple[float, ...]:
+        text = client.simulate_get("/metrics").text
+        return (
+            value(text, "ca_flow_steps_total", type="http_call", status="completed"),
+            value(text, "ca_flow_steps_total", type="http_call", status="failed"),
+            value(text, "ca_flow_step_duration_seconds_count", type="http_call"),
+            value(text, "ca_flow_executions_finished_total", status="failed"),
+        )
+
+    before = counts()
+    assert execute(client, flow_id).json["status"] == "failed"
+    assert [after - was for after, was in zip(counts(), before)] == [1, 1, 2, 1]
 
 
 # -- versions -----------------------------------------------------------------------------

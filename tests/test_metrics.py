@@ -10,6 +10,7 @@ import requests
 
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.metrics import Metrics
+from codeactions_core.testing.metrics import samples, value
 from codeactions_core.testing.samples import PYTHON_ACTION
 from codeactions_core.testing.server import start_server
 
@@ -21,23 +22,6 @@ COMPAT_NAMES = (
     "workerpool_tasks_rejected_total", "workerpool_tasks_timeout_total",
     "workerpool_queue_wait_seconds", "workerpool_task_duration_seconds",
 )
-
-
-SAMPLE = re.compile(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", re.MULTILINE)
-LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    """Every sample of an exposition as {(name, sorted labels): value}, names exactly as
-    written (prometheus-client's own parser would rename counters to *_total)."""
-    return {
-        (name, tuple(sorted(LABEL.findall(labels or "")))): float(number)
-        for name, labels, number in SAMPLE.findall(text)
-    }
-
-
-def value(text: str, name: str, **labels: str) -> float:
-    return samples(text).get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def declared(text: str) -> set[str]:

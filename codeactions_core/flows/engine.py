@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from codeactions_core.flows.model import ExecutionStatus, FlowExecution, StepStatus, VersionStatus
 from codeactions_core.flows.placeholders import make_scope, resolve
@@ -125,6 +125,14 @@ class Lease:
                 log.exception("renewing the lease of execution %s failed", self._id)
 
 
+class FlowObserver(Protocol):
+    """Told of every step run and every execution that ends (metrics)."""
+
+    def flow_step_ran(self, step_type: str, status: str, seconds: float) -> None: ...
+
+    def flow_execution_finished(self, status: str) -> None: ...
+
+
 class FlowEngine:
     def __init__(
         self,
@@ -135,8 +143,10 @@ class FlowEngine:
         lease: timedelta = timedelta(seconds=30),
         run_code: CodeRunner | None = None,
         clock: Callable[[], datetime] = utcnow,
+        observer: FlowObserver | None = None,
     ) -> None:
         self._flows = flows
+        self._observer = observer
         self._runners = runners
         self._owner = owner
         self._lease = lease
@@ -240,8 +250,13 @@ class FlowEngine:
             record.update(status=str(StepStatus.FAILED), error=message)
             result = None
         finally:
+            seconds = time.perf_counter() - started
             record["finished_at"] = rfc3339(self._clock())
-            record["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            record["duration_ms"] = round(seconds * 1000, 3)
+        if self._observer is not None:
+            waits = result is not None and result.resume_after > 0
+            outcome = StepStatus.FAILED if result is None else StepStatus.WAITING if waits else StepStatus.COMPLETED
+            self._observer.flow_step_ran(str(step.get("type")), str(outcome), seconds)
         if lease.lost:
             log.warning("execution %s: lease lost while step %s ran; another worker goes on", execution.id, index)
             return Outcome(Next.HELD)
@@ -311,6 +326,8 @@ class FlowEngine:
         execution.resume_at = None
         if self._flows.save(execution, self._owner, release=True) is None:
             return Outcome(Next.HELD, steps_run=steps_run)
+        if self._observer is not None:
+            self._observer.flow_execution_finished(str(status))
         return Outcome(Next.DONE, steps_run=steps_run)
 
     def _save_and_release(self, execution: FlowExecution, outcome: Outcome) -> Outcome:

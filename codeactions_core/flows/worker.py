@@ -4,7 +4,8 @@ It takes the executions the broker announces (when ``RABBITMQ_URL`` is set)
 and, every ``FLOW_POLL_SECONDS``, those the store says are due: waits that
 ended and executions whose worker died. Run as many as you like: a lease on
 each execution keeps two workers from running its steps at once. SIGTERM lets
-the running steps finish.
+the running steps finish. With ``WORKER_METRICS_PORT`` it serves its own
+Prometheus ``/metrics`` (flow steps and executions, code runs of code steps).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from codeactions_core import __version__
 from codeactions_core.consumer import stop_on_signals
 from codeactions_core.flows.dispatch import DueConsumer
+from codeactions_core.metrics import serve_metrics
 from codeactions_core.services import build_services
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
@@ -33,8 +35,13 @@ def register_command(commands: Any) -> argparse.ArgumentParser:
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
-    services = build_services(settings)
+    # One process: its metrics stay in memory, apart from the files of `serve`'s workers.
+    services = build_services(settings.replace(metrics_dir=""))
+    metrics_server = None
     try:
+        if settings.worker_metrics_port:
+            metrics_server = serve_metrics(services.metrics, settings.host, settings.worker_metrics_port)
+            log.info("metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
         status = ensure_schema_ready(services.store)
         log.info(
             "codeactions %s worker: %s store at schema version %s; step types: %s",
@@ -54,6 +61,9 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
         log.info("stopping: letting running steps finish")
     finally:
         services.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
     log.info("worker stopped")
     return 0
 

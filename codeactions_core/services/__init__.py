@@ -108,6 +108,7 @@ def build_services(
         FlowEngine(
             store.flows, step_runners, owner=new_holder(),
             lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
+            observer=metrics,
         ),
         store.flows,
         threads=settings.flow_worker_threads,
