@@ -36,7 +36,7 @@ from codeactions_core.flows.model import (
 )
 from codeactions_core.model import utcnow
 from codeactions_sql.fields import is_uuid
-from codeactions_sql.flow_statements import ExecutionStatements
+from codeactions_sql.flow_statements import COLUMNS, ExecutionStatements, from_columns
 from codeactions_sql.repositories import database_errors_as_store_errors, new_id
 
 VERSION_ATTEMPTS = 5
@@ -76,27 +76,8 @@ def to_version(row: Any) -> FlowVersion:
 
 
 def to_execution(row: Any) -> FlowExecution:
-    return FlowExecution(
-        id=row.id,
-        flow_definition_id=row.flow_definition_id,
-        flow_version_id=row.flow_version_id,
-        status=ExecutionStatus(row.status),
-        lead_id=row.lead_id,
-        logs=row.logs if isinstance(row.logs, list) else [],
-        result=row.result if isinstance(row.result, dict) else {},
-        error_message=row.error_message or "",
-        context=row.context if isinstance(row.context, dict) else {},
-        executed_by=row.executed_by or "",
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        next_step=row.next_step,
-        revision=row.revision,
-        lease_owner=row.lease_owner,
-        lease_expires_at=row.lease_expires_at,
-        resume_at=row.resume_at,
-        cancel_requested=bool(row.cancel_requested),
-    )
+    """An execution from a row of the executions model."""
+    return from_columns({column: getattr(row, column) for column in COLUMNS})
 
 
 @database_errors_as_store_errors
