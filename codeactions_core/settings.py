@@ -74,6 +74,21 @@ def parse_db_type(raw: str) -> str:
     return value
 
 
+NETWORK_MODES = ("egress", "none", "host")
+
+
+def parse_network_mode(raw: str) -> str:
+    """A sandbox network mode; the booleans of earlier versions mean egress (true) or none."""
+    value = raw.strip().lower()
+    if value in TRUE_WORDS:
+        return "egress"
+    if value in FALSE_WORDS:
+        return "none"
+    if value not in NETWORK_MODES:
+        raise ValueError(f"expected one of {', '.join(NETWORK_MODES)}, got {raw!r}")
+    return value
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().lower()
     value = {"warn": "warning", "fatal": "critical", "panic": "critical", "trace": "debug"}.get(
@@ -274,17 +289,70 @@ class Settings:
         1024, "Bytes kept of each of a run's stdout and stderr, in KiB (the rest is cut).",
         parse=at_least(1),
     )
-    sandbox_network: bool = setting(
-        True, "Whether user code may use the network (off: a run gets an empty network namespace).",
-        parse=parse_bool,
+    sandbox_network: str = setting(
+        "egress",
+        "Network of a run, always in a private network namespace: `egress` (default: the public "
+        "internet yes; loopback, private, link-local/metadata, CGNAT, ULA, multicast, documentation "
+        "ranges and the server's own addresses no), `none` (loopback only) or `host` (the server's "
+        "own network, for development only). `true`/`false` mean `egress`/`none`.",
+        parse=parse_network_mode,
+    )
+    sandbox_egress_allow: tuple[str, ...] = setting(
+        (),
+        "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that runs may "
+        "reach in `egress` mode although the policy denies their range (e.g. a partner's private API).",
+        parse=parse_terms,
+    )
+    sandbox_egress_deny: tuple[str, ...] = setting(
+        (),
+        "Comma-separated CIDRs or `host:port` entries that runs may not reach in `egress` mode, "
+        "beyond the ranges always denied.",
+        parse=parse_terms,
+    )
+    sandbox_dns: tuple[str, ...] = setting(
+        (),
+        "Comma-separated name servers of runs in `egress` mode (reachable on port 53 whatever "
+        "their range); unset: the server's own from /etc/resolv.conf.",
+        parse=parse_terms,
+    )
+    sandbox_network_subnet: str = setting(
+        "10.254.0.0/16",
+        "Private IPv4 range the sandbox network uses for its own links (never reachable by runs); "
+        "pick one no real network of the host uses.",
+    )
+    sandbox_cpus: float = setting(
+        1.0,
+        "CPU cap of every run, in cores (cgroup cpu quota), with an equal weight for all runs; "
+        "applies whatever RESOURCE_ENABLED says (CPU_QUOTA, when set with it, wins).",
+        parse=at_least(0.01, parse_float),
+    )
+    sandbox_require: tuple[str, ...] = setting(
+        (),
+        "Comma-separated protections the server refuses to start without, e.g. "
+        "`filesystem,egress,seccomp,uid,cgroups` (`all`: every one). Unset: start in the strongest "
+        "mode the machine allows and say which protections are off.",
+        parse=parse_terms,
     )
     sandbox_user: str = setting(
-        "nobody", "User (name or uid) runs execute as when the server runs as root."
+        "nobody",
+        "User (name or uid) runs execute as when the server runs as root and no uid range is "
+        "available (SANDBOX_UID_COUNT=0).",
+    )
+    sandbox_uid_base: int = setting(
+        200000,
+        "First uid (and gid) of the range concurrent runs take one each of, when the server runs "
+        "as root (like isolate's box uids); no user or file on the host should use the range.",
+        parse=at_least(1000),
+    )
+    sandbox_uid_count: int = setting(
+        4096,
+        "Size of that uid range: the most sandboxes that can exist at once on one machine "
+        "(0: every run uses SANDBOX_USER).",
+        parse=at_least(0),
     )
     sandbox_hidden_paths: tuple[str, ...] = setting(
         (),
-        "Comma-separated extra paths hidden from user code (the server's working, data and home "
-        "directories always are).",
+        "Comma-separated paths masked by an empty directory if a runtime binds a folder holding them.",
         parse=parse_terms,
     )
     node_binary: str = setting("node", "Node.js executable of the JavaScript runtime.")
@@ -294,6 +362,22 @@ class Settings:
     go_binary: str = setting("go", "Go toolchain of the Go runtime.")
     go_cache_entries: int = setting(
         256, "Compiled Go programs kept on disk (least recently used are removed).", parse=at_least(1)
+    )
+    go_cache_mb: int = setting(
+        1024, "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
+        "used are removed).", parse=at_least(16),
+    )
+    go_binary_max_mb: int = setting(
+        64, "Largest compiled Go program kept, in MiB: a bigger one fails its build.", parse=at_least(4)
+    )
+    go_build_memory_mb: int = setting(
+        1024, "Memory one sandboxed `go build` may use, in MiB.", parse=at_least(128)
+    )
+    go_build_timeout: int = setting(
+        60, "Seconds one sandboxed `go build` may take.", parse=at_least(5)
+    )
+    go_max_concurrent_builds: int = setting(
+        2, "`go build`s one server process runs at once (the others wait).", parse=at_least(1)
     )
 
     oidc_auth_enabled: bool = setting(False, "Check bearer tokens with the OIDC provider.", parse=parse_bool)
