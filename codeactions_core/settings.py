@@ -89,6 +89,22 @@ def parse_network_mode(raw: str) -> str:
     return value
 
 
+SANDBOX_PROTECTIONS = ("namespaces", "filesystem", "network", "egress", "seccomp", "uid", "cgroups", "cpu")
+
+
+def parse_protections(raw: str) -> tuple[str, ...]:
+    """Names of sandbox protections; ``all`` is every one."""
+    names: list[str] = []
+    for term in parse_terms(raw.lower()):
+        if term == "all":
+            names.extend(SANDBOX_PROTECTIONS)
+        elif term in SANDBOX_PROTECTIONS:
+            names.append(term)
+        else:
+            raise ValueError(f"unknown protection {term!r} (known: {', '.join(SANDBOX_PROTECTIONS)}, all)")
+    return tuple(dict.fromkeys(names))
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().lower()
     value = {"warn": "warning", "fatal": "critical", "panic": "critical", "trace": "debug"}.get(
@@ -331,7 +347,7 @@ class Settings:
         "Comma-separated protections the server refuses to start without, e.g. "
         "`filesystem,egress,seccomp,uid,cgroups` (`all`: every one). Unset: start in the strongest "
         "mode the machine allows and say which protections are off.",
-        parse=parse_terms,
+        parse=parse_protections,
     )
     sandbox_user: str = setting(
         "nobody",

@@ -10,6 +10,8 @@ from datetime import timedelta
 import falcon.testing
 import pytest
 
+from codeactions_core.execution import protections as sandbox_protections
+
 from codeactions_core.errors import StoreError
 from codeactions_core.model import RunStatus, utcnow
 from codeactions_core.services import build_services
@@ -218,6 +220,5 @@ def test_every_runtime_runs_with_full_isolation_here(services):
     services.runtimes.start()
     for language, health in services.runtimes.health().items():
         if health.ready:
-            assert health.details["filesystem_view"] is True, language
-            assert "pid" in health.details["namespaces"], language
-            assert health.details["unprivileged_user"] is True, language
+            holding = sandbox_protections.in_force(health.details)
+            assert [name for name, ok in holding.items() if not ok] == [], (language, health.details)

@@ -177,13 +177,18 @@ def test_killing_the_parent_or_the_server_fails(client, server):
 
 
 def test_background_children_are_gone_when_the_run_returns(client):
-    marker = f"{time.time_ns() % 100000}.{os.getpid()}"
+    # The root holds no `sleep` to start: children are forks, named by the marker
+    # (their comm, which the host's /proc shows).
+    marker = f"m{time.time_ns() % 10**9}"
     answer = client.run(
-        "import os, subprocess\ndef Run(engine):\n"
-        f"    subprocess.Popen(['sleep', '{marker}'])\n"
-        "    if os.fork() == 0:\n"
-        "        os.setsid()\n"
-        f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+        "import ctypes, os, time\ndef Run(engine):\n"
+        "    for detach in (False, True):\n"
+        "        if os.fork() == 0:\n"
+        "            if detach:\n"
+        "                os.setsid()\n"
+        f"            ctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\n"
+        "            time.sleep(600)\n"
+        "            os._exit(0)\n"
         "    engine.result.set('returned')\n"
     )
     assert answer.text == "returned"
@@ -198,7 +203,7 @@ def sleeping_with(marker: str) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                if marker in (entry / "comm").read_text(errors="replace"):
                     found.append(int(entry.name))
             except OSError:
                 pass

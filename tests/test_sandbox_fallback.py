@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.sandbox import SandboxLimits, SandboxSpec, Zygote, ZygoteConfig
 
 HARNESS = resources.files("codeactions_python") / "engine" / "codeactions_engine.py"
@@ -21,8 +22,8 @@ PRELOAD = {"path": str(HARNESS), "module": "codeactions_engine", "entry": "serve
 def zygote(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    zygote = Zygote(ZygoteConfig(expose=(sys.base_prefix,), preload=PRELOAD, want_namespaces=False,
-                                 want_cgroups=False, scratch_root=str(scratch)))
+    zygote = Zygote(ZygoteConfig(preload=PRELOAD, want_namespaces=False, want_cgroups=False,
+                                 scratch_root=str(scratch)))
     zygote.start()
     zygote.scratch = scratch
     yield zygote
@@ -35,8 +36,12 @@ def run(zygote, source: str, timeout: float = 10):
 
 
 def test_protections_say_what_is_off(zygote):
-    assert zygote.protections["namespaces"] == [] and zygote.protections["filesystem_view"] is False
-    assert zygote.protections["clean_environment"] is True
+    protections = zygote.protections
+    assert protections["namespaces"] == [] and protections["filesystem"] == "host file system"
+    assert protections["network"] == "host" and protections["clean_environment"] is True
+    assert set(protections["off"]) >= {"namespaces", "cgroups"}
+    holding = sandbox_protections.in_force(protections)
+    assert not holding["filesystem"] and not holding["network"] and not holding["cgroups"]
 
 
 def test_a_run_still_works_with_a_clean_environment_and_its_own_group(zygote, monkeypatch):

@@ -7,10 +7,13 @@ Imported by the zygote as a top-level module, so it must not import from the
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import platform
 import resource
 import signal
+import socket
+import struct
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc_holding_gil = ctypes.PyDLL(None, use_errno=True)  # for clone: the GIL stays with us
@@ -31,6 +34,14 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_STRICTATIME = 1 << 24
+
+MNT_DETACH = 0x2
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+_SYS_SETNS = {"x86_64": 308, "aarch64": 268}.get(platform.machine())
+SIOCGIFFLAGS = 0x8913
+SIOCSIFFLAGS = 0x8914
+IFF_UP = 0x1
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -79,6 +90,35 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
         _libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
         f"mount {target}",
     )
+
+
+def umount(target: str, flags: int = 0) -> None:
+    _check(_libc.umount2(target.encode(), ctypes.c_int(flags)), f"umount {target}")
+
+
+def pivot_root(new_root: str, put_old: str) -> None:
+    if _SYS_PIVOT_ROOT is None:
+        raise OSError(0, f"pivot_root is not wired up for {platform.machine()}")
+    result = _libc.syscall(ctypes.c_long(_SYS_PIVOT_ROOT), new_root.encode(), put_old.encode())
+    _check(0 if result == 0 else -1, "pivot_root")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Join the namespace ``fd`` refers to (e.g. a prepared network namespace)."""
+    _check(_libc.setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+
+
+def sethostname(name: str) -> None:
+    data = name.encode()
+    _check(_libc.sethostname(data, ctypes.c_size_t(len(data))), "sethostname")
+
+
+def loopback_up() -> None:
+    """Bring ``lo`` up in this (new, empty) network namespace."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock.fileno(), SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
 
 
 def prctl(option: int, argument: int) -> None:

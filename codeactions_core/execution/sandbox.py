@@ -8,22 +8,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import platform
 import pwd
 import select
 import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codeactions_core.errors import Unavailable
 from codeactions_core.execution import wire
 from codeactions_core.settings import Settings
+
+if TYPE_CHECKING:
+    from codeactions_core.execution.network import NetworkSlot, SandboxNetwork
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +58,10 @@ class SandboxLimits:
     output: int = MIB
     """Each of stdout and stderr is kept up to this size."""
     outcome: int = 8 * MIB
-    cpu_shares: int = 0
-    """cgroup CPU shares of a run (0: the default weight)."""
-    cpu_quota_us: int = 0
-    """cgroup CPU time per 100 ms period (0: unlimited)."""
+    cpu_shares: int = 1024
+    """cgroup CPU shares of a run (v1; v2 weight 100): equal for every run."""
+    cpu_quota_us: int = 100_000
+    """cgroup CPU time per 100 ms period: one core by default (SANDBOX_CPUS)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SandboxLimits:
@@ -69,8 +74,9 @@ class SandboxLimits:
         return cls(
             memory=memory,
             cgroup_memory=cgroup_memory,
-            cpu_shares=settings.cpu_shares if resources else 0,
-            cpu_quota_us=settings.cpu_quota if resources else 0,
+            cpu_shares=settings.cpu_shares if resources and settings.cpu_shares else 1024,
+            cpu_quota_us=settings.cpu_quota if resources and settings.cpu_quota
+            else round(settings.sandbox_cpus * 100_000),
             processes=settings.sandbox_processes,
             file_size=settings.sandbox_file_size_mb * MIB,
             scratch_size=settings.sandbox_scratch_mb * MIB,
@@ -90,15 +96,19 @@ class SandboxSpec:
     executable: str | None = None
     """Opened by the server and exec'd by descriptor: the sandbox need not see its path."""
     env: Mapping[str, str] = field(default_factory=dict)
-    network: bool = True
+    network: str = "egress"
+    """``egress``, ``none`` or ``host`` (SANDBOX_NETWORK); the server's mode in force may be weaker."""
+    cwd: str | None = None
+    """Working directory inside the sandbox; default its private /tmp."""
 
-    def to_wire(self) -> dict[str, Any]:
+    def to_wire(self, network: str) -> dict[str, Any]:
         return {
             "timeout": self.timeout,
             "limits": asdict(self.limits),
             "argv": list(self.argv),
             "env": {"PATH": CLEAN_PATH, "LANG": "C.UTF-8", **self.env},
-            "network": self.network,
+            "network": network,
+            "cwd": self.cwd,
         }
 
 
@@ -127,10 +137,13 @@ class Sandbox:
     output files and a pidfd, and supervises the run itself: it writes the job,
     reads the outcome and kills the process at the deadline."""
 
-    def __init__(self, zygote: Zygote, pid: int, fds: Sequence[int], spec: SandboxSpec) -> None:
+    def __init__(
+        self, zygote: Zygote, pid: int, fds: Sequence[int], spec: SandboxSpec, network: NetworkSlot | None = None
+    ) -> None:
         self.pid = pid
         self.spec = spec
         self._zygote = zygote
+        self._network = network
         self._job, self._outcome, self._stdout, self._stderr, self._pidfd = fds
 
     def run(self, job: Mapping[str, Any], timeout: float | None = None) -> Report:
@@ -222,6 +235,9 @@ class Sandbox:
             if fd >= 0:
                 os.close(fd)
                 setattr(self, name, -1)
+        if self._network is not None:
+            self._zygote.release_network(self._network)
+            self._network = None
 
 
 def read_capped(fd: int, cap: int) -> tuple[str, bool]:
@@ -233,41 +249,88 @@ def read_capped(fd: int, cap: int) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class ZygoteConfig:
-    hide: tuple[str, ...] = ()
-    expose: tuple[str, ...] = ()
+    """What a zygote's sandboxes see and who they run as."""
+
+    binds: tuple[str | tuple[str, str], ...] = ()
+    """Host paths (files or folders) bound read-only into the empty root: at the same path,
+    or ``(host path, path inside)``."""
+    writable: tuple[str, ...] = ()
+    """Host folders bound read-write (e.g. a build workspace); they must exist at start."""
+    masks: tuple[str, ...] = ()
+    """Folders covered by an empty one where a bind would show them (the server's own files)."""
     preload: Mapping[str, str] | None = None
-    """``{"path", "module", "entry"}`` of a harness the zygote imports and C2 calls."""
+    """``{"path", "module", "entry"}`` of a harness the zygote imports and each child calls."""
     uid: int = 65534
     gid: int = 65534
+    """Who runs execute as without a uid range (or as root without one)."""
+    uid_base: int = 200000
+    uid_count: int = 0
+    """Each live sandbox gets its own uid from [uid_base, uid_base + uid_count) (root only)."""
+    hostname: str = "sandbox"
     want_namespaces: bool = True
     want_cgroups: bool = True
+    want_seccomp: bool = True
     scratch_root: str = "/tmp"
+    """Without a mount namespace: where each run's scratch directory is made."""
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, expose: Sequence[str] = (), preload: Mapping[str, str] | None = None
+        cls,
+        settings: Settings,
+        *,
+        binds: Sequence[str | tuple[str, str]] = (),
+        writable: Sequence[str] = (),
+        preload: Mapping[str, str] | None = None,
     ) -> ZygoteConfig:
-        """Hide the server's working, data, metrics and home directories (and configured extras)."""
+        """The runtime's binds plus what every root has (shared libraries, CA certificates,
+        time zones); the server's working, data, metrics and home directories masked."""
         account = pwd.getpwnam(settings.sandbox_user) if not settings.sandbox_user.isdigit() else None
         uid = account.pw_uid if account else int(settings.sandbox_user)
         gid = account.pw_gid if account else uid
-        hide = (
+        masks = (
             os.getcwd(), str(Path(settings.data_dir).resolve()), server_home(),
             str(settings.metrics_directory.resolve()), *settings.sandbox_hidden_paths,
         )
-        return cls(hide=tuple(hide), expose=tuple(expose), preload=preload, uid=uid, gid=gid)
+        return cls(
+            binds=(*system_binds(), *binds), writable=tuple(writable),
+            masks=tuple(os.path.realpath(path) for path in masks), preload=preload, uid=uid, gid=gid,
+            uid_base=settings.sandbox_uid_base, uid_count=settings.sandbox_uid_count,
+        )
+
+
+def system_binds() -> tuple[str, ...]:
+    """What every sandbox's root holds besides its runtime: the shared-library folders and
+    the dynamic loader (no executables of the host), CA certificates and time zones."""
+    triplet = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
+    candidates = (
+        f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/etc/ld.so.cache",
+        "/etc/ssl/certs", "/usr/share/ca-certificates", "/etc/ssl/openssl.cnf", "/usr/lib/ssl/cert.pem",
+        "/usr/lib/ssl/certs", "/usr/lib/ssl/openssl.cnf", "/etc/pki/tls/certs", "/etc/localtime",
+        "/usr/share/zoneinfo",
+    )
+    return tuple(path for path in candidates if os.path.lexists(path))
 
 
 def server_home() -> str:
     return pwd.getpwuid(os.getuid()).pw_dir
 
 
+def host_resolv_conf() -> str:
+    try:
+        with open("/etc/resolv.conf") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
 class Zygote:
     """A zygote process owned by this server process; restarted when it dies."""
 
-    def __init__(self, config: ZygoteConfig, name: str = "zygote") -> None:
+    def __init__(self, config: ZygoteConfig, name: str = "zygote", network: SandboxNetwork | None = None) -> None:
         self.config = config
         self.name = name
+        self.network = network
+        """Where ``egress`` sandboxes get their network namespace; without one they get ``none``."""
         self.protections: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
@@ -280,7 +343,7 @@ class Zygote:
     def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = {**asdict(self.config), "control_fd": theirs.fileno()}
-        config["hide"], config["expose"] = list(self.config.hide), list(self.config.expose)
+        config["resolv_conf"] = self.network.resolv_conf() if self.network else host_resolv_conf()
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(ZYGOTE), json.dumps(config)],
             env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"},
@@ -300,22 +363,53 @@ class Zygote:
             self._stop()
             raise Unavailable(f"the {self.name} exited while starting (see the server log)")
         self.protections = received[0]["protections"]
+        if not self.protections.get("namespaces"):  # no namespace: runs share the host's network
+            self.protections.update({"network": "host", "egress_policy": None})
+        elif self.network is not None:
+            self.protections.update(self.network.protections())
+        else:
+            self.protections.update({"network": "none", "egress_policy": None})
 
     def spawn(self, spec: SandboxSpec) -> Sandbox:
         """A sandboxed process for ``spec``, setting itself up while the caller goes on."""
-        executable = os.open(spec.executable, os.O_RDONLY | os.O_CLOEXEC) if spec.executable else None
+        slot, mode = self._network_for(spec.network)
+        passed: dict[str, int] = {}
         try:
-            reply, fds = self._ask(
-                {"op": "spawn", "spec": spec.to_wire()}, max_fds=5, fds=() if executable is None else (executable,)
-            )
+            if spec.executable:
+                passed["executable"] = os.open(spec.executable, os.O_RDONLY | os.O_CLOEXEC)
+            if slot is not None and slot.fd is not None:
+                passed["netns"] = slot.fd
+            request = {"op": "spawn", "spec": spec.to_wire(mode), "fds": list(passed)}
+            reply, fds = self._ask(request, max_fds=5, fds=tuple(passed.values()))
+        except BaseException:
+            if slot is not None:
+                self.release_network(slot)
+            raise
         finally:
-            if executable is not None:
-                os.close(executable)
+            if "executable" in passed:
+                os.close(passed["executable"])
         if "pid" not in reply or len(fds) != 5:
             for fd in fds:
                 os.close(fd)
+            if slot is not None:
+                self.release_network(slot)
             raise Unavailable(f"the {self.name} could not start a sandbox: {reply.get('error')}")
-        return Sandbox(self, reply["pid"], fds, spec)
+        return Sandbox(self, reply["pid"], fds, spec, slot)
+
+    def _network_for(self, wanted: str) -> tuple[NetworkSlot | None, str]:
+        """The network slot (egress) and the mode a sandbox really gets: never more than the
+        server's mode in force, and ``none`` when no network is set up (fail closed)."""
+        if wanted != "egress" or self.network is None:
+            return None, wanted if wanted in ("none", "host") else "none"
+        slot = self.network.acquire()
+        if slot.fd is not None:
+            return slot, "egress"
+        self.network.release(slot)
+        return None, "none" if slot.new_namespace else "host"
+
+    def release_network(self, slot: NetworkSlot) -> None:
+        if self.network is not None:
+            self.network.release(slot)
 
     def status(self, pid: int) -> dict[str, Any]:
         """How a sandboxed process ended (``exit_code``, ``signal``), or ``running``."""

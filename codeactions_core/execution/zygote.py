@@ -4,28 +4,27 @@ Started by the server as ``python -I -S zygote.py CONFIG`` with an empty
 environment and no inherited file descriptors but its control socket. It may
 preload a language harness (the Python runtime's), so that a run costs a
 clone, not an interpreter start. Stdlib only; its sibling modules (``linux``,
-``wire``, ``child``, ``cgroups``) are imported as top-level modules.
+``wire``, ``child``, ``cgroups``, ``rootfs``, ``seccomp``) are imported as
+top-level modules.
 
-For every ``spawn`` request it:
+At start-up, before it serves anything, the zygote:
 
-1. picks a cgroup slot and sets its limits (when cgroups are writable here);
-2. creates the child's job and outcome pipes and its stdout/stderr memory files
-   (the program to exec, if any, arrives from the server as a descriptor);
-3. clones the child into new mount, PID, IPC and UTS (and, with the network
-   off, network) namespaces; the child is PID 1 there and sets itself up
-   (``child.py``): cgroup, private /tmp and /proc, descriptors, limits, an
-   unprivileged identity;
-4. hands the server the pipes, the output files and a pidfd of the child. The
-   server writes the job, reads the outcome, and kills the child at its
-   deadline: being PID 1, it takes every process it started with it.
+1. loads the harness, opens its cgroup directories and compiles the seccomp filter
+   (all of which need the host's files);
+2. moves into a mount namespace of its own (and a user namespace when not root) and
+   builds the allowlist root (``rootfs.py``): an empty tmpfs with only the declared
+   paths bound read-only, a minimal /dev and /etc; then ``pivot_root``s into it, so
+   that neither it nor any child can reach the rest of the host's file system;
+3. probes a whole child setup once, so that ``protections`` says what really works.
 
-At start-up the zygote moves into a mount namespace of its own (and a user
-namespace when not root) and builds there, once, the view every child copies:
-the server's working, data and home directories masked by empty read-only
-mounts, with only what the runtime needs bound back. The zygote reaps its children, remembers how they ended (the server asks
-when a run ended without an outcome), and recycles their cgroup slots. Each
-protection is used only when the probe at start-up shows it works here; the
-server shows which in its log and ``/health``.
+For every ``spawn`` request it picks a cgroup slot and an identity (its own uid,
+claimed machine-wide), clones the child into new mount, PID, IPC, UTS (and,
+unless it joins a prepared one, network) namespaces, and hands the server the
+job and outcome pipes, the stdout/stderr memory files and a pidfd. The child
+sets itself up (``child.py``) and runs the code; the server supervises it and
+kills it at its deadline: being PID 1, it takes every process it started with
+it. The zygote reaps its children, remembers how they ended, and recycles
+their slots and identities.
 """
 
 from __future__ import annotations
@@ -41,17 +40,82 @@ import signal
 import socket
 import sys
 import tempfile
+from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # -I leaves it out
 
 import child  # noqa: E402
 import linux  # noqa: E402
+import rootfs  # noqa: E402
 import wire  # noqa: E402
 from cgroups import CgroupPlacer  # noqa: E402
+
+try:
+    import seccomp  # noqa: E402
+except ImportError:  # pragma: no cover - the module ships beside this one
+    seccomp = None
 
 sys.path.pop(0)  # user code imports nothing from here
 
 STATUSES_KEPT = 4096
+UID_CLAIM = "codeactions-sandbox-uid-{uid}"
+"""Abstract socket name a zygote binds to hold a uid: machine-wide (per network namespace),
+atomic, and released by the kernel when the zygote dies."""
+
+
+@dataclass
+class Identity:
+    """Who a sandboxed process runs as."""
+
+    uid: int
+    gid: int
+    own: bool
+    """A uid of its own: no other sandbox runs as it meanwhile (from the configured range)."""
+    claim: socket.socket | None = None
+
+
+@dataclass
+class Slot:
+    """What one child holds while it lives: cgroup slot, identity, scratch directory."""
+
+    cgroup: str
+    identity: Identity
+    scratch: str
+
+    @property
+    def uid(self) -> int:
+        return self.identity.uid
+
+    @property
+    def own_uid(self) -> bool:
+        return self.identity.own
+
+
+class Identities:
+    """One uid per live sandbox from [base, base + count), each claimed machine-wide."""
+
+    def __init__(self, base: int, count: int, fallback: tuple[int, int]) -> None:
+        self.base, self.count, self.fallback = base, count, fallback
+        self._free: list[Identity] = []
+        self._next = 0
+
+    def acquire(self) -> Identity:
+        if self._free:
+            return self._free.pop()
+        for _ in range(self.count):
+            index, self._next = self._next, (self._next + 1) % self.count
+            uid = self.base + index
+            claim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            try:
+                claim.bind("\0" + UID_CLAIM.format(uid=uid))
+            except OSError:
+                claim.close()
+                continue
+            return Identity(uid, uid, True, claim)
+        return Identity(*self.fallback, own=False)
+
+    def release(self, identity: Identity) -> None:
+        self._free.append(identity)
 
 
 class Zygote:
@@ -62,61 +126,128 @@ class Zygote:
         self.control = socket.socket(fileno=config["control_fd"])
         self.root = os.geteuid() == 0
         self.outside_uid, self.outside_gid = os.geteuid(), os.getegid()
+        self.gid = int(config.get("gid", 65534))
+        self.hostname = config.get("hostname") or "sandbox"
+        self.problems: dict[str, str] = {}
         self.harness = load_harness(config.get("preload"))
-        self.hidden = hidden_paths(config.get("hide", []), config.get("expose", []))
-        self.tmp_exposures: list[str] = []
         self.cgroups = CgroupPlacer(config) if config.get("want_cgroups", True) else None
         if self.cgroups is not None and not self.cgroups.controllers:
+            self.problems["cgroups"] = "no writable cgroup controller (v1 or v2) for this process"
             self.cgroups = None
-        self.namespaces = config.get("want_namespaces", True) and self.enter_template() and self.probe_namespaces()
-        self.children: dict[int, tuple[str, str | None]] = {}  # pid -> (cgroup slot, scratch dir)
+        elif self.cgroups is None:
+            self.problems["cgroups"] = "turned off by the server's configuration"
+        self.seccomp_program = self.compile_seccomp()
+        self.install_seccomp = seccomp.install if seccomp is not None else None
+        own_range = self.root and int(config.get("uid_count", 0)) > 0
+        if not self.root:
+            self.problems["uid"] = "not root: every run has the server's uid (in a user namespace)"
+        elif not own_range:
+            self.problems["uid"] = "SANDBOX_UID_COUNT is 0: every run has the same uid"
+        self.identities = Identities(
+            int(config.get("uid_base", 200000)), int(config.get("uid_count", 0)) if own_range else 0,
+            (int(config.get("uid", 65534)), self.gid),
+        )
+        self.run_proc = True
+        self.namespaces = bool(config.get("want_namespaces", True)) and self.enter_root() and self.probe()
+        if not config.get("want_namespaces", True):
+            self.problems["namespaces"] = "turned off by the server's configuration"
+        self.children: dict[int, Slot] = {}
         self.statuses: collections.OrderedDict[int, int] = collections.OrderedDict()
-        self.leftovers: list[tuple[int, str | None]] = []  # fallback mode: groups to kill, dirs to remove
+        self.leftovers: list[tuple[int, Slot]] = []  # fallback mode: groups to kill, dirs to remove
+
+    def compile_seccomp(self) -> bytes | None:
+        """The filter every child installs, compiled once (None, with the reason noted, if not here)."""
+        if not self.config.get("want_seccomp", True):
+            self.problems["seccomp"] = "turned off by the server's configuration"
+            return None
+        if seccomp is None:
+            self.problems["seccomp"] = "the seccomp module is missing"
+            return None
+        usable, reason = seccomp.available()
+        if not usable:
+            self.problems["seccomp"] = reason
+            return None
+        try:
+            return seccomp.build_filter()
+        except OSError as exc:
+            self.problems["seccomp"] = f"building the filter failed: {exc}"
+            return None
 
     def protections(self) -> dict:
         userns = self.namespaces and not self.root
+        if self.identities.count:
+            identity = "own uid per sandbox"
+        else:
+            identity = "one uid for every run"
+        cgroups = {"version": None, "controllers": []}
+        if self.cgroups is not None:
+            describe = getattr(self.cgroups, "describe", None)
+            cgroups = describe() if describe else {"controllers": sorted(self.cgroups.controllers)}
         return {
-            "namespaces": ["mount", "pid", "ipc", "uts"] + (["user"] if userns else []) if self.namespaces else [],
-            "network_isolation": self.namespaces,
-            "filesystem_view": self.namespaces,
-            "unprivileged_user": self.root,
+            "namespaces": (["mount", "pid", "ipc", "uts", "network"] + (["user"] if userns else []))
+            if self.namespaces else [],
+            "filesystem": "allowlist root" if self.namespaces else "host file system",
+            "identity": identity,
+            "uid_range": [self.identities.base, self.identities.base + self.identities.count - 1]
+            if self.identities.count else None,
+            "seccomp": bool(self.seccomp_program),
+            "seccomp_denies": list(getattr(seccomp, "DENIED", ())) if self.seccomp_program else [],
             "capabilities_dropped": self.root or userns,
-            "cgroups": sorted(self.cgroups.controllers) if self.cgroups else [],
+            "cgroups": cgroups,
             "rlimits": ["as", "cpu", "fsize", "nofile", "nproc", "core"],
             "no_new_privs": True,
             "clean_environment": True,
+            "off": dict(self.problems),
         }
 
-    def enter_template(self) -> bool:
-        """Move into a mount namespace of our own (and a user namespace when not root)
-        and build there, once, the masked view every child copies."""
+    def enter_root(self) -> bool:
+        """Move into a mount namespace of our own (and a user namespace when not root),
+        build the allowlist root there and pivot into it."""
+        config = self.config
         try:
             if self.root:
                 linux.unshare(linux.CLONE_NEWNS)
             else:
                 linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
                 linux.map_to_root(self.outside_uid, self.outside_gid)
-            child.build_template_view(self.hidden, self.config.get("expose", []))
-            self.tmp_exposures = child.exposed_under_tmp(self.config.get("expose", []))
+            etc = rootfs.etc_files(
+                uid_base=self.identities.base, uid_count=self.identities.count,
+                fallback_uid=int(config.get("uid", 65534)), fallback_gid=self.gid,
+                hostname=self.hostname, resolv_conf=config.get("resolv_conf", ""),
+            )
+            rootfs.build(list(config.get("binds", [])), list(config.get("writable", [])),
+                         list(config.get("masks", [])), etc, host_proc=not self.root)
         except OSError as exc:
-            print(f"zygote: namespaces unavailable: {exc}", file=sys.stderr)
+            self.problems["namespaces"] = f"namespaces unavailable: {exc}"
+            print(f"zygote: {self.problems['namespaces']}", file=sys.stderr)
             return False
         return True
 
-    def probe_namespaces(self) -> bool:
-        """Try a child's whole namespace setup once, in a throwaway child."""
+    def probe(self) -> bool:
+        """Try a child's whole setup once, in a throwaway child."""
         read_end, write_end = os.pipe()
         try:
-            pid = linux.clone_process(child.namespace_flags(network=True))
+            pid = linux.clone_process(child.namespace_flags(new_network=True))
         except OSError as exc:
-            print(f"zygote: namespaces unavailable: {exc}", file=sys.stderr)
+            self.problems["namespaces"] = f"namespaces unavailable: {exc}"
+            print(f"zygote: {self.problems['namespaces']}", file=sys.stderr)
             return False
         if pid == 0:
             try:
-                child.build_run_view(scratch_size=1 << 20, exposures=self.tmp_exposures)
-                child.drop_identity(root=self.root, uid=self.config.get("uid", 65534),
-                                    gid=self.config.get("gid", 65534))
-                os.write(write_end, b"ok" if os.getpid() == 1 else b"not PID 1")
+                linux.loopback_up()
+                proc = b""
+                try:
+                    rootfs.mount_run_filesystems(scratch_size=1 << 20, shm_size=1 << 20)
+                except OSError:
+                    proc = b" noproc"
+                    rootfs.mount_run_filesystems(scratch_size=1 << 20, shm_size=1 << 20, proc=False)
+                linux.sethostname(self.hostname)
+                uid, gid = self.identities.fallback
+                child.drop_identity(root=self.root, uid=uid, gid=gid)
+                linux.set_no_new_privs()
+                if self.seccomp_program:
+                    self.install_seccomp(self.seccomp_program)
+                os.write(write_end, (b"ok" if os.getpid() == 1 else b"not PID 1") + proc)
             except BaseException as exc:
                 os.write(write_end, repr(exc).encode()[:500])
             os._exit(0)
@@ -124,8 +255,13 @@ class Zygote:
         answer = read_all(read_end)
         os.close(read_end)
         os.waitpid(pid, 0)
+        if answer == b"ok noproc":
+            self.run_proc = False
+            self.problems["proc"] = "a PID namespace's /proc cannot be mounted here: runs have no /proc"
+            return True
         if answer != b"ok":
-            print(f"zygote: namespaces unavailable: {answer.decode(errors='replace')}", file=sys.stderr)
+            self.problems["namespaces"] = f"namespaces unavailable: {answer.decode(errors='replace')}"
+            print(f"zygote: {self.problems['namespaces']}", file=sys.stderr)
         return answer == b"ok"
 
     def serve(self) -> None:
@@ -133,23 +269,27 @@ class Zygote:
         wire.send(self.control, {"ready": True, "pid": os.getpid(), "protections": self.protections()})
         while True:
             try:
-                received = wire.receive(self.control, max_fds=1)
+                received = wire.receive(self.control, max_fds=2)
             except (wire.WireError, OSError):
                 break
             if received is None:
                 break
             request, fds = received
             if request.get("op") == "spawn":
-                self.answer_spawn(request["spec"], fds[0] if fds else None)
-            elif request.get("op") == "status":
-                wire.send(self.control, self.status(int(request["pid"])))
+                named = dict(zip(request.get("fds", []), fds))
+                self.answer_spawn(request["spec"], named.get("executable"), named.get("netns"))
             else:
-                wire.send(self.control, {"error": "unknown request"})
+                for fd in fds:
+                    os.close(fd)
+                if request.get("op") == "status":
+                    wire.send(self.control, self.status(int(request["pid"])))
+                else:
+                    wire.send(self.control, {"error": "unknown request"})
             self.clean_leftovers()
 
-    def answer_spawn(self, spec: dict, executable: int | None) -> None:
+    def answer_spawn(self, spec: dict, executable: int | None, netns: int | None) -> None:
         try:
-            pid, fds = self.spawn(spec, executable)
+            pid, fds = self.spawn(spec, executable, netns)
         except OSError as exc:
             wire.send(self.control, {"error": f"could not start a sandbox: {exc}"})
             return
@@ -159,37 +299,46 @@ class Zygote:
             for fd in fds:
                 os.close(fd)
 
-    def spawn(self, spec: dict, executable: int | None) -> tuple[int, list[int]]:
-        """Clone a sandboxed child (to exec ``executable``, a descriptor, when given); its pid
-        and the server's descriptors: job (write), outcome (read), stdout, stderr, pidfd."""
-        slot = self.cgroups.acquire() if self.cgroups else ""
-        if self.cgroups:
-            self.cgroups.configure(slot, spec.get("limits", {}))
-        scratch = "/tmp" if self.namespaces else make_scratch_dir(self)
-        job_read, job_write = os.pipe()
-        outcome_read, outcome_write = os.pipe()
-        stdout, stderr = os.memfd_create("stdout"), os.memfd_create("stderr")
-        theirs = {child.STDOUT: stdout, child.STDERR: stderr, child.JOB: job_read, child.OUTCOME: outcome_write}
-        if executable is not None:
-            theirs[child.EXECUTABLE] = executable
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # SIGCHLD waits until the child is registered (slot, pidfd): no reaping before that.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    def spawn(self, spec: dict, executable: int | None, netns: int | None) -> tuple[int, list[int]]:
+        """Clone a sandboxed child (to exec ``executable``, a descriptor, when given; joining
+        network namespace ``netns`` when given); its pid and the server's descriptors:
+        job (write), outcome (read), stdout, stderr, pidfd."""
         try:
-            if self.namespaces:
-                flags = child.namespace_flags(network=spec.get("network", True))
-                pid = linux.clone_process(flags)
-            else:
-                pid = os.fork()
-            if pid == 0:
-                child.become_sandboxed(self, spec, theirs, slot, scratch)
-            pidfd = os.pidfd_open(pid)
-            self.children[pid] = (slot, None if self.namespaces else scratch)
+            cgroup = self.cgroups.acquire() if self.cgroups else ""
+            if self.cgroups:
+                self.cgroups.configure(cgroup, spec.get("limits", {}))
+            scratch = "/tmp" if self.namespaces else make_scratch_dir(self)
+            slot = Slot(cgroup, self.identities.acquire(), scratch)
+            if not self.namespaces and self.root:
+                os.chown(scratch, slot.uid, slot.identity.gid)
+            job_read, job_write = os.pipe()
+            outcome_read, outcome_write = os.pipe()
+            stdout, stderr = os.memfd_create("stdout"), os.memfd_create("stderr")
+            theirs = {child.STDOUT: stdout, child.STDERR: stderr, child.JOB: job_read, child.OUTCOME: outcome_write}
+            if executable is not None:
+                theirs[child.EXECUTABLE] = executable
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # SIGCHLD waits until the child is registered (slot, pidfd): no reaping before that.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+            try:
+                if self.namespaces:
+                    new_network = netns is None and spec.get("network") != "host"
+                    pid = linux.clone_process(child.namespace_flags(new_network=new_network))
+                else:
+                    pid = os.fork()
+                if pid == 0:
+                    child.become_sandboxed(self, spec, theirs, slot, netns)
+                pidfd = os.pidfd_open(pid)
+                self.children[pid] = slot
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+                os.close(job_read)
+                os.close(outcome_write)
         finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-            for fd in (job_read, outcome_write) + ((executable,) if executable is not None else ()):
-                os.close(fd)
+            for fd in (executable, netns):
+                if fd is not None:
+                    os.close(fd)
         return pid, [job_write, outcome_read, stdout, stderr, pidfd]
 
     def reap(self, signum: int, frame: object) -> None:
@@ -207,11 +356,15 @@ class Zygote:
         self.statuses[pid] = status
         while len(self.statuses) > STATUSES_KEPT:
             self.statuses.popitem(last=False)
-        slot, scratch = self.children.pop(pid, ("", None))
-        if slot and self.cgroups:
-            self.cgroups.release(slot)
-        if not self.namespaces:
-            self.leftovers.append((pid, scratch))
+        slot = self.children.pop(pid, None)
+        if slot is None:
+            return
+        if slot.cgroup and self.cgroups:
+            self.cgroups.release(slot.cgroup)
+        if self.namespaces:  # PID 1 is gone: so is every process of the run
+            self.identities.release(slot.identity)
+        else:  # its processes may live on: the identity comes back once they are killed
+            self.leftovers.append((pid, slot))
 
     def status(self, pid: int) -> dict:
         """How a child ended, for a run that produced no outcome."""
@@ -233,37 +386,18 @@ class Zygote:
     def clean_leftovers(self) -> None:
         """Without a PID namespace: kill what reaped children left running, remove their scratch."""
         while self.leftovers:
-            pid, scratch = self.leftovers.pop()
+            pid, slot = self.leftovers.pop()
             try:
                 os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            if scratch:
-                shutil.rmtree(scratch, ignore_errors=True)
-
-
-def hidden_paths(hide: list[str], expose: list[str]) -> list[str]:
-    """The paths to mask: those asked for, plus every directory an exposed path
-    sits in that the sandbox user could not traverse (e.g. a 0700 home).
-    Paths inside another mask, or inside /tmp (a tmpfs of its own), are covered already."""
-    wanted = {os.path.realpath(path) for path in hide if os.path.isdir(path)}
-    for path in filter(os.path.isdir, expose):
-        ancestor = os.path.dirname(os.path.realpath(path))
-        while ancestor not in ("/", ""):
-            if not os.stat(ancestor).st_mode & 0o001:
-                wanted.add(ancestor)
-            ancestor = os.path.dirname(ancestor)
-    inside = child.inside
-    outermost = [path for path in wanted if not any(inside(path, other) for other in wanted if other != path)]
-    return sorted(path for path in outermost if not inside(path, "/tmp") and path not in ("/", "/tmp"))
+            shutil.rmtree(slot.scratch, ignore_errors=True)
+            self.identities.release(slot.identity)
 
 
 def make_scratch_dir(zygote: Zygote) -> str:
     """Without a mount namespace: a fresh directory under the configured scratch root."""
-    path = tempfile.mkdtemp(prefix="run-", dir=zygote.config.get("scratch_root", "/tmp"))
-    if zygote.root:
-        os.chown(path, zygote.config.get("uid", 65534), zygote.config.get("gid", 65534))
-    return path
+    return tempfile.mkdtemp(prefix="run-", dir=zygote.config.get("scratch_root", "/tmp"))
 
 
 def load_harness(preload: dict | None):

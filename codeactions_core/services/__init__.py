@@ -94,7 +94,9 @@ def build_services(
 ) -> Services:
     pm = pm or get_plugin_manager(settings)
     store = store or open_store(settings, pm)
-    runtimes = Runtimes(collect(pm.hook.codeactions_runtimes(settings=settings)))
+    runtimes = Runtimes(
+        collect(pm.hook.codeactions_runtimes(settings=settings)), required=settings.sandbox_require
+    )
     log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
     metrics = Metrics(settings.metrics_dir or None)
     pool = RunPool(settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics)

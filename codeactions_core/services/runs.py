@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, Unavailable
+from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
 from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus, utcnow
@@ -40,7 +41,9 @@ class RunResult:
 class Runtimes:
     """The installed runtimes by language."""
 
-    def __init__(self, runtimes: Iterable[Runtime] = ()) -> None:
+    def __init__(self, runtimes: Iterable[Runtime] = (), *, required: Iterable[str] = ()) -> None:
+        self.required = tuple(required)
+        """Protections the sandbox must have (SANDBOX_REQUIRE): start fails without them."""
         self._started = False
         self._start_lock = threading.Lock()
         self._by_language: dict[str, Runtime] = {}
@@ -90,7 +93,14 @@ class Runtimes:
             self._started = True
             protections = next((h.details for h in self.health().values() if h.details), None)
             if protections:
-                log.info("sandbox protections: %s", describe_protections(protections))
+                log.info("sandbox protections: %s", sandbox_protections.describe(protections))
+                if protections.get("network") == "host":
+                    log.warning(
+                        "SANDBOX_NETWORK=host: user code shares the server's network (loopback "
+                        "services, private ranges, cloud metadata). For development only."
+                    )
+            if self.required:
+                sandbox_protections.check_required(protections or {}, self.required)
 
     def stop(self) -> None:
         if not self._started:
@@ -204,14 +214,6 @@ ABANDON_AFTER = timedelta(seconds=MAX_TIMEOUT + 60)  # no run can legitimately l
 def fail_abandoned_runs(runs: RunRepository, now: datetime | None = None) -> int:
     """Fail the runs a dead server left queued or started; how many there were."""
     return runs.fail_abandoned((now or utcnow()) - ABANDON_AFTER, ABANDONED)
-
-
-def describe_protections(protections: Mapping[str, object]) -> str:
-    """One line for the log: which isolation layers are on and which are off."""
-    on, off = [], []
-    for name, value in protections.items():
-        (on if value else off).append(f"{name}={','.join(value)}" if isinstance(value, list) and value else name)
-    return "on: " + " ".join(on) + (" | OFF: " + " ".join(off) if off else "")
 
 
 def run_extra(outcome: Outcome) -> dict:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from codeactions_core.errors import Unavailable
-from codeactions_core.execution.outcome import outcome_from_report
-from codeactions_core.execution.runtime import Job, Outcome, RuntimeHealth
-from codeactions_core.execution.sandbox import SandboxLimits, SandboxSpec, Zygote, ZygoteConfig
-from codeactions_core.execution.warm import WarmPool
-from codeactions_core.model import Code
+from codeactions_core.execution import Job, SandboxedRuntime
 from codeactions_core.settings import Settings
 
-MAX_TIMEOUT = 300
 HARNESS = resources.files("codeactions_python") / "engine" / "codeactions_engine.py"
+LIBS_INSIDE = "/opt/codeactions/libs/python"
+"""Where the libs directory appears inside the sandbox (nothing of the data directory does)."""
 
 
 def libs_dir(settings: Settings) -> str:
@@ -24,60 +23,39 @@ def libs_dir(settings: Settings) -> str:
     return str(Path(settings.data_dir).resolve() / "libs" / "python")
 
 
-class PythonRuntime:
+def stdlib_dirs() -> list[str]:
+    """The standard library and its compiled modules: what a forked run may still import.
+    Taken from the base installation, never a virtual environment's, and without any
+    site-packages: the server's own packages stay out of view."""
+    folders = {os.path.dirname(os.__file__), sysconfig.get_config_var("DESTSHARED") or ""}
+    return sorted(os.path.realpath(folder) for folder in folders if folder)
+
+
+class PythonRuntime(SandboxedRuntime):
     language = "python"
 
     def __init__(self, settings: Settings) -> None:
-        self._limits = SandboxLimits.from_settings(settings)
-        self._libs = libs_dir(settings)
-        self._zygote = Zygote(
-            ZygoteConfig.from_settings(
-                settings,
-                expose=(os.path.realpath(sys.base_prefix), self._libs),
-                preload={"path": str(HARNESS), "module": "codeactions_engine", "entry": "serve"},
-            ),
-            name="Python zygote",
-        )
-        # Warm sandboxes are started before their job is known: they get the
-        # longest timeout, and each job brings its own.
-        spec = SandboxSpec(timeout=MAX_TIMEOUT, limits=self._limits, network=settings.sandbox_network)
-        self._warm = WarmPool(self._zygote, spec, size=min(settings.worker_pool_size, 4))
-        self._problem: str | None = "not started"
+        super().__init__(settings)
+        self.libs = libs_dir(settings)
+        self.warm_size = min(settings.worker_pool_size, 4)
 
-    def start(self) -> None:
-        # The zygote builds the sandbox's view of the file system once, from the
-        # directories that exist then: the libs directory must be one of them.
-        os.makedirs(self._libs, mode=0o755, exist_ok=True)
-        try:
-            self._zygote.start()
-        except Unavailable as exc:
-            self._problem = exc.message
-            raise
-        self._warm.start()
-        self._problem = None
+    def find_toolchain(self) -> str:
+        # The zygote builds the sandbox's root once, from the directories that exist
+        # then: the libs directory must be one of them.
+        os.makedirs(self.libs, mode=0o755, exist_ok=True)
+        return sys.version.split()[0]
 
-    def stop(self) -> None:
-        self._warm.stop()
-        self._zygote.stop()
-        self._problem = "stopped"
+    def binds(self) -> Sequence[str | tuple[str, str]]:
+        # The harness is not bound: the zygote loaded it before entering the root.
+        return (*stdlib_dirs(), (self.libs, LIBS_INSIDE))
 
-    def health(self) -> RuntimeHealth:
-        if self._problem:
-            return RuntimeHealth(ready=False, message=self._problem)
-        return RuntimeHealth(ready=True, message=sys.version.split()[0], details=self._zygote.protections)
+    def masks(self) -> Sequence[str]:
+        return [os.path.join(path, "site-packages") for path in stdlib_dirs()]
 
-    def prepare(self, code: Code) -> None:
-        """Python needs nothing ahead of a run."""
+    def preload(self) -> Mapping[str, str]:
+        return {"path": str(HARNESS), "module": "codeactions_engine", "entry": "serve"}
 
-    def execute(self, job: Job) -> Outcome:
-        document = {
-            "run_id": job.run_id,
-            "code_id": job.code.id,
-            "source": job.code.source,
-            "params": job.params,
-            "body": job.body,
-            "headers": job.headers,
-            "python_path": [self._libs],
-        }
-        report = self._warm.run(document, timeout=job.code.timeout)
-        return outcome_from_report(report, timeout=job.code.timeout, result_limit=4 * self._limits.output)
+    def job_document(self, job: Job) -> dict[str, Any]:
+        zygote = self.zygote
+        in_root = zygote is not None and zygote.protections.get("filesystem") == "allowlist root"
+        return {**super().job_document(job), "python_path": [LIBS_INSIDE if in_root else self.libs]}

@@ -32,8 +32,14 @@ def Run(engine):
     assert set(seen["env"]) <= {"PATH", "LANG", "HOME", "TMPDIR"}
     assert seen["pid"] == 1 and seen["procs"] == ["1"]
     assert seen["cwd"] == "/tmp" and seen["cwd_listing"] == []
-    if os.geteuid() == 0:
-        assert seen["uid"] == 65534
+    if os.geteuid() == 0:  # one uid of the sandbox range per live sandbox, never the server's
+        low, high = runtime_uid_range()
+        assert low <= seen["uid"] <= high
+
+
+def runtime_uid_range() -> tuple[int, int]:
+    settings = Settings()
+    return settings.sandbox_uid_base, settings.sandbox_uid_base + settings.sandbox_uid_count - 1
 
 
 def test_scratch_is_private_and_fresh(run):
@@ -42,18 +48,22 @@ def test_scratch_is_private_and_fresh(run):
     assert (writer.result, reader.result) == ("ok", "false")
 
 
-CGROUP_LIMITS = '''
-import json
+CGROUP_PATHS = '''
 def Run(engine):
+    engine.result.set(open("/proc/self/cgroup").read())
+'''
+KNOBS = {"pids": "pids.max", "memory": "memory.limit_in_bytes", "cpu": "cpu.cfs_quota_us"}
+
+
+def knobs_of(cgroup_file: str) -> dict[str, str]:
+    """The limits of the groups a run was in, read from the host (runs see no cgroupfs)."""
     limits = {}
-    for line in open("/proc/self/cgroup"):
-        _, controllers, path = line.strip().split(":", 2)
-        for controller, knob in (("pids", "pids.max"), ("memory", "memory.limit_in_bytes"),
-                                 ("cpu", "cpu.cfs_quota_us")):
+    for line in cgroup_file.splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller, knob in KNOBS.items():
             if controller in controllers.split(","):
                 limits[knob] = open(f"/sys/fs/cgroup/{controller}{path}/{knob}").read().strip()
-    engine.result.set(limits, content_type="json")
-'''
+    return limits
 
 
 def test_resource_settings_reach_the_run_cgroups(tmp_path):
@@ -62,14 +72,16 @@ def test_resource_settings_reach_the_run_cgroups(tmp_path):
     runtime = PythonRuntime(settings)
     runtime.start()
     try:
-        if set(runtime.health().details.get("cgroups", [])) != {"cpu", "memory", "pids"}:
-            pytest.skip("per-run cgroups are not available on this machine")
-        code = Code(id="c", name="t", type=CodeType.ENDPOINT, source=CGROUP_LIMITS, language="python",
+        cgroups = runtime.health().details.get("cgroups", {})
+        if cgroups.get("version") != 1 or not {"cpu", "memory", "pids"} <= set(cgroups["controllers"]):
+            pytest.skip("per-run v1 cgroups are not available on this machine")
+        code = Code(id="c", name="t", type=CodeType.ENDPOINT, source=CGROUP_PATHS, language="python",
                     project_uuid="P", timeout=10)
         outcome = runtime.execute(Job(run_id="r", code=code))
+        assert outcome.status is RunStatus.COMPLETED, outcome.result
+        limits = knobs_of(outcome.result)
     finally:
         runtime.stop()
-    assert outcome.status is RunStatus.COMPLETED, outcome.result
-    assert json.loads(outcome.result) == {
+    assert limits == {
         "pids.max": "40", "memory.limit_in_bytes": str(300 * 2**20), "cpu.cfs_quota_us": "50000",
     }

@@ -22,7 +22,7 @@ from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.pytest_plugin import require_service
 from codeactions_python import PythonRuntime
-from codeactions_python.runtime import libs_dir
+from codeactions_python.runtime import LIBS_INSIDE, libs_dir
 
 LIBRARY = "six"
 USES_LIBRARY = f"""import {LIBRARY}
@@ -108,16 +108,16 @@ def test_an_installed_library_is_importable_by_runs(settings, sandbox, installed
     outcome = execute(sandbox, USES_LIBRARY)
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     seen = json.loads(outcome.result)
-    assert seen["file"] == os.path.join(libs_dir(settings), "six.py")
+    assert seen["file"] == os.path.join(LIBS_INSIDE, "six.py")  # the libs directory, as runs see it
     assert seen["version"].count(".") >= 1
 
 
 def test_runs_cannot_write_into_the_libs_directory(settings, sandbox, installed):
     protections = sandbox.health().details
-    if not (protections.get("filesystem_view") or protections.get("unprivileged_user")):
+    if protections.get("filesystem") != "allowlist root":
         pytest.skip("runs execute as the server's user without a file-system view here")
     before = snapshot(installed.directory)
-    outcome = execute(sandbox, WRITES_LIBS, libs=libs_dir(settings))
+    outcome = execute(sandbox, WRITES_LIBS, libs=LIBS_INSIDE)
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     assert set(json.loads(outcome.result).values()) <= {"EROFS", "EACCES", "EPERM"}, outcome.result
     assert snapshot(installed.directory) == before
@@ -136,7 +136,7 @@ def test_create_through_the_api_installs_then_runs(tmp_path, package_index):
         ran = client.simulate_get(f"/action/endpoint/{created.json['id']}")
 
         assert ran.status_code == 200, ran.text
-        assert ran.json["file"] == os.path.join(libs_dir(settings), "six.py")
+        assert ran.json["file"] == os.path.join(LIBS_INSIDE, "six.py")
         assert [lib.name for lib in services.store.libs.list("python")] == [LIBRARY]
 
 
@@ -199,22 +199,23 @@ def test_a_real_server_installs_on_create_and_runs_the_code(tmp_path, package_in
         # Both workers' sandboxes started before the install: each run may land on either.
         answers = [call(created.json()["id"]) for _ in range(6)]
         assert {answer.status_code for answer in answers} == {200}, answers[0].text
-        assert answers[0].json() == {"table": "a   1\nb  22", "file": str(libs / "tabulate" / "__init__.py")}
+        assert answers[0].json() == {"table": "a   1\nb  22", "file": f"{LIBS_INSIDE}/tabulate/__init__.py"}
 
         protections = requests.get(server.url("/health"), timeout=30).json()["sandbox"]
-        if not (protections.get("filesystem_view") or protections.get("unprivileged_user")):
+        if protections.get("filesystem") != "allowlist root":
             pytest.skip("runs execute as the server's user without a file-system view here")
         writer = create("writer", WRITES_LIBS)
         assert writer.status_code == 201, writer.text
         before = snapshot(libs)
-        attempts = call(writer.json()["id"], libs=str(libs), victim="tabulate/__init__.py")
+        attempts = call(writer.json()["id"], libs=LIBS_INSIDE, victim="tabulate/__init__.py")
         assert attempts.status_code == 200, attempts.text
         assert set(attempts.json().values()) <= {"EROFS", "EACCES", "EPERM"}, attempts.text
         assert snapshot(libs) == before
 
         looker = create("looker", LOOKS_AROUND)
-        seen = call(looker.json()["id"], data=str(data), libs_root=str(libs.parent)).json()
-        assert seen == {"data": ["libs"], "libs_root": ["python"]}  # no database, lock or staging
+        seen = call(looker.json()["id"], data=str(data), libs_root=os.path.dirname(LIBS_INSIDE)).json()
+        # Nothing of the data directory (database, lock, staging) exists in the root.
+        assert seen == {"data": "FileNotFoundError", "libs_root": ["python"]}
 
         refused = create("broken", "import codeactions_no_such_library_4f1c\n")
         assert refused.status_code == 400 and "codeactions_no_such_library_4f1c" in refused.json()["message"]
