@@ -85,7 +85,8 @@ def main() -> None:
                 finally:
                     server.stop()
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       capture_output=True, check=False)
         shutil.rmtree(work, ignore_errors=True)
     path = save("sandbox", results)
     print(report(results))

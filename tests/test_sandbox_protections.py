@@ -25,7 +25,8 @@ def serve_until_exit(settings: dict[str, str], tmp_path: Path, deadline: float =
                      "FLOWS_CODE_ACTIONS_WEB_WORKERS": "1", "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
                      **settings})
     try:
-        done = subprocess.run(cli_command("serve"), env=env, capture_output=True, text=True, timeout=deadline)
+        done = subprocess.run(cli_command("serve"), env=env, capture_output=True, text=True, timeout=deadline,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"serve did not refuse to start: {exc.stdout}{exc.stderr}")
     return done.returncode, done.stdout + done.stderr

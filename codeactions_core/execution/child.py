@@ -103,7 +103,7 @@ def become_sandboxed(zygote, spec: dict, fds: dict[int, int], slot, netns: int |
         os.environ.update(env)
         zygote.harness(JOB, OUTCOME)
         os._exit(0)
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, the server must hear of it
         try:
             os.write(outcome, json.dumps({"setup_error": f"{type(exc).__name__}: {exc}"}).encode())
         except OSError:

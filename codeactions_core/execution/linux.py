@@ -85,7 +85,7 @@ def unshare(flags: int) -> None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    encode = lambda text: text.encode() if text is not None else None  # noqa: E731
+    encode = lambda text: text.encode() if text is not None else None
     _check(
         _libc.mount(encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)),
         f"mount {target}",
@@ -170,7 +170,7 @@ def map_to_root(outside_uid: int, outside_gid: int) -> None:
 
 def set_limit(kind: int, value: int) -> None:
     """Lower a resource limit (never raise the hard limit above what it is)."""
-    soft, hard = resource.getrlimit(kind)
+    _, hard = resource.getrlimit(kind)
     if hard != resource.RLIM_INFINITY:
         value = min(value, hard)
     resource.setrlimit(kind, (value, value if hard == resource.RLIM_INFINITY else min(value, hard)))

@@ -179,6 +179,8 @@ def mount_run_filesystems(*, scratch_size: int, shm_size: int, proc: bool = True
     linux.mount("tmpfs", "/dev/shm", "tmpfs", flags | linux.MS_NOEXEC, f"size={shm_size},mode=1777")
     if proc:
         linux.mount("proc", "/proc", "proc", flags | linux.MS_NOEXEC)
+    else:  # whatever lies under /proc (the host's, bound for user namespaces) stays covered
+        linux.mount("tmpfs", "/proc", "tmpfs", flags | linux.MS_NOEXEC | linux.MS_RDONLY, "size=4k,mode=0555")
 
 
 def etc_files(*, uid_base: int, uid_count: int, fallback_uid: int, fallback_gid: int,

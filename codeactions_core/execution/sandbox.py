@@ -326,9 +326,17 @@ def host_resolv_conf() -> str:
 class Zygote:
     """A zygote process owned by this server process; restarted when it dies."""
 
-    def __init__(self, config: ZygoteConfig, name: str = "zygote", network: SandboxNetwork | None = None) -> None:
+    def __init__(
+        self,
+        config: ZygoteConfig,
+        name: str = "zygote",
+        network: SandboxNetwork | None = None,
+        interpreter: Sequence[str] = (sys.executable,),
+    ) -> None:
         self.config = config
         self.name = name
+        self.interpreter = tuple(interpreter)
+        """The command that runs the zygote script (its Python, which the preloaded harness uses too)."""
         self.network = network
         """Where ``egress`` sandboxes get their network namespace; without one they get ``none``."""
         self.protections: dict[str, Any] = {}
@@ -345,7 +353,7 @@ class Zygote:
         config = {**asdict(self.config), "control_fd": theirs.fileno()}
         config["resolv_conf"] = self.network.resolv_conf() if self.network else host_resolv_conf()
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", str(ZYGOTE), json.dumps(config)],
+            [*self.interpreter, "-I", "-S", "-B", str(ZYGOTE), json.dumps(config)],
             env={"PATH": CLEAN_PATH, "LANG": "C.UTF-8"},
             cwd="/",
             stdin=subprocess.DEVNULL,

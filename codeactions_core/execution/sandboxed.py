@@ -19,7 +19,13 @@ from codeactions_core.errors import Unavailable
 from codeactions_core.execution.network import SandboxNetwork
 from codeactions_core.execution.outcome import outcome_from_report
 from codeactions_core.execution.runtime import Job, Outcome, RuntimeHealth
-from codeactions_core.execution.sandbox import Report, SandboxLimits, SandboxSpec, Zygote, ZygoteConfig
+from codeactions_core.execution.sandbox import (
+    Report,
+    SandboxLimits,
+    SandboxSpec,
+    Zygote,
+    ZygoteConfig,
+)
 from codeactions_core.execution.warm import WarmPool
 from codeactions_core.model import Code
 from codeactions_core.settings import Settings

@@ -7,7 +7,13 @@ import os
 from collections.abc import Sequence
 from importlib import resources
 
-from codeactions_core.execution import MAX_TIMEOUT, MIB, SandboxedRuntime, SandboxLimits, SandboxSpec
+from codeactions_core.execution import (
+    MAX_TIMEOUT,
+    MIB,
+    SandboxedRuntime,
+    SandboxLimits,
+    SandboxSpec,
+)
 from codeactions_core.settings import Settings
 from codeactions_javascript.node import Node, find_node
 
