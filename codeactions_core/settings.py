@@ -393,7 +393,8 @@ class Settings:
     )
     go_cache_mb: int = setting(
         1024, "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
-        "used are removed).", parse=at_least(16),
+        "used are removed); Go's own build cache gets the same budget, separately.",
+        parse=at_least(16),
     )
     go_binary_max_mb: int = setting(
         64, "Largest compiled Go program kept, in MiB: a bigger one fails its build.", parse=at_least(4)
