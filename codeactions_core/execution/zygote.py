@@ -207,10 +207,11 @@ class Zygote:
         config = self.config
         try:
             if self.root:
-                linux.unshare(linux.CLONE_NEWNS)
+                linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
             else:
-                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
+                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
                 linux.map_to_root(self.outside_uid, self.outside_gid)
+            linux.sethostname(self.hostname)  # every child's own UTS namespace starts as a copy
             etc = rootfs.etc_files(
                 uid_base=self.identities.base, uid_count=self.identities.count,
                 fallback_uid=int(config.get("uid", 65534)), fallback_gid=self.gid,
@@ -242,7 +243,6 @@ class Zygote:
                 except OSError:
                     proc = b" noproc"
                     rootfs.mount_run_filesystems(scratch_size=1 << 20, shm_size=1 << 20, proc=False)
-                linux.sethostname(self.hostname)
                 uid, gid = self.identities.fallback
                 child.drop_identity(root=self.root, uid=uid, gid=gid)
                 linux.set_no_new_privs()
