@@ -12,12 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from codeactions_core.testing.server import start_server
+from codeactions_core.testing.server import Answer, CodeClient, start_server
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = f"token-{uuid.uuid4().hex}"
-NORMAL = 'def Run(engine):\n    engine.result.set("still fine")\n'
 ATTACK_SECONDS = 10
 ATTACKER = f"""import os, time
 def Run(engine):
@@ -66,29 +65,17 @@ def server(tmp_path_factory):
 
 def create(server, source: str, project: str, timeout: int) -> str:
     """POST /code; the new code's id."""
-    answer = requests.post(
-        server.url("/code"),
-        params={"name": "cpu", "language": "python", "type": "endpoint", "project_uuid": project,
-                "timeout": timeout},
-        data=source.encode(), headers={"Authorization": f"Token {TOKEN}"}, timeout=30,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["id"]
+    return CodeClient(server, TOKEN).create(source, project=project, timeout=timeout, name="cpu")
 
 
-def call(server, code_id: str) -> requests.Response:
-    return requests.get(server.url(f"/action/endpoint/{code_id}"), timeout=60)
+def call(server, code_id: str) -> Answer:
+    return CodeClient(server, TOKEN).call(code_id)
 
 
 @pytest.fixture(autouse=True)
 def server_survives(server):
     yield
-    assert server.process.poll() is None, "the server died"
-    started = time.monotonic()
-    assert requests.get(server.url("/healthz"), timeout=2).json() == {"status": "ok"}
-    assert time.monotonic() - started < 1.0, "the server did not answer promptly"
-    answer = call(server, create(server, NORMAL, "C", 5))
-    assert (answer.status_code, answer.text) == (200, "still fine")
+    CodeClient(server, TOKEN).assert_still_serving()
 
 
 def most_processes_in_another_pid_namespace() -> int:

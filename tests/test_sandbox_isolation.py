@@ -25,11 +25,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from codeactions_core.testing.server import RunningServer, free_port, start_server
+from codeactions_core.testing.server import (
+    Answer,
+    CodeClient,
+    RunningServer,
+    free_port,
+    start_server,
+)
 
 pytestmark = pytest.mark.e2e
 
-NORMAL = 'def Run(engine):\n    engine.result.set("still fine")\n'
 SECRET = f"secret-{uuid.uuid4().hex}"
 
 
@@ -82,23 +87,16 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
 
 def create(server: RunningServer, source: str, language: str = "python", project: str = "P",
            timeout: int = 10) -> str:
-    answer = requests.post(
-        server.url("/code"),
-        params={"name": "attack", "language": language, "type": "endpoint", "project_uuid": project,
-                "timeout": timeout},
-        data=source.encode(), timeout=120,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["id"]
+    return CodeClient(server).create(source, language, project, timeout)
 
 
-def call(server: RunningServer, code_id: str, **params: str) -> requests.Response:
-    return requests.get(server.url(f"/action/endpoint/{code_id}"), params=params, timeout=120)
+def call(server: RunningServer, code_id: str, **params: str) -> Answer:
+    return CodeClient(server).call(code_id, **params)
 
 
 def run(server: RunningServer, source: str, language: str = "python", project: str = "P",
-        **params: str) -> requests.Response:
-    return call(server, create(server, source, language, project), **params)
+        **params: str) -> Answer:
+    return CodeClient(server).run(source, language, project, **params)
 
 
 def ready(server: RunningServer, language: str) -> None:
@@ -110,12 +108,7 @@ def ready(server: RunningServer, language: str) -> None:
 @pytest.fixture(autouse=True)
 def server_survives(server):
     yield
-    assert server.process.poll() is None, "the server died"
-    started = time.monotonic()
-    assert requests.get(server.url("/healthz"), timeout=2).json() == {"status": "ok"}
-    assert time.monotonic() - started < 1.0, "the server did not answer promptly"
-    answer = run(server, NORMAL)
-    assert (answer.status_code, answer.text) == (200, "still fine")
+    CodeClient(server).assert_still_serving()
 
 
 PY_LOOK = """

@@ -5,7 +5,6 @@ server answers /healthz promptly and runs normal code."""
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -13,13 +12,12 @@ import requests
 
 from codeactions_core.execution import seccomp
 from codeactions_core.settings import SuiteEnvironment
-from codeactions_core.testing.server import start_server
+from codeactions_core.testing.server import CodeClient, start_server
 
 AVAILABLE, WHY = seccomp.available()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AVAILABLE, reason=f"seccomp unavailable: {WHY}")]
 
 TOKEN = f"token-{uuid.uuid4().hex}"
-NORMAL = 'def Run(engine):\n    engine.result.set("still fine")\n'
 
 # One Python code: the attack named by the ``attack`` parameter; the result maps each
 # step to the errno name it got (or "ok" / the value when the kernel let it through).
@@ -261,40 +259,15 @@ def server(tmp_path_factory):
     server.stop()
 
 
-class Client:
-    """Creates codes and calls them on the server."""
-
-    def __init__(self, server) -> None:
-        self.server = server
-
-    def create(self, source: str, language: str = "python", timeout: int = 10) -> str:
-        answer = requests.post(
-            self.server.url("/code"),
-            params={"name": "seccomp", "language": language, "type": "endpoint", "project_uuid": "P",
-                    "timeout": timeout},
-            data=source.encode(), headers={"Authorization": f"Token {TOKEN}"}, timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
-        return answer.json()["id"]
-
-    def call(self, code_id: str, **params: str) -> requests.Response:
-        return requests.get(self.server.url(f"/action/endpoint/{code_id}"), params=params, timeout=120)
-
-
 @pytest.fixture(scope="module")
-def client(server) -> Client:
-    return Client(server)
+def client(server) -> CodeClient:
+    return CodeClient(server, TOKEN)
 
 
 @pytest.fixture(autouse=True)
-def server_survives(server, client):
+def server_survives(client):
     yield
-    assert server.process.poll() is None, "the server died"
-    started = time.monotonic()
-    assert requests.get(server.url("/healthz"), timeout=2).json() == {"status": "ok"}
-    assert time.monotonic() - started < 1.0, "the server did not answer promptly"
-    answer = client.call(client.create(NORMAL))
-    assert (answer.status_code, answer.text) == (200, "still fine")
+    client.assert_still_serving()
 
 
 def require_runtime(server, language: str) -> None:

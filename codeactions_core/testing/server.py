@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from codeactions_core.settings import inherited_environment
 
@@ -36,7 +39,8 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run a ``codeactions`` command to completion with exactly these settings."""
     return subprocess.run(
-        cli_command(*args), env=child_env(settings), capture_output=True, text=True, timeout=timeout
+        cli_command(*args), env=child_env(settings), capture_output=True, text=True, timeout=timeout,
+        check=False,
     )
 
 
@@ -147,3 +151,59 @@ def start_until_logged(
             raise RuntimeError(f"{command} did not log {marker!r} within {START_DEADLINE}s:\n{running.log()}")
         time.sleep(0.05)  # polling the log while the process starts, not synchronisation
     return running
+
+
+@dataclass
+class CodeClient:
+    """Creates codes on a running server and calls them on the public endpoint route."""
+
+    server: RunningServer
+    token: str = ""
+    """The service token, when the server has one."""
+    timeout: float = 120
+
+    def create(self, source: str, language: str = "python", project: str = "P", timeout: int = 10,
+               name: str = "test") -> str:
+        """POST /code (raw source); the new code's id."""
+        request = urllib.request.Request(
+            self.server.url("/code?" + urllib.parse.urlencode({
+                "name": name, "language": language, "type": "endpoint", "project_uuid": project,
+                "timeout": timeout,
+            })),
+            data=source.encode(), method="POST",
+            headers={"Authorization": f"Token {self.token}"} if self.token else {},
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+            assert answer.status == 201, answer.read()
+            return json.loads(answer.read())["id"]
+
+    def call(self, code_id: str, **params: str) -> Answer:
+        """GET /action/endpoint/{id} with these query parameters (any status)."""
+        url = self.server.url(f"/action/endpoint/{code_id}?" + urllib.parse.urlencode(params))
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as answer:
+                return Answer(answer.status, answer.read().decode(errors="replace"))
+        except urllib.error.HTTPError as error:
+            return Answer(error.code, error.read().decode(errors="replace"))
+
+    def run(self, source: str, language: str = "python", project: str = "P", **params: str) -> Answer:
+        return self.call(self.create(source, language, project), **params)
+
+    def assert_still_serving(self) -> None:
+        """The server is alive, answers /healthz within a second and still runs normal code."""
+        assert self.server.process.poll() is None, "the server died"
+        started = time.monotonic()
+        with urllib.request.urlopen(self.server.url("/healthz"), timeout=2) as answer:
+            assert json.loads(answer.read()) == {"status": "ok"}
+        assert time.monotonic() - started < 1.0, "the server did not answer promptly"
+        answer = self.run('def Run(engine):\n    engine.result.set("still fine")\n')
+        assert (answer.status_code, answer.text) == (200, "still fine")
+
+
+@dataclass
+class Answer:
+    status_code: int
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
