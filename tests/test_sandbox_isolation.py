@@ -100,9 +100,7 @@ def run(server: RunningServer, source: str, language: str = "python", project: s
 
 
 def ready(server: RunningServer, language: str) -> None:
-    runtimes = requests.get(server.url("/health"), timeout=30).json()["runtimes"]
-    if not runtimes.get(language, {}).get("ready"):
-        pytest.skip(f"the {language} runtime is not available here: {runtimes.get(language)}")
+    CodeClient(server).require_runtime(language)
 
 
 @pytest.fixture(autouse=True)

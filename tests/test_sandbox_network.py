@@ -37,7 +37,7 @@ from codeactions_core.testing.netns import (
     SERVER_ADDRESS,
     Topology,
     ip,
-    namespaces,
+    made_topology,
     nft_tables,
     wait_for,
 )
@@ -169,16 +169,8 @@ def test_addressing_splits_the_subnet() -> None:
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory) -> Iterator[Topology]:
     """The server and world namespaces, removed even when a test fails; nothing of them after."""
-    if os.geteuid() != 0 or not shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-        pytest.skip("network namespaces need root and iproute2")
-    created = Topology(tmp_path_factory.mktemp("netns"))
-    try:
-        created.create()
+    with made_topology(tmp_path_factory.mktemp("netns")) as created:
         yield created
-    finally:
-        created.remove()
-    assert not [name for name in namespaces() if created.tag in name]
-    assert not [line for line in ip("-br", "link").stdout.splitlines() if created.tag in line]
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ from codeactions_core.testing.netns import (
     SERVER_ADDRESS,
     Topology,
     ip,
-    namespaces,
+    made_topology,
     netns_request,
     nft_tables,
     wait_for,
@@ -159,16 +159,8 @@ class Server:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory) -> Iterator[Topology]:
-    if os.geteuid() != 0 or not shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"):
-        pytest.skip("network namespaces need root and iproute2")
-    created = Topology(tmp_path_factory.mktemp("netns-e2e"))
-    try:
-        created.create()
+    with made_topology(tmp_path_factory.mktemp("netns-e2e")) as created:
         yield created
-    finally:
-        created.remove()
-    assert not [name for name in namespaces() if created.tag in name]
-    assert not [line for line in ip("-br", "link").stdout.splitlines() if created.tag in line]
 
 
 @pytest.fixture(scope="module")

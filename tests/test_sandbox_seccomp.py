@@ -8,10 +8,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import requests
 
 from codeactions_core.execution import seccomp
-from codeactions_core.settings import SuiteEnvironment
 from codeactions_core.testing.server import CodeClient, start_server
 
 AVAILABLE, WHY = seccomp.available()
@@ -271,14 +269,7 @@ def server_survives(client):
 
 
 def require_runtime(server, language: str) -> None:
-    """Skip when the language's runtime is not ready (fail under CODEACTIONS_REQUIRE_SERVICES=1)."""
-    runtimes = requests.get(server.url("/health"), timeout=10).json()["runtimes"]
-    if runtimes.get(language, {}).get("ready"):
-        return
-    message = f"the {language} runtime is not available here: {runtimes.get(language)}"
-    if SuiteEnvironment.from_env().require_services:
-        pytest.fail(f"{message} and CODEACTIONS_REQUIRE_SERVICES=1")
-    pytest.skip(message)
+    CodeClient(server, TOKEN).require_runtime(language)
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,23 @@ namespace to serve the listeners.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from codeactions_core.settings import inherited_environment
 
@@ -297,3 +302,18 @@ def serve_world(log_path: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["world"]:
         serve_world(sys.argv[2])
+
+
+@contextlib.contextmanager
+def made_topology(folder: Path) -> Iterator[Topology]:
+    """A test topology, removed even when the test fails; checked gone afterwards."""
+    if os.geteuid() != 0 or not shutil.which("ip", path=TOOL_ENV["PATH"]):
+        pytest.skip("network namespaces need root and iproute2")
+    created = Topology(folder)
+    try:
+        created.create()
+        yield created
+    finally:
+        created.remove()
+    assert not [name for name in namespaces() if created.tag in name]
+    assert not [line for line in ip("-br", "link").stdout.splitlines() if created.tag in line]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codeactions_core.settings import inherited_environment
+import pytest
+
+from codeactions_core.settings import SuiteEnvironment, inherited_environment
 
 START_DEADLINE = 30.0
 
@@ -188,6 +190,17 @@ class CodeClient:
 
     def run(self, source: str, language: str = "python", project: str = "P", **params: str) -> Answer:
         return self.call(self.create(source, language, project), **params)
+
+    def require_runtime(self, language: str) -> None:
+        """Skip when the language's runtime is not ready (fail under CODEACTIONS_REQUIRE_SERVICES=1)."""
+        with urllib.request.urlopen(self.server.url("/health"), timeout=30) as answer:
+            runtimes = json.loads(answer.read())["runtimes"]
+        if runtimes.get(language, {}).get("ready"):
+            return
+        message = f"the {language} runtime is not available here: {runtimes.get(language)}"
+        if SuiteEnvironment.from_env().require_services:
+            pytest.fail(f"{message} and CODEACTIONS_REQUIRE_SERVICES=1")
+        pytest.skip(message)
 
     def assert_still_serving(self) -> None:
         """The server is alive, answers /healthz within a second and still runs normal code."""
