@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -63,6 +64,10 @@ class SandboxedRuntime:
     def find_toolchain(self) -> str:
         """Locate the interpreter or compiler; its version text, or Unavailable saying why not."""
         return ""
+
+    def interpreter(self) -> Sequence[str]:
+        """The command the zygote runs under (a Python 3.11+ interpreter; default the server's)."""
+        return (sys.executable,)
 
     def binds(self) -> Sequence[str | tuple[str, str]]:
         """Host paths this language needs, read-only, in its sandboxes' otherwise empty root
@@ -128,7 +133,10 @@ class SandboxedRuntime:
                 self._problem = exc.message
                 return
             self.network.start()
-            zygote = Zygote(self.zygote_config(), name=f"{self.language} zygote", network=self.network)
+            zygote = Zygote(
+                self.zygote_config(), name=f"{self.language} zygote", network=self.network,
+                interpreter=self.interpreter(),
+            )
             try:
                 zygote.start()
             except Unavailable as exc:
