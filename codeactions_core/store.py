@@ -8,7 +8,7 @@ not know, including strings that are not ids at all: it never raises for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -67,6 +67,9 @@ class CodeRepository(Protocol):
     def update(self, code_id: str, changes: CodeChanges) -> Code | None: ...
 
     def delete(self, code_id: str) -> bool: ...
+
+    def sources(self, language: str) -> Iterator[str]:
+        """The source of every stored code of a language (``codeactions libs sync``)."""
 
 
 class RunRepository(Protocol):

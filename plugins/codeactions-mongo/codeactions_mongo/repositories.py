@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -127,6 +127,10 @@ class MongoCodes(OnCollection):
         if code_type is not None:
             query["type"] = str(code_type)
         return [to_code(document) for document in self.collection.find(query, sort=NEWEST_FIRST)]
+
+    def sources(self, language: str) -> Iterator[str]:
+        for document in self.collection.find({"language": language}, {"source": 1}):
+            yield document.get("source") or ""
 
     def update(self, code_id: str, changes: CodeChanges) -> Code | None:
         return update_by_id(self.collection, code_id, code_changes(changes, now()), to_code)

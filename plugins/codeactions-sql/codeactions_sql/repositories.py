@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -197,6 +197,11 @@ class SqlCodes:
         if code_type is not None:
             query = query.where(self.model.type == str(code_type))
         return [to_code(row) for row in query.order_by(self.model.created_at.desc())]
+
+    def sources(self, language: str) -> Iterator[str]:
+        query = self.model.select(self.model.source).where(self.model.language == language)
+        for row in query.order_by(self.model.created_at).iterator():
+            yield row.source or ""
 
     def update(self, code_id: str, changes: CodeChanges) -> Code | None:
         row = find_by_id(self.model, code_id)
