@@ -12,7 +12,7 @@ from codeactions_core.testing.server import run_cli, start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[1] / "plugins/codeactions-sql/codeactions_sql/migrations"
 CODE_ID = "6f1c1a52-0d1e-4a51-9a57-0a7f3b1d2c01"
 LEGACY_CODE_ID = "65a1f0c2e4b0a1b2c3d4e5f6"
 RUN_ID = "2b7e5a10-88aa-4c33-9f00-5d4c3b2a1f00"

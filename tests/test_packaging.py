@@ -15,6 +15,7 @@ import pytest
 from codeactions_core.cli import settings_table
 
 ROOT = Path(__file__).resolve().parents[1]
+MIGRATIONS = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"
 PLUGINS = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists())
 
 
@@ -83,8 +84,8 @@ def test_sql_wheel_ships_both_migration_sets(tmp_path):
     )
     (wheel,) = tmp_path.glob("codeactions_sql-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for source in (ROOT / "migrations").rglob("*.sql"):
-        assert f"codeactions_sql/migrations/{source.relative_to(ROOT / 'migrations')}" in names
+    for source in MIGRATIONS.rglob("*.sql"):
+        assert f"codeactions_sql/migrations/{source.relative_to(MIGRATIONS)}" in names
 
 
 @pytest.mark.parametrize("language", ["python", "javascript", "go"])
@@ -96,7 +97,7 @@ def test_runtime_wheel_ships_its_engine(tmp_path, language):
     )
     (wheel,) = tmp_path.glob(f"codeactions_{language}-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    engine = ROOT / "engines" / language
+    engine = ROOT / "plugins" / f"codeactions-{language}" / f"codeactions_{language}" / "engine"
     sources = [path for path in engine.iterdir() if path.suffix in (".py", ".js", ".go")]
     assert sources
     for source in sources:
@@ -104,12 +105,23 @@ def test_runtime_wheel_ships_its_engine(tmp_path, language):
 
 
 def test_migrations_come_in_up_and_down_pairs_for_both_databases():
-    for folder in (ROOT / "migrations", ROOT / "migrations" / "sqlite"):
+    for folder in (MIGRATIONS, MIGRATIONS / "sqlite"):
         ups = {p.name.removesuffix(".up.sql") for p in folder.glob("*.up.sql")}
         downs = {p.name.removesuffix(".down.sql") for p in folder.glob("*.down.sql")}
         assert ups == downs
-    postgres = {p.name for p in (ROOT / "migrations").glob("*.up.sql")}
-    assert postgres == {p.name for p in (ROOT / "migrations" / "sqlite").glob("*.up.sql")}
+    postgres = {p.name for p in MIGRATIONS.glob("*.up.sql")}
+    assert postgres == {p.name for p in (MIGRATIONS / "sqlite").glob("*.up.sql")}
+
+
+def test_plugins_hold_their_files_and_the_top_level_paths_point_at_them():
+    """A plugin's distribution never depends on files outside its directory."""
+    for plugin in PLUGINS:
+        links = [path for path in plugin.rglob("*") if path.is_symlink()]
+        assert links == [], f"{plugin.name} holds symlinks: {links}"
+    assert (ROOT / "migrations").resolve() == MIGRATIONS
+    for language in ("python", "javascript", "go"):
+        engine = ROOT / "plugins" / f"codeactions-{language}" / f"codeactions_{language}" / "engine"
+        assert (ROOT / "engines" / language).resolve() == engine
 
 
 def test_readme_settings_table_is_current():
@@ -128,3 +140,6 @@ def test_dockerfile_installs_every_plugin_and_runs_the_cli():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "./plugins/*" in dockerfile
     assert 'ENTRYPOINT ["codeactions"]' in dockerfile
+    assert "FROM python:3.12" in dockerfile  # the old image's Python, for the server and user code
+    assert "COPY engines" not in dockerfile and "COPY migrations" not in dockerfile
+    assert "codeactions libs install --preset legacy" in dockerfile

@@ -142,12 +142,15 @@ class SandboxedRuntime:
             except Unavailable as exc:
                 self._problem = exc.message
                 raise
-            if self.warm_size:
+            self.zygote = zygote  # warm_spec() may ask what the zygote could set up
+            try:
                 self._warm = WarmPool(zygote, self.warm_spec(), size=self.warm_size)
-                self._warm.start()
-            else:
-                self._warm = WarmPool(zygote, self.warm_spec(), size=0)
-            self.zygote, self._problem = zygote, None
+                if self.warm_size:
+                    self._warm.start()
+            except BaseException:
+                self.zygote = None
+                raise
+            self._problem = None
 
     def stop(self) -> None:
         with self._lock:
