@@ -40,6 +40,8 @@ class NewRun:
     headers: dict[str, list[str]] = field(default_factory=dict)
     result: str = ""
     """Only for a run recorded already finished (e.g. refused)."""
+    code_mongo_id: str | None = None
+    """The code's legacy MongoDB id when the run was asked for by it."""
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """An old deployment switching images: a PostgreSQL database the old service left at version 5,
 old rows and no codelibs, and nothing set but ``DB_URI=postgres://...`` (issue 12, items 1 and 3).
 `codeactions migrate --libs` backfills the libraries from the stored codes and installs them;
+the old rows read back as the old service showed them (item 7);
 `serve` then runs the old code as it ran before. Also the legacy preset (item 1b)."""
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 MIGRATIONS = Path(__file__).resolve().parents[1] / "plugins/codeactions-sql/codeactions_sql/migrations"
 CODE_ID = "0b3a6d1e-5c2f-4a8e-9d7b-1c2e3f4a5b60"
 MONGO_ID = "65b2f0c2e4b0a1b2c3d4e5aa"
+OLD_RUN_ID = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
+OLD_RUN_MONGO_ID = "65b2f0c2e4b0a1b2c3d4e5ab"
 SIX_CODE = (
     "import six\n\n"
     "def Run(engine):\n"
@@ -50,6 +53,12 @@ def build_version_5_database(uri: str) -> None:
         cursor.execute(
             "INSERT INTO codes (name, type, source, language, project_uuid) "
             "VALUES ('go', 'flow', 'package main\nimport \"fmt\"\nfunc main() { fmt.Println(1) }', 'go', 'proj-old')"
+        )
+        cursor.execute(
+            "INSERT INTO coderuns (id, mongo_object_id, code_id, code_mongo_id, status, result, extra, params, "
+            "body, headers, created_at, updated_at) VALUES (%s, %s, %s, %s, 'completed', 'x', 'null'::jsonb, "
+            "NULL, 'b', 'null'::jsonb, '2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
+            (OLD_RUN_ID, OLD_RUN_MONGO_ID, CODE_ID, MONGO_ID),
         )
     connection.close()
 
@@ -85,9 +94,28 @@ def test_an_old_database_with_only_db_uri_migrates_syncs_libraries_and_runs(new_
             assert (answer.status_code, answer.json()) == (200, {"text": "ana"}), answer.text
         health = requests.get(server.url("/health"), timeout=30).json()
         assert health["services"]["database"]["status"] == "healthy"
+        check_records(server)
     finally:
         server.stop()
     assert "postgres store" in server.log()
+
+
+def check_records(server) -> None:
+    """Item 7: the old rows' ids and JSON nulls come back; ObjectId runs keep code_mongo_id;
+    after/before are inclusive; an empty log listing has last_page 0."""
+    old = requests.get(server.url(f"/coderun/{OLD_RUN_ID}"), timeout=30).json()
+    assert (old["mongo_object_id"], old["code_mongo_id"]) == (OLD_RUN_MONGO_ID, MONGO_ID)
+    assert (old["extra"], old["params"], old["headers"]) == (None, None, None)
+    runs = requests.get(server.url("/coderun"), params={"code_id": CODE_ID}, timeout=30).json()
+    by_mongo = [run for run in runs if run.get("code_mongo_id") == MONGO_ID and run["id"] != OLD_RUN_ID]
+    by_uuid = [run for run in runs if "code_mongo_id" not in run]
+    assert len(by_mongo) == 1 and len(by_uuid) == 1, runs
+    moment = old["created_at"]
+    exact = requests.get(server.url("/coderun"), timeout=30,
+                         params={"code_id": CODE_ID, "after": moment, "before": moment}).json()
+    assert [run["id"] for run in exact] == [OLD_RUN_ID]
+    logs = requests.get(server.url("/codelog"), params={"run_id": OLD_RUN_ID}, timeout=30).json()
+    assert logs == {"data": [], "total": 0, "page": 1, "last_page": 0}
 
 
 def test_the_legacy_preset_is_pinned_and_wheels_only():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -19,6 +20,9 @@ from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
+
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+"""A MongoDB id: old clients still run migrated codes by it (the run keeps it as code_mongo_id)."""
 
 
 @dataclass
@@ -161,10 +165,12 @@ class RunService:
                 headers=request.headers, result=f"rejected: {exc.message}",
             ))
             raise
+        legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
                 params=request.params, body=request.body, headers=request.headers,
+                code_mongo_id=legacy_id,
             ))
         except BaseException:
             self._pool.cancel(ticket)

@@ -159,8 +159,11 @@ class StoreContract(LogStoreContract):
         assert store.runs.list_by_code(code.id, after=before_all, limit=2) == listed[:2]
         assert store.runs.list_by_code(code.id, before=before_all) == []
         oldest, newest = listed[-1], listed[0]
-        assert oldest.id not in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
-        assert newest.id not in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        # both bounds are inclusive, as the old service's were
+        assert oldest.id in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
+        assert newest.id in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        later = store.runs.list_by_code(code.id, after=newest.created_at)
+        assert {r.created_at for r in later} == {newest.created_at}
         assert store.runs.list_by_code(code.id, after=utcnow() + timedelta(seconds=5)) == []
 
     def test_abandoned_runs_are_failed(self, store: Store) -> None:

@@ -177,9 +177,9 @@ class MongoRuns(OnCollection):
         query: dict[str, Any] = {"code_id": code}
         window = {}
         if after is not None:
-            window["$gt"] = bson_time(after)
+            window["$gte"] = bson_time(after)  # inclusive, as they were
         if before is not None:
-            window["$lt"] = bson_time(before)
+            window["$lte"] = bson_time(before)
         if window:
             query["created_at"] = window
         documents = self.collection.find(query, sort=NEWEST_FIRST, limit=limit)
