@@ -143,3 +143,31 @@ def test_dockerfile_installs_every_plugin_and_runs_the_cli():
     assert "FROM python:3.12" in dockerfile  # the old image's Python, for the server and user code
     assert "COPY engines" not in dockerfile and "COPY migrations" not in dockerfile
     assert "codeactions libs install --preset legacy" in dockerfile
+
+
+def test_license_matches_every_distribution():
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    for pyproject in [ROOT / "pyproject.toml", *(plugin / "pyproject.toml" for plugin in PLUGINS)]:
+        assert tomllib.loads(pyproject.read_text())["project"]["license"] == {"text": "MIT"}, pyproject
+
+
+def test_the_documents_the_readme_points_to_are_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    for target in ("docs/ENGINE_API.md", "docs/MIGRATING.md"):
+        assert f"]({target})" in readme and (ROOT / target).is_file(), target
+    engine_api = (ROOT / "docs/ENGINE_API.md").read_text()
+    for fence, entry in (("```python", "def Run(engine)"), ("```js", "exports.Run"), ("```go", "func Run(engine *Engine)")):
+        assert fence in engine_api and entry in engine_api
+
+
+def test_migrating_lists_every_decided_difference():
+    migrating = (ROOT / "docs/MIGRATING.md").read_text()
+    for step in ("codeactions migrate --libs", "codeactions libs sync", "DB_URI", "codeactions scheduler"):
+        assert step in migrating, step
+    rows = [line for line in migrating.splitlines() if line.startswith("| ") and not line.startswith("| What")]
+    table = "\n".join(rows)
+    for difference in ("exception escaping `Run`", "Integer `status_code`", "`AUTH_TOKEN`", "403",
+                       "`timeout` on create", "standard error", "standard output"):
+        assert difference in table, difference
+    assert all(len(row.split(" | ")) == 4 for row in rows), "every row: what, old, here, why"
