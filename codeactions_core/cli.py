@@ -144,7 +144,7 @@ def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
             return 1
     finally:
         store.close()
-    if args.libs and not args.status:
+    if getattr(args, "libs", False) and not args.status:
         return sync_libraries(settings)
     return 0
 

@@ -67,9 +67,10 @@ def library_state(libraries: LibraryService, name: str) -> str:
 
 
 def install_command(settings: Settings, args: argparse.Namespace) -> int:
-    if args.preset:  # no database needed: an image installs its preset at build
-        installed = LibraryService(settings, None).install_preset(args.preset)
-        print(f"installed preset {args.preset}: {len(installed)} distributions")
+    preset = getattr(args, "preset", None)
+    if preset:  # no database needed: an image installs its preset at build
+        installed = LibraryService(settings, None).install_preset(preset)
+        print(f"installed preset {preset}: {len(installed)} distributions")
         return 0
     with library_service(settings) as libraries:
         report = libraries.install_each(args.names or libraries.recorded())

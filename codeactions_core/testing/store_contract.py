@@ -105,6 +105,17 @@ class StoreContract(LogStoreContract):
         assert [c.id for c in store.codes.list_by_project("project-a", CodeType.FLOW)] == [first.id]
         assert store.codes.list_by_project("nobody") == []
 
+    def test_sources_of_a_language_across_projects(self, store: Store) -> None:
+        """``codeactions libs sync`` reads every stored code of a language."""
+        first = store.codes.create(new_code(source="import six\n", project_uuid="project-s1"))
+        store.codes.create(new_code(source="import yaml\n", project_uuid="project-s2"))
+        store.codes.create(new_code(source="package main", language="go", project_uuid="project-s1"))
+        sources = list(store.codes.sources("python"))
+        assert {"import six\n", "import yaml\n"} <= set(sources)
+        assert "package main" not in sources
+        store.codes.delete(first.id)
+        assert "import six\n" not in set(store.codes.sources("python"))
+
     def test_update_changes_only_what_is_given(self, store: Store) -> None:
         code = store.codes.create(new_code())
         updated = store.codes.update(code.id, CodeChanges(name="renamed", timeout=120))
