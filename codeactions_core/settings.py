@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from codeactions_core.egress import PolicyError, parse_rule
 from codeactions_core.errors import ConfigurationError
 
 PREFIX = "FLOWS_CODE_ACTIONS_"
@@ -104,6 +105,17 @@ def parse_protections(raw: str) -> tuple[str, ...]:
         else:
             raise ValueError(f"unknown protection {term!r} (known: {', '.join(SANDBOX_PROTECTIONS)}, all)")
     return tuple(dict.fromkeys(names))
+
+
+def parse_egress_terms(raw: str) -> tuple[str, ...]:
+    """CIDRs or ``host:port`` entries of an egress list, each checked."""
+    terms = parse_terms(raw)
+    for term in terms:
+        try:
+            parse_rule(term)
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+    return terms
 
 
 CODE_TYPES = ("endpoint", "flow")
@@ -337,13 +349,13 @@ class Settings:
         (),
         "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that runs may "
         "reach in `egress` mode although the policy denies their range (e.g. a partner's private API).",
-        parse=parse_terms,
+        parse=parse_egress_terms,
     )
     sandbox_egress_deny: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs or `host:port` entries that runs may not reach in `egress` mode, "
         "beyond the ranges always denied.",
-        parse=parse_terms,
+        parse=parse_egress_terms,
     )
     sandbox_dns: tuple[str, ...] = setting(
         (),
@@ -401,7 +413,8 @@ class Settings:
     )
     go_cache_mb: int = setting(
         1024, "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
-        "used are removed).", parse=at_least(16),
+        "used are removed); Go's own build cache gets the same budget, separately.",
+        parse=at_least(16),
     )
     go_binary_max_mb: int = setting(
         64, "Largest compiled Go program kept, in MiB: a bigger one fails its build.", parse=at_least(4)

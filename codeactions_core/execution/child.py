@@ -82,7 +82,6 @@ def become_sandboxed(zygote, spec: dict, fds: dict[int, int], slot, netns: int |
             scratch_size = int(limits.get("scratch_size", 64 << 20))
             rootfs.mount_run_filesystems(scratch_size=scratch_size, shm_size=scratch_size,
                                          proc=zygote.run_proc)
-            linux.sethostname(zygote.hostname)
         install_fds({STDIN: os.open("/dev/null", os.O_RDWR), **fds})
         outcome = OUTCOME
         if EXECUTABLE in fds:  # exec'd by descriptor, which must not outlive the exec

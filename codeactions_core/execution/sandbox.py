@@ -254,8 +254,8 @@ class ZygoteConfig:
     binds: tuple[str | tuple[str, str], ...] = ()
     """Host paths (files or folders) bound read-only into the empty root: at the same path,
     or ``(host path, path inside)``."""
-    writable: tuple[str, ...] = ()
-    """Host folders bound read-write (e.g. a build workspace); they must exist at start."""
+    writable: tuple[str | tuple[str, str], ...] = ()
+    """Host folders bound read-write (e.g. a build workspace), the same way; they must exist."""
     masks: tuple[str, ...] = ()
     """Folders covered by an empty one where a bind would show them (the server's own files)."""
     preload: Mapping[str, str] | None = None
@@ -279,7 +279,7 @@ class ZygoteConfig:
         settings: Settings,
         *,
         binds: Sequence[str | tuple[str, str]] = (),
-        writable: Sequence[str] = (),
+        writable: Sequence[str | tuple[str, str]] = (),
         preload: Mapping[str, str] | None = None,
     ) -> ZygoteConfig:
         """The runtime's binds plus what every root has (shared libraries, CA certificates,
@@ -309,6 +309,19 @@ def system_binds() -> tuple[str, ...]:
         "/usr/share/zoneinfo",
     )
     return tuple(path for path in candidates if os.path.lexists(path))
+
+
+PER_RUN_MOUNTS = ("/tmp", "/dev", "/proc")
+
+
+def covered_binds(config: ZygoteConfig) -> list[str]:
+    """Binds whose place in the root lies under a per-run mount, which would hide them."""
+    places = []
+    for entry in (*config.binds, *config.writable):
+        place = os.path.realpath(entry) if isinstance(entry, str) else entry[1]
+        if any(place == mount or place.startswith(mount + "/") for mount in PER_RUN_MOUNTS):
+            places.append(place)
+    return places
 
 
 def server_home() -> str:
@@ -349,6 +362,12 @@ class Zygote:
             self._start()
 
     def _start(self) -> None:
+        covered = covered_binds(self.config)
+        if covered:
+            raise Unavailable(
+                f"the {self.name} cannot bind {', '.join(covered)}: each run mounts its own /tmp, "
+                "/dev and /proc over them; bind it elsewhere with a (host path, path inside) pair"
+            )
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         config = {**asdict(self.config), "control_fd": theirs.fileno()}
         config["resolv_conf"] = self.network.resolv_conf() if self.network else host_resolv_conf()

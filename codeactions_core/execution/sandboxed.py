@@ -79,7 +79,7 @@ class SandboxedRuntime:
         """Folders inside those binds to cover with an empty one."""
         return ()
 
-    def writable_binds(self) -> Sequence[str]:
+    def writable_binds(self) -> Sequence[str | tuple[str, str]]:
         """Host folders bound read-write (they must exist when the runtime starts)."""
         return ()
 

@@ -132,7 +132,8 @@ class Zygote:
         self.harness = load_harness(config.get("preload"))
         self.cgroups = CgroupPlacer(config) if config.get("want_cgroups", True) else None
         if self.cgroups is not None and not self.cgroups.controllers:
-            self.problems["cgroups"] = "no writable cgroup controller (v1 or v2) for this process"
+            self.problems["cgroups"] = (getattr(self.cgroups, "problem", None)
+                                        or "no writable cgroup controller (v1 or v2) for this process")
             self.cgroups = None
         elif self.cgroups is None:
             self.problems["cgroups"] = "turned off by the server's configuration"
@@ -206,10 +207,11 @@ class Zygote:
         config = self.config
         try:
             if self.root:
-                linux.unshare(linux.CLONE_NEWNS)
+                linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
             else:
-                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS)
+                linux.unshare(linux.CLONE_NEWUSER | linux.CLONE_NEWNS | linux.CLONE_NEWUTS)
                 linux.map_to_root(self.outside_uid, self.outside_gid)
+            linux.sethostname(self.hostname)  # every child's own UTS namespace starts as a copy
             etc = rootfs.etc_files(
                 uid_base=self.identities.base, uid_count=self.identities.count,
                 fallback_uid=int(config.get("uid", 65534)), fallback_gid=self.gid,
@@ -241,7 +243,6 @@ class Zygote:
                 except OSError:
                     proc = b" noproc"
                     rootfs.mount_run_filesystems(scratch_size=1 << 20, shm_size=1 << 20, proc=False)
-                linux.sethostname(self.hostname)
                 uid, gid = self.identities.fallback
                 child.drop_identity(root=self.root, uid=uid, gid=gid)
                 linux.set_no_new_privs()
@@ -303,12 +304,14 @@ class Zygote:
         """Clone a sandboxed child (to exec ``executable``, a descriptor, when given; joining
         network namespace ``netns`` when given); its pid and the server's descriptors:
         job (write), outcome (read), stdout, stderr, pidfd."""
+        cgroup, identity, registered = "", None, False
         try:
             cgroup = self.cgroups.acquire() if self.cgroups else ""
             if self.cgroups:
                 self.cgroups.configure(cgroup, spec.get("limits", {}))
             scratch = "/tmp" if self.namespaces else make_scratch_dir(self)
-            slot = Slot(cgroup, self.identities.acquire(), scratch)
+            identity = self.identities.acquire()
+            slot = Slot(cgroup, identity, scratch)
             if not self.namespaces and self.root:
                 os.chown(scratch, slot.uid, slot.identity.gid)
             job_read, job_write = os.pipe()
@@ -331,6 +334,7 @@ class Zygote:
                     child.become_sandboxed(self, spec, theirs, slot, netns)
                 pidfd = os.pidfd_open(pid)
                 self.children[pid] = slot
+                registered = True
             finally:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
                 os.close(job_read)
@@ -339,6 +343,11 @@ class Zygote:
             for fd in (executable, netns):
                 if fd is not None:
                     os.close(fd)
+            if not registered:  # nothing was started in them: give slot and identity back
+                if cgroup and self.cgroups:
+                    self.cgroups.release(cgroup)
+                if identity is not None:
+                    self.identities.release(identity)
         return pid, [job_write, outcome_read, stdout, stderr, pidfd]
 
     def reap(self, signum: int, frame: object) -> None:

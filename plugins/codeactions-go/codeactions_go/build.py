@@ -1,10 +1,23 @@
-"""Compiling a code once per source: user file + harness, into the binary cache."""
+"""Compiling a code once per source: user file + harness, into the binary cache.
+
+Each ``go build`` runs in the build sandbox (``toolchain.py``). A build that runs
+out of memory, writes a file over the binary cap or outlasts its wall limit
+fails with a message saying so. Those resource failures are cached like
+compile errors, so that a compile bomb is not compiled again on every run
+(it would hold a build slot each time); the entry records the limits it failed
+under, and is compiled again once the limits change. A timeout may be the
+machine's fault (a busy host) rather than the source's: its entry is retried
+after TIMEOUT_RETRY seconds.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import signal
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +25,9 @@ from pathlib import Path
 from codeactions_go.cache import BinaryCache, Entry
 from codeactions_go.locks import KeyedLocks
 from codeactions_go.source import is_program
-from codeactions_go.toolchain import BUILD_TIMEOUT, Toolchain
+from codeactions_go.toolchain import MIB, BuildLimits, CommandResult, Toolchain
+
+log = logging.getLogger(__name__)
 
 MODULE = "codeaction"
 SOURCE_FILE = "action.go"
@@ -31,6 +46,14 @@ HINTS = (
     ("found packages", None, "the code must be in package main"),
 )
 WARM_UP_TIMEOUT = 600.0
+TIMEOUT_RETRY = 600.0
+"""Seconds a cached build timeout stands before the source is compiled again."""
+RESOURCE_MARK = "#resource "
+"""First line of a cached resource failure: the limits it failed under, and when."""
+MEMORY_CLUES = ("signal: killed", "out of memory", "cannot allocate memory", "failed to reserve")
+SIZE_CLUES = ("file too large", "file size limit exceeded")
+TIME_CLUES = ("cpu time limit exceeded",)
+TIMEOUT_PREFIX = "compiling the code took longer than"
 # Standard packages user code commonly imports that the installed toolchain may
 # not hold prebuilt for CGO_ENABLED=0 (net and its dependents): compiled into
 # the build cache, once per process, when the first code is saved.
@@ -53,7 +76,7 @@ class Build:
     error: str | None = None
 
 
-def build_args(workdir: str, output: Path) -> list[str]:
+def build_args(workdir: str, output: str) -> list[str]:
     """``go build`` of the code's package.
 
     Not ``-trimpath``: that flag changes how every standard package is compiled,
@@ -61,7 +84,7 @@ def build_args(workdir: str, output: Path) -> list[str]:
     build cache would cost seconds. Only the code's own paths are trimmed.
     """
     trim = f"-gcflags={MODULE}=-trimpath={workdir}=>{MODULE}"
-    return ["build", trim, "-ldflags=-s -w", "-o", str(output), "."]
+    return ["build", trim, "-ldflags=-s -w", "-o", output, "."]
 
 
 class Builder:
@@ -87,40 +110,76 @@ class Builder:
     def build(self, source: str) -> Build:
         """The cached build of ``source``, compiled now (once per key at a time) when missing."""
         key, program = self.key(source), is_program(source)
-        entry = self.cache.lookup(key)
+        entry = self._valid(self.cache.lookup(key))
         if entry is None:
             with self._locks.hold(key):
-                entry = self.cache.lookup(key) or self._compile(key, source, program)
+                entry = self._valid(self.cache.lookup(key)) or self._compile(key, source, program)
         return Build(program=program, path=entry.path, error=entry.error)
 
     def warm_up(self) -> None:
         """Fill the Go build cache with the packages code commonly imports, at low priority."""
-        with self.toolchain.workdir() as folder:
-            self._write(Path(folder), "package main\n\nfunc main() {}\n", program=True)
+        with self.toolchain.workspace() as space:
+            self._write(space.source, "package main\n\nfunc main() {}\n", program=True)
+            self.toolchain.give(space.folder)
             args = ("build", *COMMON_PACKAGES)
-            self.toolchain.run(args, cwd=Path(folder), timeout=WARM_UP_TIMEOUT, background=True)
+            result = self.toolchain.run(
+                args, cwd=space.inside_source, timeout=WARM_UP_TIMEOUT, background=True
+            )
+        if result.returncode != 0 and result.output.strip():
+            log.warning("warming the Go build cache failed: %s", result.output.strip()[:500])
+        elif result.returncode != 0:
+            log.info("warming the Go build cache was stopped (%s)", resource_failure(
+                result, self.toolchain.limits) or "the runtime is stopping")
+
+    def _valid(self, entry: Entry | None) -> Entry | None:
+        """A cached entry as it stands now: a resource failure under other limits (or a
+        timeout older than TIMEOUT_RETRY) is no entry; the mark line is not shown."""
+        if entry is None or entry.error is None or not entry.error.startswith(RESOURCE_MARK):
+            return entry
+        mark, _, message = entry.error.partition("\n")
+        tag, _, when = mark.removeprefix(RESOURCE_MARK).partition(" ")
+        if tag != limits_tag(self.toolchain.limits):
+            return None
+        if message.startswith(TIMEOUT_PREFIX) and time.time() - float(when or 0) > TIMEOUT_RETRY:
+            return None
+        return Entry(error=message)
 
     def _compile(self, key: str, source: str, program: bool) -> Entry:
-        staged = self.cache.staging()
-        try:
-            with self.toolchain.workdir() as folder:
-                self._write(Path(folder), source, program)
-                result = self.toolchain.run(build_args(folder, staged), cwd=Path(folder))
+        with self.toolchain.workspace() as space:
+            self._write(space.source, source, program)
+            self.toolchain.give(space.folder)
+            args = build_args(space.inside_source, space.inside_output)
+            result = self.toolchain.run(args, cwd=space.inside_source)
             with self._count_lock:
                 self.compiles += 1
+            failure = resource_failure(result, self.toolchain.limits)
+            if failure is not None:
+                log.warning("a Go build failed: %s", failure)
+                mark = f"{RESOURCE_MARK}{limits_tag(self.toolchain.limits)} {time.time():.0f}\n"
+                self.cache.add_error(key, mark + failure)
+                return Entry(error=failure)
             if result.returncode == 0:
-                if not is_executable(staged):  # an archive: a package other than main
-                    return self.cache.add_error(key, NOT_MAIN)
-                return self.cache.add_binary(key, staged)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                staged.unlink()
-        if result.returncode is None:
-            return Entry(error=f"compiling the code took longer than {BUILD_TIMEOUT:g} s")
-        message = compiler_message(result.output, folder, program)
+                staged = self.cache.adopt(space.output)
+                if staged is None:
+                    return Entry(error="the build wrote no program")
+                try:
+                    if not is_executable(staged):  # an archive: a package other than main
+                        return self.cache.add_error(key, NOT_MAIN)
+                    return self.cache.add_binary(key, staged)
+                finally:
+                    with contextlib.suppress(FileNotFoundError):
+                        staged.unlink()
+                    self._trim()
+        message = compiler_message(result.output, space.inside_source, program)
         if result.returncode in (1, 2) and SOURCE_FILE in result.output:
             return self.cache.add_error(key, message)  # the source's fault: for good
         return Entry(error=message)
+
+    def _trim(self) -> None:
+        try:
+            self.toolchain.trim_build_cache()
+        except OSError as exc:
+            log.warning("trimming the Go build cache failed: %s", exc)
 
     def _write(self, workdir: Path, source: str, program: bool) -> None:
         """go.mod, the user's file and, unless it is a program, the harness."""
@@ -130,6 +189,28 @@ class Builder:
         if not program:
             for name, text in self.harness.items():
                 (workdir / name).write_text(text, encoding="utf-8")
+
+
+def limits_tag(limits: BuildLimits) -> str:
+    """The limits a resource failure depends on, as one word."""
+    return f"memory={limits.memory // MIB},binary={limits.binary // MIB},timeout={limits.timeout:g}"
+
+
+def resource_failure(result: CommandResult, limits: BuildLimits) -> str | None:
+    """Why a build failed when a limit stopped it, in words; ``None`` when none did.
+    The compiler quotes the source in its messages: lines naming it are not clues."""
+    if result.timed_out:
+        return f"{TIMEOUT_PREFIX} {limits.timeout:g} s"
+    text = "\n".join(
+        line for line in result.output.lower().splitlines() if SOURCE_FILE not in line
+    )
+    if result.signal == signal.SIGXFSZ or any(clue in text for clue in SIZE_CLUES):
+        return f"the compiled program is larger than {limits.binary // MIB} MiB"
+    if result.signal == signal.SIGKILL or any(clue in text for clue in MEMORY_CLUES):
+        return f"compiling the code needed more than {limits.memory // MIB} MiB of memory"
+    if result.signal == signal.SIGXCPU or any(clue in text for clue in TIME_CLUES):
+        return f"{TIMEOUT_PREFIX} {limits.timeout:g} s"
+    return None
 
 
 def compiler_message(output: str, workdir: str, program: bool) -> str:

@@ -1,4 +1,4 @@
-"""Go code actions: compiled once per source, each run in a fresh sandbox."""
+"""Go code actions: compiled once per source (in the build sandbox), each run in a fresh sandbox."""
 
 from __future__ import annotations
 
@@ -11,27 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from codeactions_core.errors import Unavailable
-from codeactions_core.execution.outcome import describe_death, outcome_from_report
-from codeactions_core.execution.runtime import Job, LogLine, Outcome, RuntimeHealth
-from codeactions_core.execution.sandbox import (
+from codeactions_core.execution import (
+    MIB,
+    Job,
+    LogLine,
+    Outcome,
     Report,
+    RuntimeHealth,
+    SandboxedRuntime,
     SandboxLimits,
     SandboxSpec,
     Zygote,
-    ZygoteConfig,
+    describe_death,
 )
 from codeactions_core.model import MAX_LOG_CONTENT, Code, LogType, RunStatus
 from codeactions_core.settings import Settings
 from codeactions_go.build import Build, Builder
 from codeactions_go.cache import BinaryCache
-from codeactions_go.toolchain import Toolchain, ToolchainError
+from codeactions_go.toolchain import ADDRESS_HEADROOM, Toolchain, ToolchainError
 
 log = logging.getLogger(__name__)
 
 HARNESS = resources.files("codeactions_go") / "engine"
-ADDRESS_HEADROOM = 1 << 30
-"""The Go runtime reserves address space up front: it fails under RLIMIT_AS of 512 MiB.
-GOMEMLIMIT and the memory cgroup bound what it really uses."""
 BACKGROUND_BUILDS = 2
 FATAL_ERROR = re.compile(r"^fatal error: .*$", re.MULTILINE)
 
@@ -45,52 +46,65 @@ def harness_files() -> dict[str, str]:
     }
 
 
-class GoRuntime:
+class GoRuntime(SandboxedRuntime):
+    """Runs exec a cached binary by descriptor (their root needs nothing bound); builds
+    run in the toolchain's own build zygote, with the build limits."""
+
     language = "go"
 
     def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._limits = SandboxLimits.from_settings(settings)
+        super().__init__(settings)
         root = Path(settings.data_dir).resolve() / "go"
         self.builder = Builder(
-            Toolchain(settings.go_binary, root),
-            BinaryCache(root / "bin", settings.go_cache_entries),
+            Toolchain(settings, root),
+            BinaryCache(root / "bin", settings.go_cache_entries, settings.go_cache_mb * MIB),
             harness_files(),
         )
-        self._zygote: Zygote | None = None
         self._background: ThreadPoolExecutor | None = None
-        self._problem: str | None = "not started"
         self._warmed = False
 
-    def start(self) -> None:
-        """Find the toolchain and start the zygote; a failure shows in health(), never raises."""
+    def sandbox_limits(self, settings: Settings) -> SandboxLimits:
+        """The Go runtime reserves address space up front: it fails under RLIMIT_AS of
+        512 MiB. GOMEMLIMIT and the memory cgroup bound what it really uses."""
+        limits = SandboxLimits.from_settings(settings)
+        return dataclasses.replace(limits, memory=limits.memory + ADDRESS_HEADROOM)
+
+    def find_toolchain(self) -> str:
+        """``go version`` (outside the sandbox: no user input) and the build zygote."""
         try:
-            self.builder.toolchain.start()
-            zygote = Zygote(ZygoteConfig.from_settings(self._settings), name="Go zygote")
-            zygote.start()
-        except (ToolchainError, Unavailable, KeyError, OSError) as exc:
-            self._problem = getattr(exc, "message", None) or str(exc)
-            log.error("the go runtime is unavailable: %s", self._problem)
+            return self.builder.toolchain.start()
+        except ToolchainError as exc:
+            self.builder.toolchain.stop()
+            raise Unavailable(str(exc)) from None
+        except Unavailable:
+            self.builder.toolchain.stop()
+            raise
+
+    def start(self) -> None:
+        """Start the runs' and the builds' zygotes; a failure shows in health(), never raises."""
+        try:
+            super().start()
+        except Unavailable as exc:
+            log.error("the go runtime is unavailable: %s", exc.message)
+            self.builder.toolchain.stop()
             return
-        self._zygote = zygote
-        self._background = ThreadPoolExecutor(BACKGROUND_BUILDS, thread_name_prefix="go-build")
-        self._warmed = False
-        self._problem = None
+        if self.zygote is not None and self._background is None:
+            self._background = ThreadPoolExecutor(BACKGROUND_BUILDS, thread_name_prefix="go-build")
+            self._warmed = False
 
     def stop(self) -> None:
         if self._background is not None:
             self._background.shutdown(wait=False, cancel_futures=True)
             self._background = None
-        if self._zygote is not None:
-            self._zygote.stop()
-            self._zygote = None
-        self._problem = "stopped"
+        super().stop()
+        self.builder.toolchain.stop()
 
     def health(self) -> RuntimeHealth:
-        if self._problem or self._zygote is None:
-            return RuntimeHealth(ready=False, message=self._problem or "not started")
-        version = self.builder.toolchain.version
-        return RuntimeHealth(ready=True, message=version, details=self._zygote.protections)
+        health = super().health()
+        if not health.ready:
+            return health
+        details = {**health.details, "build_sandbox": self.builder.toolchain.protections}
+        return dataclasses.replace(health, details=details)
 
     def prepare(self, code: Code) -> None:
         """Start compiling in the background, so that the first run finds the binary.
@@ -105,53 +119,47 @@ class GoRuntime:
         except RuntimeError:  # stopping
             pass
 
-    def execute(self, job: Job) -> Outcome:
-        if self._zygote is None:
-            raise Unavailable(f"the go runtime is unavailable: {self._problem}")
+    def job_document(self, job: Job) -> dict[str, Any]:
+        """What the harness reads on fd 3 (no source: the binary holds it)."""
+        document = super().job_document(job)
+        del document["source"]
+        return document
+
+    def run_job(self, zygote: Zygote, job: Job) -> Outcome:
         for attempt in (1, 2):
             build = self.builder.build(job.code.source)
             if build.error is not None:
                 return compile_failure(build.error)
             try:
-                report = self._zygote.run(self._spec(job.code.timeout, build), job_document(job))
+                report = zygote.run(self._spec(job.code.timeout, build), self.job_document(job))
                 break
             except Unavailable:
                 # A binary evicted (e.g. by another server process) since the lookup is built again.
                 if attempt == 2 or build.path is None or build.path.exists():
                     raise
         report = crash_report(program_report(report) if build.program else report)
-        limit = 4 * self._limits.output
-        return outcome_from_report(report, timeout=job.code.timeout, result_limit=limit)
+        return self.to_outcome(report, job)
 
     def _spec(self, timeout: float, build: Build) -> SandboxSpec:
-        limits = dataclasses.replace(self._limits, memory=self._limits.memory + ADDRESS_HEADROOM)
-        settings = self._settings
         return SandboxSpec(
             timeout=timeout,
-            limits=limits,
+            limits=self.limits,
             argv=["action"],
             executable=str(build.path),
-            env={"GOMAXPROCS": "2", "GOMEMLIMIT": str(self._limits.cgroup_memory * 9 // 10)},
-            network=settings.sandbox_network,
+            env={"GOMAXPROCS": "2", "GOMEMLIMIT": str(self.limits.cgroup_memory * 9 // 10)},
+            network=self.settings.sandbox_network,
         )
 
     @staticmethod
     def _quietly(work: Any, *args: Any) -> None:
+        """A background build: its failure is the run's to report; here it is only logged."""
         try:
-            work(*args)
+            result = work(*args)
         except Exception:
             log.exception("background go build failed")
-
-
-def job_document(job: Job) -> dict[str, Any]:
-    """What the harness reads on fd 3 (no source: the binary holds it)."""
-    return {
-        "run_id": job.run_id,
-        "code_id": job.code.id,
-        "params": job.params,
-        "body": job.body,
-        "headers": job.headers,
-    }
+            return
+        if isinstance(result, Build) and result.error is not None:
+            log.info("a saved Go code does not build: %s", result.error.splitlines()[0][:200])
 
 
 def program_report(report: Report) -> Report:

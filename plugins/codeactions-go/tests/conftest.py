@@ -6,11 +6,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from codeactions_go import GoRuntime
 
 from codeactions_core.execution.runtime import Job, Outcome
 from codeactions_core.model import Code, CodeType
 from codeactions_core.settings import Settings
-from codeactions_go import GoRuntime
 
 
 def go_code(source: str, timeout: int = 10) -> Code:
@@ -67,6 +67,23 @@ def run(runtime: GoRuntime) -> Callable[..., Outcome]:
 def unique() -> str:
     """A comment that makes a source new to the binary cache."""
     return f"// {uuid.uuid4().hex}\n"
+
+
+def constant_bomb(doublings: int, *, kept: bool = False) -> str:
+    """A 16-byte string constant doubled ``doublings`` times (``kept``: also in the binary)."""
+    lines = ["package main", "", 'const c0 = "xxxxxxxxxxxxxxxx"']
+    lines += [f"const c{n} = c{n - 1} + c{n - 1}" for n in range(1, doublings + 1)]
+    if kept:
+        lines += [f"var big = c{doublings}", "", "func main() { println(len(big)) }"]
+    else:
+        lines += ["", f"func main() {{ println(len(c{doublings})) }}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def bomb() -> Callable[..., str]:
+    """``bomb(doublings, kept=False)``: a constant-doubling compile bomb's source."""
+    return constant_bomb
 
 
 @pytest.fixture
