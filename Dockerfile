@@ -4,7 +4,8 @@
 #   docker run --cap-add SYS_ADMIN --cap-add NET_ADMIN --security-opt seccomp=unconfined \
 #              --cgroupns=private -p 8050:8050 IMAGE serve
 # Without them `serve` refuses to start (SANDBOX_REQUIRE below) and names what is missing.
-FROM python:3.11-slim-bookworm
+# Python 3.12, as the old image had: the server and the user code it runs (PEP 701 f-strings).
+FROM python:3.12-slim-bookworm
 
 # Toolchains of the JavaScript and Go runtimes; iproute2 and nftables for the sandbox's
 # egress network; libseccomp2 for its system-call filter.
@@ -15,8 +16,7 @@ RUN apt-get update \
 WORKDIR /opt/codeactions
 COPY pyproject.toml README.md ./
 COPY codeactions_core ./codeactions_core
-COPY migrations ./migrations
-COPY engines ./engines
+# Each plugin is self-contained (harnesses and migrations are inside its package).
 COPY plugins ./plugins
 # The core and every plugin, as regular (non-editable) installs.
 RUN pip install --no-cache-dir . ./plugins/*
@@ -27,6 +27,9 @@ ENV FLOWS_CODE_ACTIONS_DATA_DIR=/var/lib/codeactions \
     FLOWS_CODE_ACTIONS_SANDBOX_REQUIRE=namespaces,filesystem,network,egress,seccomp,uid,cgroups,cpu \
     PYTHONUNBUFFERED=1
 RUN mkdir -p /var/lib/codeactions
+# The Python libraries the old image preinstalled (codeactions_core/presets/legacy.txt: pinned,
+# wheels only), into the libs directory every Python run imports from.
+RUN FLOWS_CODE_ACTIONS_LIBS_INSTALL_TIMEOUT=1800 codeactions libs install --preset legacy
 EXPOSE 8050
 ENTRYPOINT ["codeactions"]
 CMD ["serve"]

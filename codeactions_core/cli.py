@@ -13,15 +13,16 @@ import pluggy
 
 from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
-from codeactions_core.log_config import configure_error_reporting, configure_logging
-from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.flows.worker import register_command as register_worker
 from codeactions_core.libs_command import register_command as register_libs
+from codeactions_core.libs_command import sync_libraries
+from codeactions_core.log_config import configure_error_reporting, configure_logging
+from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.services import open_store
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
-from codeactions_core.settings import Settings, describe
+from codeactions_core.settings import Settings, describe, ignored_variables
 
 log = logging.getLogger("codeactions")
 
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", type=int, metavar="VERSION",
         help="record VERSION as applied and clean without running anything (repair a dirty schema)",
     )
+    migrate.add_argument(
+        "--libs", action="store_true",
+        help="then `libs sync`: record every Python code's imports and install what is missing",
+    )
     migrate.set_defaults(handler=migrate_command)
 
     plugins = commands.add_parser("plugins", help="list loaded plugins and their versions")
@@ -77,9 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
-    from codeactions_core.web.server import ApiServer
-
     from codeactions_core.metrics import prepare_metrics_dir
+    from codeactions_core.web.server import ApiServer
 
     overrides = {"host": args.host, "port": args.port, "web_workers": args.workers}
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
@@ -95,6 +99,9 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
     warn_when_open(settings, pm)
+    ignored = ignored_variables()
+    if ignored:
+        log.warning("ignored variables (this server does not use them): %s", ", ".join(ignored))
     log.info(
         "codeactions %s: %s store at schema version %s; plugins: %s",
         __version__, store.kind, status.current,
@@ -133,9 +140,13 @@ def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
         status = store.schema_status()
         dirty = " (dirty)" if status.dirty else ""
         print(f"{store.kind} schema at version {status.current}{dirty}; latest is {status.latest}")
-        return 1 if status.dirty else 0
+        if status.dirty:
+            return 1
     finally:
         store.close()
+    if getattr(args, "libs", False) and not args.status:
+        return sync_libraries(settings)
+    return 0
 
 
 def consumer_command(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""``codeactions libs list | install [NAMES...]``: the Python libraries of the codes.
+"""``codeactions libs list | install [NAMES...] [--preset NAME] | sync``: the Python libraries of the codes.
 
 ``register_command(commands)`` adds the ``libs`` subcommand to the CLI's
 sub-parsers; ``python -m codeactions_core.libs_command ACTION`` runs it alone.
@@ -28,7 +28,15 @@ def register_command(commands: argparse._SubParsersAction) -> None:
         "install", help="install libraries (default: every recorded one that is missing)"
     )
     install.add_argument("names", nargs="*", metavar="NAME", help="import names, e.g. yaml six")
+    install.add_argument(
+        "--preset", metavar="PRESET",
+        help="install a pinned set instead: `legacy` (the old image's libraries) or a file path",
+    )
     install.set_defaults(handler=install_command)
+    sync = actions.add_parser(
+        "sync", help="record every stored Python code's imports, then install what is missing"
+    )
+    sync.set_defaults(handler=sync_command)
 
 
 @contextmanager
@@ -59,8 +67,32 @@ def library_state(libraries: LibraryService, name: str) -> str:
 
 
 def install_command(settings: Settings, args: argparse.Namespace) -> int:
+    preset = getattr(args, "preset", None)
+    if preset:  # no database needed: an image installs its preset at build
+        installed = LibraryService(settings, None).install_preset(preset)
+        print(f"installed preset {preset}: {len(installed)} distributions")
+        return 0
     with library_service(settings) as libraries:
         report = libraries.install_each(args.names or libraries.recorded())
+    print_report(report)
+    return 1 if report.failed else 0
+
+
+def sync_command(settings: Settings, args: argparse.Namespace) -> int:
+    return sync_libraries(settings)
+
+
+def sync_libraries(settings: Settings) -> int:
+    """Backfill codelibs from every stored Python code, install the missing ones; exit status."""
+    store = open_store(settings, get_plugin_manager(settings))
+    try:
+        ensure_schema_ready(store)
+        libraries = LibraryService(settings, store.libs)
+        names = libraries.sync(store.codes.sources("python"))
+        print(f"recorded {len(names)} libraries imported by stored codes: {', '.join(names) or '-'}")
+        report = libraries.install_each(names)
+    finally:
+        store.close()
     print_report(report)
     return 1 if report.failed else 0
 

@@ -34,6 +34,8 @@ RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED_ROUTE = "unmatched"
+SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+MAX_HOST_LABELS = 20
 
 LEGACY_COUNTERS = ("ca_run_count", "ca_code_created_count", "ca_code_updated_count")
 """Counters the Go service exposed without the ``_total`` suffix prometheus-client adds."""
@@ -105,6 +107,27 @@ class Metrics:
             "http_request_duration_seconds", "Seconds to answer an HTTP request, by route template.",
             ("method", "route"), buckets=HTTP_BUCKETS, registry=self.registry,
         )
+        # The old service's HTTP series (echo's Prometheus middleware, subsystem "codeactions"),
+        # kept beside the new ones for existing dashboards; ``url`` is the route template.
+        old_labels = ("code", "method", "host", "url")
+        self.old_requests = Counter(
+            "codeactions_requests", "How many HTTP requests processed, partitioned by status code "
+            "and HTTP method.", old_labels, registry=self.registry,
+        )
+        self.old_duration = Histogram(
+            "codeactions_request_duration_seconds", "The HTTP request latencies in seconds.",
+            old_labels, buckets=HTTP_BUCKETS, registry=self.registry,
+        )
+        self.old_request_size = Histogram(
+            "codeactions_request_size_bytes", "The HTTP request sizes in bytes.", old_labels,
+            buckets=SIZE_BUCKETS, registry=self.registry,
+        )
+        self.old_response_size = Histogram(
+            "codeactions_response_size_bytes", "The HTTP response sizes in bytes.", old_labels,
+            buckets=SIZE_BUCKETS, registry=self.registry,
+        )
+        self._hosts: set[str] = set()
+        self._hosts_lock = threading.Lock()
         self.flow_executions = Counter(
             "ca_flow_executions_finished", "Flow executions that ended, by status.", ("status",),
             registry=self.registry,
@@ -167,6 +190,30 @@ class Metrics:
         method = method if method in HTTP_METHODS else "OTHER"
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_duration.labels(method, route).observe(seconds)
+
+    def http_exchange(
+        self, method: str, route: str, status: int, seconds: float, *, host: str,
+        request_bytes: int, response_bytes: int,
+    ) -> None:
+        """The old service's series of one request (``url`` = route template)."""
+        method = method if method in HTTP_METHODS else "OTHER"
+        labels = (str(status), method, self._host_label(host), route)
+        self.old_requests.labels(*labels).inc()
+        self.old_duration.labels(*labels).observe(seconds)
+        self.old_request_size.labels(*labels).observe(request_bytes)
+        self.old_response_size.labels(*labels).observe(response_bytes)
+
+    def _host_label(self, host: str) -> str:
+        """The Host a client sent, as the old service labelled it; past MAX_HOST_LABELS
+        distinct values ``other`` (a public route must not multiply series at will)."""
+        host = host[:100]
+        with self._hosts_lock:
+            if host in self._hosts:
+                return host
+            if len(self._hosts) < MAX_HOST_LABELS:
+                self._hosts.add(host)
+                return host
+        return "other"
 
     def flow_step_ran(self, step_type: str, status: str, seconds: float) -> None:
         self.flow_steps.labels(step_type, status).inc()

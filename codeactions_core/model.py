@@ -124,9 +124,15 @@ class CodeRun:
     headers: dict[str, list[str]] = field(default_factory=dict)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    mongo_object_id: str | None = None
+    """The run's MongoDB id before the old service moved to PostgreSQL (rows it migrated)."""
+    code_mongo_id: str | None = None
+    """The code's MongoDB id, when the run was asked for by it (old clients' ObjectId paths)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """The old service's CodeRun JSON; ``extra``, ``params`` and ``headers`` it stored as
+        JSON null stay null; the MongoDB ids appear when the row has them."""
+        document = {
             "id": self.id,
             "code_id": self.code_id,
             "status": str(self.status),
@@ -138,6 +144,11 @@ class CodeRun:
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
+        if self.mongo_object_id:
+            document["mongo_object_id"] = self.mongo_object_id
+        if self.code_mongo_id:
+            document["code_mongo_id"] = self.code_mongo_id
+        return document
 
 
 @dataclass
@@ -234,4 +245,5 @@ class Page:
 
     @property
     def last_page(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        """0 when there is nothing, as the old service answered."""
+        return -(-self.total // self.per_page)

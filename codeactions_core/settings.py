@@ -25,6 +25,7 @@ TRUE_WORDS = {"1", "t", "true", "yes", "y", "on"}
 FALSE_WORDS = {"0", "f", "false", "no", "n", "off"}
 DB_TYPES = ("sqlite", "postgres", "mongodb")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SPARE_REQUEST_THREADS = 8
 
 
 def parse_bool(raw: str) -> bool:
@@ -117,6 +118,18 @@ def parse_egress_terms(raw: str) -> tuple[str, ...]:
     return terms
 
 
+CODE_TYPES = ("endpoint", "flow")
+
+
+def parse_code_types(raw: str) -> tuple[str, ...]:
+    """Comma-separated code types (`endpoint`, `flow`)."""
+    types = tuple(dict.fromkeys(term.lower() for term in parse_terms(raw)))
+    unknown = [term for term in types if term not in CODE_TYPES]
+    if unknown or not types:
+        raise ValueError(f"expected code types among {', '.join(CODE_TYPES)}, got {raw!r}")
+    return types
+
+
 def parse_log_level(raw: str) -> str:
     value = raw.strip().lower()
     value = {"warn": "warning", "fatal": "critical", "panic": "critical", "trace": "debug"}.get(
@@ -169,7 +182,10 @@ def setting(
 class Settings:
     """Everything the processes can be configured with (COMPAT.md "Configuration")."""
 
-    host: str = setting("0.0.0.0", "Address the API listens on.")
+    host: str = setting(
+        "0.0.0.0", "Address the API listens on; `:` or `:PORT` (the old service's forms) mean all "
+        "interfaces (and that port when PORT is unset)."
+    )
     port: int = setting(8050, "Port the API listens on.", parse=port)
     data_dir: str = setting(
         "./data", "Directory for the embedded SQLite database and local caches."
@@ -180,13 +196,14 @@ class Settings:
     web_threads: int = setting(
         0,
         "Threads per gunicorn worker (gthread). A request, and the run it asks for, holds one; "
-        "0: WORKER_POOL_SIZE + WORKER_POOL_QUEUE_SIZE, so that a full queue answers 503 at once.",
+        "0: WORKER_POOL_SIZE + WORKER_POOL_QUEUE_SIZE + 8, so that a full queue answers 503 at once.",
         parse=at_least(0),
     )
 
     db_type: str = setting(
         "sqlite",
-        "Store: `sqlite` (embedded default), `postgres` or `mongodb`.",
+        "Store: `sqlite` (embedded default), `postgres` or `mongodb`. Unset: taken from the "
+        "`DB_URI` scheme (`postgres://`, `postgresql://`, `mongodb://`; anything else SQLite).",
         parse=parse_db_type,
     )
     db_uri: str = setting(
@@ -280,7 +297,10 @@ class Settings:
         300, "Seconds `pip install` of libraries may take.", parse=at_least(10)
     )
 
-    s3_enabled: bool = setting(False, "Store run logs in S3 instead of the database.", parse=parse_bool)
+    s3_enabled: bool = setting(
+        False, "Store run logs in S3 instead of the database. Unset: on when `S3_BUCKET_NAME` is "
+        "set (the old default).", parse=parse_bool
+    )
     s3_region: str = setting("us-east-1", "S3 region.")
     s3_bucket_name: str = setting("", "S3 bucket for logs (required with `S3_ENABLED`).")
     s3_access_key_id: str = setting("", "S3 access key id (else the AWS default chain).", secret=True)
@@ -477,6 +497,18 @@ class Settings:
         parse=parse_terms,
     )
 
+    endpoint_code_types: tuple[str, ...] = setting(
+        ("endpoint", "flow"),
+        "Code types `/endpoint` and `/action/endpoint` run (others answer 404): the old service "
+        "ran flow codes there too; `endpoint` restores the stricter 404 for flow codes.",
+        parse=parse_code_types,
+    )
+    python_binary: str = setting(
+        "",
+        "Python interpreter that runs user code in the sandbox (e.g. `/usr/local/bin/python3.12`, "
+        "the old image's version); unset: the server's own.",
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every setting; raise ConfigurationError naming a bad one."""
@@ -493,6 +525,10 @@ class Settings:
                 values[spec.attr] = spec.parse(raw)
             except ValueError as exc:
                 raise ConfigurationError(f"{spec.env}: {exc}") from None
+        try:
+            values.update(legacy_defaults(values))
+        except ValueError as exc:
+            raise ConfigurationError(f"{PREFIX}HOST: {exc}") from None
         settings = cls(**values)
         settings.validate()
         return settings
@@ -522,7 +558,8 @@ class Settings:
     @property
     def request_threads(self) -> int:
         """Threads per server process: WEB_THREADS, or enough for every admitted run."""
-        return self.web_threads or self.worker_pool_size + self.worker_pool_queue_size
+        spare = SPARE_REQUEST_THREADS  # so that the run after a full queue gets its 503 at once
+        return self.web_threads or self.worker_pool_size + self.worker_pool_queue_size + spare
 
     @property
     def drives_flows_in_server(self) -> bool:
@@ -572,6 +609,43 @@ def describe() -> list[SettingSpec]:
             )
         )
     return specs
+
+
+URI_STORES = {"postgres": "postgres", "postgresql": "postgres", "mongodb": "mongodb",
+              "mongodb+srv": "mongodb", "sqlite": "sqlite"}
+UNUSED_SETTINGS = ("memory_reservation",)
+"""Old service's variables accepted for compatibility that change nothing here."""
+
+
+def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults an old deployment relies on: the store from DB_URI's scheme, S3 on with a
+    bucket, HOST ``:``/``:PORT`` as all interfaces."""
+    derived: dict[str, Any] = {}
+    if "db_type" not in values and values.get("db_uri"):
+        derived["db_type"] = URI_STORES.get(urlsplit(values["db_uri"]).scheme.lower(), "sqlite")
+    uri_store = URI_STORES.get(urlsplit(values.get("db_uri", "")).scheme.lower())
+    if uri_store == "mongodb" and "mongo_db_uri" not in values:
+        derived["mongo_db_uri"] = values["db_uri"]
+    if "s3_enabled" not in values and values.get("s3_bucket_name"):
+        derived["s3_enabled"] = True
+    host = values.get("host")
+    if host is not None and host.startswith(":"):
+        derived["host"] = "0.0.0.0"
+        if "port" not in values and host[1:]:
+            derived["port"] = port(host[1:])
+    return derived
+
+
+def ignored_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Set ``FLOWS_CODE_ACTIONS_*`` variables this server does not use (named once at start)."""
+    environ = os.environ if environ is None else environ
+    specs = describe()
+    read = {name for spec in specs for name in (spec.env, *spec.aliases)}
+    unused = {spec.env for spec in specs if spec.attr in UNUSED_SETTINGS}
+    return sorted(
+        name for name, value in environ.items()
+        if value.strip() and name.startswith(PREFIX) and (name not in read or name in unused)
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ not know, including strings that are not ids at all: it never raises for them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +40,8 @@ class NewRun:
     headers: dict[str, list[str]] = field(default_factory=dict)
     result: str = ""
     """Only for a run recorded already finished (e.g. refused)."""
+    code_mongo_id: str | None = None
+    """The code's legacy MongoDB id when the run was asked for by it."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class CodeRepository(Protocol):
     def update(self, code_id: str, changes: CodeChanges) -> Code | None: ...
 
     def delete(self, code_id: str) -> bool: ...
+
+    def sources(self, language: str) -> Iterator[str]:
+        """The source of every stored code of a language (``codeactions libs sync``)."""
 
 
 class RunRepository(Protocol):

@@ -82,17 +82,30 @@ def test_patch_changes_only_what_is_sent(client, create_code):
     assert result.json["type"] == code["type"] and result.json["language"] == code["language"]
 
 
-def test_patch_source_type_language_timeout(client, create_code):
+def test_patch_source_and_timeout_query_type_and_language_only_checked(client, create_code):
+    """type and language in the query are validated, not applied (the old service's PATCH)."""
     code = create_code()
     result = client.simulate_patch(
         f"/code/{code['id']}",
         params={"type": "flow", "language": "javascript", "timeout": "400"},
-        body="exports.Run = () => {}",
+        body="print(3)",
     )
     assert result.status_code == 200
-    assert (result.json["type"], result.json["language"], result.json["timeout"]) == ("flow", "javascript", 300)
-    assert result.json["source"] == "exports.Run = () => {}"
+    assert (result.json["type"], result.json["language"], result.json["timeout"]) == ("endpoint", "python", 300)
+    assert result.json["source"] == "print(3)"
     assert client.simulate_get(f"/code/{code['id']}").json == result.json
+    bad = client.simulate_patch(f"/code/{code['id']}", params={"language": "cobol"}, body="print(4)")
+    assert bad.status_code == 400 and "cobol" in bad.json["message"]
+    assert client.simulate_get(f"/code/{code['id']}").json["source"] == "print(3)"
+
+
+def test_patch_json_body_applies_type_and_language(client, create_code):
+    code = create_code()
+    result = client.simulate_patch(
+        f"/code/{code['id']}", json={"type": "flow", "language": "javascript", "source": "exports.Run = () => {}"}
+    )
+    assert result.status_code == 200, result.text
+    assert (result.json["type"], result.json["language"]) == ("flow", "javascript")
 
 
 def test_patch_with_json_body(client, create_code):

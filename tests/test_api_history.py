@@ -39,9 +39,10 @@ def test_list_runs_with_after_and_before(client, services, run):
     later = services.store.runs.create(NewRun(code_id=run.code_id))
     listed = client.simulate_get("/coderun", params={"code_id": run.code_id}).json
     assert [r["id"] for r in listed] == [later.id, run.id]
-    after = client.simulate_get("/coderun", params={"code_id": run.code_id, "after": rfc3339(run.created_at)}).json
+    # bounds are inclusive, as they were in the old service
+    after = client.simulate_get("/coderun", params={"code_id": run.code_id, "after": rfc3339(later.created_at)}).json
     assert [r["id"] for r in after] == [later.id]
-    before = client.simulate_get("/coderun", params={"code_id": run.code_id, "before": rfc3339(later.created_at)}).json
+    before = client.simulate_get("/coderun", params={"code_id": run.code_id, "before": rfc3339(run.created_at)}).json
     assert [r["id"] for r in before] == [run.id]
     tomorrow = (utcnow() + timedelta(days=1)).date().isoformat()
     assert client.simulate_get("/coderun", params={"code_id": run.code_id, "after": tomorrow}).json == []
@@ -77,4 +78,4 @@ def test_logs_by_code_and_single_log(client, services, run):
 
 def test_no_logs_is_an_empty_first_page(client, run):
     page = client.simulate_get("/codelog", params={"run_id": run.id}).json
-    assert page == {"data": [], "total": 0, "page": 1, "last_page": 1}
+    assert page == {"data": [], "total": 0, "page": 1, "last_page": 0}

@@ -97,12 +97,12 @@ def test_endpoint_answers_raw_text(client, code):
     assert (result.status_code, result.headers["content-type"], result.text) == (200, "text/plain; charset=UTF-8", '{"a": 1}')
 
 
-def test_flow_codes_are_not_endpoints(client, code):
+def test_flow_codes_run_on_the_endpoint_routes_as_they_did(client, code):
     code_id = code('def Run(engine):\n    engine.result.set("flow")\n', type="flow")
     for path in (f"/endpoint/{code_id}", f"/action/endpoint/{code_id}"):
         result = client.simulate_get(path)
-        assert result.status_code == 404 and "not found" in result.json["message"]
-    assert runs_of(client, code_id) == []
+        assert (result.status_code, result.text) == (200, "flow")
+    assert len(runs_of(client, code_id)) == 2
     ran = client.simulate_post(f"/run/{code_id}", headers={"Authorization": f"Token {TOKEN}"})
     assert ran.status_code == 200
     assert (ran.json["code_id"], ran.json["result"]["status"], ran.json["result"]["result"]) == (code_id, "completed", "flow")

@@ -12,7 +12,7 @@ from codeactions_core.testing.server import run_cli, start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+MIGRATIONS = Path(__file__).resolve().parents[1] / "plugins/codeactions-sql/codeactions_sql/migrations"
 CODE_ID = "6f1c1a52-0d1e-4a51-9a57-0a7f3b1d2c01"
 LEGACY_CODE_ID = "65a1f0c2e4b0a1b2c3d4e5f6"
 RUN_ID = "2b7e5a10-88aa-4c33-9f00-5d4c3b2a1f00"
@@ -85,13 +85,14 @@ def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):
             "extra": {"status_code": 200, "content_type": "json"}, "params": {"valor": "100"}, "body": "b",
             "headers": {"User-Agent": ["curl/8"]},
             "created_at": "2024-01-15T10:35:00Z", "updated_at": "2024-01-15T10:35:02Z",
+            "code_mongo_id": LEGACY_CODE_ID,  # the row has it: shown, as the old service did
         }
         runs = requests.get(server.url("/coderun"), params={"code_id": LEGACY_CODE_ID}, timeout=10).json()
         assert [r["id"] for r in runs] == [RUN_ID]
 
-        patched = requests.patch(server.url(f"/code/{CODE_ID}"), params={"language": "javascript"}, timeout=10)
+        patched = requests.patch(server.url(f"/code/{CODE_ID}"), json={"language": "javascript"}, timeout=10)
         assert patched.status_code == 200 and patched.json()["language"] == "javascript"
         logs = requests.get(server.url("/codelog"), params={"run_id": RUN_ID}, timeout=10).json()
-        assert logs == {"data": [], "total": 0, "page": 1, "last_page": 1}
+        assert logs == {"data": [], "total": 0, "page": 1, "last_page": 0}
     finally:
         server.stop()

@@ -15,6 +15,7 @@ import pytest
 from codeactions_core.cli import settings_table
 
 ROOT = Path(__file__).resolve().parents[1]
+MIGRATIONS = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"
 PLUGINS = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists())
 
 
@@ -83,8 +84,8 @@ def test_sql_wheel_ships_both_migration_sets(tmp_path):
     )
     (wheel,) = tmp_path.glob("codeactions_sql-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for source in (ROOT / "migrations").rglob("*.sql"):
-        assert f"codeactions_sql/migrations/{source.relative_to(ROOT / 'migrations')}" in names
+    for source in MIGRATIONS.rglob("*.sql"):
+        assert f"codeactions_sql/migrations/{source.relative_to(MIGRATIONS)}" in names
 
 
 @pytest.mark.parametrize("language", ["python", "javascript", "go"])
@@ -96,7 +97,7 @@ def test_runtime_wheel_ships_its_engine(tmp_path, language):
     )
     (wheel,) = tmp_path.glob(f"codeactions_{language}-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    engine = ROOT / "engines" / language
+    engine = ROOT / "plugins" / f"codeactions-{language}" / f"codeactions_{language}" / "engine"
     sources = [path for path in engine.iterdir() if path.suffix in (".py", ".js", ".go")]
     assert sources
     for source in sources:
@@ -104,12 +105,23 @@ def test_runtime_wheel_ships_its_engine(tmp_path, language):
 
 
 def test_migrations_come_in_up_and_down_pairs_for_both_databases():
-    for folder in (ROOT / "migrations", ROOT / "migrations" / "sqlite"):
+    for folder in (MIGRATIONS, MIGRATIONS / "sqlite"):
         ups = {p.name.removesuffix(".up.sql") for p in folder.glob("*.up.sql")}
         downs = {p.name.removesuffix(".down.sql") for p in folder.glob("*.down.sql")}
         assert ups == downs
-    postgres = {p.name for p in (ROOT / "migrations").glob("*.up.sql")}
-    assert postgres == {p.name for p in (ROOT / "migrations" / "sqlite").glob("*.up.sql")}
+    postgres = {p.name for p in MIGRATIONS.glob("*.up.sql")}
+    assert postgres == {p.name for p in (MIGRATIONS / "sqlite").glob("*.up.sql")}
+
+
+def test_plugins_hold_their_files_and_the_top_level_paths_point_at_them():
+    """A plugin's distribution never depends on files outside its directory."""
+    for plugin in PLUGINS:
+        links = [path for path in plugin.rglob("*") if path.is_symlink()]
+        assert links == [], f"{plugin.name} holds symlinks: {links}"
+    assert (ROOT / "migrations").resolve() == MIGRATIONS
+    for language in ("python", "javascript", "go"):
+        engine = ROOT / "plugins" / f"codeactions-{language}" / f"codeactions_{language}" / "engine"
+        assert (ROOT / "engines" / language).resolve() == engine
 
 
 def test_readme_settings_table_is_current():
@@ -130,3 +142,34 @@ def test_dockerfile_installs_every_plugin_and_runs_the_cli():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "./plugins/*" in dockerfile
     assert 'ENTRYPOINT ["codeactions"]' in dockerfile
+    assert "FROM python:3.12" in dockerfile  # the old image's Python, for the server and user code
+    assert "COPY engines" not in dockerfile and "COPY migrations" not in dockerfile
+    assert "codeactions libs install --preset legacy" in dockerfile
+
+
+def test_license_matches_every_distribution():
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License")
+    for pyproject in [ROOT / "pyproject.toml", *(plugin / "pyproject.toml" for plugin in PLUGINS)]:
+        assert tomllib.loads(pyproject.read_text())["project"]["license"] == {"text": "MIT"}, pyproject
+
+
+def test_the_documents_the_readme_points_to_are_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    for target in ("docs/ENGINE_API.md", "docs/MIGRATING.md"):
+        assert f"]({target})" in readme and (ROOT / target).is_file(), target
+    engine_api = (ROOT / "docs/ENGINE_API.md").read_text()
+    for fence, entry in (("```python", "def Run(engine)"), ("```js", "exports.Run"), ("```go", "func Run(engine *Engine)")):
+        assert fence in engine_api and entry in engine_api
+
+
+def test_migrating_lists_every_decided_difference():
+    migrating = (ROOT / "docs/MIGRATING.md").read_text()
+    for step in ("codeactions migrate --libs", "codeactions libs sync", "DB_URI", "codeactions scheduler"):
+        assert step in migrating, step
+    rows = [line for line in migrating.splitlines() if line.startswith("| ") and not line.startswith("| What")]
+    table = "\n".join(rows)
+    for difference in ("exception escaping `Run`", "Integer `status_code`", "`AUTH_TOKEN`", "403",
+                       "`timeout` on create", "standard error", "standard output"):
+        assert difference in table, difference
+    assert all(len(row.split(" | ")) == 4 for row in rows), "every row: what, old, here, why"

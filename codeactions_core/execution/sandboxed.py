@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -63,6 +64,10 @@ class SandboxedRuntime:
     def find_toolchain(self) -> str:
         """Locate the interpreter or compiler; its version text, or Unavailable saying why not."""
         return ""
+
+    def interpreter(self) -> Sequence[str]:
+        """The command the zygote runs under (a Python 3.11+ interpreter; default the server's)."""
+        return (sys.executable,)
 
     def binds(self) -> Sequence[str | tuple[str, str]]:
         """Host paths this language needs, read-only, in its sandboxes' otherwise empty root
@@ -128,18 +133,24 @@ class SandboxedRuntime:
                 self._problem = exc.message
                 return
             self.network.start()
-            zygote = Zygote(self.zygote_config(), name=f"{self.language} zygote", network=self.network)
+            zygote = Zygote(
+                self.zygote_config(), name=f"{self.language} zygote", network=self.network,
+                interpreter=self.interpreter(),
+            )
             try:
                 zygote.start()
             except Unavailable as exc:
                 self._problem = exc.message
                 raise
-            if self.warm_size:
+            self.zygote = zygote  # warm_spec() may ask what the zygote could set up
+            try:
                 self._warm = WarmPool(zygote, self.warm_spec(), size=self.warm_size)
-                self._warm.start()
-            else:
-                self._warm = WarmPool(zygote, self.warm_spec(), size=0)
-            self.zygote, self._problem = zygote, None
+                if self.warm_size:
+                    self._warm.start()
+            except BaseException:
+                self.zygote = None
+                raise
+            self._problem = None
 
     def stop(self) -> None:
         with self._lock:

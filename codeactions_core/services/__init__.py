@@ -104,7 +104,8 @@ def build_services(
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
-    runs = RunService(codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics)
+    runs = RunService(codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
+                      endpoint_types=settings.endpoint_code_types)
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
         FlowEngine(

@@ -141,6 +141,13 @@ class CodeService:
         self._saved(updated, created=False)
         return self._recorded(updated) if program_changed else updated
 
+    def check_kind(self, code_type: Any, language: Any) -> None:
+        """Raise InvalidInput for a given type or language that is not valid."""
+        if code_type not in (None, ""):
+            parse_code_type(code_type)
+        if language not in (None, ""):
+            self._language(language)
+
     def delete(self, code_id: str) -> None:
         if not self._codes.delete(code_id):
             raise NotFound(f"code {code_id!r} not found")

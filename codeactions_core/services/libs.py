@@ -206,12 +206,45 @@ def require_pip() -> None:
 
 def pip_command(target: Path, distribution: str) -> list[str]:
     """pip installing one distribution, wheels only, into ``target``."""
+    return [*pip_install(target), "--", distribution]
+
+
+def pip_install(target: Path) -> list[str]:
+    """pip install into ``target``, wheels only, seeing no configuration (arguments follow)."""
     return [
         sys.executable, "-I", "-m", "pip", "install",
         "--isolated", "--no-input", "--disable-pip-version-check", "--no-cache-dir",
         "--progress-bar", "off", "--no-warn-script-location", "--root-user-action", "ignore",
-        "--only-binary=:all:", "--target", str(target), "--", distribution,
+        "--only-binary=:all:", "--target", str(target),
     ]
+
+
+PRESETS = Path(__file__).resolve().parents[1] / "presets"
+"""Named sets of pinned libraries (``<name>.txt``): ``codeactions libs install --preset NAME``."""
+PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*==[A-Za-z0-9.!+_-]+$")
+
+
+def preset_file(name: str) -> Path:
+    """The requirements file of a preset: a name in ``presets/``, or a file path."""
+    named = PRESETS / f"{name}.txt"
+    if MODULE_NAME.fullmatch(name) and named.is_file():
+        return named
+    path = Path(name)
+    if path.is_file():
+        return path.resolve()
+    known = ", ".join(sorted(p.stem for p in PRESETS.glob("*.txt")))
+    raise InvalidInput(f"no preset {name!r}: use one of {known}, or a requirements file's path")
+
+
+def preset_requirements(path: Path) -> list[str]:
+    """A preset's requirements: every line ``name==version`` (comments and blanks aside)."""
+    lines = [line.split("#", 1)[0].strip() for line in path.read_text().splitlines()]
+    requirements = [line for line in lines if line]
+    loose = [line for line in requirements if not PIN.fullmatch(line)]
+    if loose:
+        raise InvalidInput(f"preset {path.name}: every line must pin one version (name==version), "
+                           f"not {loose[0]!r}")
+    return requirements
 
 
 def pip_environment(scratch: Path) -> dict[str, str]:
@@ -364,7 +397,7 @@ class LibraryService:
     """Records the libraries of Python codes and installs them into the libs directory."""
 
     def __init__(
-        self, settings: Settings, libs: LibRepository, *, pip: PipRunner = run_pip
+        self, settings: Settings, libs: LibRepository | None, *, pip: PipRunner = run_pip
     ) -> None:
         self._libs = libs
         self._pip = pip
@@ -455,6 +488,42 @@ class LibraryService:
                     if stop_at_failure:
                         break
         return report
+
+    def sync(self, sources: Iterable[str]) -> list[str]:
+        """Record the libraries every given Python source imports (codelibs); their names."""
+        names = sorted({name for source in sources for name in imports_of(source)})
+        for name in names:
+            self._libs.add(name, LANGUAGE)
+        return names
+
+    def install_preset(self, name: str) -> list[str]:
+        """Install a preset's pinned requirements, wheels only, into the libs directory
+        (distributions present keep their files); the requirements."""
+        requirements = preset_requirements(preset_file(name))
+        require_pip()
+        deadline = time.monotonic() + self._timeout
+        self._directory.mkdir(mode=0o755, parents=True, exist_ok=True)
+        make_readable(self._directory, recursive=False)
+        with exclusive_lock(self._directory.with_name(f"{LANGUAGE}.lock"), deadline):
+            staging = Path(tempfile.mkdtemp(prefix=".install-", dir=self._directory.parent))
+            try:
+                listed = staging / "requirements.txt"
+                listed.write_text("\n".join(requirements) + "\n")
+                target = staging / "target"
+                result = self._pip([*pip_install(target), "--no-deps", "-r", str(listed)], staging,
+                                   pip_environment(staging), deadline - time.monotonic())
+                if result.returncode != 0:
+                    log.warning("pip could not install preset %s; its output ends with:\n%s",
+                                name, result.output[-4000:])
+                    why = ("did not finish within the time allowed (LIBS_INSTALL_TIMEOUT)"
+                           if result.returncode is None else essential_error(result.output))
+                    raise InvalidInput(f"could not install preset {name!r}: {why}")
+                left_out = files_of_present_distributions(target, self._directory)
+                moved = move_into(target, self._directory, left_out)
+                log.info("installed preset %s: %d entries", name, len(moved))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return requirements
 
     def _admitted(self, name: str, report: InstallReport) -> bool:
         """Whether ``name`` may be installed; else noted in the report."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -14,11 +15,14 @@ from codeactions_core.errors import NotFound, Unavailable
 from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
-from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus, utcnow
+from codeactions_core.model import Code, CodeLog, CodeRun, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
+
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+"""A MongoDB id: old clients still run migrated codes by it (the run keeps it as code_mongo_id)."""
 
 
 @dataclass
@@ -134,8 +138,10 @@ class RunService:
         pool: RunPool,
         release: Callable[[], None] = lambda: None,
         observer: RunObserver | None = None,
+        endpoint_types: Iterable[str] = ("endpoint", "flow"),
     ) -> None:
         self._codes = codes
+        self._endpoint_types = frozenset(endpoint_types)
         self._observer = observer
         self._runs = runs
         self._logs = logs
@@ -144,10 +150,11 @@ class RunService:
         self._release = release
 
     def run(self, code_id: str, request: RunRequest, *, endpoints_only: bool = False) -> RunResult:
-        """Run a code now and wait for it. Flow codes are 'not found' to endpoint routes."""
+        """Run a code now and wait for it. On endpoint routes, codes of a type not in
+        ENDPOINT_CODE_TYPES are 'not found'."""
         started = time.perf_counter()
         code = self._codes.get(code_id)
-        if endpoints_only and code.type is CodeType.FLOW:
+        if endpoints_only and code.type.value not in self._endpoint_types:
             raise NotFound(f"code {code_id!r} not found")
         runtime = self._runtimes.ready(code.language)
         try:
@@ -158,10 +165,12 @@ class RunService:
                 headers=request.headers, result=f"rejected: {exc.message}",
             ))
             raise
+        legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
                 params=request.params, body=request.body, headers=request.headers,
+                code_mongo_id=legacy_id,
             ))
         except BaseException:
             self._pool.cancel(ticket)
@@ -236,6 +245,8 @@ def canonical_header(name: str) -> str:
 def headers_from_environ(environ: Mapping[str, str]) -> dict[str, list[str]]:
     headers: dict[str, list[str]] = {}
     for key, value in environ.items():
+        if key == "HTTP_HOST":
+            continue  # Go's request headers never listed Host, so code never saw it
         if key.startswith("HTTP_"):
             name = key[5:]
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:

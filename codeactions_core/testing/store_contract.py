@@ -105,6 +105,17 @@ class StoreContract(LogStoreContract):
         assert [c.id for c in store.codes.list_by_project("project-a", CodeType.FLOW)] == [first.id]
         assert store.codes.list_by_project("nobody") == []
 
+    def test_sources_of_a_language_across_projects(self, store: Store) -> None:
+        """``codeactions libs sync`` reads every stored code of a language."""
+        first = store.codes.create(new_code(source="import six\n", project_uuid="project-s1"))
+        store.codes.create(new_code(source="import yaml\n", project_uuid="project-s2"))
+        store.codes.create(new_code(source="package main", language="go", project_uuid="project-s1"))
+        sources = list(store.codes.sources("python"))
+        assert {"import six\n", "import yaml\n"} <= set(sources)
+        assert "package main" not in sources
+        store.codes.delete(first.id)
+        assert "import six\n" not in set(store.codes.sources("python"))
+
     def test_update_changes_only_what_is_given(self, store: Store) -> None:
         code = store.codes.create(new_code())
         updated = store.codes.update(code.id, CodeChanges(name="renamed", timeout=120))
@@ -159,8 +170,11 @@ class StoreContract(LogStoreContract):
         assert store.runs.list_by_code(code.id, after=before_all, limit=2) == listed[:2]
         assert store.runs.list_by_code(code.id, before=before_all) == []
         oldest, newest = listed[-1], listed[0]
-        assert oldest.id not in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
-        assert newest.id not in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        # both bounds are inclusive, as the old service's were
+        assert oldest.id in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
+        assert newest.id in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        later = store.runs.list_by_code(code.id, after=newest.created_at)
+        assert {r.created_at for r in later} == {newest.created_at}
         assert store.runs.list_by_code(code.id, after=utcnow() + timedelta(seconds=5)) == []
 
     def test_abandoned_runs_are_failed(self, store: Store) -> None:

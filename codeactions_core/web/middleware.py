@@ -36,12 +36,22 @@ class RecordRequestMetrics:
         started = getattr(req.context, "started", None)
         if started is None:
             return
-        self._metrics.http_request(
-            req.method,
-            req.uri_template or UNMATCHED_ROUTE,
-            falcon.http_status_to_code(resp.status),
-            time.perf_counter() - started,
+        route, status = req.uri_template or UNMATCHED_ROUTE, falcon.http_status_to_code(resp.status)
+        seconds = time.perf_counter() - started
+        self._metrics.http_request(req.method, route, status, seconds)
+        self._metrics.http_exchange(
+            req.method, route, status, seconds, host=req.get_header("Host") or "",
+            request_bytes=req.content_length or 0, response_bytes=response_size(resp),
         )
+
+
+def response_size(resp: falcon.Response) -> int:
+    """Bytes of a response body (0 for a stream, whose size is not known here)."""
+    try:
+        body = resp.render_body()
+    except (TypeError, ValueError, falcon.HTTPError):  # fails the request elsewhere
+        return 0
+    return len(body) if body is not None else 0
 
 
 class ReleaseStoreConnection:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Any
 
 import falcon
 
-from codeactions_core.errors import InvalidInput
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import MAX_SOURCE_BYTES, CodeInput, CodeService
 from codeactions_core.web.requests import (
@@ -14,32 +15,44 @@ from codeactions_core.web.requests import (
     decode_text,
     first_param,
     is_json,
-    json_object,
     read_body,
 )
 
 CODE_FIELDS = tuple(f.name for f in dataclasses.fields(CodeInput))
 
 
-def read_code_input(req: falcon.Request, *, source_required_in_json: bool) -> CodeInput:
-    """Code fields from the query string, overridden by a JSON object body when sent.
+def read_code_input(req: falcon.Request, *, creating: bool) -> tuple[CodeInput, frozenset[str]]:
+    """Code fields from the query string, overridden by a JSON body form; the fields that form gave.
 
-    Any other body is the raw source text, whatever its content type.
+    The JSON form is an object holding ``source`` sent with a JSON content type (on
+    update also an object of code fields only, e.g. ``{"timeout": 30}``). Any other
+    body is the raw source text, whatever its content type, as the old service stored it.
     """
     data = CodeInput(**{name: first_param(req, name) for name in CODE_FIELDS if name != "source"})
-    if is_json(req):
-        body = read_body(req, JSON_BODY_LIMIT, "JSON body")
-        if not body.strip():
-            return data
-        document = json_object(req, body)
-        if source_required_in_json and "source" not in document:
-            raise InvalidInput('JSON body must be an object holding "source" (the code text)')
-        for name in CODE_FIELDS:
-            if name in document:
-                setattr(data, name, document[name])
-        return data
-    data.source = decode_text(read_body(req, MAX_SOURCE_BYTES, "source"), "source")
-    return data
+    body = read_body(req, JSON_BODY_LIMIT if is_json(req) else MAX_SOURCE_BYTES, "source")
+    if not body.strip():
+        return data, frozenset()
+    document = json_form(body, creating=creating) if is_json(req) else None
+    if document is None:
+        data.source = decode_text(body, "source")
+        return data, frozenset()
+    for name in CODE_FIELDS:
+        if name in document:
+            setattr(data, name, document[name])
+    return data, frozenset(document) & frozenset(CODE_FIELDS)
+
+
+def json_form(body: bytes, *, creating: bool) -> dict[str, Any] | None:
+    """The JSON body form of a code, or None when the body is raw source."""
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    if "source" in document or (not creating and document and set(document) <= set(CODE_FIELDS)):
+        return document
+    return None
 
 
 def require_project(access: AccessService, req: falcon.Request, project: object, need: Need) -> None:
@@ -60,7 +73,7 @@ class CodeCollection:
         resp.media = [code.to_json() for code in codes]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        data = read_code_input(req, source_required_in_json=True)
+        data, _ = read_code_input(req, creating=True)
         require_project(self._access, req, data.project_uuid, Need.WRITE)
         code = self._codes.create(data)
         resp.status = falcon.HTTP_201
@@ -82,7 +95,13 @@ class CodeItem:
     def on_patch(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         stored = self._codes.get(code_id)
         self._access.require(req.context.identity, stored.project_uuid, Need.WRITE)
-        code = self._codes.update(code_id, read_code_input(req, source_required_in_json=False))
+        data, from_json = read_code_input(req, creating=False)
+        # type and language in the query are checked, not applied, as the old service did
+        # (its clients send a fixed type=endpoint&language=python on every update).
+        self._codes.check_kind(data.type, data.language)
+        data.type = data.type if "type" in from_json else None
+        data.language = data.language if "language" in from_json else None
+        code = self._codes.update(code_id, data)
         resp.media = code.to_json()
 
     on_patch_admin = on_patch

@@ -20,6 +20,9 @@ from codeactions_javascript.node import Node, find_node
 V8_HEADROOM = 3 * 1024 * MIB
 """Address space V8 reserves beyond its heap; the heap flag and the memory cgroup bound real use."""
 HARNESS = os.path.realpath(str(resources.files("codeactions_javascript") / "engine" / "harness.js"))
+HARNESS_INSIDE = "/opt/codeactions/engines/javascript"
+"""Where the harness folder appears in an allowlist root: a fixed path, never under the
+run's private /tmp (an installation under /tmp would otherwise be covered by it)."""
 
 
 def node_limits(settings: Settings) -> SandboxLimits:
@@ -28,13 +31,15 @@ def node_limits(settings: Settings) -> SandboxLimits:
     return dataclasses.replace(limits, memory=limits.memory + V8_HEADROOM)
 
 
-def node_spec(node: Node, settings: Settings, limits: SandboxLimits) -> SandboxSpec:
+def node_spec(
+    node: Node, settings: Settings, limits: SandboxLimits, harness: str = HARNESS
+) -> SandboxSpec:
     """A sandbox running the harness (warm: the longest timeout; each job brings its own)."""
     return SandboxSpec(
         timeout=MAX_TIMEOUT,
         limits=limits,
         argv=(node.executable, f"--max-old-space-size={settings.sandbox_memory_mb}", *node.flags,
-              HARNESS),
+              harness),
         executable=node.executable,
         network=settings.sandbox_network,
     )
@@ -55,10 +60,13 @@ class JavaScriptRuntime(SandboxedRuntime):
         self.node = find_node(self.settings.node_binary)
         return f"node {self.node.version}"
 
-    def binds(self) -> Sequence[str]:
+    def binds(self) -> Sequence[str | tuple[str, str]]:
         assert self.node is not None
-        return (self.node.executable, os.path.dirname(HARNESS))
+        return (self.node.executable, (os.path.dirname(HARNESS), HARNESS_INSIDE))
 
     def warm_spec(self) -> SandboxSpec:
         assert self.node is not None
-        return node_spec(self.node, self.settings, self.limits)
+        zygote = self.zygote
+        in_root = zygote is not None and zygote.protections.get("filesystem") == "allowlist root"
+        harness = f"{HARNESS_INSIDE}/{os.path.basename(HARNESS)}" if in_root else HARNESS
+        return node_spec(self.node, self.settings, self.limits, harness)

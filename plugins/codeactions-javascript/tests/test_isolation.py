@@ -97,7 +97,9 @@ exports.Run = (engine) => {{
   let read;
   try {{ read = fs.readFileSync({json.dumps(os.path.join(here, files[0]))}, "utf8").length; }}
   catch (error) {{ read = error.code; }}
-  engine.result.set({{ listed: fs.readdirSync({json.dumps(here)}), read, cwd: process.cwd() }});
+  let listed;
+  try {{ listed = fs.readdirSync({json.dumps(here)}); }} catch (error) {{ listed = []; }}
+  engine.result.set({{ listed, read, cwd: process.cwd() }});
 }};
 """
     seen = json.loads(run(source).result)

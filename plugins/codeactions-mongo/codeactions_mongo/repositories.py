@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -128,6 +128,10 @@ class MongoCodes(OnCollection):
             query["type"] = str(code_type)
         return [to_code(document) for document in self.collection.find(query, sort=NEWEST_FIRST)]
 
+    def sources(self, language: str) -> Iterator[str]:
+        for document in self.collection.find({"language": language}, {"source": 1}):
+            yield document.get("source") or ""
+
     def update(self, code_id: str, changes: CodeChanges) -> Code | None:
         return update_by_id(self.collection, code_id, code_changes(changes, now()), to_code)
 
@@ -173,9 +177,9 @@ class MongoRuns(OnCollection):
         query: dict[str, Any] = {"code_id": code}
         window = {}
         if after is not None:
-            window["$gt"] = bson_time(after)
+            window["$gte"] = bson_time(after)  # inclusive, as they were
         if before is not None:
-            window["$lt"] = bson_time(before)
+            window["$lte"] = bson_time(before)
         if window:
             query["created_at"] = window
         documents = self.collection.find(query, sort=NEWEST_FIRST, limit=limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -107,12 +107,14 @@ def to_run(row: Any) -> CodeRun:
         code_id=row.code_id,
         status=RunStatus(row.status),
         result=row.result or "",
-        extra=row.extra or {},
-        params=row.params or {},
+        extra=row.extra,  # JSON null the old service stored stays null
+        params=row.params,
         body=row.body or "",
-        headers=row.headers or {},
+        headers=row.headers,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        mongo_object_id=row.mongo_object_id,
+        code_mongo_id=row.code_mongo_id,
     )
 
 
@@ -198,6 +200,11 @@ class SqlCodes:
             query = query.where(self.model.type == str(code_type))
         return [to_code(row) for row in query.order_by(self.model.created_at.desc())]
 
+    def sources(self, language: str) -> Iterator[str]:
+        query = self.model.select(self.model.source).where(self.model.language == language)
+        for row in query.order_by(self.model.created_at).iterator():
+            yield row.source or ""
+
     def update(self, code_id: str, changes: CodeChanges) -> Code | None:
         row = find_by_id(self.model, code_id)
         if row is None:
@@ -233,6 +240,7 @@ class SqlRuns:
         run = CodeRun(
             id=new_id(), code_id=new.code_id, status=new.status, params=new.params, body=new.body,
             headers=new.headers, result=new.result, created_at=now, updated_at=now,
+            code_mongo_id=new.code_mongo_id,
         )
         self._statements.insert_run(run)
         return run
@@ -265,9 +273,9 @@ class SqlRuns:
             return []
         query = self.model.select().where(self.model.code_id == code_id)
         if after is not None:
-            query = query.where(self.model.created_at > after)
+            query = query.where(self.model.created_at >= after)  # inclusive, as they were
         if before is not None:
-            query = query.where(self.model.created_at < before)
+            query = query.where(self.model.created_at <= before)
         query = query.order_by(self.model.created_at.desc(), self.model.id.desc()).limit(limit)
         return [to_run(row) for row in query]
 

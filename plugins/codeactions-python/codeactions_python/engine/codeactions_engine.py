@@ -219,27 +219,41 @@ def run_action(job: dict) -> dict:
         if callable(entry):
             outcome["has_run"] = True
             entry(engine)
-            outcome.update(result=engine.result.value if engine.result.value is not None else "",
-                           status_code=engine.result.status_code, content_type=engine.result.content_type)
         outcome["ok"] = True
     except BaseException as exc:  # SystemExit and KeyboardInterrupt included: the run failed
-        if isinstance(exc, SystemExit) and exc.code in (None, 0) and not outcome["has_run"]:
-            outcome["ok"] = True  # a script that calls sys.exit() normally
+        if isinstance(exc, SystemExit) and exc.code in (None, 0):
+            outcome["ok"] = True  # sys.exit() / sys.exit(0) ends the run normally, as it did
         else:
             text = user_traceback(exc)
             engine.log.error(text)
             outcome["error"] = text
+    if outcome["ok"] and outcome["has_run"]:  # the result set so far
+        outcome.update(result=engine.result.value if engine.result.value is not None else "",
+                       status_code=engine.result.status_code, content_type=engine.result.content_type)
     outcome["logs_dropped"] = engine.log.dropped
     return outcome
 
 
+INSTALL_HINT = ("; the library is not installed on this server: install it with "
+                "`codeactions libs install {name}` (or `codeactions libs sync` for every code's imports)")
+
+
 def user_traceback(exc: BaseException) -> str:
-    """The traceback from the user's code down, without the harness's frames."""
+    """The traceback of the user's code only (``action.py``, line N): no frame of the
+    harness, the standard library or an installed library, so no path of the server's."""
     frames = traceback.extract_tb(exc.__traceback__)
-    user_frames = [frame for frame in frames if frame.filename == ACTION_FILE] or frames
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(user_frames)]
+    user_frames = [frame for frame in frames if frame.filename == ACTION_FILE]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(user_frames)] if user_frames else []
     lines += traceback.format_exception_only(type(exc), exc)
+    if isinstance(exc, ModuleNotFoundError) and exc.name and missing_library(exc.name):
+        lines[-1] = lines[-1].rstrip("\n") + INSTALL_HINT.format(name=exc.name.partition(".")[0])
     return "".join(lines).rstrip()
+
+
+def missing_library(name: str) -> bool:
+    """Whether a module that could not be found would be a library (not the standard library's)."""
+    top = name.partition(".")[0]
+    return top not in sys.stdlib_module_names and top != "action"
 
 
 def read_job(fd: int) -> dict:
