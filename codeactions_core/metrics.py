@@ -59,7 +59,9 @@ def mark_worker_dead(directory: str | Path, pid: int) -> None:
 class Metrics:
     """One process's metrics. ``multiprocess_dir``: share values with the other workers there."""
 
-    def __init__(self, multiprocess_dir: str | Path | None = None) -> None:
+    def __init__(self, multiprocess_dir: str | Path | None = None, *, code_labels: bool = True) -> None:
+        self.code_labels = code_labels
+        """False: ``project_uuid`` and ``code_id`` are left empty (METRICS_CODE_LABELS)."""
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
         if self.multiprocess_dir:
             export_metrics_dir(self.multiprocess_dir)
@@ -122,6 +124,9 @@ class Metrics:
             "Requests the rate limiter could not count because Redis was unreachable.",
         )
 
+    def _code(self, project_uuid: str, code_id: str) -> tuple[str, str]:
+        return (project_uuid, code_id) if self.code_labels else ("", "")
+
     def _gauge(self, name: str, help: str) -> Gauge:
         return Gauge(name, help, registry=self.registry, multiprocess_mode="livesum")
 
@@ -151,8 +156,9 @@ class Metrics:
     def run_finished(
         self, project_uuid: str, code_id: str, *, failed: bool, timed_out: bool, seconds: float
     ) -> None:
-        self.runs.labels(project_uuid, code_id).inc()
-        self.run_elapsed.labels(project_uuid, code_id).observe(seconds)
+        labels = self._code(project_uuid, code_id)
+        self.runs.labels(*labels).inc()
+        self.run_elapsed.labels(*labels).observe(seconds)
         if timed_out:
             self.tasks_timeout.inc()
         elif failed:
@@ -161,7 +167,7 @@ class Metrics:
             self.tasks_completed.inc()
 
     def code_saved(self, project_uuid: str, code_id: str, *, created: bool) -> None:
-        (self.codes_created if created else self.codes_updated).labels(project_uuid, code_id).inc()
+        (self.codes_created if created else self.codes_updated).labels(*self._code(project_uuid, code_id)).inc()
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in HTTP_METHODS else "OTHER"

@@ -96,13 +96,16 @@ def build_services(
     store = store or open_store(settings, pm)
     runtimes = Runtimes(collect(pm.hook.codeactions_runtimes(settings=settings)))
     log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
-    metrics = Metrics(settings.metrics_dir or None)
+    metrics = Metrics(settings.metrics_dir or None, code_labels=settings.metrics_code_labels)
     pool = RunPool(settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics)
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
-    runs = RunService(codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics)
+    runs = RunService(
+        codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
+        redact_headers=settings.redact_headers,
+    )
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
         FlowEngine(
@@ -130,7 +133,7 @@ def build_services(
         access=AccessService(
             collect(pm.hook.codeactions_auth_providers(settings=settings)),
             store.permissions,
-            run_needs_service=bool(settings.auth_token),
+            metrics_token=settings.metrics_token,
         ),
         libs=libs,
         metrics=metrics,

@@ -124,7 +124,9 @@ class RunService:
         pool: RunPool,
         release: Callable[[], None] = lambda: None,
         observer: RunObserver | None = None,
+        redact_headers: Iterable[str] = (),
     ) -> None:
+        self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
         self._observer = observer
         self._runs = runs
@@ -133,25 +135,36 @@ class RunService:
         self._pool = pool
         self._release = release
 
-    def run(self, code_id: str, request: RunRequest, *, endpoints_only: bool = False) -> RunResult:
-        """Run a code now and wait for it. Flow codes are 'not found' to endpoint routes."""
+    def run(
+        self,
+        code_id: str,
+        request: RunRequest,
+        *,
+        endpoints_only: bool = False,
+        authorize: Callable[[Code], None] | None = None,
+    ) -> RunResult:
+        """Run a code now and wait for it. Flow codes are 'not found' to endpoint routes;
+        ``authorize`` may refuse the code (e.g. the caller's project permission) before it runs."""
         started = time.perf_counter()
         code = self._codes.get(code_id)
         if endpoints_only and code.type is CodeType.FLOW:
             raise NotFound(f"code {code_id!r} not found")
+        if authorize is not None:
+            authorize(code)
         runtime = self._runtimes.ready(code.language)
+        stored_headers = redacted(request.headers, self._redact)
         try:
             ticket = self._pool.admit()
         except QueueFull as exc:
             self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.FAILED, params=request.params, body=request.body,
-                headers=request.headers, result=f"rejected: {exc.message}",
+                headers=stored_headers, result=f"rejected: {exc.message}",
             ))
             raise
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
-                params=request.params, body=request.body, headers=request.headers,
+                params=request.params, body=request.body, headers=stored_headers,
             ))
         except BaseException:
             self._pool.cancel(ticket)
@@ -224,6 +237,25 @@ def run_extra(outcome: Outcome) -> dict:
     if outcome.timed_out:
         extra["timed_out"] = True
     return extra
+
+
+ALWAYS_REDACTED = ("Authorization", "Proxy-Authorization", "Cookie")
+"""Headers a stored run never shows (on every route), whatever REDACT_HEADERS adds."""
+REDACTED = "[redacted]"
+
+
+def redacted(headers: Mapping[str, list[str]], names: frozenset[str]) -> dict[str, list[str]]:
+    """``headers`` as a run stores them: the values of ``names`` (lower case) replaced."""
+    return {
+        name: [REDACTED for _ in values] if name.lower() in names else list(values)
+        for name, values in headers.items()
+    }
+
+
+def without_headers(headers: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, list[str]]:
+    """``headers`` without ``names`` (any case): credentials the server consumed itself."""
+    dropped = {name.lower() for name in names}
+    return {name: list(values) for name, values in headers.items() if name.lower() not in dropped}
 
 
 def canonical_header(name: str) -> str:
