@@ -97,7 +97,11 @@ def build_services(
     runtimes = Runtimes(collect(pm.hook.codeactions_runtimes(settings=settings)))
     log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
     metrics = Metrics(settings.metrics_dir or None, code_labels=settings.metrics_code_labels)
-    pool = RunPool(settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics)
+    per_project, per_project_queue = settings.project_run_limits
+    pool = RunPool(
+        settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics,
+        per_project=per_project, per_project_queue=per_project_queue,
+    )
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics

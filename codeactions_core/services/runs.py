@@ -154,7 +154,7 @@ class RunService:
         runtime = self._runtimes.ready(code.language)
         stored_headers = redacted(request.headers, self._redact)
         try:
-            ticket = self._pool.admit()
+            ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
             self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.FAILED, params=request.params, body=request.body,
