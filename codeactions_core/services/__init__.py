@@ -24,6 +24,7 @@ from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
 from codeactions_core.services.libs import LibraryService
 from codeactions_core.services.projects import ProjectService
+from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.runs import Runtimes, RunService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
@@ -108,7 +109,7 @@ def build_services(
     )
     runs = RunService(
         codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
-        redact_headers=settings.redact_headers,
+        redact_headers=settings.redact_headers, limits=run_limits(settings),
     )
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
@@ -148,6 +149,17 @@ def build_services(
         ),
         flow_sweeper=sweeper,
         flow_dispatcher=dispatcher,
+    )
+
+
+def run_limits(settings: Settings) -> RunLimits:
+    """The server's caps on what a run stores (RUN_MAX_*, SANDBOX_OUTPUT_KB)."""
+    return RunLimits(
+        log_lines=settings.run_max_log_lines,
+        log_bytes=settings.run_max_log_kb * 1024,
+        result_bytes=settings.run_max_result_kb * 1024,
+        extra_bytes=settings.run_max_extra_kb * 1024,
+        output_bytes=settings.sandbox_output_kb * 1024,
     )
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, Unavailable
@@ -15,6 +15,7 @@ from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
 from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
+from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ class RunService:
         release: Callable[[], None] = lambda: None,
         observer: RunObserver | None = None,
         redact_headers: Iterable[str] = (),
+        limits: RunLimits | None = None,
     ) -> None:
+        self._limits = limits or RunLimits()
         self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
         self._observer = observer
@@ -152,19 +155,22 @@ class RunService:
         if authorize is not None:
             authorize(code)
         runtime = self._runtimes.ready(code.language)
-        stored_headers = redacted(request.headers, self._redact)
+        stored = RunRequest(  # what the run record keeps; the code gets ``request`` itself
+            params=storable_value(request.params), body=storable(request.body),
+            headers=storable_value(redacted(request.headers, self._redact)),
+        )
         try:
             ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
             self._runs.create(NewRun(
-                code_id=code.id, status=RunStatus.FAILED, params=request.params, body=request.body,
-                headers=stored_headers, result=f"rejected: {exc.message}",
+                code_id=code.id, status=RunStatus.FAILED, params=stored.params, body=stored.body,
+                headers=stored.headers, result=f"rejected: {exc.message}",
             ))
             raise
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
-                params=request.params, body=request.body, headers=stored_headers,
+                params=stored.params, body=stored.body, headers=stored.headers,
             ))
         except BaseException:
             self._pool.cancel(ticket)
@@ -180,7 +186,7 @@ class RunService:
         return RunResult(code, finished, outcome, seconds)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
-        """The run's turn: always ends it in a terminal state."""
+        """The run's turn: always ends it in a terminal state, whatever fails on the way."""
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
@@ -188,11 +194,28 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
-        extra = run_extra(outcome)
-        if outcome.logs:  # first, so that the run can tell where its logs live
-            self._store_logs(code, run, outcome, extra)
-        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
-        return finished or run, outcome
+        try:
+            outcome = bounded(outcome, self._limits)
+            extra = run_extra(outcome)
+            if outcome.logs:  # first, so that the run can tell where its logs live
+                self._store_logs(code, run, outcome, extra)
+            finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
+            return finished or run, outcome
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the run must still end failed
+            return self._fail_after_error(code, run, outcome, exc), outcome
+
+    def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
+        """The run could not be stored as it ended: store it failed with the reason instead."""
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
+        outcome.status, outcome.extra = RunStatus.FAILED, {}
+        outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
+        try:
+            finished = self._runs.update(run.id, status=RunStatus.FAILED, result=outcome.result, extra={})
+        except Exception:
+            log.exception("run %s could not be marked failed; the abandoned-run sweep will", run.id)
+            finished = None
+        return finished or replace(run, status=RunStatus.FAILED, result=outcome.result, extra={})
 
     def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> None:
         """Write the run's log lines; a log store failure is noted on the run, never loses it."""
