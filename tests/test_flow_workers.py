@@ -38,6 +38,7 @@ def environment(new_postgres_database, suite_env) -> dict[str, str]:
         "FLOWS_CODE_ACTIONS_FLOW_QUEUE": f"test.flow-executions.{tag}",
         "FLOWS_CODE_ACTIONS_FLOW_LEASE_SECONDS": "2",
         "FLOWS_CODE_ACTIONS_FLOW_POLL_SECONDS": "0.2",
+        "FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW": "127.0.0.1",  # the echo servers listen on loopback
     }
     assert run_cli("migrate", settings=settings).returncode == 0
     return settings
