@@ -250,7 +250,10 @@ class Settings:
         parse=at_least(10),
     )
     blacklist: tuple[str, ...] = setting(
-        (), "Comma-separated terms a source may not contain.", parse=parse_terms
+        (),
+        "Comma-separated terms a source may not contain: a convenience filter against typos and "
+        "accidents, not a security control (trivially bypassed; the sandbox is the control).",
+        parse=parse_terms,
     )
     skiplist: tuple[str, ...] = setting(
         (), "Comma-separated Python libraries never installed.", parse=parse_terms

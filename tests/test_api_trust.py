@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -44,6 +45,7 @@ def server(tmp_path_factory):
                 "FLOWS_CODE_ACTIONS_AUTH_TOKEN": TOKEN,
                 "FLOWS_CODE_ACTIONS_METRICS_TOKEN": METRICS_TOKEN,
                 "FLOWS_CODE_ACTIONS_REDACT_HEADERS": "X-Api-Key",
+                "FLOWS_CODE_ACTIONS_BLACKLIST": "os.system",
                 "FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "true",
                 "FLOWS_CODE_ACTIONS_OIDC_HOST": oidc.host,
                 "FLOWS_CODE_ACTIONS_OIDC_REALM": oidc.settings()["oidc_realm"],
@@ -171,3 +173,19 @@ def test_health_shows_pids_and_paths_only_to_authenticated_callers(server):
     assert "pid" not in anonymous.json()["system"]
     assert "/" + "tmp" not in json.dumps(anonymous.json()["sandbox"]) + json.dumps(anonymous.json()["runtimes"])
     assert set(anonymous.json()) == set(full.json())
+
+
+# --- 7. the blacklist: kept, and documented as what it is ---------------------------------------
+
+
+def test_the_blacklist_still_refuses_and_is_documented_as_a_typo_guard(server):
+    answer = requests.post(
+        server.url("/code"), params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": PROJECT},
+        data=b"import os\ndef Run(engine):\n    os.system('true')\n", headers=SERVICE, timeout=30,
+    )
+    assert answer.status_code == 400 and "os.system" in answer.json()["message"]
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    securing = readme[readme.index("## Securing a deployment"):readme.index("### Projects and permissions")]
+    assert "The blacklist is not a security control" in securing
+    (row,) = [line for line in readme.splitlines() if line.startswith("| `FLOWS_CODE_ACTIONS_BLACKLIST`")]
+    assert "not a security control" in row
