@@ -8,9 +8,10 @@ server whichever worker answers. Elsewhere (tests, tools) values stay in memory.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -28,6 +29,7 @@ from prometheus_client import (
     values,
 )
 
+from codeactions_core.errors import CodeActionsError, Unauthenticated, Unavailable
 from codeactions_core.settings import export_metrics_dir
 
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -203,14 +205,32 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def serve_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+REFUSED: tuple[tuple[type[CodeActionsError], str], ...] = (
+    (Unauthenticated, "401 Unauthorized"), (Unavailable, "503 Service Unavailable"),
+)
+
+
+def serve_metrics(
+    metrics: Metrics, host: str, port: int, authorize: Callable[[Mapping[str, str]], None] | None = None
+) -> WSGIServer:
     """Serve ``GET /metrics`` on ``host:port`` from a thread (for processes other than
-    ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop."""
+    ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop.
+    ``authorize`` (the request's headers, names in lower case) refuses a caller by raising."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"only /metrics here\n"]
+        if authorize is not None:
+            headers = {
+                key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+            }
+            try:
+                authorize(headers)
+            except CodeActionsError as exc:
+                status = next((text for kind, text in REFUSED if isinstance(exc, kind)), "403 Forbidden")
+                start_response(status, [("Content-Type", "application/json")])
+                return [json.dumps({"message": exc.message}).encode()]
         body, content_type = metrics.render()
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]
