@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, Unavailable
@@ -215,7 +215,9 @@ class RunService:
         except Exception:
             log.exception("run %s could not be marked failed; the abandoned-run sweep will", run.id)
             finished = None
-        return finished or replace(run, status=RunStatus.FAILED, result=outcome.result, extra={})
+        if finished is None:  # this request's own copy of the run, as it should have been stored
+            run.status, run.result, run.extra = RunStatus.FAILED, outcome.result, {}
+        return finished or run
 
     def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> None:
         """Write the run's log lines; a log store failure is noted on the run, never loses it."""
