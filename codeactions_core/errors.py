@@ -15,6 +15,10 @@ class InvalidInput(CodeActionsError):
     """The request is malformed or a parameter is missing or invalid (400)."""
 
 
+class LengthRequired(InvalidInput):
+    """A request body whose end cannot be told (411)."""
+
+
 class NotFound(CodeActionsError):
     """The named entity does not exist (404)."""
 

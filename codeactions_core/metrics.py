@@ -8,9 +8,10 @@ server whichever worker answers. Elsewhere (tests, tools) values stay in memory.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -28,6 +29,7 @@ from prometheus_client import (
     values,
 )
 
+from codeactions_core.errors import CodeActionsError, Unauthenticated, Unavailable
 from codeactions_core.settings import export_metrics_dir
 
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -61,7 +63,9 @@ def mark_worker_dead(directory: str | Path, pid: int) -> None:
 class Metrics:
     """One process's metrics. ``multiprocess_dir``: share values with the other workers there."""
 
-    def __init__(self, multiprocess_dir: str | Path | None = None) -> None:
+    def __init__(self, multiprocess_dir: str | Path | None = None, *, code_labels: bool = True) -> None:
+        self.code_labels = code_labels
+        """False: ``project_uuid`` and ``code_id`` are left empty (METRICS_CODE_LABELS)."""
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
         if self.multiprocess_dir:
             export_metrics_dir(self.multiprocess_dir)
@@ -145,6 +149,9 @@ class Metrics:
             "Requests the rate limiter could not count because Redis was unreachable.",
         )
 
+    def _code(self, project_uuid: str, code_id: str) -> tuple[str, str]:
+        return (project_uuid, code_id) if self.code_labels else ("", "")
+
     def _gauge(self, name: str, help: str) -> Gauge:
         return Gauge(name, help, registry=self.registry, multiprocess_mode="livesum")
 
@@ -174,8 +181,9 @@ class Metrics:
     def run_finished(
         self, project_uuid: str, code_id: str, *, failed: bool, timed_out: bool, seconds: float
     ) -> None:
-        self.runs.labels(project_uuid, code_id).inc()
-        self.run_elapsed.labels(project_uuid, code_id).observe(seconds)
+        labels = self._code(project_uuid, code_id)
+        self.runs.labels(*labels).inc()
+        self.run_elapsed.labels(*labels).observe(seconds)
         if timed_out:
             self.tasks_timeout.inc()
         elif failed:
@@ -184,7 +192,7 @@ class Metrics:
             self.tasks_completed.inc()
 
     def code_saved(self, project_uuid: str, code_id: str, *, created: bool) -> None:
-        (self.codes_created if created else self.codes_updated).labels(project_uuid, code_id).inc()
+        (self.codes_created if created else self.codes_updated).labels(*self._code(project_uuid, code_id)).inc()
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in HTTP_METHODS else "OTHER"
@@ -244,14 +252,32 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
 
-def serve_metrics(metrics: Metrics, host: str, port: int) -> WSGIServer:
+REFUSED: tuple[tuple[type[CodeActionsError], str], ...] = (
+    (Unauthenticated, "401 Unauthorized"), (Unavailable, "503 Service Unavailable"),
+)
+
+
+def serve_metrics(
+    metrics: Metrics, host: str, port: int, authorize: Callable[[Mapping[str, str]], None] | None = None
+) -> WSGIServer:
     """Serve ``GET /metrics`` on ``host:port`` from a thread (for processes other than
-    ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop."""
+    ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop.
+    ``authorize`` (the request's headers, names in lower case) refuses a caller by raising."""
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         if environ.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"only /metrics here\n"]
+        if authorize is not None:
+            headers = {
+                key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+            }
+            try:
+                authorize(headers)
+            except CodeActionsError as exc:
+                status = next((text for kind, text in REFUSED if isinstance(exc, kind)), "403 Forbidden")
+                start_response(status, [("Content-Type", "application/json")])
+                return [json.dumps({"message": exc.message}).encode()]
         body, content_type = metrics.render()
         start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
         return [body]

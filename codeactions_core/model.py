@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -37,6 +39,21 @@ class Role(enum.IntEnum):
     VIEWER = 1
     CONTRIBUTOR = 2
     MODERATOR = 3
+
+
+OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
+
+
+def canonical_id(raw: str) -> str:
+    """The one spelling of an id: a UUID in lower-case hyphenated form whatever its spelling
+    (upper case, ``{…}``, ``urn:uuid:``, no hyphens), a MongoDB ObjectId in lower case, else as is."""
+    text = raw.strip()
+    if OBJECT_ID.fullmatch(text):
+        return text.lower()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return raw
 
 
 def utcnow() -> datetime:

@@ -283,7 +283,10 @@ class Settings:
         parse=at_least(10),
     )
     blacklist: tuple[str, ...] = setting(
-        (), "Comma-separated terms a source may not contain.", parse=parse_terms
+        (),
+        "Comma-separated terms a source may not contain: a convenience filter against typos and "
+        "accidents, not a security control (trivially bypassed; the sandbox is the control).",
+        parse=parse_terms,
     )
     skiplist: tuple[str, ...] = setting(
         (), "Comma-separated Python libraries never installed.", parse=parse_terms
@@ -490,6 +493,66 @@ class Settings:
         parse=parse_auto_bool,
     )
 
+    # Trust at the API (issue 11): credentials, metrics, fair sharing, run caps, flow egress.
+    redact_headers: tuple[str, ...] = setting(
+        (),
+        "Comma-separated header names stored runs keep redacted, besides `Authorization`, "
+        "`Proxy-Authorization` and `Cookie` (always redacted). The code itself still sees them "
+        "on the public routes.",
+        parse=parse_terms,
+    )
+    metrics_token: str = setting(
+        "",
+        "Token a scraper may present (`Authorization: Bearer <token>`) to read `/metrics`, besides "
+        "the service token. Set, or any auth configured: `/metrics` needs one of them.",
+        secret=True,
+    )
+    metrics_code_labels: bool = setting(
+        True,
+        "Label run and code metrics with `project_uuid` and `code_id`; false: those labels are "
+        "left empty (for deployments whose `/metrics` stays public).",
+        parse=parse_bool,
+    )
+    project_max_concurrent_runs: int = setting(
+        0,
+        "Runs of one project executing at once per server process; 0: three quarters of "
+        "WORKER_POOL_SIZE (at least 1), so that other projects always find a free worker.",
+        parse=at_least(0),
+    )
+    project_max_queued_runs: int = setting(
+        0,
+        "Runs of one project waiting per server process before its new ones get 503; 0: three "
+        "quarters of WORKER_POOL_QUEUE_SIZE, so that other projects always find room in the queue.",
+        parse=at_least(0),
+    )
+    run_max_log_lines: int = setting(
+        1000, "Log lines the server keeps of one run, whatever the sandbox reports (the rest are "
+        "dropped and counted in a last line).", parse=at_least(1),
+    )
+    run_max_log_kb: int = setting(
+        1024, "Bytes of log lines the server keeps of one run, in KiB.", parse=at_least(1)
+    )
+    run_max_result_kb: int = setting(
+        4096, "Largest result the server stores, in KiB: a larger one fails the run.", parse=at_least(1)
+    )
+    run_max_extra_kb: int = setting(
+        64, "Largest `extra` a runtime may report beyond stdout and stderr (which SANDBOX_OUTPUT_KB "
+        "bounds), in KiB: a larger one is dropped and the run says so.", parse=at_least(1),
+    )
+    flow_egress_allow: tuple[str, ...] = setting(
+        (),
+        "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that the "
+        "`http_call` and `tabular` flow steps may reach although the egress policy denies their "
+        "range (loopback, private, link-local/metadata, CGNAT, ULA, multicast...).",
+        parse=parse_egress_terms,
+    )
+    flow_egress_deny: tuple[str, ...] = setting(
+        (),
+        "Comma-separated CIDRs or `host:port` entries the `http_call` and `tabular` flow steps "
+        "may not reach, beyond the ranges always denied.",
+        parse=parse_egress_terms,
+    )
+
     disable_plugins: tuple[str, ...] = setting(
         (),
         "Comma-separated plugin names (as `codeactions plugins` lists them) not to load.",
@@ -554,6 +617,13 @@ class Settings:
                     f"{PREFIX}DB_URI: a {self.db_type} store needs a "
                     f"{expected[self.db_type][0]}:// URI, got scheme {scheme!r}"
                 )
+
+    @property
+    def project_run_limits(self) -> tuple[int, int]:
+        """Runs of one project executing and waiting at once per process (0s resolved)."""
+        running = self.project_max_concurrent_runs or max(1, self.worker_pool_size * 3 // 4)
+        waiting = self.project_max_queued_runs or self.worker_pool_queue_size * 3 // 4
+        return min(running, self.worker_pool_size), min(waiting, self.worker_pool_queue_size)
 
     @property
     def request_threads(self) -> int:

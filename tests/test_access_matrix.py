@@ -12,6 +12,7 @@ from codeactions_core.testing.api import api_client
 from codeactions_core.testing.oidc import userinfo_server
 
 TOKEN = "matrix-service-token"
+METRICS_TOKEN = "matrix-metrics-token"
 PROJECT, OTHER = "project-p", "project-q"
 USERS = {
     "viewer": {"email": "viewer@x.org"},
@@ -29,16 +30,20 @@ CALLERS = {
     "other-moderator": {"Authorization": "Bearer other-moderator"},
     "internal": {"Authorization": "Bearer internal"},
     "service": {"Authorization": f"Token {TOKEN}"},
+    "metrics token": {"Authorization": f"Bearer {METRICS_TOKEN}"},
 }
+UNKNOWN = {"no token", "bad token", "metrics token"}
+"""Callers no provider identifies (the metrics token opens /metrics only)."""
 # Who may do what (COMPAT.md "Auth"): read needs a role >= 1 on the project,
-# executing a flow >= 2, write >= 3; /run needs the service token; projects are
-# managed by the service or internal users.
+# executing a flow or running a code (/run) >= 2, write >= 3; projects are managed by
+# the service or internal users; /metrics is for the service, internal users and the
+# metrics token.
 ALLOWED = {
     "read": {"viewer", "contributor", "moderator", "internal", "service"},
     "execute": {"contributor", "moderator", "internal", "service"},
     "write": {"moderator", "internal", "service"},
-    "run": {"service"},
     "trusted": {"internal", "service"},
+    "metrics": {"internal", "service", "metrics token"},
 }
 CODE = 'def Run(engine):\n    engine.log.info("hi")\n    engine.result.set("ok")\n'
 CREATE = {"name": "m", "language": "python", "type": "endpoint", "project_uuid": PROJECT}
@@ -48,7 +53,10 @@ _fresh = itertools.count()
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     with userinfo_server(USERS) as oidc:
-        settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, **oidc.settings())
+        settings = Settings(
+            data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, metrics_token=METRICS_TOKEN,
+            **oidc.settings(),
+        )
         with api_client(settings) as (client, services):
             for user, role, project in (("viewer", 1, PROJECT), ("contributor", 2, PROJECT),
                                         ("moderator", 3, PROJECT), ("other-moderator", 3, OTHER)):
@@ -111,7 +119,8 @@ ROUTES = {
     "update code": ("write", lambda w: ("PATCH", f"/code/{w['code']}", {"params": {"name": "renamed"}})),
     "update code (admin)": ("write", lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}})),
     "delete code": ("write", lambda w: ("DELETE", f"/code/{new_code(w)}", {})),
-    "run": ("run", lambda w: ("POST", f"/run/{w['code']}", {})),
+    "run": ("execute", lambda w: ("POST", f"/run/{w['code']}", {})),
+    "metrics": ("metrics", lambda w: ("GET", "/metrics", {})),
     "list flows": ("read", lambda w: ("GET", "/flows", {"params": {"project_uuid": PROJECT}})),
     "get flow": ("read", lambda w: ("GET", f"/flows/{w['flow']}", {})),
     "list versions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/versions", {})),
@@ -146,11 +155,9 @@ def test_access(world, route, caller):
         world["client"].simulate_put(f"/projects/{PROJECT}", json={"name": "P"}, headers=CALLERS["service"])
     method, path, options = request(world)
     answer = world["client"].simulate_request(method, path, headers=CALLERS[caller], **options)
-    if caller in ("no token", "bad token"):
-        assert answer.status_code == 401, answer.text
-    elif caller in ALLOWED[need]:
+    if caller in ALLOWED[need]:
         assert answer.status_code in (200, 201, 202), answer.text
-    elif need == "run":
+    elif caller in UNKNOWN:
         assert answer.status_code == 401, answer.text
     else:
         assert answer.status_code == 403, answer.text
@@ -163,7 +170,7 @@ def test_deleting_a_permission(world, caller):
     client = world["client"]
     client.simulate_put(f"/projects/{PROJECT}/permissions/{email}", json={"role": 2}, headers=CALLERS["service"])
     answer = client.simulate_delete(f"/projects/{PROJECT}/permissions/{email}", headers=CALLERS[caller])
-    expected = 401 if caller in ("no token", "bad token") else 200 if caller in ALLOWED["trusted"] else 403
+    expected = 401 if caller in UNKNOWN else 200 if caller in ALLOWED["trusted"] else 403
     assert answer.status_code == expected
 
 

@@ -27,7 +27,8 @@ TOKEN = "s3rvice-token"
 @pytest.fixture(scope="module")
 def services(tmp_path_factory):
     settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN,
-                        worker_pool_size=2, worker_pool_queue_size=0)
+                        worker_pool_size=2, worker_pool_queue_size=0,
+                        project_max_concurrent_runs=2)
     services = build_services(settings)
     ensure_schema_ready(services.store)
     services.start()

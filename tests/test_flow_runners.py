@@ -12,12 +12,21 @@ from typing import Any
 
 import pytest
 
-from codeactions_core.flows.runners import CodeRunner, HttpCallRunner, TabularRunner, WaitRunner
+from codeactions_core.egress import EgressPolicy
+from codeactions_core.flows.runners import (
+    CodeRunner,
+    Egress,
+    HttpCallRunner,
+    TabularRunner,
+    WaitRunner,
+)
 from codeactions_core.flows.runners.tabular import method_url
 from codeactions_core.flows.steps import StepContext, StepFailed, StepResult
 from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
 
 Seen = Recorded
+LOOPBACK = Egress(EgressPolicy.from_terms(["127.0.0.1"]))
+"""The test servers listen on loopback, which the egress policy denies unless allowed."""
 
 
 @pytest.fixture
@@ -73,7 +82,7 @@ class Sleeps:
 
 
 def http(config: dict[str, Any], runner: HttpCallRunner | None = None, log: Log | None = None) -> Any:
-    return (runner or HttpCallRunner()).execute(config, context(), log or Log()).result
+    return (runner or HttpCallRunner(egress=LOOPBACK)).execute(config, context(), log or Log()).result
 
 
 # --- http_call -------------------------------------------------------------------------------
@@ -151,7 +160,7 @@ def test_http_call_retries_a_5xx_then_succeeds(serve):
 
     server = serve(flaky)
     sleeps, log = Sleeps(), Log()
-    result = http({"url": server.at(), "retry": {"max_attempts": 4, "delay": 0.5}}, HttpCallRunner(sleep=sleeps), log)
+    result = http({"url": server.at(), "retry": {"max_attempts": 4, "delay": 0.5}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK), log)
     assert (result["status"], result["body"]) == (200, {"try": 3})
     assert len(server.requests) == 3
     assert sleeps.delays == [0.5, 0.5]
@@ -164,7 +173,7 @@ def test_http_call_gives_up_after_the_last_attempt(serve):
     server = serve(lambda seen: text_reply("overloaded " * 50, status=500))
     sleeps = Sleeps()
     with pytest.raises(StepFailed) as raised:
-        http({"url": server.at(), "retry": {"max_attempts": 3, "delay": 2}}, HttpCallRunner(sleep=sleeps))
+        http({"url": server.at(), "retry": {"max_attempts": 3, "delay": 2}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK))
     assert len(server.requests) == 3 and sleeps.delays == [2, 2]
     message = raised.value.message
     assert message.startswith(f"GET {server.at('/')} answered HTTP 500: overloaded overloaded")
@@ -175,7 +184,7 @@ def test_http_call_never_retries_a_4xx(serve):
     server = serve(lambda seen: json_reply({"error": "no such lead"}, status=404))
     sleeps = Sleeps()
     with pytest.raises(StepFailed) as raised:
-        http({"url": server.at("/lead/9"), "retry": {"max_attempts": 5, "delay": 1}}, HttpCallRunner(sleep=sleeps))
+        http({"url": server.at("/lead/9"), "retry": {"max_attempts": 5, "delay": 1}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK))
     assert len(server.requests) == 1 and sleeps.delays == []
     assert raised.value.message == f'GET {server.at("/lead/9")} answered HTTP 404: {{"error": "no such lead"}}'
 
@@ -184,7 +193,7 @@ def test_http_call_retries_a_refused_connection():
     sleeps, log = Sleeps(), Log()
     url = closed_port_url()
     with pytest.raises(StepFailed) as raised:
-        http({"url": url, "retry": {"max_attempts": 2, "delay": 0}}, HttpCallRunner(sleep=sleeps), log)
+        http({"url": url, "retry": {"max_attempts": 2, "delay": 0}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK), log)
     assert raised.value.message.startswith(f"GET {url}: connection failed: ")
     assert raised.value.message.endswith("(after 2 attempts)")
     assert sleeps.delays == [0]
@@ -197,8 +206,8 @@ def test_http_call_caps_the_response_size(serve):
     with pytest.raises(StepFailed, match=f"larger than {1024 * 1024} bytes"):
         http({"url": server.at("/big")})
     with pytest.raises(StepFailed, match="larger than 1000 bytes"):
-        http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=1000))
-    assert len(http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=2000))["body"]) == 2000
+        http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=1000, egress=LOOPBACK))
+    assert len(http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=2000, egress=LOOPBACK))["body"]) == 2000
 
 
 def test_http_call_caps_a_body_without_content_length(serve):
@@ -216,7 +225,7 @@ def test_http_call_caps_a_body_without_content_length(serve):
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     try:
         with pytest.raises(StepFailed, match="larger than 4096 bytes"):
-            http({"url": f"http://127.0.0.1:{server.server_address[1]}/"}, HttpCallRunner(max_response_bytes=4096))
+            http({"url": f"http://127.0.0.1:{server.server_address[1]}/"}, HttpCallRunner(max_response_bytes=4096, egress=LOOPBACK))
     finally:
         server.shutdown()
         server.server_close()
@@ -253,7 +262,7 @@ def bitrix(serve, reply: Answer | None = None) -> EchoServer:
 
 
 def tabular(config: dict[str, Any], log: Log | None = None, **context_values: Any) -> Any:
-    return TabularRunner().execute(config, context(**context_values), log or Log()).result
+    return TabularRunner(egress=LOOPBACK).execute(config, context(**context_values), log or Log()).result
 
 
 def test_tabular_posts_crm_lead_update(serve):

@@ -38,6 +38,7 @@ def environment(new_postgres_database, suite_env) -> dict[str, str]:
         "FLOWS_CODE_ACTIONS_FLOW_QUEUE": f"test.flow-executions.{tag}",
         "FLOWS_CODE_ACTIONS_FLOW_LEASE_SECONDS": "2",
         "FLOWS_CODE_ACTIONS_FLOW_POLL_SECONDS": "0.2",
+        "FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW": "127.0.0.1",  # the echo servers listen on loopback
     }
     assert run_cli("migrate", settings=settings).returncode == 0
     return settings
@@ -216,3 +217,16 @@ def test_sigterm_finishes_the_running_step_and_hands_the_rest_on(api, workers):
         done = finished(api, flow_id, execution_id)
     assert done["status"] == "completed"
     assert paths(echo) == {"/slow": 1, "/next": 1}
+
+
+def test_a_workers_metrics_need_a_token_once_auth_is_configured(workers):
+    port = free_port()
+    workers("guarded", FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port), FLOWS_CODE_ACTIONS_HOST="127.0.0.1",
+            FLOWS_CODE_ACTIONS_AUTH_TOKEN="worker-service-token", FLOWS_CODE_ACTIONS_METRICS_TOKEN="scraper")
+    url = f"http://127.0.0.1:{port}/metrics"
+    refused = requests.get(url, timeout=10)  # it serves before the worker says it is ready
+    assert refused.status_code == 401 and "credentials" in refused.json()["message"]
+    assert requests.get(url, headers={"Authorization": "Token wrong"}, timeout=10).status_code == 401
+    for token in ("Bearer scraper", "Token worker-service-token"):
+        answer = requests.get(url, headers={"Authorization": token}, timeout=10)
+        assert answer.status_code == 200 and "ca_flow_steps" in answer.text

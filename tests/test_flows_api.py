@@ -24,7 +24,9 @@ PROJECT = "P1"
 
 @pytest.fixture(scope="module")
 def services(tmp_path_factory) -> Iterator[Services]:
-    settings = Settings(data_dir=str(tmp_path_factory.mktemp("data")), flow_poll_seconds=0.05)
+    settings = Settings(
+        data_dir=str(tmp_path_factory.mktemp("data")), flow_poll_seconds=0.05, flow_egress_allow=("127.0.0.1",)
+    )
     services = build_services(settings)
     ensure_schema_ready(services.store)
     services.start()

@@ -53,6 +53,8 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
             "status_code": http_status(document.get("status_code")),
             "content_type": str(document.get("content_type") or "text"),
         }
+        if not status_as_set(document.get("status_code"), outcome.extra["status_code"]):
+            outcome.extra["invalid_status_code"] = str(document.get("status_code"))[:50]
         if not document.get("has_run"):
             outcome.stdout = ""  # it is the result
     if len(outcome.result.encode("utf-8", errors="replace")) > result_limit:
@@ -78,6 +80,16 @@ def http_status(value: Any) -> int:
     except (TypeError, ValueError):
         return 200
     return status if 100 <= status <= 599 else 200
+
+
+def status_as_set(value: Any, used: int) -> bool:
+    """Whether ``used`` is the status the code set (unset counts as set: the default)."""
+    if value is None:
+        return True
+    try:
+        return int(value) == used
+    except (TypeError, ValueError):
+        return False
 
 
 def to_log_line(entry: list[Any]) -> LogLine:

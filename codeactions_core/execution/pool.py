@@ -1,6 +1,11 @@
 """The bounded worker pool of a server process: WORKER_POOL_SIZE runs at once,
 WORKER_POOL_QUEUE_SIZE more waiting, anything beyond refused at once.
 
+Fair sharing: one project runs at most ``per_project`` runs at once and keeps at
+most ``per_project_queue`` waiting, so that the workers and the queue it cannot
+take are always there for the other projects; a freed worker goes to the oldest
+waiting run whose project is under its share.
+
 Runs execute in the thread that asked for them (the request's thread): the
 pool only admits them and makes them take turns, so a run costs no hand-off
 between threads.
@@ -68,8 +73,9 @@ class Unobserved:
 class Ticket:
     """An admitted run's place; ``immediate`` when a worker was free for it at once."""
 
-    def __init__(self, immediate: bool) -> None:
+    def __init__(self, immediate: bool, project: str = "") -> None:
         self.immediate = immediate
+        self.project = project
         self.turn = threading.Event()
         self.open = True
         if immediate:
@@ -77,9 +83,21 @@ class Ticket:
 
 
 class RunPool:
-    def __init__(self, workers: int, queue_size: int, observer: PoolObserver | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        queue_size: int,
+        observer: PoolObserver | None = None,
+        *,
+        per_project: int | None = None,
+        per_project_queue: int | None = None,
+    ) -> None:
         self.workers = workers
         self.queue_size = queue_size
+        self.per_project = workers if per_project is None else max(1, min(per_project, workers))
+        self.per_project_queue = queue_size if per_project_queue is None else min(per_project_queue, queue_size)
+        self._running: collections.Counter[str] = collections.Counter()
+        self._queued: collections.Counter[str] = collections.Counter()
         self._observer = observer or Unobserved()
         self._observer.pool_sized(workers, queue_size)
         self._lock = threading.Lock()
@@ -88,26 +106,42 @@ class RunPool:
         self._submitted = self._completed = self._failed = self._rejected = 0
         self._queue_wait = 0.0
 
-    def admit(self) -> Ticket:
-        """A place for one run; raise QueueFull (never block) when there is none."""
+    def admit(self, project: str = "") -> Ticket:
+        """A place for one run of ``project``; raise QueueFull (never block) when there is none."""
+        refusal = ""
         with self._lock:
-            full = self._busy + len(self._waiting) >= self.workers + self.queue_size
-            if full:
+            if self._busy < self.workers and self._running[project] < self.per_project:
+                ticket = Ticket(immediate=True, project=project)
+                self._start(ticket)
+            elif self._busy >= self.workers and len(self._waiting) >= self.queue_size:
+                refusal = (
+                    f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
+                    "try again later"
+                )
+            elif len(self._waiting) >= self.queue_size or self._queued[project] >= self.per_project_queue:
+                refusal = (
+                    f"project {project!r} is using its share of this server: {self._running[project]} "
+                    f"runs executing (at most {self.per_project}) and {self._queued[project]} waiting "
+                    f"(at most {self.per_project_queue}); try again later"
+                )
+            else:
+                ticket = Ticket(immediate=False, project=project)
+                self._waiting.append(ticket)
+                self._queued[project] += 1
+            if refusal:
                 self._rejected += 1
             else:
-                ticket = Ticket(immediate=self._busy < self.workers and not self._waiting)
-                if ticket.immediate:
-                    self._busy += 1
-                else:
-                    self._waiting.append(ticket)
                 self._observer.pool_occupancy(self._busy, len(self._waiting))
-        if full:
+        if refusal:
             self._observer.pool_rejected()
-            raise QueueFull(
-                f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
-                "try again later"
-            )
+            raise QueueFull(refusal)
         return ticket
+
+    def _start(self, ticket: Ticket) -> None:
+        """Give ``ticket`` a worker (under the lock)."""
+        self._busy += 1
+        self._running[ticket.project] += 1
+        ticket.turn.set()
 
     def run(self, ticket: Ticket, work: Callable[..., T], *args: Any) -> T:
         """Wait for ``ticket``'s turn, then run ``work`` in this thread."""
@@ -138,17 +172,29 @@ class RunPool:
             ticket.open = False
             if ticket.turn.is_set():
                 self._busy -= 1
+                self._running[ticket.project] -= 1
+                if not self._running[ticket.project]:
+                    del self._running[ticket.project]
             else:
                 self._waiting.remove(ticket)
+                self._unqueue(ticket)
             if ok is True:
                 self._completed += 1
             elif ok is False:
                 self._failed += 1
-            while self._waiting and self._busy < self.workers:
-                following = self._waiting.popleft()
-                self._busy += 1
-                following.turn.set()
+            for following in list(self._waiting):
+                if self._busy >= self.workers:
+                    break
+                if self._running[following.project] < self.per_project:
+                    self._waiting.remove(following)
+                    self._unqueue(following)
+                    self._start(following)
             self._observer.pool_occupancy(self._busy, len(self._waiting))
+
+    def _unqueue(self, ticket: Ticket) -> None:
+        self._queued[ticket.project] -= 1
+        if not self._queued[ticket.project]:
+            del self._queued[ticket.project]
 
     def stats(self) -> PoolStats:
         with self._lock:

@@ -40,7 +40,10 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     metrics_server = None
     try:
         if settings.worker_metrics_port:
-            metrics_server = serve_metrics(services.metrics, settings.host, settings.worker_metrics_port)
+            metrics_server = serve_metrics(
+                services.metrics, settings.host, settings.worker_metrics_port,
+                authorize=services.access.require_metrics,
+            )
             log.info("metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
         status = ensure_schema_ready(services.store)
         log.info(

@@ -24,7 +24,8 @@ from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
 from codeactions_core.services.libs import LibraryService
 from codeactions_core.services.projects import ProjectService
-from codeactions_core.services.runs import Runtimes, RunService
+from codeactions_core.services.run_caps import RunLimits
+from codeactions_core.services.runs import RunService, Runtimes
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
@@ -98,14 +99,21 @@ def build_services(
         collect(pm.hook.codeactions_runtimes(settings=settings)), required=settings.sandbox_require
     )
     log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
-    metrics = Metrics(settings.metrics_dir or None)
-    pool = RunPool(settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics)
+    metrics = Metrics(settings.metrics_dir or None, code_labels=settings.metrics_code_labels)
+    per_project, per_project_queue = settings.project_run_limits
+    pool = RunPool(
+        settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics,
+        per_project=per_project, per_project_queue=per_project_queue,
+    )
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
-    runs = RunService(codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
-                      endpoint_types=settings.endpoint_code_types)
+    runs = RunService(
+        codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
+        endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
+        limits=run_limits(settings),
+    )
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
         FlowEngine(
@@ -133,7 +141,7 @@ def build_services(
         access=AccessService(
             collect(pm.hook.codeactions_auth_providers(settings=settings)),
             store.permissions,
-            run_needs_service=bool(settings.auth_token),
+            metrics_token=settings.metrics_token,
         ),
         libs=libs,
         metrics=metrics,
@@ -144,6 +152,17 @@ def build_services(
         ),
         flow_sweeper=sweeper,
         flow_dispatcher=dispatcher,
+    )
+
+
+def run_limits(settings: Settings) -> RunLimits:
+    """The server's caps on what a run stores (RUN_MAX_*, SANDBOX_OUTPUT_KB)."""
+    return RunLimits(
+        log_lines=settings.run_max_log_lines,
+        log_bytes=settings.run_max_log_kb * 1024,
+        result_bytes=settings.run_max_result_kb * 1024,
+        extra_bytes=settings.run_max_extra_kb * 1024,
+        output_bytes=settings.sandbox_output_kb * 1024,
     )
 
 

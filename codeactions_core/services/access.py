@@ -8,10 +8,11 @@ With no provider configured at all the deployment is open (``serve`` warns).
 from __future__ import annotations
 
 import enum
+import hmac
 from collections.abc import Mapping, Sequence
 
 from codeactions_core.auth import ANONYMOUS, AuthProvider, Identity, IdentityKind
-from codeactions_core.errors import Forbidden, Unauthenticated
+from codeactions_core.errors import Forbidden, Unauthenticated, Unavailable
 from codeactions_core.model import Role
 from codeactions_core.store import PermissionRepository
 
@@ -30,11 +31,11 @@ class AccessService:
         providers: Sequence[AuthProvider],
         permissions: PermissionRepository,
         *,
-        run_needs_service: bool = False,
+        metrics_token: str = "",
     ) -> None:
         self._providers = list(providers)
         self._permissions = permissions
-        self._run_needs_service = run_needs_service
+        self._metrics_token = metrics_token.encode()
 
     @property
     def open(self) -> bool:
@@ -79,10 +80,34 @@ class AccessService:
             return
         raise Forbidden("only the service token (or an internal user) may manage projects and permissions")
 
-    def require_run(self, identity: Identity) -> None:
-        """``POST /run``: the service token, when one is configured (COMPAT.md)."""
-        if self._run_needs_service and not identity.is_service:
-            raise Unauthenticated("this route needs the header Authorization: Token <service token>")
+    def require_run(self, identity: Identity, project_uuid: str) -> None:
+        """``POST /run``: the service token, an internal user, or a contributor of the code's project."""
+        self.require(identity, project_uuid, Need.EXECUTE)
+
+    def require_metrics(self, headers: Mapping[str, str]) -> None:
+        """``/metrics``: METRICS_TOKEN, the service token or an internal user once any auth (or a
+        metrics token) is configured; open otherwise. ``headers`` keyed in lower case."""
+        if self._metrics_token:
+            scheme, _, presented = headers.get("authorization", "").strip().partition(" ")
+            if scheme.lower() in ("bearer", "token") and hmac.compare_digest(
+                presented.strip().encode(), self._metrics_token
+            ):
+                return
+            if self.open:
+                raise Unauthenticated("/metrics needs the header Authorization: Bearer <metrics token>")
+        if self.open:
+            return
+        if not self.privileged(self.identify(headers)):
+            raise Forbidden("only the service token, the metrics token or an internal user may read metrics")
+
+    def authenticated(self, headers: Mapping[str, str]) -> Identity | None:
+        """The caller when it presented valid credentials; None when it presented none or bad ones."""
+        if self.open or not headers.get("authorization"):
+            return None
+        try:
+            return self.identify(headers)
+        except (Unauthenticated, Unavailable):
+            return None
 
 
 def scheme_of(provider: AuthProvider) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from codeactions_core.errors import InvalidInput, NotFound
-from codeactions_core.model import Code, CodeChanges, CodeType, NewCode
+from codeactions_core.model import Code, CodeChanges, CodeType, NewCode, canonical_id
 from codeactions_core.store import CodeRepository
 
 if TYPE_CHECKING:
@@ -103,10 +103,10 @@ class CodeService:
         return code
 
     def find(self, code_id: str) -> Code | None:
-        return self._codes.get(code_id)
+        return self._codes.get(canonical_id(code_id))
 
     def get(self, code_id: str) -> Code:
-        code = self._codes.get(code_id)
+        code = self._codes.get(canonical_id(code_id))
         if code is None:
             raise NotFound(f"code {code_id!r} not found")
         return code
@@ -134,7 +134,7 @@ class CodeService:
         program_changed = changes.source is not None or language != stored.language
         if program_changed:
             self._install_libraries(language, changes.source or stored.source)
-        updated = self._codes.update(code_id, changes)
+        updated = self._codes.update(stored.id, changes)
         if updated is None:
             raise NotFound(f"code {code_id!r} not found")
         updated = self._prepared(updated)
@@ -149,7 +149,7 @@ class CodeService:
             self._language(language)
 
     def delete(self, code_id: str) -> None:
-        if not self._codes.delete(code_id):
+        if not self._codes.delete(canonical_id(code_id)):
             raise NotFound(f"code {code_id!r} not found")
 
     @staticmethod

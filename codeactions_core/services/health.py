@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -148,6 +149,24 @@ def system_report() -> dict[str, Any]:
         "pid": os.getpid(),
         "load_average": [round(value, 2) for value in load] if load else None,
     }
+
+
+PATH = re.compile(r"(?<![\w:/])/[^\s,;'\"()\[\]]+")
+
+
+def public_report(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The report for anonymous callers: no process ids, no file paths."""
+    return _scrubbed(report)
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _scrubbed(item) for key, item in value.items() if key != "pid"}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item) for item in value]
+    if isinstance(value, str):
+        return PATH.sub("<path>", value)
+    return value
 
 
 def runtime_report(runtimes: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from codeactions_core.errors import InvalidInput, NotFound
-from codeactions_core.model import CodeLog, CodeRun, Page
+from codeactions_core.model import CodeLog, CodeRun, Page, canonical_id
 from codeactions_core.services.codes import CodeService
 from codeactions_core.store import LogStore, RunRepository
 
@@ -50,7 +50,7 @@ class HistoryService:
         return code.project_uuid if code else None
 
     def get_run(self, run_id: str) -> CodeRun:
-        run = self._runs.get(run_id)
+        run = self._runs.get(canonical_id(run_id))
         if run is None:
             raise NotFound(f"run {run_id!r} not found")
         return run
@@ -68,7 +68,7 @@ class HistoryService:
         )
 
     def get_log(self, log_id: str) -> CodeLog:
-        log = self._logs.get(log_id)
+        log = self._logs.get(canonical_id(log_id))
         if log is None:
             raise NotFound(f"log {log_id!r} not found")
         return log

@@ -17,6 +17,7 @@ from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
 from codeactions_core.model import Code, CodeLog, CodeRun, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
+from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,11 @@ class RunService:
         release: Callable[[], None] = lambda: None,
         observer: RunObserver | None = None,
         endpoint_types: Iterable[str] = ("endpoint", "flow"),
+        redact_headers: Iterable[str] = (),
+        limits: RunLimits | None = None,
     ) -> None:
+        self._limits = limits or RunLimits()
+        self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
         self._endpoint_types = frozenset(endpoint_types)
         self._observer = observer
@@ -149,27 +154,41 @@ class RunService:
         self._pool = pool
         self._release = release
 
-    def run(self, code_id: str, request: RunRequest, *, endpoints_only: bool = False) -> RunResult:
+    def run(
+        self,
+        code_id: str,
+        request: RunRequest,
+        *,
+        endpoints_only: bool = False,
+        authorize: Callable[[Code], None] | None = None,
+    ) -> RunResult:
         """Run a code now and wait for it. On endpoint routes, codes of a type not in
-        ENDPOINT_CODE_TYPES are 'not found'."""
+        ENDPOINT_CODE_TYPES are 'not found'; ``authorize`` may refuse the code (e.g. the
+        caller's project permission) before it runs."""
         started = time.perf_counter()
         code = self._codes.get(code_id)
         if endpoints_only and code.type.value not in self._endpoint_types:
             raise NotFound(f"code {code_id!r} not found")
+        if authorize is not None:
+            authorize(code)
         runtime = self._runtimes.ready(code.language)
+        stored = RunRequest(  # what the run record keeps; the code gets ``request`` itself
+            params=storable_value(request.params), body=storable(request.body),
+            headers=storable_value(redacted(request.headers, self._redact)),
+        )
         try:
-            ticket = self._pool.admit()
+            ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
             self._runs.create(NewRun(
-                code_id=code.id, status=RunStatus.FAILED, params=request.params, body=request.body,
-                headers=request.headers, result=f"rejected: {exc.message}",
+                code_id=code.id, status=RunStatus.FAILED, params=stored.params, body=stored.body,
+                headers=stored.headers, result=f"rejected: {exc.message}",
             ))
             raise
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
-                params=request.params, body=request.body, headers=request.headers,
+                params=stored.params, body=stored.body, headers=stored.headers,
                 code_mongo_id=legacy_id,
             ))
         except BaseException:
@@ -186,7 +205,7 @@ class RunService:
         return RunResult(code, finished, outcome, seconds)
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
-        """The run's turn: always ends it in a terminal state."""
+        """The run's turn: always ends it in a terminal state, whatever fails on the way."""
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
@@ -194,11 +213,30 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
-        extra = run_extra(outcome)
-        if outcome.logs:  # first, so that the run can tell where its logs live
-            self._store_logs(code, run, outcome, extra)
-        finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
-        return finished or run, outcome
+        try:
+            outcome = bounded(outcome, self._limits)
+            extra = run_extra(outcome)
+            if outcome.logs:  # first, so that the run can tell where its logs live
+                self._store_logs(code, run, outcome, extra)
+            finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
+            return finished or run, outcome
+        except Exception as exc:  # noqa: BLE001 - whatever failed, the run must still end failed
+            return self._fail_after_error(code, run, outcome, exc), outcome
+
+    def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
+        """The run could not be stored as it ended: store it failed with the reason instead."""
+        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
+        outcome.status, outcome.extra = RunStatus.FAILED, {}
+        outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
+        try:
+            finished = self._runs.update(run.id, status=RunStatus.FAILED, result=outcome.result, extra={})
+        except Exception:
+            log.exception("run %s could not be marked failed; the abandoned-run sweep will", run.id)
+            finished = None
+        if finished is None:  # this request's own copy of the run, as it should have been stored
+            run.status, run.result, run.extra = RunStatus.FAILED, outcome.result, {}
+        return finished or run
 
     def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> None:
         """Write the run's log lines; a log store failure is noted on the run, never loses it."""
@@ -235,6 +273,25 @@ def run_extra(outcome: Outcome) -> dict:
     if outcome.timed_out:
         extra["timed_out"] = True
     return extra
+
+
+ALWAYS_REDACTED = ("Authorization", "Proxy-Authorization", "Cookie")
+"""Headers a stored run never shows (on every route), whatever REDACT_HEADERS adds."""
+REDACTED = "[redacted]"
+
+
+def redacted(headers: Mapping[str, list[str]], names: frozenset[str]) -> dict[str, list[str]]:
+    """``headers`` as a run stores them: the values of ``names`` (lower case) replaced."""
+    return {
+        name: [REDACTED for _ in values] if name.lower() in names else list(values)
+        for name, values in headers.items()
+    }
+
+
+def without_headers(headers: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, list[str]]:
+    """``headers`` without ``names`` (any case): credentials the server consumed itself."""
+    dropped = {name.lower() for name in names}
+    return {name: list(values) for name, values in headers.items() if name.lower() not in dropped}
 
 
 def canonical_header(name: str) -> str:

@@ -41,8 +41,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     liveness = Liveness()
     app.add_route("/", liveness)
     app.add_route("/healthz", liveness)
-    app.add_route("/health", Health(services.health))
-    app.add_route("/metrics", MetricsExposition(services.metrics))
+    app.add_route("/health", Health(services.health, services.access))
+    app.add_route("/metrics", MetricsExposition(services.metrics, services.access))
 
     codes = CodeCollection(services.codes, services.access)
     code = CodeItem(services.codes, services.access)
@@ -63,6 +63,6 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
 
     add_flow_routes(app, services.flows, access)
 
-    app.add_route("/run/{code_id}", RunCode(services.runs))
-    app.add_route("/endpoint/{code_id}", Endpoint(services.runs))
+    app.add_route("/run/{code_id}", RunCode(services.runs, access))
+    app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))
     app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter))

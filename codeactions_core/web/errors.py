@@ -12,6 +12,7 @@ from codeactions_core import errors
 log = logging.getLogger(__name__)
 
 STATUS_OF: dict[type[errors.CodeActionsError], str] = {
+    errors.LengthRequired: falcon.HTTP_411,
     errors.InvalidInput: falcon.HTTP_400,
     errors.Unauthenticated: falcon.HTTP_401,
     errors.Forbidden: falcon.HTTP_403,

@@ -15,7 +15,10 @@ from codeactions_core.store import Store
 PUBLIC = "public"
 """A resource with ``auth = PUBLIC`` needs no credentials (liveness, webhooks)."""
 RUN = "run"
-"""``auth = RUN``: ``POST /run``, the service token when one is configured."""
+"""``auth = RUN``: ``POST /run``: identified like management; the resource checks the project."""
+CONSUMED_HEADERS = ("Authorization",)
+"""Headers holding the credentials this server reads: never handed to user code of a route
+that is not public (the caller meant them for the server, not for the code)."""
 MANAGEMENT = "management"
 """The default, also for plugin routes: the caller must be identified."""
 
@@ -80,7 +83,4 @@ class Authenticate:
         if scope == PUBLIC:
             req.context.identity = ANONYMOUS
             return
-        identity = self._access.identify({name.lower(): value for name, value in req.headers.items()})
-        if scope == RUN:
-            self._access.require_run(identity)
-        req.context.identity = identity
+        req.context.identity = self._access.identify({name.lower(): value for name, value in req.headers.items()})

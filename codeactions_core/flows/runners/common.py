@@ -1,20 +1,31 @@
-"""Helpers the built-in runners share: numbers that may arrive as text, safe URLs, HTTP."""
+"""Helpers the built-in runners share: numbers that may arrive as text, safe URLs, HTTP.
+
+HTTP from flow steps runs in the server's (or worker's) own process, with its network:
+every connection, the first and each redirect's, resolves the host, checks every address
+against the egress policy (the sandbox's ``egress`` mode: no loopback, private, link-local
+or metadata, CGNAT, ULA, multicast... unless FLOW_EGRESS_ALLOW opens it) and connects to
+an address it checked, so that no second DNS answer can slip in between (no rebinding).
+The host name still goes in the Host header and TLS SNI. No proxy is used.
+"""
 
 from __future__ import annotations
 
 import functools
 import http.client
+import ipaddress
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
 from urllib.parse import urlsplit
 
 from codeactions_core import __version__
+from codeactions_core.egress import EgressPolicy
 from codeactions_core.flows.placeholders import has_placeholder
 from codeactions_core.flows.steps import StepFailed
 
@@ -108,6 +119,85 @@ class TooLarge(StepFailed):
     """The response body passed the size cap."""
 
 
+class EgressRefused(StepFailed):
+    """The egress policy denies every address of the host (never retried)."""
+
+
+Resolver = Callable[[str, int], list[str]]
+"""``(host, port)`` → the addresses to connect to, in order (``socket.getaddrinfo``'s)."""
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The host's addresses as the system resolves them (an address resolves to itself)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Egress:
+    """Where flow steps may connect: ``policy`` checked on the addresses ``resolve`` gives."""
+
+    policy: EgressPolicy = field(default_factory=EgressPolicy)
+    resolve: Resolver = system_resolver
+
+    def connect(
+        self, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+        source_address: Any = None,
+    ) -> socket.socket:
+        """A connection to a checked address of ``address``'s host; EgressRefused when none may be used."""
+        host, port = address
+        candidates = self.resolve(host, port)
+        allowed = [ip for ip in candidates if self.policy.allows(bare(ip), port)]
+        if not allowed:
+            why = self.policy.reason(bare(candidates[0]), port) if candidates else "it has no address"
+            raise EgressRefused(
+                f"connecting to {host}:{port} was refused by the flow egress policy: {why} "
+                "(FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW can open it)"
+            )
+        error: OSError | None = None
+        for ip in allowed:
+            try:
+                return socket.create_connection((ip, port), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+
+def bare(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address without its IPv6 zone (``fe80::1%eth0``)."""
+    return ipaddress.ip_address(ip.split("%", 1)[0])
+
+
+def pinned(base: type[http.client.HTTPConnection], egress: Egress) -> type[http.client.HTTPConnection]:
+    """``base`` connecting through ``egress`` (HTTPS keeps the host name for SNI and checks)."""
+
+    class Pinned(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = egress.connect
+
+    return Pinned
+
+
+class _EgressHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, egress: Egress) -> None:
+        super().__init__()
+        self._connection = pinned(http.client.HTTPConnection, egress)
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req)
+
+
+class _EgressHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, egress: Egress) -> None:
+        super().__init__()
+        self._connection = pinned(http.client.HTTPSConnection, egress)
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(self._connection, req, context=self._context)
+
+
 class _RedirectHandler(urllib.request.HTTPRedirectHandler):
     """Follows redirects to http(s) only (the opener has no handler for other schemes anyway)."""
 
@@ -117,17 +207,16 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-@functools.cache
-def _opener() -> urllib.request.OpenerDirector:
-    """An opener for http and https only: no file:, ftp: or data: URLs, even by redirect.
+def opener(egress: Egress) -> urllib.request.OpenerDirector:
+    """An opener for http and https only (no file:, ftp: or data: URLs, even by redirect),
+    every connection through ``egress``, no proxy.
 
-    Built once: its handlers keep no state between requests, and building the HTTPS
-    handler's TLS context costs more than a request on loopback."""
+    Build it once per runner: its handlers keep no state between requests, and building
+    the HTTPS handler's TLS context costs more than a request on loopback."""
     opener = urllib.request.OpenerDirector()
     for handler in (
-        urllib.request.ProxyHandler(),  # the standard HTTP(S)_PROXY / NO_PROXY of the deployment
-        urllib.request.HTTPHandler(),
-        urllib.request.HTTPSHandler(),
+        _EgressHTTPHandler(egress),
+        _EgressHTTPSHandler(egress),
         _RedirectHandler(),
         urllib.request.HTTPDefaultErrorHandler(),
         urllib.request.HTTPErrorProcessor(),
@@ -144,8 +233,10 @@ def send(
     data: bytes | None,
     timeout: float,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    through: urllib.request.OpenerDirector | None = None,
 ) -> Response:
-    """One HTTP request; any status is a Response, no response at all is TransportError.
+    """One HTTP request through ``through`` (default: the built-in egress policy); any status
+    is a Response, no response at all is TransportError, a denied address EgressRefused.
 
     ``timeout`` bounds connecting, each read, and reading the whole body.
     """
@@ -158,7 +249,7 @@ def send(
     deadline = time.monotonic() + timeout
     try:
         try:
-            raw = _opener().open(request, timeout=timeout)
+            raw = (through or _default_opener()).open(request, timeout=timeout)
         except urllib.error.HTTPError as error:  # any status but 2xx: still a response
             if error.code in REDIRECTS:
                 raise StepFailed(f"HTTP {error.code}: the redirect was not followed: {error.reason}") from None
@@ -171,6 +262,12 @@ def send(
         raise TransportError(_transport_message(error, timeout)) from error
     except ValueError as error:  # e.g. a malformed URL
         raise StepFailed(f"invalid request: {error}") from None
+
+
+@functools.cache
+def _default_opener() -> urllib.request.OpenerDirector:
+    """An opener with the built-in policy only (nothing allowed beyond it)."""
+    return opener(Egress())
 
 
 def _response(status: int, message: Message, body: Any, deadline: float, timeout: float, max_bytes: int) -> Response:

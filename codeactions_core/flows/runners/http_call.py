@@ -22,6 +22,9 @@ and the start of the body.
 Result: ``{"status": int, "headers": {lower-case name: value}, "body": ...}``,
 the body parsed when the response is JSON, else text; bodies over 1 MiB fail
 the step. Log lines show the URL without its query string or credentials.
+
+Connections obey the flow egress policy (``runners/common.py``): an address it denies
+fails the step at once, without retries.
 """
 
 from __future__ import annotations
@@ -34,10 +37,12 @@ from typing import Any
 from codeactions_core.flows.placeholders import or_placeholder, to_text
 from codeactions_core.flows.runners.common import (
     MAX_RESPONSE_BYTES,
+    Egress,
     Response,
     TransportError,
     as_number,
     number_problems,
+    opener,
     send,
     shown_url,
     url_problems,
@@ -81,10 +86,15 @@ class HttpCallRunner:
     config_schema = SCHEMA
 
     def __init__(
-        self, *, max_response_bytes: int = MAX_RESPONSE_BYTES, sleep: Callable[[float], None] = time.sleep
+        self,
+        *,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        sleep: Callable[[float], None] = time.sleep,
+        egress: Egress | None = None,
     ) -> None:
         self.max_response_bytes = max_response_bytes
         self.sleep = sleep
+        self._opener = opener(egress or Egress())
 
     def validate_config(self, config: dict[str, Any]) -> list[str]:
         """The URL is http(s); a timeout given as text is in range."""
@@ -109,7 +119,7 @@ class HttpCallRunner:
             try:
                 response = send(
                     method, url, headers=headers, data=data, timeout=timeout,
-                    max_bytes=self.max_response_bytes,
+                    max_bytes=self.max_response_bytes, through=self._opener,
                 )
             except TransportError as error:
                 problem, response = str(error), None

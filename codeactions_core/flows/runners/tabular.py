@@ -22,7 +22,8 @@ answer (e.g. ``{"result": true, "time": {...}}``); an answer with ``error``
 (``{"error": ..., "error_description": ...}``), any status of 400 or more, an
 answer that is not JSON, or no answer fails the step. No retries: Bitrix
 answers errors as JSON and the step fails with them. The webhook's token is in
-its path, so logs and messages show only the host and the method.
+its path, so logs and messages show only the host and the method. The webhook's
+address obeys the flow egress policy (``runners/common.py``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 from codeactions_core.flows.placeholders import or_placeholder
 from codeactions_core.flows.runners.common import (
+    Egress,
     Response,
     TransportError,
     as_number,
     number_problems,
+    opener,
     send,
     url_problems,
 )
@@ -77,6 +80,9 @@ class TabularRunner:
     step_type = "tabular"
     config_schema = SCHEMA
 
+    def __init__(self, *, egress: Egress | None = None) -> None:
+        self._opener = opener(egress or Egress())
+
     def validate_config(self, config: dict[str, Any]) -> list[str]:
         """The webhook URL is http(s), no field is set twice, a timeout given as text is in range."""
         found = url_problems(config.get("webhook_url"), "webhook_url")
@@ -105,6 +111,7 @@ class TabularRunner:
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 timeout=float(as_number(config.get("timeout", DEFAULT_TIMEOUT), "timeout")),
+                through=self._opener,
             )
         except TransportError as error:
             raise StepFailed(f"{target}: {error}") from None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from codeactions_core.services.health import HealthService
+from codeactions_core.services.access import AccessService
+from codeactions_core.services.health import HealthService, public_report
 from codeactions_core.web.middleware import PUBLIC
 
 
@@ -18,14 +19,17 @@ class Liveness:
 
 
 class Health:
-    """Reports each dependency; 503 when any is unhealthy."""
+    """Reports each dependency; 503 when any is unhealthy. Process ids and file paths only
+    to a caller with valid credentials."""
 
     auth = PUBLIC
 
-    def __init__(self, health: HealthService) -> None:
+    def __init__(self, health: HealthService, access: AccessService) -> None:
         self._health = health
+        self._access = access
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         report = self._health.report()
         resp.status = falcon.HTTP_200 if report["status"] == "healthy" else falcon.HTTP_503
-        resp.media = report
+        headers = {name.lower(): value for name, value in req.headers.items()}
+        resp.media = report if self._access.authenticated(headers) else public_report(report)

@@ -5,10 +5,17 @@ from __future__ import annotations
 import falcon
 
 from codeactions_core.errors import TooManyRequests
-from codeactions_core.model import RunStatus
+from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
-from codeactions_core.services.runs import RunRequest, RunResult, RunService, headers_from_environ
-from codeactions_core.web.middleware import PUBLIC, RUN
+from codeactions_core.services.access import AccessService
+from codeactions_core.services.runs import (
+    RunRequest,
+    RunResult,
+    RunService,
+    headers_from_environ,
+    without_headers,
+)
+from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
 from codeactions_core.web.requests import first_params, read_body
 
 RUN_BODY_LIMIT = 10 * 1024 * 1024
@@ -20,13 +27,27 @@ PLAIN_TEXT = "text/plain; charset=UTF-8"
 ANY_METHOD = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
-def run_request(req: falcon.Request) -> RunRequest:
+def run_request(req: falcon.Request, *, public: bool = True) -> RunRequest:
+    """What the code gets; on a route that is not public, without the credentials the server read."""
     body = read_body(req, RUN_BODY_LIMIT, "body")
+    headers = headers_from_environ(req.env)
     return RunRequest(
         params=first_params(req),
         body=body.decode("utf-8", errors="replace"),
-        headers=headers_from_environ(req.env),
+        headers=headers if public else without_headers(headers, CONSUMED_HEADERS),
     )
+
+
+def limit(limiter: RateLimiter, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+    """Count the request against its code's one counter (whatever the id's spelling); 429 past it."""
+    decision = limiter.hit(canonical_id(code_id))
+    resp.set_headers(decision.headers())
+    if not decision.allowed:
+        raise TooManyRequests(
+            f"code {code_id} is limited to {decision.limit} requests per "
+            f"{limiter.window} s; try again in {decision.reset_seconds} s",
+            retry_after=decision.reset_seconds,
+        )
 
 
 def answer_failure(resp: falcon.Response, result: RunResult) -> bool:
@@ -42,27 +63,36 @@ def answer_failure(resp: falcon.Response, result: RunResult) -> bool:
 
 
 class RunCode:
-    """``POST /run/{code_id}``: any code, answered with the whole run."""
+    """``POST /run/{code_id}``: any code the caller may run (its project), answered with the whole run."""
 
     auth = RUN
 
-    def __init__(self, runs: RunService) -> None:
+    def __init__(self, runs: RunService, access: AccessService) -> None:
         self._runs = runs
+        self._access = access
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
-        result = self._runs.run(code_id, run_request(req))
+        identity = req.context.identity
+
+        def authorize(code: Code) -> None:
+            self._access.require_run(identity, code.project_uuid)
+
+        result = self._runs.run(code_id, run_request(req, public=False), authorize=authorize)
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
 
 
 class Endpoint:
-    """``ANY /endpoint/{code_id}``: an endpoint code, answered with its raw result."""
+    """``ANY /endpoint/{code_id}``: an endpoint code, answered with its raw result; rate limited
+    per code like ``/action/endpoint`` (the same counter)."""
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService) -> None:
+    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
         self._runs = runs
+        self._limiter = limiter
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
+        limit(self._limiter, req, resp, code_id)
         result = self._runs.run(code_id, run_request(req), endpoints_only=True)
         if not answer_failure(resp, result):
             resp.content_type = PLAIN_TEXT
@@ -80,14 +110,7 @@ class ActionEndpoint:
         self._limiter = limiter
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
-        decision = self._limiter.hit(code_id)
-        resp.set_headers(decision.headers())
-        if not decision.allowed:
-            raise TooManyRequests(
-                f"code {code_id} is limited to {decision.limit} requests per "
-                f"{self._limiter.window} s; try again in {decision.reset_seconds} s",
-                retry_after=decision.reset_seconds,
-            )
+        limit(self._limiter, req, resp, code_id)
         result = self._runs.run(code_id, run_request(req), endpoints_only=True)
         if answer_failure(resp, result):
             return
