@@ -68,15 +68,10 @@ class TestCreateRefusals:
     def test_body_that_is_not_utf8(self, client):
         assert_refused(client.simulate_post("/code", params=VALID, body=b"print('\xff')"), 400, "UTF-8")
 
-    def test_malformed_json(self, client):
-        result = client.simulate_post("/code", params=VALID, body='{"source": ', headers={"Content-Type": "application/json"})
-        assert_refused(result, 400, "malformed JSON")
-
-    def test_json_that_is_not_an_object(self, client):
-        assert_refused(client.simulate_post("/code", params=VALID, json=["print(1)"]), 400, "object")
-
-    def test_json_object_without_source(self, client):
-        assert_refused(client.simulate_post("/code", params=VALID, json={"name": "a"}), 400, "source")
+    @pytest.mark.parametrize("body", ['{"source": ' + "[" * 300 + "]" * 300 + "}", '[{"a": "\\ud800"}]'])
+    def test_hostile_json_is_refused_whatever_it_was_meant_to_be(self, client, body):
+        result = client.simulate_post("/code", params=VALID, body=body, headers={"Content-Type": "application/json"})
+        assert result.status_code == 400 and ("nested" in result.json["message"] or "surrogate" in result.json["message"])
 
     @pytest.mark.parametrize("field", ["name", "project_uuid"])
     def test_json_field_of_the_wrong_type(self, client, field):
@@ -84,6 +79,13 @@ class TestCreateRefusals:
 
     def test_name_too_long(self, client):
         assert_refused(client.simulate_post("/code", params={**VALID, "name": "n" * 256}, body="x"), 400, "name", "255")
+
+
+@pytest.mark.parametrize("body", ['{"source": ', '["print(1)"]', '{"name": "a"}'])
+def test_a_json_body_that_is_not_the_json_form_is_raw_source(client, body):
+    """As the old service stored any body (issue 12): not refused, kept as the source."""
+    result = client.simulate_post("/code", params=VALID, body=body, headers={"Content-Type": "application/json"})
+    assert (result.status_code, result.json["source"]) == (201, body)
 
 
 def test_source_just_under_the_limit_is_accepted(client):
@@ -131,9 +133,10 @@ class TestUpdateRefusalsKeepTheCode:
         assert_refused(result, 400, *words)
         assert services.store.codes.get(code["id"]).to_json() == code
 
-    def test_malformed_json_update(self, client, services, code):
-        result = client.simulate_patch(f"/code/{code['id']}", body="{nope", headers={"Content-Type": "application/json"})
-        assert_refused(result, 400, "malformed JSON")
+    def test_hostile_json_update_keeps_the_code(self, client, services, code):
+        body = '{"source": ' + "[" * 300 + "]" * 300 + "}"
+        result = client.simulate_patch(f"/code/{code['id']}", body=body, headers={"Content-Type": "application/json"})
+        assert_refused(result, 400, "nested")
         assert services.store.codes.get(code["id"]).to_json() == code
 
     def test_empty_body_keeps_the_source(self, client, code):

@@ -92,6 +92,10 @@ def is_json(req: falcon.Request) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
 
 
+class MalformedJson(InvalidInput):
+    """The text is not JSON at all (as opposed to JSON too hostile to accept)."""
+
+
 def parse_json(text: str) -> Any:
     """Parse JSON text; InvalidInput naming the problem for malformed or hostile documents
     (nesting deeper than MAX_JSON_DEPTH, numbers too long to convert, lone surrogates)."""
@@ -101,7 +105,7 @@ def parse_json(text: str) -> Any:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"malformed JSON body: {exc}") from None
+        raise MalformedJson(f"malformed JSON body: {exc}") from None
     except RecursionError:
         raise InvalidInput(f"JSON body is nested too deeply; at most {MAX_JSON_DEPTH} levels are allowed") from None
     except ValueError:  # an integer of more digits than Python converts

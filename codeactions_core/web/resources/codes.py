@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 import falcon
@@ -12,9 +11,11 @@ from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import MAX_SOURCE_BYTES, CodeInput, CodeService
 from codeactions_core.web.requests import (
     JSON_BODY_LIMIT,
+    MalformedJson,
     decode_text,
     first_param,
     is_json,
+    parse_json,
     read_body,
 )
 
@@ -43,10 +44,12 @@ def read_code_input(req: falcon.Request, *, creating: bool) -> tuple[CodeInput, 
 
 
 def json_form(body: bytes, *, creating: bool) -> dict[str, Any] | None:
-    """The JSON body form of a code, or None when the body is raw source."""
+    """The JSON body form of a code, or None when the body is raw source (not JSON, or JSON
+    that is not the form). JSON too hostile to read (nesting, huge numbers, lone surrogates)
+    is refused with a 400 naming the problem, whatever it was meant to be."""
     try:
-        document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        document = parse_json(body.decode("utf-8"))
+    except (UnicodeDecodeError, MalformedJson):
         return None
     if not isinstance(document, dict):
         return None
