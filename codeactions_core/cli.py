@@ -1,4 +1,5 @@
-"""The ``codeactions`` command: serve | consumer | scheduler | worker | migrate | libs | plugins | settings."""
+"""The ``codeactions`` command: serve | consumer | scheduler | worker | migrate | libs | plugins | settings
+| client."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ from collections.abc import Sequence
 import pluggy
 
 from codeactions_core import __version__
+from codeactions_core.client.commands import register_command as register_client
 from codeactions_core.errors import CodeActionsError
-from codeactions_core.log_config import configure_error_reporting, configure_logging
-from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.flows.worker import register_command as register_worker
 from codeactions_core.libs_command import register_command as register_libs
+from codeactions_core.log_config import configure_error_reporting, configure_logging
+from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.services import open_store
 from codeactions_core.services.runs import fail_abandoned_runs
@@ -73,13 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
     show.add_argument("--markdown", action="store_true", help="print the documentation table")
     show.set_defaults(handler=settings_command)
+    register_client(commands)
     return parser
 
 
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
-    from codeactions_core.web.server import ApiServer
-
     from codeactions_core.metrics import prepare_metrics_dir
+    from codeactions_core.web.server import ApiServer
 
     overrides = {"host": args.host, "port": args.port, "web_workers": args.workers}
     settings = settings.replace(**{k: v for k, v in overrides.items() if v is not None})
