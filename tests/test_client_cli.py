@@ -20,6 +20,7 @@ from codeactions_core.client.api import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
 )
+from codeactions_core.settings import ClientEnvironment
 from codeactions_core.testing.server import (
     RunningServer,
     child_env,
@@ -217,3 +218,13 @@ def test_flows_push_and_run_from_a_yaml_file(client, tmp_path):
     done = json_of(client("flows", "run", "greet", "--var", "who=bob", "--json"))
     assert done["status"] == "completed" and done["result"] == {"hello": {"hi": "json bob"}}
     assert client("flows", "run", "nope").returncode == EXIT_REFUSED
+
+
+def test_the_client_reads_its_url_token_and_config_file_through_settings():
+    assert ClientEnvironment.from_env({"HOME": "/h"}) == ClientEnvironment(
+        url="", token="", config="/h/.config/codeactions/client.toml")
+    given = ClientEnvironment.from_env({
+        "HOME": "/h", "CODEACTIONS_URL": " http://127.0.0.1:1 ", "CODEACTIONS_TOKEN": "t",
+        "CODEACTIONS_CONFIG": "/c.toml",
+    })
+    assert (given.url, given.token, given.config) == ("http://127.0.0.1:1", "t", "/c.toml")
