@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PLUGINS := $(sort $(wildcard plugins/*))
 STAMP := $(VENV)/.installed
+RUN_PORT := $(or $(PORT),$(FLOWS_CODE_ACTIONS_PORT),8050)
+RUN_LOG_LEVEL := $(or $(FLOWS_CODE_ACTIONS_LOG_LEVEL),warning)
 
 .PHONY: install run test clean
 
@@ -11,14 +13,18 @@ install: $(STAMP)
 
 # (Re)install when any distribution's metadata changes.
 $(STAMP): pyproject.toml $(foreach p,$(PLUGINS),$(p)/pyproject.toml)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
-	touch $@
+	@echo "codeactions: installing into $(VENV) (the first time takes about a minute; log: $(VENV)/install.log)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@{ $(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel && \
+	   $(BIN)/python -m pip install --quiet -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]'); \
+	 } > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; echo "codeactions: install failed"; exit 1; }
+	@touch $@
 
+# Quiet: one line says where it listens; FLOWS_CODE_ACTIONS_PORT (or PORT) picks the port.
 run: install
-	$(BIN)/codeactions migrate
-	exec $(BIN)/codeactions serve
+	@$(BIN)/codeactions migrate > /dev/null
+	@echo "codeactions: listening on http://127.0.0.1:$(RUN_PORT) (Ctrl-C stops; docs at /docs)"
+	@FLOWS_CODE_ACTIONS_PORT=$(RUN_PORT) FLOWS_CODE_ACTIONS_LOG_LEVEL=$(RUN_LOG_LEVEL) exec $(BIN)/codeactions serve
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

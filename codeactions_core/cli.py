@@ -1,4 +1,5 @@
-"""The ``codeactions`` command: serve | consumer | scheduler | worker | migrate | libs | plugins | settings."""
+"""The ``codeactions`` command: serve | consumer | scheduler | worker | migrate | libs | plugins | settings
+| client."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 import pluggy
 
 from codeactions_core import __version__
+from codeactions_core.client.commands import register_command as register_client
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.flows.worker import register_command as register_worker
 from codeactions_core.libs_command import register_command as register_libs
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
     show.add_argument("--markdown", action="store_true", help="print the documentation table")
     show.set_defaults(handler=settings_command)
+    register_client(commands)
     return parser
 
 

@@ -91,4 +91,7 @@ def codeactions_add_routes(app: falcon.App, services: Services) -> None:
     ``app`` is the Falcon application being built (call ``app.add_route``);
     ``services`` gives access to settings, the store and the use cases. Errors
     raised from resources are rendered as ``{"message": ...}`` like the core's.
+    A resource describes its routes in ``/openapi.json`` with an ``openapi``
+    attribute: ``{"get": <OpenAPI operation object>, ...}`` (see
+    ``codeactions_core/web/openapi.py``); an undescribed route fails the spec test.
     """

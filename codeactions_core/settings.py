@@ -741,6 +741,29 @@ class SuiteEnvironment:
         )
 
 
+@dataclass(frozen=True)
+class ClientEnvironment:
+    """What ``codeactions client`` takes from the environment (flags win over it)."""
+
+    url: str = ""
+    """``CODEACTIONS_URL``: the server, e.g. ``http://127.0.0.1:8050``."""
+    token: str = ""
+    """``CODEACTIONS_TOKEN``: sent as ``Authorization: Token <token>``."""
+    config: str = ""
+    """``CODEACTIONS_CONFIG``: the client's config file (default ``~/.config/codeactions/client.toml``)."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientEnvironment:
+        environ = os.environ if environ is None else environ
+        home = environ.get("HOME") or str(Path.home())
+        config_home = environ.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
+        return cls(
+            url=(environ.get("CODEACTIONS_URL") or "").strip(),
+            token=(environ.get("CODEACTIONS_TOKEN") or "").strip(),
+            config=environ.get("CODEACTIONS_CONFIG") or str(Path(config_home) / "codeactions" / "client.toml"),
+        )
+
+
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 

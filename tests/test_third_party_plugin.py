@@ -37,6 +37,8 @@ from codeactions_core.execution.runtime import RuntimeHealth
 
 
 class Hello:
+    openapi = {"get": {"summary": "a plugin's greeting", "responses": {"200": {"description": "hello"}}}}
+
     def __init__(self, services):
         self.services = services
 
@@ -95,6 +97,8 @@ def test_running_core_calls_the_plugin(plugin_site, tmp_path):
     try:
         hello = requests.get(server.url("/hello"), timeout=10)
         assert (hello.status_code, hello.json()) == (200, {"hello": "from a plugin", "store": "sqlite"})
+        described = requests.get(server.url("/openapi.json"), timeout=10).json()["paths"]["/hello"]
+        assert described["get"]["summary"] == "a plugin's greeting"
         created = requests.post(
             server.url("/code"),
             params={"name": "loud", "language": "shout", "type": "flow", "project_uuid": "P"},

@@ -1,0 +1,1 @@
+"""`codeactions client`: a command-line client of the HTTP API."""
