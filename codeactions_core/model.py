@@ -264,3 +264,23 @@ class Page:
     def last_page(self) -> int:
         """0 when there is nothing, as the old service answered."""
         return -(-self.total // self.per_page)
+
+
+@dataclass
+class ProjectSecret:
+    """A project secret as stored: its value only ever encrypted (``ciphertext``)."""
+
+    project_uuid: str
+    name: str
+    ciphertext: str = field(repr=False)
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    def to_json(self) -> dict[str, Any]:
+        """What the API shows: never the value, not even encrypted."""
+        return {
+            "project_uuid": self.project_uuid,
+            "name": self.name,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+        }

@@ -8,6 +8,7 @@ counts as unset, as it did in the old service.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import os
 import re
@@ -54,6 +55,22 @@ def parse_float(raw: str) -> float:
 def parse_terms(raw: str) -> tuple[str, ...]:
     """Comma-separated terms, trimmed, empties dropped."""
     return tuple(term.strip() for term in raw.split(",") if term.strip())
+
+
+def parse_fernet_keys(raw: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys (urlsafe base64 of 32 bytes), newest first."""
+    keys = parse_terms(raw)
+    for position, key in enumerate(keys, start=1):
+        try:
+            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            decoded = b""
+        if len(decoded) != 32:
+            raise ValueError(
+                f"key {position} is not a Fernet key (urlsafe base64 of 32 bytes); "
+                "make one with `codeactions secrets new-key`"
+            )
+    return keys
 
 
 def parse_clock(raw: str) -> str:
@@ -565,6 +582,15 @@ class Settings:
         "Code types `/endpoint` and `/action/endpoint` run (others answer 404): the old service "
         "ran flow codes there too; `endpoint` restores the stricter 404 for flow codes.",
         parse=parse_code_types,
+    )
+    secrets_key: tuple[str, ...] = setting(
+        (),
+        "Comma-separated Fernet keys that encrypt project secrets at rest, newest first: the "
+        "first encrypts, every one decrypts (rotation: prepend a new key, run `codeactions "
+        "secrets rotate`, then drop the old one). Unset: secrets are refused. "
+        "`codeactions secrets new-key` prints a new key.",
+        parse=parse_fernet_keys,
+        secret=True,
     )
     python_binary: str = setting(
         "",

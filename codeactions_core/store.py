@@ -25,6 +25,7 @@ from codeactions_core.model import (
     NewCode,
     Page,
     Project,
+    ProjectSecret,
     Role,
     RunStatus,
     UserPermission,
@@ -177,6 +178,25 @@ class LockRepository(Protocol):
         """Free ``name`` when ``holder`` holds it; True when it did (never frees another's)."""
 
 
+class SecretRepository(Protocol):
+    """Project secrets, stored encrypted: the repository never sees a plaintext value."""
+
+    def put(self, project_uuid: str, name: str, ciphertext: str) -> ProjectSecret:
+        """Create the secret or replace its value (``created_at`` kept, ``updated_at`` now)."""
+
+    def list_by_project(self, project_uuid: str) -> list[ProjectSecret]:
+        """A project's secrets ordered by name."""
+
+    def delete(self, project_uuid: str, name: str) -> bool: ...
+
+    def all(self) -> Iterator[ProjectSecret]:
+        """Every stored secret of every project (``codeactions secrets rotate``)."""
+
+    def replace_ciphertext(self, project_uuid: str, name: str, old: str, new: str) -> bool:
+        """Swap ``old`` for ``new`` only when the secret still holds ``old`` (a value put in
+        the meantime wins); True when it did."""
+
+
 @runtime_checkable
 class Store(Protocol):
     """A storage backend: repositories plus its schema life cycle."""
@@ -195,6 +215,7 @@ class Store(Protocol):
     libs: LibRepository
     locks: LockRepository
     flows: FlowRepository
+    secrets: SecretRepository
 
     def schema_status(self) -> SchemaStatus: ...
 

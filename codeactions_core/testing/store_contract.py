@@ -227,3 +227,31 @@ class StoreContract(LogStoreContract):
         store.libs.add("arrow", "python")
         assert first.id == again.id
         assert [lib.name for lib in store.libs.list("python")] == ["arrow", "requests"]
+
+    # -- project secrets (issue 15) -----------------------------------------------------
+
+    def test_secrets_put_list_replace_delete(self, store: Store) -> None:
+        assert store.secrets.list_by_project("p-1") == []
+        first = store.secrets.put("p-1", "TOKEN", "cipher-1")
+        store.secrets.put("p-1", "API_KEY", "cipher-2")
+        store.secrets.put("p-2", "TOKEN", "cipher-3")
+        assert_utc(first.created_at)
+        assert (first.project_uuid, first.name, first.ciphertext) == ("p-1", "TOKEN", "cipher-1")
+        replaced = store.secrets.put("p-1", "TOKEN", "cipher-4")
+        assert replaced.ciphertext == "cipher-4"
+        assert replaced.created_at == first.created_at and replaced.updated_at >= first.updated_at
+        listed = store.secrets.list_by_project("p-1")
+        assert [(s.name, s.ciphertext) for s in listed] == [("API_KEY", "cipher-2"), ("TOKEN", "cipher-4")]
+        assert store.secrets.delete("p-1", "TOKEN") is True
+        assert store.secrets.delete("p-1", "TOKEN") is False
+        assert [s.name for s in store.secrets.list_by_project("p-1")] == ["API_KEY"]
+        assert [s.ciphertext for s in store.secrets.list_by_project("p-2")] == ["cipher-3"]
+
+    def test_secrets_rotation_swaps_only_an_unchanged_value(self, store: Store) -> None:
+        store.secrets.put("p-1", "A", "old-a")
+        store.secrets.put("p-2", "B", "old-b")
+        assert sorted((s.project_uuid, s.name) for s in store.secrets.all()) == [("p-1", "A"), ("p-2", "B")]
+        assert store.secrets.replace_ciphertext("p-1", "A", "old-a", "new-a") is True
+        assert store.secrets.replace_ciphertext("p-2", "B", "stale", "new-b") is False
+        assert store.secrets.replace_ciphertext("p-3", "C", "x", "y") is False
+        assert {s.name: s.ciphertext for s in store.secrets.all()} == {"A": "new-a", "B": "old-b"}

@@ -21,6 +21,7 @@ from codeactions_mongo.repositories import (
     MongoRuns,
 )
 from codeactions_mongo.schema import SchemaVersions
+from codeactions_mongo.secrets import SECRETS, MongoSecrets
 
 
 @mongo_errors_as_store_errors
@@ -39,6 +40,7 @@ class MongoStore:
         self.permissions = MongoPermissions(self.database[PERMISSIONS])
         self.libs = MongoLibs(self.database[LIBS])
         self.locks = MongoLocks(self.database[LOCKS])
+        self.secrets = MongoSecrets(self.database[SECRETS])
         self.flows = MongoFlows(
             self.database[FLOW_DEFINITIONS],
             self.database[FLOW_VERSIONS],

@@ -140,6 +140,18 @@ class FlowExecutionRow(peewee.Model):
         table_name = "flow_executions"
 
 
+class SecretRow(peewee.Model):
+    project_uuid = peewee.CharField(max_length=255)
+    name = peewee.CharField(max_length=128)
+    ciphertext = peewee.TextField()
+    created_at = UTCDateTime()
+    updated_at = UTCDateTime()
+
+    class Meta:
+        table_name = "project_secrets"
+        primary_key = peewee.CompositeKey("project_uuid", "name")
+
+
 TABLES = {
     "codes": CodeRow,
     "runs": RunRow,
@@ -150,6 +162,7 @@ TABLES = {
     "flow_definitions": FlowDefinitionRow,
     "flow_versions": FlowVersionRow,
     "flow_executions": FlowExecutionRow,
+    "secrets": SecretRow,
 }
 
 

@@ -12,6 +12,7 @@ from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
+from codeactions_sql.secrets import SqlSecrets
 from codeactions_sql.statements import RunStatements
 from codeactions_sql.repositories import (
     SqlCodes,
@@ -52,6 +53,7 @@ class SqlStore:
         self.permissions = SqlPermissions(models.permissions)
         self.libs = SqlLibs(models.libs)
         self.locks = SqlLocks(database)
+        self.secrets = SqlSecrets(models.secrets)
         progress = bind_models(self.history).flow_executions if self.history is not database else None
         self.flows = SqlFlows(
             models.flow_definitions, models.flow_versions, models.flow_executions, progress=progress

@@ -9,7 +9,7 @@ from codeactions_sql import SqlStore
 
 TABLES = (
     "codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects",
-    "flow_executions", "flow_versions", "flow_definitions",
+    "flow_executions", "flow_versions", "flow_definitions", "project_secrets",
 )
 
 
