@@ -4,16 +4,22 @@ Every engine harness writes the same outcome document on its outcome pipe::
 
     {"ok": bool, "has_run": bool, "result": str | null, "status_code": int | null,
      "content_type": str | null, "logs": [[type, content], ...], "logs_dropped": int,
-     "error": str | null}
+     "error": str | null, "headers": {name: [value, ...]} | absent,
+     "result_encoding": "base64" | absent}
 
 ``has_run`` false means the code was a plain script: its stdout is the result.
+``result_encoding`` "base64": the code set bytes (a file to serve), sent as base64;
+``headers``: the response headers it set (checked here, see ``response.py``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import signal
 from typing import Any
 
+from codeactions_core.execution.response import content_type_problem, response_headers
 from codeactions_core.execution.runtime import LogLine, Outcome
 from codeactions_core.execution.sandbox import Report
 from codeactions_core.model import LogType, RunStatus
@@ -55,6 +61,8 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
         }
         if not status_as_set(document.get("status_code"), outcome.extra["status_code"]):
             outcome.extra["invalid_status_code"] = str(document.get("status_code"))[:50]
+        if document.get("has_run"):
+            shape_response(outcome, document)
         if not document.get("has_run"):
             outcome.stdout = ""  # it is the result
     if len(outcome.result.encode("utf-8", errors="replace")) > result_limit:
@@ -64,6 +72,32 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
     if report.stdout_truncated or report.stderr_truncated:
         outcome.logs.append(LogLine(LogType.ERROR, "output beyond the limit was cut"))
     return outcome
+
+
+def shape_response(outcome: Outcome, document: dict[str, Any]) -> None:
+    """Response headers, a full content type and a binary result, as the code set them;
+    what is refused is recorded on the run (``extra.response_errors`` and error log lines)."""
+    headers, problems = response_headers(document.get("headers"))
+    for name in [name for name in headers if name.lower() == "content-type"]:
+        outcome.extra["content_type"] = headers.pop(name)[-1]
+    problem = content_type_problem(outcome.extra["content_type"])
+    if problem:
+        problems.append(problem)
+    if document.get("result_encoding") == "base64":
+        try:
+            data = base64.b64decode(outcome.result, validate=True)
+        except (binascii.Error, ValueError):
+            problems.append("the binary result was not valid base64; it was kept as text")
+        else:
+            try:
+                outcome.result = data.decode("utf-8")  # text after all: stored as text
+            except UnicodeDecodeError:
+                outcome.extra["result_encoding"] = "base64"
+    if headers:
+        outcome.extra["headers"] = headers
+    if problems:
+        outcome.extra["response_errors"] = problems
+        outcome.logs.extend(LogLine(LogType.ERROR, problem) for problem in problems)
 
 
 def describe_death(report: Report) -> str:

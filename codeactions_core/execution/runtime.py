@@ -17,6 +17,8 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     body: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    """The secrets of the code's project: only ever sent into the sandbox in the job."""
 
 
 @dataclass

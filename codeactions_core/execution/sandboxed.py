@@ -100,6 +100,7 @@ class SandboxedRuntime:
             "params": job.params,
             "body": job.body,
             "headers": job.headers,
+            "secrets": job.secrets,
         }
 
     def to_outcome(self, report: Report, job: Job) -> Outcome:

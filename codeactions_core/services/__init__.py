@@ -26,6 +26,7 @@ from codeactions_core.services.libs import LibraryService
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.runs import RunService, Runtimes
+from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
@@ -59,6 +60,7 @@ class Services:
     flow_sweeper: Sweeper
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
+    secrets: SecretService
 
     def start(self) -> None:
         """Start the runtimes now rather than on the first run, and drive flows when this
@@ -109,10 +111,11 @@ def build_services(
     codes = CodeService(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
+    secrets = SecretService(store.secrets, settings.secrets_key)
     runs = RunService(
         codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
         endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
-        limits=run_limits(settings),
+        limits=run_limits(settings), secrets=secrets,
     )
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
@@ -152,6 +155,7 @@ def build_services(
         ),
         flow_sweeper=sweeper,
         flow_dispatcher=dispatcher,
+        secrets=secrets,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -18,6 +19,8 @@ from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHea
 from codeactions_core.model import Code, CodeLog, CodeRun, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
 from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
+from codeactions_core.services.secret_masking import mask_outcome, mask_value
+from codeactions_core.services.secrets import SecretService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,8 @@ class RunRequest:
     params: dict[str, str] = field(default_factory=dict)
     body: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    """The code's project secrets (the server fills them in; never stored)."""
 
 
 @dataclass
@@ -142,7 +147,9 @@ class RunService:
         endpoint_types: Iterable[str] = ("endpoint", "flow"),
         redact_headers: Iterable[str] = (),
         limits: RunLimits | None = None,
+        secrets: SecretService | None = None,
     ) -> None:
+        self._secrets = secrets
         self._limits = limits or RunLimits()
         self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
@@ -172,10 +179,12 @@ class RunService:
         if authorize is not None:
             authorize(code)
         runtime = self._runtimes.ready(code.language)
+        request = self._with_secrets(request, code)
         stored = RunRequest(  # what the run record keeps; the code gets ``request`` itself
             params=storable_value(request.params), body=storable(request.body),
             headers=storable_value(redacted(request.headers, self._redact)),
         )
+        stored = self._masked_request(stored, request.secrets)
         try:
             ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
@@ -209,12 +218,14 @@ class RunService:
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
-            outcome = runtime.execute(Job(run.id, code, request.params, request.body, request.headers))
+            outcome = runtime.execute(Job(
+                run.id, code, request.params, request.body, request.headers, secrets=request.secrets
+            ))
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
         try:
-            outcome = bounded(outcome, self._limits)
+            outcome = bounded(mask_outcome(outcome, request.secrets.values()), self._limits)
             extra = run_extra(outcome)
             if outcome.logs:  # first, so that the run can tell where its logs live
                 self._store_logs(code, run, outcome, extra)
@@ -222,6 +233,25 @@ class RunService:
             return finished or run, outcome
         except Exception as exc:  # noqa: BLE001 - whatever failed, the run must still end failed
             return self._fail_after_error(code, run, outcome, exc), outcome
+
+    # Project secrets (issue 15) --------------------------------------------------------
+
+    def _with_secrets(self, request: RunRequest, code: Code) -> RunRequest:
+        """``request`` with the secrets of the code's own project, for its job."""
+        if self._secrets is None:
+            return request
+        return dataclasses.replace(request, secrets=self._secrets.for_run(code.project_uuid))
+
+    @staticmethod
+    def _masked_request(stored: RunRequest, secrets: Mapping[str, str]) -> RunRequest:
+        """What the run record keeps of the request, with any secret value in it masked."""
+        if not secrets:
+            return stored
+        values = secrets.values()
+        return RunRequest(
+            params=mask_value(stored.params, values), body=mask_value(stored.body, values),
+            headers=mask_value(stored.headers, values),
+        )
 
     def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
         """The run could not be stored as it ended: store it failed with the reason instead."""

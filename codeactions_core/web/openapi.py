@@ -132,6 +132,17 @@ SCHEMAS: dict[str, Schema] = {
         },
         "required": ["project_uuid", "email", "role"],
     },
+    "Secret": {
+        "type": "object",
+        "description": "A project secret as the API shows it: never its value.",
+        "properties": {
+            "project_uuid": {"type": "string"},
+            "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,127}$"},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+        "required": ["project_uuid", "name"],
+    },
     "Flow": {
         "type": "object",
         "properties": {
@@ -374,6 +385,23 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
                   params=[path_param("project_uuid"), path_param("email")]),
         "delete": op("projects", "remove a permission", {"200": answer("removed", {"type": "object"})},
                      params=[path_param("project_uuid"), path_param("email")]),
+    },
+    "/projects/{project_uuid}/secrets": {"get": op(
+        "secrets", "a project's secrets: names and timestamps, never values",
+        {"200": answer("secrets", array_of("Secret"))}, params=[path_param("project_uuid")],
+    )},
+    "/projects/{project_uuid}/secrets/{name}": {
+        "put": op("secrets", "create or replace a secret (moderator); encrypted at rest",
+                  {"200": answer("the secret, without its value", ref("Secret")),
+                   "503": answer("no SECRETS_KEY is configured", ERROR)},
+                  body={"required": True, "description": 'The value: `{"value": "..."}` as JSON, '
+                        "or the raw text with any other content type.",
+                        "content": {JSON: {"schema": {"type": "object", "required": ["value"],
+                                                      "properties": {"value": {"type": "string"}}}},
+                                    "text/plain": {"schema": {"type": "string"}}}},
+                  params=[path_param("project_uuid"), path_param("name", "letters, digits and _")]),
+        "delete": op("secrets", "delete a secret (moderator)", {"200": answer("deleted", {"type": "object"})},
+                     params=[path_param("project_uuid"), path_param("name")]),
     },
     "/flows": {
         "get": op("flows", "a project's flows", {"200": answer("flows", array_of("Flow"))},

@@ -15,6 +15,7 @@ from codeactions_core.services.runs import (
     headers_from_environ,
     without_headers,
 )
+from codeactions_core.web.code_response import answer_with_run
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
 from codeactions_core.web.requests import first_params, read_body
 
@@ -114,10 +115,7 @@ class ActionEndpoint:
         result = self._runs.run(code_id, run_request(req), endpoints_only=True)
         if answer_failure(resp, result):
             return
-        extra = result.run.extra
-        resp.status = falcon.code_to_http_status(extra.get("status_code", 200))
-        resp.content_type = CONTENT_TYPES.get(str(extra.get("content_type", "")).lower(), PLAIN_TEXT)
-        resp.text = result.run.result
+        answer_with_run(resp, result.run)
 
 
 for resource in (Endpoint, ActionEndpoint):
