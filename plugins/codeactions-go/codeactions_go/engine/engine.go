@@ -7,8 +7,10 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -27,6 +29,21 @@ type Engine struct {
 	Log     *EngineLog
 	Result  *EngineResult
 	Request *EngineRequest
+	Secrets EngineSecrets
+}
+
+// EngineSecrets are the secrets of the code's project.
+type EngineSecrets map[string]string
+
+// Get is the secret's value, "" when the project has no such secret.
+func (s EngineSecrets) Get(name string) string {
+	return s[name]
+}
+
+// Lookup is the secret's value and whether the project has it.
+func (s EngineSecrets) Lookup(name string) (string, bool) {
+	value, ok := s[name]
+	return value, ok
 }
 
 // EngineRequest carries the same request fields as Engine (the old engine's shape).
@@ -120,24 +137,64 @@ func (l *EngineLog) Errorf(format string, args ...any) { l.add("error", fmt.Spri
 type EngineResult struct {
 	mu          sync.Mutex
 	value       string
+	binary      bool
 	statusCode  int
 	contentType string
+	headers     map[string][]string
 }
 
-// Set replaces the result. A string (or []byte) is kept as it is; anything
-// else is JSON-encoded, falling back to fmt.Sprint. contentType is "json",
-// "html" or anything else for plain text.
-func (r *EngineResult) Set(value any, statusCode int, contentType string) {
-	text := codeactionsEncode(value)
+// Set replaces the result. A string is kept as it is, a []byte is sent as bytes
+// (a file to serve); anything else is JSON-encoded, falling back to fmt.Sprint.
+// contentType is "json", "html", a full media type ("image/png") or anything
+// else for plain text. An optional fourth argument sets response headers: a
+// map[string]string, map[string][]string or http.Header.
+func (r *EngineResult) Set(value any, statusCode int, contentType string, headers ...any) {
+	text, binary := codeactionsEncode(value), false
+	if data, ok := value.([]byte); ok {
+		text, binary = base64.StdEncoding.EncodeToString(data), true
+	}
+	collected := map[string][]string{}
+	for _, set := range headers {
+		codeactionsCollectHeaders(collected, set)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.value, r.statusCode, r.contentType = text, statusCode, contentType
+	r.value, r.binary, r.statusCode, r.contentType, r.headers = text, binary, statusCode, contentType, collected
 }
 
-func (r *EngineResult) snapshot() (string, int, string) {
+func (r *EngineResult) snapshot() (string, bool, int, string, map[string][]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.value, r.statusCode, r.contentType
+	return r.value, r.binary, r.statusCode, r.contentType, r.headers
+}
+
+// codeactionsCollectHeaders adds a map of name to string or []string (any such map
+// type, e.g. http.Header) to headers; other values panic with a clear message.
+func codeactionsCollectHeaders(headers map[string][]string, set any) {
+	if set == nil {
+		return
+	}
+	value := reflect.ValueOf(set)
+	if value.Kind() != reflect.Map || value.Type().Key().Kind() != reflect.String {
+		panic(fmt.Sprintf("Result.Set: headers must be a map[string]string or map[string][]string, not %T", set))
+	}
+	iter := value.MapRange()
+	for iter.Next() {
+		name, item := iter.Key().String(), iter.Value()
+		for item.Kind() == reflect.Interface && !item.IsNil() {
+			item = item.Elem()
+		}
+		switch {
+		case item.Kind() == reflect.String:
+			headers[name] = append(headers[name], item.String())
+		case item.Kind() == reflect.Slice && item.Type().Elem().Kind() == reflect.String:
+			for index := 0; index < item.Len(); index++ {
+				headers[name] = append(headers[name], item.Index(index).String())
+			}
+		default:
+			headers[name] = append(headers[name], fmt.Sprint(item.Interface()))
+		}
+	}
 }
 
 func codeactionsEncode(value any) string {
@@ -181,5 +238,6 @@ func codeactionsNewEngine(params EngineParams, header EngineHeader, body string)
 		Log:     log,
 		Result:  &EngineResult{statusCode: 200, contentType: "text"},
 		Request: &EngineRequest{Params: params, Header: header, Body: body, Log: log},
+		Secrets: EngineSecrets{},
 	}
 }

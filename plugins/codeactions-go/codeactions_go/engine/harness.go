@@ -20,9 +20,10 @@ const (
 )
 
 type codeactionsJob struct {
-	Params  map[string]any `json:"params"`
-	Body    string         `json:"body"`
-	Headers map[string]any `json:"headers"`
+	Params  map[string]any    `json:"params"`
+	Body    string            `json:"body"`
+	Headers map[string]any    `json:"headers"`
+	Secrets map[string]string `json:"secrets"`
 }
 
 type codeactionsOutcome struct {
@@ -34,6 +35,9 @@ type codeactionsOutcome struct {
 	Logs        [][2]string `json:"logs"`
 	LogsDropped int         `json:"logs_dropped"`
 	Error       *string     `json:"error"`
+
+	Headers        map[string][]string `json:"headers,omitempty"`
+	ResultEncoding string              `json:"result_encoding,omitempty"`
 }
 
 func main() {
@@ -42,6 +46,9 @@ func main() {
 		codeactionsFinish(codeactionsNewEngine(EngineParams{}, EngineHeader{}, ""), "the engine could not read its job: "+err.Error())
 	}
 	engine := codeactionsNewEngine(codeactionsParams(job.Params), codeactionsHeader(job.Headers), job.Body)
+	if job.Secrets != nil {
+		engine.Secrets = EngineSecrets(job.Secrets)
+	}
 	codeactionsFinish(engine, codeactionsCall(engine))
 }
 
@@ -96,8 +103,12 @@ func codeactionsFinish(engine *Engine, failure string) {
 		engine.Log.Error(failure)
 		outcome.Error = &failure
 	} else {
-		value, status, contentType := engine.Result.snapshot()
+		value, binary, status, contentType, headers := engine.Result.snapshot()
 		outcome.Result, outcome.StatusCode, outcome.ContentType = &value, &status, &contentType
+		outcome.Headers = headers
+		if binary {
+			outcome.ResultEncoding = "base64"
+		}
 	}
 	outcome.Logs, outcome.LogsDropped = engine.Log.snapshot()
 	data, err := json.Marshal(outcome)

@@ -150,17 +150,55 @@ class Log {
   }
 }
 
-/** What the run answers; `set` again replaces the earlier value. */
+/** What the run answers; `set` again replaces the earlier value. A Buffer, typed array or
+ * ArrayBuffer is a file to serve (base64 across the wire); `headers` (an object, Map or
+ * Headers of name to a value or an array of values) are response headers the server checks. */
 class Result {
   constructor() {
     this.value = null;
     this.statusCode = 200;
     this.contentType = 'text';
-    this.set = (value = '', statusCode = 200, contentType = 'text') => {
-      this.value = encode(value);
+    this.headers = {};
+    this.encoding = null;
+    this.set = (value = '', statusCode = 200, contentType = 'text', headers = undefined) => {
+      const bytes = binary(value);
+      this.value = bytes === null ? encode(value) : bytes.toString('base64');
+      this.encoding = bytes === null ? null : 'base64';
       this.statusCode = typeof statusCode === 'number' ? statusCode : String(statusCode);
       this.contentType = String(contentType);
+      this.headers = responseHeaders(headers);
     };
+  }
+}
+
+/** The bytes of a binary value (Buffer, typed array, DataView, ArrayBuffer); null for others. */
+function binary(value) {
+  if (Buffer.isBuffer(value)) return value;
+  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (value instanceof ArrayBuffer) return Buffer.from(value);
+  return null;
+}
+
+/** Response headers as the outcome carries them: name to an array of strings. */
+function responseHeaders(headers) {
+  if (headers === undefined || headers === null) return {};
+  if (typeof headers !== 'object') {
+    throw new TypeError(`headers must be an object of name to value(s), not ${typeof headers}`);
+  }
+  const entries = typeof headers.entries === 'function' && !Array.isArray(headers)
+    ? [...headers.entries()] : Object.entries(headers);
+  const out = {};
+  for (const [name, value] of entries) {
+    const values = Array.isArray(value) ? value.map(String) : [String(value)];
+    out[String(name)] = [...(out[String(name)] || []), ...values];
+  }
+  return out;
+}
+
+/** The secrets of the code's project: a read-only Map, `get(name)` undefined when unknown. */
+class Secrets extends ReadOnlyMap {
+  constructor(values) {
+    super(new Map(Object.entries(values || {})));
   }
 }
 
@@ -184,6 +222,7 @@ class Engine {
     this.header = new Header(job.headers);
     this.log = new Log();
     this.result = new Result();
+    this.secrets = new Secrets(job.secrets);
     this.request = { params: this.params, body: this.body, header: this.header, log: this.log };
   }
 }
@@ -261,7 +300,8 @@ class Runner {
     const result = this.engine.result;
     this.finish(this.hasRun
       ? { ok: true, result: result.value === null ? '' : result.value,
-          status_code: result.statusCode, content_type: result.contentType }
+          status_code: result.statusCode, content_type: result.contentType,
+          headers: result.headers, ...(result.encoding ? { result_encoding: result.encoding } : {}) }
       : { ok: true });
   }
 

@@ -139,27 +139,50 @@ class Log:
 
 
 class Result:
-    """What the run answers: ``set`` again replaces the earlier value."""
+    """What the run answers: ``set`` again replaces the earlier value.
+
+    Bytes are a file to serve (base64 across the wire); ``headers`` are response headers
+    (name to a value or a list of values), which the server checks."""
 
     def __init__(self) -> None:
         self.value: str | None = None
         self.status_code = 200
         self.content_type = "text"
+        self.headers: dict = {}
+        self.encoding: str | None = None
 
-    def set(self, value="", status_code=200, content_type="text") -> None:
+    def set(self, value="", status_code=200, content_type="text", headers=None) -> None:
+        encoding = None
         if isinstance(value, str):
-            self.value = value
+            text = value
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            text, encoding = base64.b64encode(bytes(value)).decode("ascii"), "base64"
         else:
             try:
-                self.value = json.dumps(value)
+                text = json.dumps(value)
             except (TypeError, ValueError):
-                self.value = str(value)
+                text = str(value)
+        self.value, self.encoding = text, encoding
         self.status_code = status_code
         self.content_type = content_type
+        self.headers = response_headers(headers)
+
+
+def response_headers(headers) -> dict:
+    """``headers`` as the outcome carries them: name to list of text values."""
+    if headers is None:
+        return {}
+    if not hasattr(headers, "items"):
+        raise TypeError(f"headers must be a dict of name to value (or list of values), "
+                        f"not {type(headers).__name__}")
+    return {
+        str(name): [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
+        for name, value in headers.items()
+    }
 
 
 class Secrets:
-    """Project secrets of the old engine's API; none are configured here."""
+    """The secrets of the code's project (``get`` answers ``None`` for an unknown name)."""
 
     def __init__(self, secrets: dict | None = None) -> None:
         self._secrets = dict(secrets or {})
@@ -199,7 +222,7 @@ class Engine:
         self.header = Header(job.get("headers") or {})
         self.log = Log()
         self.result = Result()
-        self.secrets = Secrets()
+        self.secrets = Secrets(job.get("secrets"))
         self.request = Request(self.params, self.body, self.header, self.log)
 
 
@@ -230,6 +253,10 @@ def run_action(job: dict) -> dict:
     if outcome["ok"] and outcome["has_run"]:  # the result set so far
         outcome.update(result=engine.result.value if engine.result.value is not None else "",
                        status_code=engine.result.status_code, content_type=engine.result.content_type)
+        if engine.result.headers:
+            outcome["headers"] = engine.result.headers
+        if engine.result.encoding:
+            outcome["result_encoding"] = engine.result.encoding
     outcome["logs_dropped"] = engine.log.dropped
     return outcome
 
