@@ -21,6 +21,7 @@ from codeactions_core.libs_command import sync_libraries
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.scheduler import register_command as register_scheduler
+from codeactions_core.secrets_command import register_command as register_secrets
 from codeactions_core.services import open_store
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_scheduler(commands)
     register_worker(commands)
     register_libs(commands)
+    register_secrets(commands)
 
     show = commands.add_parser("settings", help="show the effective settings (secrets hidden)")
     show.add_argument("--markdown", action="store_true", help="print the documentation table")

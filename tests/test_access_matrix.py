@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 
+from codeactions_core.secret_box import new_key
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.oidc import userinfo_server
@@ -55,6 +56,7 @@ def world(tmp_path_factory):
     with userinfo_server(USERS) as oidc:
         settings = Settings(
             data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, metrics_token=METRICS_TOKEN,
+            secrets_key=(new_key(),),
             **oidc.settings(),
         )
         with api_client(settings) as (client, services):
@@ -106,6 +108,15 @@ def new_code(world) -> str:
     return created.json["id"]
 
 
+def new_secret(world) -> str:
+    name = f"GONE{next(_fresh)}"
+    put = world["client"].simulate_put(
+        f"/projects/{PROJECT}/secrets/{name}", json={"value": "to-delete"}, headers=CALLERS["service"]
+    )
+    assert put.status_code == 200, put.text
+    return name
+
+
 ROUTES = {
     "list codes": ("read", lambda w: ("GET", "/code", {"params": {"project_uuid": PROJECT}})),
     "get code": ("read", lambda w: ("GET", f"/code/{w['code']}", {})),
@@ -143,6 +154,10 @@ ROUTES = {
     "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
     "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
     "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),
+    "list secrets": ("read", lambda w: ("GET", f"/projects/{PROJECT}/secrets", {})),
+    "put secret": ("write", lambda w: ("PUT", f"/projects/{PROJECT}/secrets/S{next(_fresh)}",
+                                       {"json": {"value": "s3cret-value"}})),
+    "delete secret": ("write", lambda w: ("DELETE", f"/projects/{PROJECT}/secrets/{new_secret(w)}", {})),
     "put permission": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}/permissions/x{next(_fresh)}@x.org", {"json": {"role": 1}})),
 }
 

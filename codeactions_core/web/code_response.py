@@ -24,7 +24,7 @@ def answer_with_run(resp: falcon.Response, run: CodeRun) -> None:
         for value in values if isinstance(values, list) else [values]:
             if header_problem(str(name), str(value)) is not None:
                 continue
-            if sent:
+            if sent or str(name).lower() == "set-cookie":  # one line per cookie
                 resp.append_header(str(name), str(value))
             else:
                 resp.set_header(str(name), str(value))  # replaces a header the server set
