@@ -257,7 +257,7 @@ def test_the_database_holds_no_plaintext(world):
         connection.close()
     assert (PROJECT, "API_TOKEN") in [(p, n) for p, n, _ in rows]
     assert VALUE not in everything and VALUE not in (runs or "") and VALUE not in (logs or "")
-    stored = dict(((p, n), c) for p, n, c in rows)[(PROJECT, "API_TOKEN")]
+    stored = {(p, n): c for p, n, c in rows}[(PROJECT, "API_TOKEN")]
     assert SecretBox([world["key"]]).decrypt(stored) == VALUE
 
 
