@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from codeactions_core.secret_box import new_key
 from codeactions_core.testing.server import child_env, start_server
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +37,8 @@ def test_the_readme_examples_run_as_pasted(tmp_path, suite_env):
         if suite_env.require_services:
             pytest.fail(message)
         pytest.skip(message)
-    server = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data")}, tmp_path)
+    server = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+                           "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key()}, tmp_path)
     try:
         work = tmp_path / "newcomer"
         work.mkdir()
@@ -48,8 +50,10 @@ def test_the_readme_examples_run_as_pasted(tmp_path, suite_env):
                               text=True, timeout=300, check=False)
         shown = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()[-3000:]}"
         assert done.returncode == 0, shown
+        assert "sk_live_0123456789" not in done.stdout  # the secret's value never comes back out
         for expected in ('{"hi": "ana"}', "called by ana", '"status":"completed","result":{"greet":{"hi":"bob"}}',
-                         "called by bo", "completed", '"hi": "cy"'):
+                         "called by bo", "completed", '"hi": "cy"', '{"token_length": 18}',
+                         "calling the API with ***", "/people/1", "id,name"):
             assert expected in done.stdout, f"{expected!r} missing\n{shown}"
     finally:
         server.stop()
