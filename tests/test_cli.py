@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from codeactions_sql.migrator import migrations_for
 
 from codeactions_core.testing.server import run_cli
+
+LATEST = migrations_for("sqlite")[-1].version
+PG_LATEST = migrations_for("postgres")[-1].version
 
 
 def sqlite(tmp_path) -> dict[str, str]:
@@ -18,7 +22,7 @@ def test_migrate_then_status(tmp_path):
     again = run_cli("migrate", settings=sqlite(tmp_path))
     assert "nothing to apply" in again.stdout
     status = run_cli("migrate", "--status", settings=sqlite(tmp_path))
-    assert "sqlite schema at version 9; latest is 9" in status.stdout
+    assert f"sqlite schema at version {LATEST}; latest is {LATEST}" in status.stdout
     assert (tmp_path / "data" / "codeactions.db").exists()
 
 
@@ -74,7 +78,7 @@ class TestPostgresSchemaGate:
         assert refused.returncode == 2 and "does not exist" in refused.stderr and "codeactions migrate" in refused.stderr
         created = run_cli("migrate", settings=settings)
         assert created.returncode == 0, created.stderr
-        assert "postgres schema at version 9" in created.stdout
+        assert f"postgres schema at version {PG_LATEST}" in created.stdout
         import psycopg2
         connection = psycopg2.connect(uri.rsplit("/", 1)[0] + "/postgres")
         connection.autocommit = True
