@@ -154,3 +154,22 @@ def test_python_headers_of_the_wrong_type_fail_the_run_clearly(tmp_path):
         answer = client.simulate_get(f"/action/endpoint/{code['id']}")
         assert answer.status_code == 500
         assert "TypeError: headers must be a dict of name to value" in answer.json["message"]
+
+
+def test_a_flow_code_step_reads_the_secret_and_its_record_is_masked(tmp_path):
+    with api_client(Settings(data_dir=str(tmp_path), secrets_key=(new_key(),))) as (client, services):
+        services.start()  # drives flow executions in this process, as a server without a broker
+        assert client.simulate_put("/projects/P/secrets/API_TOKEN", json={"value": VALUE}).status_code == 200
+        code = client.simulate_post("/code", params=CREATE, body=(
+            'def Run(engine):\n'
+            '    value = engine.secrets.get("API_TOKEN")\n'
+            '    engine.result.set({"value": value, "reversed": value[::-1]}, content_type="json")\n'
+        )).json
+        flow = client.simulate_post("/flows", json={"name": "f", "project_uuid": "P"}).json["id"]
+        steps = [{"id": "s", "type": "code", "config": {"code_id": code["id"]}}]
+        assert client.simulate_post(f"/flows/{flow}/versions", json={"steps": steps}).status_code == 201
+        assert client.simulate_post(f"/flows/{flow}/versions/1/publish").status_code == 200
+        execution = client.simulate_post(f"/flows/{flow}/executions", params={"wait": "true"}, json={})
+        assert execution.json["status"] == "completed", execution.text
+        assert execution.json["result"] == {"s": {"value": "***", "reversed": VALUE[::-1]}}
+        assert VALUE not in execution.text
