@@ -27,10 +27,13 @@ def prepare(server, with_secrets: bool) -> str:
     session = requests.Session()
     if with_secrets:
         for index in range(5):
-            put = session.put(server.url(f"/projects/P/secrets/S{index}"), json={"value": f"value-{index}-xyz"})
+            put = session.put(
+                server.url(f"/projects/P/secrets/S{index}"), json={"value": f"value-{index}-xyz"}
+            )
             assert put.status_code == 200, put.text
     created = session.post(
-        server.url("/code"), params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": "P"},
+        server.url("/code"),
+        params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": "P"},
         data=ACTION,
     )
     return created.json()["id"]
@@ -52,11 +55,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        plain = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": f"{tmp}/plain",
-                              "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000"}, Path(tmp))
-        keyed = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": f"{tmp}/keyed",
-                              "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000",
-                              "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key()}, Path(tmp))
+        plain = start_server(
+            {
+                "FLOWS_CODE_ACTIONS_DATA_DIR": f"{tmp}/plain",
+                "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000",
+            },
+            Path(tmp),
+        )
+        keyed = start_server(
+            {
+                "FLOWS_CODE_ACTIONS_DATA_DIR": f"{tmp}/keyed",
+                "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000",
+                "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key(),
+            },
+            Path(tmp),
+        )
         try:
             urls = {
                 "no key": plain.url(f"/action/endpoint/{prepare(plain, False)}"),

@@ -15,9 +15,9 @@ from codeactions_core.settings import Settings
 def register_command(commands: argparse._SubParsersAction) -> None:
     secrets = commands.add_parser("secrets", help="project secrets: new-key | rotate")
     actions = secrets.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("new-key", help="print a new random key for FLOWS_CODE_ACTIONS_SECRETS_KEY").set_defaults(
-        handler=new_key_command
-    )
+    actions.add_parser(
+        "new-key", help="print a new random key for FLOWS_CODE_ACTIONS_SECRETS_KEY"
+    ).set_defaults(handler=new_key_command)
     actions.add_parser(
         "rotate",
         help="re-encrypt every stored secret with the first key of FLOWS_CODE_ACTIONS_SECRETS_KEY",

@@ -28,7 +28,7 @@ VALUE = "sk_live_9f8e7d6c5b4a"
 PROJECT, OTHER = "proj-secrets", "proj-other"
 PNG = b"\x89PNG"
 
-PYTHON = r'''
+PYTHON = r"""
 import os
 
 def Run(engine):
@@ -46,9 +46,9 @@ def Run(engine):
                                "X-Env": "yes" if in_env else "no", "X-Secret": value or "none",
                                "Connection": "upgrade", "Proxy-Thing": "x",
                                "X-Bad": "x\r\nInjected: 1"})
-'''
+"""
 
-JAVASCRIPT = r'''
+JAVASCRIPT = r"""
 const fs = require("fs");
 exports.Run = async function (engine) {
   const value = engine.secrets.get("API_TOKEN") || "";
@@ -56,7 +56,8 @@ exports.Run = async function (engine) {
   console.log("stdout has " + value);
   let environ = "";
   try { environ = fs.readFileSync("/proc/self/environ", "latin1"); } catch (error) { /* refused */ }
-  const inEnv = value !== "" && (environ.includes(value) || Object.values(process.env).some((v) => v.includes(value)));
+  const inProcessEnv = Object.values(process.env).some((v) => v.includes(value));
+  const inEnv = value !== "" && (environ.includes(value) || inProcessEnv);
   const reversed = [...value].reverse().join("");
   const body = Buffer.concat([Buffer.from([0x89]), Buffer.from("PNG" + value + "|" + reversed)]);
   engine.result.set(body, 201, "image/png", {
@@ -65,9 +66,9 @@ exports.Run = async function (engine) {
     "Connection": "upgrade", "Proxy-Thing": "x", "X-Bad": "x\r\nInjected: 1",
   });
 };
-'''
+"""
 
-GO = r'''package main
+GO = r"""package main
 
 import (
 	"fmt"
@@ -80,7 +81,8 @@ func Run(engine *Engine) {
 	engine.Log.Info("token is " + value)
 	fmt.Println("stdout has " + value)
 	environ, _ := os.ReadFile("/proc/self/environ")
-	inEnv := value != "" && (strings.Contains(string(environ), value) || strings.Contains(strings.Join(os.Environ(), "\n"), value))
+	inProcessEnv := strings.Contains(strings.Join(os.Environ(), "\n"), value)
+	inEnv := value != "" && (strings.Contains(string(environ), value) || inProcessEnv)
 	runes := []rune(value)
 	for i, j := 0, len(runes)-1; i < j; i, j = i+1, j-1 {
 		runes[i], runes[j] = runes[j], runes[i]
@@ -98,7 +100,7 @@ func Run(engine *Engine) {
 		"X-Secret": shown, "Connection": "upgrade", "Proxy-Thing": "x", "X-Bad": "x\r\nInjected: 1",
 	}, map[string][]string{"Set-Cookie": {"a=1", "b=2"}})
 }
-'''
+"""
 
 SOURCES = {"python": PYTHON, "javascript": JAVASCRIPT, "go": GO}
 
@@ -115,15 +117,28 @@ def world(request, tmp_path_factory) -> Iterator[dict]:
     if request.param == "postgres":
         request.applymarker(pytest.mark.postgres)
         uri = request.getfixturevalue("new_postgres_database")()
-        settings.update({"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": uri})
+        settings.update(
+            {"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": uri}
+        )
         assert run_cli("migrate", settings=settings).returncode == 0
     server = start_server(settings, tmp)
     try:
-        put = requests.put(server.url(f"/projects/{PROJECT}/secrets/API_TOKEN"), json={"value": VALUE},
-                           headers=AUTH, timeout=30)
+        put = requests.put(
+            server.url(f"/projects/{PROJECT}/secrets/API_TOKEN"),
+            json={"value": VALUE},
+            headers=AUTH,
+            timeout=30,
+        )
         assert put.status_code == 200, put.text
-        yield {"server": server, "settings": settings, "key": key, "kind": request.param, "put": put,
-               "client": CodeClient(server, token=TOKEN), "tmp": tmp}
+        yield {
+            "server": server,
+            "settings": settings,
+            "key": key,
+            "kind": request.param,
+            "put": put,
+            "client": CodeClient(server, token=TOKEN),
+            "tmp": tmp,
+        }
     finally:
         server.stop()
 
@@ -144,22 +159,36 @@ def test_answers_show_names_and_times_never_values(world):
     listed = api(server, "GET", f"/projects/{PROJECT}/secrets")
     assert [s["name"] for s in listed.json()] == ["API_TOKEN"]
     assert VALUE not in listed.text and VALUE not in world["put"].text
-    replaced = api(server, "PUT", f"/projects/{PROJECT}/secrets/SPARE", data="raw text value",
-                   headers={**AUTH, "Content-Type": "text/plain"})
+    replaced = api(
+        server,
+        "PUT",
+        f"/projects/{PROJECT}/secrets/SPARE",
+        data="raw text value",
+        headers={**AUTH, "Content-Type": "text/plain"},
+    )
     assert replaced.status_code == 200 and "raw text value" not in replaced.text
     assert api(server, "DELETE", f"/projects/{PROJECT}/secrets/SPARE").status_code == 200
     assert api(server, "DELETE", f"/projects/{PROJECT}/secrets/SPARE").status_code == 404
-    assert [s["name"] for s in api(server, "GET", f"/projects/{PROJECT}/secrets").json()] == ["API_TOKEN"]
+    assert [s["name"] for s in api(server, "GET", f"/projects/{PROJECT}/secrets").json()] == [
+        "API_TOKEN"
+    ]
 
 
-@pytest.mark.parametrize(("path", "options", "expected"), [
-    ("/secrets/a%2Fb", {"json": {"value": "long enough"}}, "contains '/'"),
-    ("/secrets/1ABC", {"json": {"value": "long enough"}}, "is invalid"),
-    ("/secrets/BAD-NAME", {"json": {"value": "long enough"}}, "is invalid"),
-    ("/secrets/SHORT", {"json": {"value": "abc"}}, "at least 4 characters"),
-    ("/secrets/NOVALUE", {"json": {"other": "x"}}, '{"value"'),
-    ("/secrets/NOTJSON", {"data": "{", "headers": {**AUTH, "Content-Type": "application/json"}}, "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("path", "options", "expected"),
+    [
+        ("/secrets/a%2Fb", {"json": {"value": "long enough"}}, "contains '/'"),
+        ("/secrets/1ABC", {"json": {"value": "long enough"}}, "is invalid"),
+        ("/secrets/BAD-NAME", {"json": {"value": "long enough"}}, "is invalid"),
+        ("/secrets/SHORT", {"json": {"value": "abc"}}, "at least 4 characters"),
+        ("/secrets/NOVALUE", {"json": {"other": "x"}}, '{"value"'),
+        (
+            "/secrets/NOTJSON",
+            {"data": "{", "headers": {**AUTH, "Content-Type": "application/json"}},
+            "not valid JSON",
+        ),
+    ],
+)
 def test_bad_input_is_refused_naming_the_problem(world, path, options, expected):
     answer = api(world["server"], "PUT", f"/projects/{PROJECT}{path}", **options)
     assert answer.status_code == 400, answer.text
@@ -167,11 +196,15 @@ def test_bad_input_is_refused_naming_the_problem(world, path, options, expected)
 
 
 @pytest.mark.parametrize("language", ["python", "javascript", "go"])
-def test_code_reads_its_own_secret_masked_everywhere_with_headers_and_a_binary_body(world, language):
+def test_code_reads_its_own_secret_masked_everywhere_with_headers_and_a_binary_body(
+    world, language
+):
     client, server = world["client"], world["server"]
     client.require_runtime(language)
     code_id = client.create(SOURCES[language], language, PROJECT, timeout=60)
-    answer = requests.get(server.url(f"/action/endpoint/{code_id}"), timeout=120, allow_redirects=False)
+    answer = requests.get(
+        server.url(f"/action/endpoint/{code_id}"), timeout=120, allow_redirects=False
+    )
     assert answer.status_code == 201, answer.text
     # The code had the real value (its reverse went through), the answer has it masked.
     assert answer.content == PNG + b"***|" + VALUE[::-1].encode()
@@ -179,7 +212,11 @@ def test_code_reads_its_own_secret_masked_everywhere_with_headers_and_a_binary_b
     assert answer.headers["Location"] == "/files/1"
     assert answer.headers["Cache-Control"] == "no-store"
     assert answer.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
-    assert (answer.headers["X-Has"], answer.headers["X-Env"], answer.headers["X-Secret"]) == ("yes", "no", "***")
+    assert (answer.headers["X-Has"], answer.headers["X-Env"], answer.headers["X-Secret"]) == (
+        "yes",
+        "no",
+        "***",
+    )
     assert "Injected" not in answer.headers and "X-Bad" not in answer.headers
     assert "Proxy-Thing" not in answer.headers
     assert answer.headers.get("Connection", "").lower() != "upgrade"
@@ -187,7 +224,9 @@ def test_code_reads_its_own_secret_masked_everywhere_with_headers_and_a_binary_b
     run = run_record(server, code_id)
     logs = api(server, "GET", "/codelog", params={"run_id": run["id"]}).json()["data"]
     stored = json.dumps(run) + json.dumps(logs)
-    assert VALUE not in stored and VALUE[::-1] in base64.b64decode(run["result"]).decode(errors="replace")
+    assert VALUE not in stored and VALUE[::-1] in base64.b64decode(run["result"]).decode(
+        errors="replace"
+    )
     assert run["extra"]["result_encoding"] == "base64"
     assert "token is ***" in [line["content"] for line in logs]
     assert "stdout has ***" in run["extra"]["stdout"]
@@ -199,15 +238,21 @@ def test_code_reads_its_own_secret_masked_everywhere_with_headers_and_a_binary_b
     assert VALUE not in server.log()
     # Another project's code: no secret of this project.
     other_id = client.create(SOURCES[language], language, OTHER, timeout=60)
-    other = requests.get(server.url(f"/action/endpoint/{other_id}"), timeout=120, allow_redirects=False)
-    assert (other.status_code, other.headers["X-Has"], other.headers["X-Secret"]) == (201, "no", "none")
+    other = requests.get(
+        server.url(f"/action/endpoint/{other_id}"), timeout=120, allow_redirects=False
+    )
+    assert (other.status_code, other.headers["X-Has"], other.headers["X-Secret"]) == (
+        201,
+        "no",
+        "none",
+    )
     assert other.content == PNG + b"|"
 
 
 def test_full_media_types_and_text_results(world):
     client = world["client"]
     code_id = client.create(
-        'def Run(engine):\n'
+        "def Run(engine):\n"
         '    engine.result.set("a,b\\n1,2\\n", 200, "text/csv; charset=utf-8",\n'
         '                      headers={"Content-Disposition": "attachment; filename=x.csv"})\n',
         project=PROJECT,
@@ -216,16 +261,24 @@ def test_full_media_types_and_text_results(world):
     assert (answer.status_code, answer.text) == (200, "a,b\n1,2\n")
     assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert answer.headers["Content-Disposition"] == "attachment; filename=x.csv"
-    old_style = client.run('def Run(engine):\n    engine.result.set({"a": 1}, 200, "json")\n', project=PROJECT)
+    old_style = client.run(
+        'def Run(engine):\n    engine.result.set({"a": 1}, 200, "json")\n', project=PROJECT
+    )
     assert old_style.json() == {"a": 1}
 
 
 def test_a_request_carrying_the_value_is_stored_masked(world):
     client, server = world["client"], world["server"]
-    code_id = client.create('def Run(engine):\n    engine.result.set(engine.params.get("q"))\n',
-                            project=PROJECT)
-    answer = requests.post(server.url(f"/run/{code_id}"), params={"q": VALUE}, data=f"body {VALUE}",
-                           headers={**AUTH, "X-Echo": VALUE}, timeout=60)
+    code_id = client.create(
+        'def Run(engine):\n    engine.result.set(engine.params.get("q"))\n', project=PROJECT
+    )
+    answer = requests.post(
+        server.url(f"/run/{code_id}"),
+        params={"q": VALUE},
+        data=f"body {VALUE}",
+        headers={**AUTH, "X-Echo": VALUE},
+        timeout=60,
+    )
     run = answer.json()["result"]
     assert run["status"] == "completed" and run["result"] == "***"
     assert run["params"] == {"q": "***"} and run["body"] == "body ***"
@@ -264,7 +317,11 @@ def test_the_database_holds_no_plaintext(world):
 def test_rotation_re_encrypts_with_the_newest_key(world):
     settings, old = world["settings"], world["key"]
     newest = new_key()
-    rotated = run_cli("secrets", "rotate", settings={**settings, "FLOWS_CODE_ACTIONS_SECRETS_KEY": f"{newest},{old}"})
+    rotated = run_cli(
+        "secrets",
+        "rotate",
+        settings={**settings, "FLOWS_CODE_ACTIONS_SECRETS_KEY": f"{newest},{old}"},
+    )
     assert rotated.returncode == 0, rotated.stderr
     assert "re-encrypted 1 secret" in rotated.stdout
     assert VALUE not in rotated.stdout + rotated.stderr
@@ -272,7 +329,9 @@ def test_rotation_re_encrypts_with_the_newest_key(world):
     from codeactions_core.services import build_services
     from codeactions_core.settings import Settings
 
-    services = build_services(Settings.from_env({**settings, "FLOWS_CODE_ACTIONS_SECRETS_KEY": newest}))
+    services = build_services(
+        Settings.from_env({**settings, "FLOWS_CODE_ACTIONS_SECRETS_KEY": newest})
+    )
     try:
         assert services.secrets.for_run(PROJECT) == {"API_TOKEN": VALUE}
     finally:

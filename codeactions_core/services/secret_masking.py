@@ -29,7 +29,8 @@ class Masker:
         forms: set[str] = set()
         for value in values:
             if value:
-                forms.update({value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]})
+                escaped = json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]
+                forms.update({value, *escaped})
         ordered = sorted(forms, key=len, reverse=True)
         self._text = re.compile("|".join(map(re.escape, ordered))) if ordered else None
         raw = sorted({value.encode("utf-8") for value in values if value}, key=len, reverse=True)

@@ -30,7 +30,9 @@ MAX_VALUE = 64 * 1024
 
 def check_name(name: str) -> str:
     if "/" in name:
-        raise InvalidInput(f"secret name {name[:200]!r} contains '/': names are letters, digits and _")
+        raise InvalidInput(
+            f"secret name {name[:200]!r} contains '/': names are letters, digits and _"
+        )
     if not NAME.fullmatch(name):
         raise InvalidInput(
             f"secret name {name[:200]!r} is invalid: 1-128 letters, digits and _, "
@@ -97,7 +99,12 @@ class SecretService:
             try:
                 values[secret.name] = self._box.decrypt(secret.ciphertext)
             except UndecryptableSecret as exc:
-                log.error("secret %s of project %s is left out of the run: %s", secret.name, project_uuid, exc)
+                log.error(
+                    "secret %s of project %s is left out of the run: %s",
+                    secret.name,
+                    project_uuid,
+                    exc,
+                )
         return values
 
     def rotate(self) -> Rotation:
@@ -111,7 +118,10 @@ class SecretService:
             except UndecryptableSecret:
                 undecryptable.append(f"{secret.project_uuid}/{secret.name}")
                 continue
-            if self._repository.replace_ciphertext(secret.project_uuid, secret.name, secret.ciphertext, token):
+            swapped = self._repository.replace_ciphertext(
+                secret.project_uuid, secret.name, secret.ciphertext, token
+            )
+            if swapped:
                 rotated += 1
             else:
                 changed += 1  # put (with the newest key) or deleted since it was read

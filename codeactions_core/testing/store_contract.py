@@ -241,7 +241,8 @@ class StoreContract(LogStoreContract):
         assert replaced.ciphertext == "cipher-4"
         assert replaced.created_at == first.created_at and replaced.updated_at >= first.updated_at
         listed = store.secrets.list_by_project("p-1")
-        assert [(s.name, s.ciphertext) for s in listed] == [("API_KEY", "cipher-2"), ("TOKEN", "cipher-4")]
+        expected = [("API_KEY", "cipher-2"), ("TOKEN", "cipher-4")]
+        assert [(s.name, s.ciphertext) for s in listed] == expected
         assert store.secrets.delete("p-1", "TOKEN") is True
         assert store.secrets.delete("p-1", "TOKEN") is False
         assert [s.name for s in store.secrets.list_by_project("p-1")] == ["API_KEY"]
@@ -250,7 +251,8 @@ class StoreContract(LogStoreContract):
     def test_secrets_rotation_swaps_only_an_unchanged_value(self, store: Store) -> None:
         store.secrets.put("p-1", "A", "old-a")
         store.secrets.put("p-2", "B", "old-b")
-        assert sorted((s.project_uuid, s.name) for s in store.secrets.all()) == [("p-1", "A"), ("p-2", "B")]
+        stored = sorted((s.project_uuid, s.name) for s in store.secrets.all())
+        assert stored == [("p-1", "A"), ("p-2", "B")]
         assert store.secrets.replace_ciphertext("p-1", "A", "old-a", "new-a") is True
         assert store.secrets.replace_ciphertext("p-2", "B", "stale", "new-b") is False
         assert store.secrets.replace_ciphertext("p-3", "C", "x", "y") is False

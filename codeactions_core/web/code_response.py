@@ -19,7 +19,7 @@ def answer_with_run(resp: falcon.Response, run: CodeRun) -> None:
     resp.status = falcon.code_to_http_status(extra.get("status_code", 200))
     resp.content_type = media_type(extra.get("content_type"))
     headers = extra.get("headers")
-    for name, values in (headers.items() if isinstance(headers, dict) else ()):
+    for name, values in headers.items() if isinstance(headers, dict) else ():
         sent = False
         for value in values if isinstance(values, list) else [values]:
             if header_problem(str(name), str(value)) is not None:

@@ -400,7 +400,8 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
                                                       "properties": {"value": {"type": "string"}}}},
                                     "text/plain": {"schema": {"type": "string"}}}},
                   params=[path_param("project_uuid"), path_param("name", "letters, digits and _")]),
-        "delete": op("secrets", "delete a secret (moderator)", {"200": answer("deleted", {"type": "object"})},
+        "delete": op("secrets", "delete a secret (moderator)",
+                     {"200": answer("deleted", {"type": "object"})},
                      params=[path_param("project_uuid"), path_param("name")]),
     },
     "/flows": {

@@ -49,19 +49,25 @@ class SecretCollection(SecretsResource):
 
 
 class SecretItem(SecretsResource):
-    def on_put(self, req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str) -> None:
+    def on_put(
+        self, req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str
+    ) -> None:
         """Create or replace the secret (a moderator of the project)."""
         self._access.require(req.context.identity, project_uuid, Need.WRITE)
         check_name(name)
         resp.media = self._secrets.put(project_uuid, name, secret_value(req)).to_json()
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str) -> None:
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str
+    ) -> None:
         self._access.require(req.context.identity, project_uuid, Need.WRITE)
         self._secrets.delete(project_uuid, name)
         resp.media = {}
 
 
-def refuse_slashed_name(req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str) -> None:
+def refuse_slashed_name(
+    req: falcon.Request, resp: falcon.Response, project_uuid: str, name: str
+) -> None:
     check_name(name)  # raises: the name holds a '/'
     raise falcon.HTTPNotFound()  # pragma: no cover - a name without '/' matches the route
 

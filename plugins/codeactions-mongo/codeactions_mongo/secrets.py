@@ -24,8 +24,10 @@ def key(project_uuid: str, name: str) -> dict[str, str]:
 
 def to_secret(document: Mapping[str, Any]) -> ProjectSecret:
     return ProjectSecret(
-        project_uuid=document["_id"]["project_uuid"], name=document["_id"]["name"],
-        ciphertext=document["ciphertext"], created_at=read_time(document, "created_at"),
+        project_uuid=document["_id"]["project_uuid"],
+        name=document["_id"]["name"],
+        ciphertext=document["ciphertext"],
+        created_at=read_time(document, "created_at"),
         updated_at=read_time(document, "updated_at"),
     )
 
@@ -44,7 +46,10 @@ class MongoSecrets:
         for _ in range(2):  # a concurrent first put inserted it: the second try is an update
             try:
                 document = self.collection.find_one_and_update(
-                    key(project_uuid, name), update, upsert=True, return_document=ReturnDocument.AFTER
+                    key(project_uuid, name),
+                    update,
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 )
                 return to_secret(document)
             except DuplicateKeyError:

@@ -13,8 +13,11 @@ from codeactions_sql.repositories import database_errors_as_store_errors
 
 def to_secret(row: Any) -> ProjectSecret:
     return ProjectSecret(
-        project_uuid=row.project_uuid, name=row.name, ciphertext=row.ciphertext,
-        created_at=row.created_at, updated_at=row.updated_at,
+        project_uuid=row.project_uuid,
+        name=row.name,
+        ciphertext=row.ciphertext,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
     )
 
 
@@ -29,7 +32,11 @@ class SqlSecrets:
     def put(self, project_uuid: str, name: str, ciphertext: str) -> ProjectSecret:
         now = utcnow()
         self.model.insert(
-            project_uuid=project_uuid, name=name, ciphertext=ciphertext, created_at=now, updated_at=now,
+            project_uuid=project_uuid,
+            name=name,
+            ciphertext=ciphertext,
+            created_at=now,
+            updated_at=now,
         ).on_conflict(
             conflict_target=[self.model.project_uuid, self.model.name],
             update={self.model.ciphertext: ciphertext, self.model.updated_at: now},

@@ -23,7 +23,7 @@ import traceback
 import types
 
 # Imported here, once, so that user code importing them costs nothing per run.
-import base64  # noqa: F401
+import base64
 import collections  # noqa: F401
 import csv  # noqa: F401
 import datetime  # noqa: F401
