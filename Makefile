@@ -26,8 +26,11 @@ run: install
 	@echo "codeactions: listening on http://127.0.0.1:$(RUN_PORT) (Ctrl-C stops; docs at /docs)"
 	@FLOWS_CODE_ACTIONS_PORT=$(RUN_PORT) FLOWS_CODE_ACTIONS_LOG_LEVEL=$(RUN_LOG_LEVEL) exec $(BIN)/codeactions serve
 
+# The suite waits on servers far more than it computes: TEST_WORKERS pytest processes
+# (pytest-xdist) share it; TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 3
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

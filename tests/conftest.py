@@ -12,6 +12,18 @@ from codeactions_core.testing.samples import PYTHON_ACTION
 from codeactions_core.web.app import create_app
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Captured output with lone surrogates (hostile-text tests) travels escaped, so a report
+    can cross to pytest-xdist's controller, which accepts only UTF-8."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [
+        (title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+        for title, text in report.sections
+    ]
+
+
 @pytest.fixture
 def settings(tmp_path) -> Settings:
     """The embedded default, in a private data directory."""

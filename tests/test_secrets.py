@@ -34,7 +34,9 @@ def test_the_box_encrypts_and_rotates_to_the_newest_key():
         SecretBox([old]).decrypt(rotated)
 
 
-@pytest.mark.parametrize("raw", ["not-a-key", "c2hvcnQ=", f"{new_key()},nope"])
+@pytest.mark.parametrize(
+    "raw", ["not-a-key", "c2hvcnQ=", f"{new_key()},nope"], ids=["not base64", "short", "one bad of two"]
+)
 def test_a_bad_key_setting_is_refused_naming_it(raw):
     with pytest.raises(ConfigurationError, match="FLOWS_CODE_ACTIONS_SECRETS_KEY"):
         Settings.from_env({"FLOWS_CODE_ACTIONS_SECRETS_KEY": raw})
