@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from codeactions_core.async_store import AsyncRunRepository
 from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import (
     Authorization,
@@ -195,6 +196,8 @@ class Store(Protocol):
     libs: LibRepository
     locks: LockRepository
     flows: FlowRepository
+    async_runs: AsyncRunRepository
+    """Async run records and callback signing keys (issue 15)."""
 
     def schema_status(self) -> SchemaStatus: ...
 

@@ -7,6 +7,7 @@ import peewee
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
+from codeactions_sql.async_runs import SqlAsyncRuns
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
 from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
@@ -52,6 +53,7 @@ class SqlStore:
         self.permissions = SqlPermissions(models.permissions)
         self.libs = SqlLibs(models.libs)
         self.locks = SqlLocks(database)
+        self.async_runs = SqlAsyncRuns(database)
         progress = bind_models(self.history).flow_executions if self.history is not database else None
         self.flows = SqlFlows(
             models.flow_definitions, models.flow_versions, models.flow_executions, progress=progress
