@@ -69,6 +69,10 @@ class SigningKey:
     key: str
     created_at: datetime
 
+    def to_json(self) -> dict[str, Any]:
+        """What may be shown about the key: never the key itself."""
+        return {"project_uuid": self.project_uuid, "created_at": rfc3339(self.created_at)}
+
 
 class AsyncRunRepository(Protocol):
     def create(self, record: AsyncRun) -> AsyncRun: ...

@@ -493,6 +493,29 @@ class Settings:
         parse=parse_auto_bool,
     )
 
+    # Async runs and callbacks (issue 15).
+    async_run_exchange: str = setting(
+        "codeactions.runs", "Direct exchange async runs are published to (with a RABBITMQ_URL)."
+    )
+    async_run_queue: str = setting(
+        "codeactions.async-runs", "Durable queue `codeactions worker` takes async runs from."
+    )
+    async_worker_threads: int = setting(
+        4, "Async runs one `codeactions worker` executes at once.", parse=at_least(1)
+    )
+    callback_attempts: int = setting(
+        5, "Attempts to deliver a finished async run to its `callback_url` (any 2xx ends them).",
+        parse=at_least(1),
+    )
+    callback_backoff_seconds: float = setting(
+        1.0, "Pause before the second callback attempt; it doubles for each later one (at most 60 s).",
+        parse=at_least(0, parse_float),
+    )
+    callback_timeout_seconds: float = setting(
+        10.0, "Seconds one callback attempt may take (connecting, sending, reading the answer).",
+        parse=at_least(0.1, parse_float),
+    )
+
     # Trust at the API (issue 11): credentials, metrics, fair sharing, run caps, flow egress.
     redact_headers: tuple[str, ...] = setting(
         (),
