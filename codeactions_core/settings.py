@@ -565,14 +565,14 @@ class Settings:
     flow_egress_allow: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that the "
-        "`http_call` and `tabular` flow steps may reach although the egress policy denies their "
-        "range (loopback, private, link-local/metadata, CGNAT, ULA, multicast...).",
+        "`http_call` and `tabular` flow steps and async-run callbacks may reach although the egress "
+        "policy denies their range (loopback, private, link-local/metadata, CGNAT, ULA, multicast...).",
         parse=parse_egress_terms,
     )
     flow_egress_deny: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs or `host:port` entries the `http_call` and `tabular` flow steps "
-        "may not reach, beyond the ranges always denied.",
+        "and async-run callbacks may not reach, beyond the ranges always denied.",
         parse=parse_egress_terms,
     )
 

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from codeactions_core.async_store import AsyncRunRepository
+from codeactions_core.async_store import (  # re-exported: store plugins import them from here
+    AsyncRun,  # noqa: F401
+    AsyncRunRepository,
+    CallbackState,  # noqa: F401
+    SigningKey,  # noqa: F401
+)
 from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import (
     Authorization,

@@ -12,7 +12,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from codeactions_core.async_store import AsyncRun, CallbackState, SigningKey
+from codeactions_core.store import AsyncRun, CallbackState, SigningKey
 from codeactions_mongo.errors import mongo_errors_as_store_errors
 from codeactions_mongo.fields import now, read_time
 

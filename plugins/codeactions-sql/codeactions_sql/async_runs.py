@@ -10,8 +10,8 @@ from typing import Any
 
 import peewee
 
-from codeactions_core.async_store import AsyncRun, SigningKey
 from codeactions_core.model import utcnow
+from codeactions_core.store import AsyncRun, SigningKey
 from codeactions_sql.fields import is_uuid, time_from_db, time_to_db
 from codeactions_sql.repositories import database_errors_as_store_errors
 
