@@ -62,18 +62,20 @@ def until(condition, what: str, deadline: float = DEADLINE):
 
 
 class Listener:
-    """The echo server's answers: ``{"sleep": s}`` for the first ``slow[path]`` requests to a path."""
+    """The echo server's answers: ``{"sleep": seconds}`` for the first ``count`` requests to a
+    path when ``slow[path] == (count, seconds)``, else ``{"sleep": 0}``."""
 
     def __init__(self) -> None:
-        self.slow: dict[str, int] = {}
+        self.slow: dict[str, tuple[int, float]] = {}
         self.seen: collections.Counter[str] = collections.Counter()
         self.lock = threading.Lock()
 
     def __call__(self, request: Recorded) -> Answer:
         with self.lock:
             self.seen[request.path] += 1
-            slow = self.seen[request.path] <= self.slow.get(request.path, 0)
-        return Answer(body={"sleep": 20 if slow else 0})
+            count, seconds = self.slow.get(request.path, (0, 0))
+            slow = self.seen[request.path] <= count
+        return Answer(body={"sleep": seconds if slow else 0})
 
 
 @pytest.fixture(scope="module")
@@ -290,13 +292,30 @@ def test_async_on_an_unknown_code_is_404(server, http):
     assert http.get(server.url("/projects/nobody/signing-key")).status_code == 404
 
 
+def test_sigterm_lets_the_run_in_hand_finish_and_acknowledges_it(server, fleet, listener, http):
+    echo, answers = listener
+    code_id = create_code(http, server)
+    answers.slow["/ran/terminated"] = (1, 1.5)
+    answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": "terminated", "echo": echo.url})
+    run_id = answer.json()["run_id"]
+    taker = worker_taking(fleet, run_id, 1)
+    until(lambda: answers.seen["/ran/terminated"] == 1, "the run to be executing")
+    assert taker.stop() == 0
+    fleet.remove(taker)
+    assert f"async run {run_id}: attempt 1 finished completed" in taker.log()
+    assert finished(http, server, run_id)["result"] == "ran terminated"
+    record = async_record(http, server, run_id)
+    assert (record["attempts"], record["redelivered"]) == (1, False), "acknowledged: never redelivered"
+    assert answers.seen["/ran/terminated"] == 1
+
+
 @pytest.mark.heavy
 def test_sigkilled_workers_runs_are_retried_once_then_failed_never_lost(
     server, fleet, start_worker, listener, http
 ):
     echo, answers = listener
     code_id = create_code(http, server)
-    alive = list(fleet)
+    alive = fleet  # the module's workers: those killed here leave it
 
     def start(n: str) -> str:
         answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": n, "echo": echo.url})
@@ -304,7 +323,7 @@ def test_sigkilled_workers_runs_are_retried_once_then_failed_never_lost(
         return answer.json()["run_id"]
 
     # Killed once: the broker hands the run to another worker, which runs it to the end.
-    answers.slow["/ran/killed-once"] = 1
+    answers.slow["/ran/killed-once"] = (1, 20)
     once = start("killed-once")
     taker = worker_taking(alive, once, 1)
     until(lambda: answers.seen["/ran/killed-once"] == 1, "the first attempt to be running")
@@ -317,8 +336,9 @@ def test_sigkilled_workers_runs_are_retried_once_then_failed_never_lost(
     assert answers.seen["/ran/killed-once"] == 2
 
     # Killed twice: the third worker fails it instead of running it a third time.
-    alive.append(start_worker("worker-spare"))
-    answers.slow["/ran/killed-twice"] = 2
+    while len(alive) < 3:
+        alive.append(start_worker(f"worker-spare-{len(alive)}"))
+    answers.slow["/ran/killed-twice"] = (2, 20)
     twice = start("killed-twice")
     for attempt in (1, 2):
         taker = worker_taking(alive, twice, attempt)
