@@ -33,6 +33,9 @@ class AsyncRun:
     run_id: str
     project_uuid: str
     callback_url: str = ""
+    via: str = "server"
+    """Who holds it while it is queued: ``broker`` (a RabbitMQ queue, for the workers: the
+    abandoned-run sweep leaves it alone while queued) or ``server`` (a server's own pool)."""
     attempts: int = 0
     """How many times a worker (or the server's pool) started the run."""
     redelivered: bool = False
@@ -50,6 +53,7 @@ class AsyncRun:
             "run_id": self.run_id,
             "project_uuid": self.project_uuid,
             "callback_url": self.callback_url or None,
+            "via": self.via,
             "attempts": self.attempts,
             "redelivered": self.redelivered,
             "worker": self.worker or None,

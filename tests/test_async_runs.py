@@ -98,6 +98,8 @@ def test_a_sync_run_is_unchanged_by_async_false(api):
 class Captured:
     """A submitter that keeps the jobs instead of running them: the test plays the worker."""
 
+    via = "broker"
+
     def __init__(self) -> None:
         self.jobs: list[dict[str, Any]] = []
 

@@ -59,6 +59,9 @@ def job_of(code: Code, run: CodeRun, request: RunRequest) -> dict[str, Any]:
 
 
 class Submitter(Protocol):
+    via: str
+    """``broker`` or ``server``: kept on the async run record (see AsyncRun.via)."""
+
     def admit(self, project_uuid: str) -> Ticket | None:
         """A place for one more run of ``project_uuid`` now (QueueFull when there is none)."""
 
@@ -127,6 +130,7 @@ class AsyncRunService:
             code, run = self._runs.enqueue(code_id, request, endpoints_only=endpoints_only)
             record = self._records.create(AsyncRun(
                 run_id=run.id, project_uuid=code.project_uuid, callback_url=callback_url,
+                via=self.submitter.via,
                 callback_state=CallbackState.PENDING if callback_url else CallbackState.NONE,
             ))
         except BaseException:
@@ -243,6 +247,8 @@ class AsyncRunService:
 class RunHere:
     """No broker: this server's own pool runs the async runs, in threads of its own."""
 
+    via = "server"
+
     def __init__(self, service: AsyncRunService, pool: RunPool) -> None:
         self._service = service
         self.pool = pool
@@ -268,6 +274,8 @@ class RunHere:
 
 class RunOnWorkers:
     """A broker: publish (with confirms) for `codeactions worker` processes to take."""
+
+    via = "broker"
 
     def __init__(self, publisher: Any) -> None:
         self._publisher = publisher

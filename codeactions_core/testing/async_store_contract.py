@@ -7,11 +7,12 @@ store, as for :class:`~codeactions_core.testing.store_contract.StoreContract`.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
 from codeactions_core.async_store import AsyncRun, CallbackState
-from codeactions_core.model import CodeType, NewCode, RunStatus
+from codeactions_core.model import CodeType, NewCode, RunStatus, utcnow
 from codeactions_core.store import NewRun, Store
 
 
@@ -78,3 +79,17 @@ class AsyncRunStoreContract:
         store.async_runs.rotate_signing_key(project, "k2")
         assert store.async_runs.signing_key(project).key == "k2"
         assert store.async_runs.signing_key("other-" + project) is None
+
+    def test_the_abandoned_run_sweep_leaves_runs_queued_in_the_broker_alone(self, store: Store) -> None:
+        """A backlog waiting in RabbitMQ for workers is not abandoned, however old; a run a
+        server's own pool held, or one a worker started, is."""
+        in_broker, in_server, started = stored_run(store), stored_run(store), stored_run(store)
+        store.async_runs.create(AsyncRun(run_id=in_broker, project_uuid="p", via="broker"))
+        store.async_runs.create(AsyncRun(run_id=in_server, project_uuid="p", via="server"))
+        store.async_runs.create(AsyncRun(run_id=started, project_uuid="p", via="broker"))
+        store.runs.update(started, status=RunStatus.STARTED)
+        assert store.async_runs.get(in_broker).via == "broker"
+        store.runs.fail_abandoned(utcnow() + timedelta(seconds=5), "lost")
+        assert store.runs.get(in_broker).status is RunStatus.QUEUED
+        assert (store.runs.get(in_server).status, store.runs.get(in_server).result) == (RunStatus.FAILED, "lost")
+        assert store.runs.get(started).status is RunStatus.FAILED

@@ -29,7 +29,7 @@ class MongoAsyncRuns:
     def create(self, new: AsyncRun) -> AsyncRun:
         moment = now()
         document = {
-            "_id": new.run_id, "project_uuid": new.project_uuid, "callback_url": new.callback_url,
+            "_id": new.run_id, "project_uuid": new.project_uuid, "callback_url": new.callback_url, "via": new.via,
             "attempts": new.attempts, "redelivered": new.redelivered, "worker": new.worker,
             "callback_state": new.callback_state, "callback_attempts": new.callback_attempts,
             "callback_error": new.callback_error, "created_at": moment, "updated_at": moment,
@@ -82,6 +82,7 @@ def record(document: Mapping[str, Any]) -> AsyncRun:
         run_id=str(document["_id"]),
         project_uuid=str(document.get("project_uuid", "")),
         callback_url=str(document.get("callback_url", "")),
+        via=str(document.get("via", "server")),
         attempts=int(document.get("attempts", 0)),
         redelivered=bool(document.get("redelivered", False)),
         worker=str(document.get("worker", "")),

@@ -16,7 +16,7 @@ from codeactions_sql.fields import is_uuid, time_from_db, time_to_db
 from codeactions_sql.repositories import database_errors_as_store_errors
 
 COLUMNS = (
-    "run_id, project_uuid, callback_url, attempts, redelivered, worker, callback_state, "
+    "run_id, project_uuid, callback_url, via, attempts, redelivered, worker, callback_state, "
     "callback_attempts, callback_error, created_at, updated_at"
 )
 
@@ -39,9 +39,9 @@ class SqlAsyncRuns:
         p, now = self._p, utcnow()
         with self._db.atomic():
             self._db.execute_sql(
-                f"INSERT INTO async_runs ({COLUMNS}) VALUES ({', '.join([p] * 11)})",
+                f"INSERT INTO async_runs ({COLUMNS}) VALUES ({', '.join([p] * 12)})",
                 (
-                    new.run_id, new.project_uuid, new.callback_url, new.attempts, new.redelivered,
+                    new.run_id, new.project_uuid, new.callback_url, new.via, new.attempts, new.redelivered,
                     new.worker, new.callback_state, new.callback_attempts, new.callback_error,
                     self._time(now), self._time(now),
                 ),
@@ -103,8 +103,8 @@ class SqlAsyncRuns:
 
 def record(row: tuple) -> AsyncRun:
     return AsyncRun(
-        run_id=str(row[0]), project_uuid=row[1], callback_url=row[2], attempts=int(row[3]),
-        redelivered=bool(row[4]), worker=row[5], callback_state=row[6],
-        callback_attempts=int(row[7]), callback_error=row[8],
-        created_at=time_from_db(row[9]), updated_at=time_from_db(row[10]),  # type: ignore[arg-type]
+        run_id=str(row[0]), project_uuid=row[1], callback_url=row[2], via=row[3],
+        attempts=int(row[4]), redelivered=bool(row[5]), worker=row[6], callback_state=row[7],
+        callback_attempts=int(row[8]), callback_error=row[9],
+        created_at=time_from_db(row[10]), updated_at=time_from_db(row[11]),  # type: ignore[arg-type]
     )

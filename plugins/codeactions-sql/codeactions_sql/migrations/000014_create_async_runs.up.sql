@@ -1,10 +1,12 @@
 -- Async runs (issue 15): one row beside each run asked for with ?async=true or
 -- Prefer: respond-async: its callback, how many times a worker took it and
--- whether the broker redelivered it after a worker died.
+-- whether the broker redelivered it after a worker died. ``via`` says who holds it
+-- while queued: the broker (the abandoned-run sweep leaves such runs alone) or a server.
 CREATE TABLE IF NOT EXISTS async_runs (
     run_id UUID PRIMARY KEY,
     project_uuid VARCHAR(255) NOT NULL,
     callback_url TEXT NOT NULL DEFAULT '',
+    via VARCHAR(10) NOT NULL DEFAULT 'server' CHECK (via IN ('broker', 'server')),
     attempts INTEGER NOT NULL DEFAULT 0,
     redelivered BOOLEAN NOT NULL DEFAULT FALSE,
     worker VARCHAR(255) NOT NULL DEFAULT '',

@@ -3,6 +3,7 @@ CREATE TABLE IF NOT EXISTS async_runs (
     run_id TEXT PRIMARY KEY,
     project_uuid VARCHAR(255) NOT NULL,
     callback_url TEXT NOT NULL DEFAULT '',
+    via VARCHAR(10) NOT NULL DEFAULT 'server' CHECK (via IN ('broker', 'server')),
     attempts INTEGER NOT NULL DEFAULT 0,
     redelivered INTEGER NOT NULL DEFAULT 0,
     worker VARCHAR(255) NOT NULL DEFAULT '',
