@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,6 +41,9 @@ ROUTING_KEY = "run"
 PUBLISH_TIMEOUT = 5.0
 ACK_INTERVAL = 0.05
 """Longest an acknowledgement waits for the consumer's thread."""
+REQUEUE_PAUSE = 1.0
+"""Pause before a run that could not be finished (the store failed) goes back to the queue,
+so that an unreachable database does not make runs bounce between workers at full speed."""
 
 
 def run_queue(settings: Settings) -> Queue:
@@ -154,6 +158,7 @@ class RunConsumer(BrokerConsumer):
             done = True
         except Exception:
             log.exception("async run %s could not be finished here; requeued", job.get("run_id"))
+            time.sleep(REQUEUE_PAUSE)
         self._verdicts.put((message, done))
 
     def on_iteration(self) -> None:

@@ -199,6 +199,15 @@ def test_bad_callback_urls_name_the_problem(url, fragment):
         check_callback_url(url, Egress(resolve=lambda host, port: [host.strip("[]")]))
 
 
+@pytest.mark.parametrize(("url", "fragment"), [
+    ("http://no-such-host.invalid/x", "does not resolve"),  # RFC 6761: never resolves
+    ("http://localhost:8080/x", "127.0.0.0/8"),
+])
+def test_callback_hosts_are_resolved_and_checked(url, fragment):
+    with pytest.raises(InvalidInput, match=fragment):
+        check_callback_url(url, Egress())
+
+
 def test_a_public_callback_url_passes():
     egress = Egress(resolve=lambda host, port: ["93.184.215.14"])
     assert check_callback_url("https://hooks.example.com/x?t=1", egress) == "https://hooks.example.com/x?t=1"

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from kombu import Connection
 
 from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
 from codeactions_core.testing.pytest_plugin import require_service
@@ -129,6 +130,9 @@ def start_worker(environment, tmp_path_factory) -> Iterator:
         return started[-1]
 
     yield start
+    for worker in started:  # SIGTERM to all first: they drain side by side
+        if worker.process.poll() is None:
+            worker.process.terminate()
     for worker in started:
         worker.stop()
 
@@ -290,6 +294,23 @@ def test_async_on_an_unknown_code_is_404(server, http):
     assert answer.status_code == 404
     assert http.get(server.url(f"/coderun/{uuid.uuid4()}/async")).status_code == 404
     assert http.get(server.url("/projects/nobody/signing-key")).status_code == 404
+
+
+def test_an_unreadable_message_is_dropped_and_the_workers_go_on(server, fleet, listener, environment, http):
+    echo, _ = listener
+    with Connection(environment["FLOWS_CODE_ACTIONS_RABBITMQ_URL"]) as connection:
+        channel = connection.default_channel
+        for body, content_type in ((b"not json", "application/json"), (b'{"no": "run id"}', "application/json"),
+                                   (b"<x/>", "application/xml")):
+            message = channel.prepare_message(body, content_type=content_type, properties={"delivery_mode": 2})
+            channel.basic_publish(message, exchange=environment["FLOWS_CODE_ACTIONS_ASYNC_RUN_EXCHANGE"],
+                                  routing_key="run")
+    until(lambda: sum(w.log().count("dropped an unreadable async run message") for w in fleet) == 3,
+          "the three messages to be dropped")
+    code_id = create_code(http, server)
+    answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": "after", "echo": echo.url})
+    assert finished(http, server, answer.json()["run_id"])["result"] == "ran after"
+    assert all(w.process.poll() is None for w in fleet)
 
 
 def test_sigterm_lets_the_run_in_hand_finish_and_acknowledges_it(server, fleet, listener, http):
