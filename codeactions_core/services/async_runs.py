@@ -113,13 +113,13 @@ class AsyncRunService:
         """Store the run queued and hand it to the workers; 4xx for bad input, 503 when
         neither the broker nor this server can take it now (the run is then stored failed)."""
         assert self.submitter is not None, "AsyncRunService.submitter is not set"
-        if callback_url:
-            check_callback_url(callback_url, self._egress)
         code = self._codes.get(code_id)
         if endpoints_only and not self._runs.serves_endpoint(code):
             raise NotFound(f"code {code_id!r} not found")
         if authorize is not None:
             authorize(code)
+        if callback_url:
+            check_callback_url(callback_url, self._egress)
         if callback_url and self._records.signing_key(code.project_uuid) is None:
             raise Conflict(
                 f"project {code.project_uuid!r} has no callback signing key yet: a moderator "
@@ -141,6 +141,8 @@ class AsyncRunService:
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc)
             self._run_records.update(run.id, status=RunStatus.FAILED, result=f"rejected: {reason}", extra={})
+            if callback_url:  # the caller got the refusal itself
+                self._records.set_callback(run.id, CallbackState.FAILED, 0, "not sent: the run was rejected")
             raise
         return AsyncAccepted(code, run, record)
 
