@@ -8,10 +8,15 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from typing import Any
 
 import pytest
+from kombu import Connection
+from kombu.pools import producers
 
+from codeactions_core.async_queue import PublishRuns, run_queue
+from codeactions_core.async_store import CallbackState
 from codeactions_core.errors import InvalidInput
 from codeactions_core.flows.runners import Egress, flow_egress
 from codeactions_core.model import CodeRun, RunStatus
@@ -25,6 +30,7 @@ from codeactions_core.services.callbacks import (
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.echo import Answer, Recorded, echo_server
+from codeactions_core.testing.pytest_plugin import require_service
 from codeactions_core.testing.server import free_port
 
 SOURCE = "def Run(engine):\n    engine.result.set('got ' + engine.params.get('x', '-'))\n"
@@ -137,6 +143,28 @@ def test_a_finished_run_is_never_run_again_and_a_third_delivery_fails_it(api):
     assert services.store.async_runs.get(second).attempts == MAX_ATTEMPTS
 
 
+def test_a_redelivered_finished_run_only_completes_its_callback(api):
+    """The worker stored the run's end and died before its callback was delivered: the next
+    worker delivers the callback without running the code again."""
+    client, services = api
+    service, captured = services.async_runs, Captured()
+    service.submitter = captured
+    code_id = create(client)
+    client.simulate_post("/projects/P/signing-key")
+    with echo_server(lambda request: Answer(body={})) as receiver:
+        run_id = client.simulate_post(f"/run/{code_id}", params={
+            "async": "1", "x": "c", "callback_url": receiver.at("/cb"),
+        }).json["run_id"]
+        (job,) = captured.jobs
+        service.execute(job, worker="w1")
+        services.store.async_runs.set_callback(run_id, CallbackState.PENDING, 0)  # as if it died
+        service.execute(job, redelivered=True, worker="w2")
+        calls = receiver.received()
+    record = services.store.async_runs.get(run_id)
+    assert (record.attempts, record.worker, record.callback_state) == (1, "w1", "delivered")
+    assert len(calls) == 2 and calls[0].body == calls[1].body
+
+
 def test_a_broker_that_does_not_take_the_run_is_503_and_the_run_is_stored_failed(tmp_path):
     settings = Settings.from_env({
         "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
@@ -211,3 +239,28 @@ def test_callback_hosts_are_resolved_and_checked(url, fragment):
 def test_a_public_callback_url_passes():
     egress = Egress(resolve=lambda host, port: ["93.184.215.14"])
     assert check_callback_url("https://hooks.example.com/x?t=1", egress) == "https://hooks.example.com/x?t=1"
+
+
+def test_runs_are_published_persistently_with_publisher_confirms(suite_env):
+    require_service("RabbitMQ", suite_env.rabbitmq_url, 5672)
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        rabbitmq_url=suite_env.rabbitmq_url, async_run_exchange=f"test.runs.{tag}",
+        async_run_queue=f"test.async-runs.{tag}",
+    )
+    publisher = PublishRuns(settings)
+    try:
+        publisher.publish({"run_id": "r1"})
+        with producers[publisher._broker()].acquire(block=True, timeout=2) as producer:
+            channel = producer.channel
+            assert channel.connection.confirm_publish
+            assert channel.basic_publish.__func__.__name__ == "basic_publish_confirm"
+        with Connection(suite_env.rabbitmq_url) as connection:
+            queue = run_queue(settings)(connection.default_channel)
+            assert queue.durable and queue.exchange.durable
+            message = queue.get(no_ack=True)
+            assert message.properties["delivery_mode"] == 2 and message.payload == {"run_id": "r1"}
+            queue.delete()
+            queue.exchange.delete()
+    finally:
+        publisher.close()
