@@ -39,7 +39,8 @@ class AsyncRun:
     attempts: int = 0
     """How many times a worker (or the server's pool) started the run."""
     redelivered: bool = False
-    """The broker handed the run over again (the worker holding it had died)."""
+    """The broker handed the run over again (the worker holding it died, or stopped before
+    starting it); ``attempts`` tells whether it had started."""
     worker: str = ""
     """Who took it last: ``host:pid`` of the worker or server process."""
     callback_state: str = CallbackState.NONE

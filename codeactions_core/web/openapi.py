@@ -180,7 +180,7 @@ SCHEMAS: dict[str, Schema] = {
             "project_uuid": {"type": "string"},
             "callback_url": {"type": ["string", "null"]},
             "attempts": {"type": "integer", "description": "times a worker started it (at most 2)"},
-            "redelivered": {"type": "boolean", "description": "a worker holding it died"},
+            "redelivered": {"type": "boolean", "description": "handed over again: a worker holding it died or stopped"},
             "worker": {"type": ["string", "null"], "description": "host:pid that took it last"},
             "callback": {"type": "object", "properties": {
                 "state": {"type": "string", "enum": ["none", "pending", "delivered", "failed"]},
