@@ -30,7 +30,6 @@ def worker_settings(settings: Settings) -> Settings:
 
 class AsyncRunWorker:
     def __init__(self, settings: Settings, services: Services) -> None:
-        assert services.async_runs is not None
         service = services.async_runs
         worker = this_process()
 

@@ -63,7 +63,7 @@ class Services:
     flow_sweeper: Sweeper
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
-    async_runs: AsyncRunService | None = None
+    async_runs: AsyncRunService
     """Async runs and their callbacks (issue 15)."""
 
     def start(self) -> None:
@@ -75,7 +75,7 @@ class Services:
 
     def close(self) -> None:
         self.flow_sweeper.stop()
-        if self.async_runs is not None and self.async_runs.submitter is not None:
+        if self.async_runs.submitter is not None:
             self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()

@@ -77,6 +77,5 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route(
         "/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter, async_runs)
     )
-    if async_runs is not None:
-        app.add_route("/coderun/{run_id}/async", AsyncRunItem(async_runs, history, access))
-        app.add_route("/projects/{project_uuid}/signing-key", SigningKeyItem(async_runs, access))
+    app.add_route("/coderun/{run_id}/async", AsyncRunItem(async_runs, history, access))
+    app.add_route("/projects/{project_uuid}/signing-key", SigningKeyItem(async_runs, access))
