@@ -44,6 +44,7 @@ SOURCE = "def Run(engine):\n    engine.result.set('hi ' + engine.params.get('n',
 
 def post_all(url: str, count: int, params: dict[str, str]) -> tuple[float, list[str]]:
     """POST ``count`` runs on 8 threads; the rate and the run ids (async) or results."""
+
     def one(i: int) -> str:
         with requests.Session() as session:
             answer = session.post(url, params={**params, "n": str(i)}, timeout=60)
@@ -58,9 +59,17 @@ def post_all(url: str, count: int, params: dict[str, str]) -> tuple[float, list[
 
 
 def new_code(base: str) -> str:
-    return requests.post(f"{base}/code", params={
-        "name": "bench", "language": "python", "type": "endpoint", "project_uuid": "bench",
-    }, data=SOURCE, timeout=30).json()["id"]
+    return requests.post(
+        f"{base}/code",
+        params={
+            "name": "bench",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": "bench",
+        },
+        data=SOURCE,
+        timeout=30,
+    ).json()["id"]
 
 
 def wait_completed(base: str, code_id: str, expected: int) -> None:
@@ -88,7 +97,8 @@ def main() -> None:
     tag = uuid.uuid4().hex[:8]
     database = new_database()
     settings = {
-        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": database,
+        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+        "FLOWS_CODE_ACTIONS_DB_URI": database,
         "FLOWS_CODE_ACTIONS_RABBITMQ_URL": RABBITMQ,
         "FLOWS_CODE_ACTIONS_ASYNC_RUN_QUEUE": f"bench.async-runs.{tag}",
         "FLOWS_CODE_ACTIONS_ASYNC_RUN_EXCHANGE": f"bench.runs.{tag}",
@@ -99,15 +109,22 @@ def main() -> None:
     results: dict = {"runs": count}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        server = start_server({**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "api")}, tmp, workers=2)
+        server = start_server(
+            {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "api")}, tmp, workers=2
+        )
         workers: list[RunningProcess] = []
 
         def add_worker() -> None:
             name = f"worker-{len(workers)}"
-            workers.append(start_until_logged(
-                "worker", {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / name)}, tmp,
-                "taking async runs", name=name,
-            ))
+            workers.append(
+                start_until_logged(
+                    "worker",
+                    {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / name)},
+                    tmp,
+                    "taking async runs",
+                    name=name,
+                )
+            )
 
         try:
             base = server.base_url
@@ -119,14 +136,17 @@ def main() -> None:
             latencies = []
             for i in range(200):
                 started = time.perf_counter()
-                requests.post(f"{base}/run/{code_id}", params={"async": "true", "n": str(i)},
-                              timeout=30).raise_for_status()
+                requests.post(
+                    f"{base}/run/{code_id}", params={"async": "true", "n": str(i)}, timeout=30
+                ).raise_for_status()
                 latencies.append((time.perf_counter() - started) * 1000)
             results["accept_p50_ms_c1"] = statistics.median(latencies)
             results["accept_p99_ms_c1"] = statistics.quantiles(latencies, n=100)[98]
             wait_completed(base, code_id, 200)  # drained before the next measurement
             code_id = new_code(base)
-            results["accepted_per_second_c8"], _ = post_all(f"{base}/run/{code_id}", count, {"async": "true"})
+            results["accepted_per_second_c8"], _ = post_all(
+                f"{base}/run/{code_id}", count, {"async": "true"}
+            )
             wait_completed(base, code_id, count)
             results["drain_runs_per_second_1_worker"] = drain(base, count)
             add_worker()

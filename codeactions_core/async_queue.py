@@ -85,13 +85,19 @@ class PublishRuns:
                     serializer="json",
                     delivery_mode=2,
                     retry=True,
-                    retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+                    retry_policy={
+                        "max_retries": 2,
+                        "interval_start": 0,
+                        "interval_step": 0.5,
+                        "interval_max": 1,
+                    },
                 )
         except ConfigurationError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever the broker did, the caller gets 503
             raise Unavailable(
-                f"the broker did not take the async run ({type(exc).__name__}: {exc}); try again later"
+                f"the broker did not take the async run ({type(exc).__name__}: {exc}); "
+                "try again later"
             ) from None
 
     def close(self) -> None:
@@ -125,11 +131,18 @@ class RunConsumer(BrokerConsumer):
         self.ready = threading.Event()
 
     def get_consumers(self, consumer_class: type[Consumer], channel: Any) -> list[Consumer]:
-        return [consumer_class(
-            queues=[self._queue], on_message=self.on_message, prefetch_count=PREFETCH_PER_THREAD * self._threads, no_ack=False,
-        )]
+        return [
+            consumer_class(
+                queues=[self._queue],
+                on_message=self.on_message,
+                prefetch_count=PREFETCH_PER_THREAD * self._threads,
+                no_ack=False,
+            )
+        ]
 
-    def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kwargs: Any) -> None:
+    def on_consume_ready(
+        self, connection: Connection, channel: Any, consumers: list, **kwargs: Any
+    ) -> None:
         self._consumers = consumers
         self.ready.set()
         log.info("taking async runs from queue %r at %s", self._queue.name, self.address)

@@ -85,12 +85,16 @@ class AsyncRunRepository(Protocol):
     def get(self, run_id: str) -> AsyncRun | None:
         """None for an unknown id (or a string that is not an id)."""
 
-    def claim(self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int) -> AsyncRun | None:
+    def claim(
+        self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int
+    ) -> AsyncRun | None:
         """Count one more attempt by ``worker`` unless ``max_attempts`` were made already, in
         one atomic step; ``redelivered`` is kept once true. The record after the step (attempts
         unchanged when the cap was reached); None for an unknown run."""
 
-    def set_callback(self, run_id: str, state: str, attempts: int, error: str = "") -> AsyncRun | None:
+    def set_callback(
+        self, run_id: str, state: str, attempts: int, error: str = ""
+    ) -> AsyncRun | None:
         """Record how the callback went."""
 
     def signing_key(self, project_uuid: str) -> SigningKey | None:

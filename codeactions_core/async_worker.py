@@ -24,7 +24,9 @@ READY_SECONDS = 30.0
 def worker_settings(settings: Settings) -> Settings:
     """A worker's pool holds every async run and flow step it may take at once, whatever
     the project: the broker already hands runs over one by one, oldest first."""
-    size = max(settings.worker_pool_size, settings.async_worker_threads + settings.flow_worker_threads)
+    size = max(
+        settings.worker_pool_size, settings.async_worker_threads + settings.flow_worker_threads
+    )
     return settings.replace(worker_pool_size=size, project_max_concurrent_runs=size)
 
 

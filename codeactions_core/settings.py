@@ -508,7 +508,8 @@ class Settings:
         parse=at_least(1),
     )
     callback_backoff_seconds: float = setting(
-        1.0, "Pause before the second callback attempt; it doubles for each later one (at most 60 s).",
+        1.0,
+        "Pause before the second callback attempt; it doubles for each later one (at most 60 s).",
         parse=at_least(0, parse_float),
     )
     callback_timeout_seconds: float = setting(
@@ -565,8 +566,9 @@ class Settings:
     flow_egress_allow: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that the "
-        "`http_call` and `tabular` flow steps and async-run callbacks may reach although the egress "
-        "policy denies their range (loopback, private, link-local/metadata, CGNAT, ULA, multicast...).",
+        "`http_call` and `tabular` flow steps and async-run callbacks may reach although the "
+        "egress policy denies their range (loopback, private, link-local/metadata, CGNAT, ULA, "
+        "multicast...).",
         parse=parse_egress_terms,
     )
     flow_egress_deny: tuple[str, ...] = setting(

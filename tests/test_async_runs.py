@@ -47,27 +47,40 @@ def until(condition, what: str, deadline: float = DEADLINE):
 
 @pytest.fixture
 def api(tmp_path):
-    settings = Settings.from_env({
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
-        "FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW": "127.0.0.1",
-        "FLOWS_CODE_ACTIONS_CALLBACK_BACKOFF_SECONDS": "0",
-    })
+    settings = Settings.from_env(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+            "FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW": "127.0.0.1",
+            "FLOWS_CODE_ACTIONS_CALLBACK_BACKOFF_SECONDS": "0",
+        }
+    )
     with api_client(settings) as (client, services):
         yield client, services
 
 
 def create(client, project: str = "P") -> str:
-    answer = client.simulate_post("/code", params={
-        "name": "a", "language": "python", "type": "endpoint", "project_uuid": project,
-    }, body=SOURCE)
+    answer = client.simulate_post(
+        "/code",
+        params={
+            "name": "a",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": project,
+        },
+        body=SOURCE,
+    )
     assert answer.status_code == 201, answer.text
     return answer.json["id"]
 
 
 def finished(client, run_id: str) -> dict:
     return until(
-        lambda: (r := client.simulate_get(f"/coderun/{run_id}").json)["status"] in ("completed", "failed")
-        and r, f"run {run_id} to finish",
+        lambda: (
+            (r := client.simulate_get(f"/coderun/{run_id}").json)["status"]
+            in ("completed", "failed")
+            and r
+        ),
+        f"run {run_id} to finish",
     )
 
 
@@ -77,19 +90,36 @@ def test_without_a_broker_the_servers_pool_runs_it_and_calls_back(api):
     code_id = create(client)
     key = client.simulate_post("/projects/P/signing-key").json["signing_key"]
     with echo_server(lambda request: Answer(body={})) as receiver:
-        answer = client.simulate_post(f"/run/{code_id}", params={
-            "async": "yes", "x": "1", "callback_url": receiver.at("/done"),
-        })
-        assert answer.status_code == 202 and answer.headers["location"] == f"/coderun/{answer.json['run_id']}"
+        answer = client.simulate_post(
+            f"/run/{code_id}",
+            params={
+                "async": "yes",
+                "x": "1",
+                "callback_url": receiver.at("/done"),
+            },
+        )
+        assert (
+            answer.status_code == 202
+            and answer.headers["location"] == f"/coderun/{answer.json['run_id']}"
+        )
         run_id = answer.json["run_id"]
         assert answer.json["async"]["callback"]["state"] == "pending"
         run = finished(client, run_id)
-        until(lambda: client.simulate_get(f"/coderun/{run_id}/async").json["callback"]["state"] == "delivered",
-              "the callback")
+        until(
+            lambda: (
+                client.simulate_get(f"/coderun/{run_id}/async").json["callback"]["state"]
+                == "delivered"
+            ),
+            "the callback",
+        )
         (call,) = receiver.received()
     assert (run["status"], run["result"], run["params"]) == ("completed", "got 1", {"x": "1"})
     record = client.simulate_get(f"/coderun/{run_id}/async").json
-    assert (record["attempts"], record["redelivered"], record["callback"]["attempts"]) == (1, False, 1)
+    assert (record["attempts"], record["redelivered"], record["callback"]["attempts"]) == (
+        1,
+        False,
+        1,
+    )
     assert verify(key, call.body, call.headers["x-codeactions-signature"])
     assert json.loads(call.body)["result"] == "got 1"
 
@@ -136,7 +166,9 @@ def test_a_finished_run_is_never_run_again_and_a_third_delivery_fails_it(api):
     assert services.store.runs.get(first).result == "got a"
 
     for worker in ("w1", "w2"):  # two workers died mid-run
-        assert services.store.async_runs.claim(second, worker, redelivered=True, max_attempts=MAX_ATTEMPTS)
+        assert services.store.async_runs.claim(
+            second, worker, redelivered=True, max_attempts=MAX_ATTEMPTS
+        )
     service.execute(job_b, redelivered=True, worker="w3")
     run = services.store.runs.get(second)
     assert (run.status, run.result) == (RunStatus.FAILED, GAVE_UP)
@@ -152,9 +184,14 @@ def test_a_redelivered_finished_run_only_completes_its_callback(api):
     code_id = create(client)
     client.simulate_post("/projects/P/signing-key")
     with echo_server(lambda request: Answer(body={})) as receiver:
-        run_id = client.simulate_post(f"/run/{code_id}", params={
-            "async": "1", "x": "c", "callback_url": receiver.at("/cb"),
-        }).json["run_id"]
+        run_id = client.simulate_post(
+            f"/run/{code_id}",
+            params={
+                "async": "1",
+                "x": "c",
+                "callback_url": receiver.at("/cb"),
+            },
+        ).json["run_id"]
         (job,) = captured.jobs
         service.execute(job, worker="w1")
         services.store.async_runs.set_callback(run_id, CallbackState.PENDING, 0)  # as if it died
@@ -166,10 +203,12 @@ def test_a_redelivered_finished_run_only_completes_its_callback(api):
 
 
 def test_a_broker_that_does_not_take_the_run_is_503_and_the_run_is_stored_failed(tmp_path):
-    settings = Settings.from_env({
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
-        "FLOWS_CODE_ACTIONS_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",
-    })
+    settings = Settings.from_env(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+            "FLOWS_CODE_ACTIONS_RABBITMQ_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}//",
+        }
+    )
     with api_client(settings) as (client, _):
         code_id = create(client)
         answer = client.simulate_post(f"/run/{code_id}", params={"async": "true"})
@@ -211,26 +250,32 @@ def test_an_address_the_egress_policy_denies_is_never_contacted():
     assert "egress policy" in delivery.error
 
 
-@pytest.mark.parametrize(("url", "fragment"), [
-    ("ftp://example.com/x", "http:// or https://"),
-    ("http://exa mple.com/", "whitespace"),
-    ("http://example.com/\r\nX-Injected: 1", "whitespace or control"),
-    ("http://127.0.0.1:8080/x", "127.0.0.0/8"),
-    ("http://[::1]/x", "egress policy"),
-    ("http://[::ffff:10.0.0.1]/x", "egress policy"),
-    ("http://example.com:99999/", "not a valid URL"),
-    ("http://a:b@example.com/", "credentials"),
-    ("http://" + "a" * 3000 + ".com/", "longer than"),
-])
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("ftp://example.com/x", "http:// or https://"),
+        ("http://exa mple.com/", "whitespace"),
+        ("http://example.com/\r\nX-Injected: 1", "whitespace or control"),
+        ("http://127.0.0.1:8080/x", "127.0.0.0/8"),
+        ("http://[::1]/x", "egress policy"),
+        ("http://[::ffff:10.0.0.1]/x", "egress policy"),
+        ("http://example.com:99999/", "not a valid URL"),
+        ("http://a:b@example.com/", "credentials"),
+        ("http://" + "a" * 3000 + ".com/", "longer than"),
+    ],
+)
 def test_bad_callback_urls_name_the_problem(url, fragment):
     with pytest.raises(InvalidInput, match=fragment):
         check_callback_url(url, Egress(resolve=lambda host, port: [host.strip("[]")]))
 
 
-@pytest.mark.parametrize(("url", "fragment"), [
-    ("http://no-such-host.invalid/x", "does not resolve"),  # RFC 6761: never resolves
-    ("http://localhost:8080/x", "127.0.0.0/8"),
-])
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("http://no-such-host.invalid/x", "does not resolve"),  # RFC 6761: never resolves
+        ("http://localhost:8080/x", "127.0.0.0/8"),
+    ],
+)
 def test_callback_hosts_are_resolved_and_checked(url, fragment):
     with pytest.raises(InvalidInput, match=fragment):
         check_callback_url(url, Egress())
@@ -238,14 +283,18 @@ def test_callback_hosts_are_resolved_and_checked(url, fragment):
 
 def test_a_public_callback_url_passes():
     egress = Egress(resolve=lambda host, port: ["93.184.215.14"])
-    assert check_callback_url("https://hooks.example.com/x?t=1", egress) == "https://hooks.example.com/x?t=1"
+    assert (
+        check_callback_url("https://hooks.example.com/x?t=1", egress)
+        == "https://hooks.example.com/x?t=1"
+    )
 
 
 def test_runs_are_published_persistently_with_publisher_confirms(suite_env):
     require_service("RabbitMQ", suite_env.rabbitmq_url, 5672)
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
-        rabbitmq_url=suite_env.rabbitmq_url, async_run_exchange=f"test.runs.{tag}",
+        rabbitmq_url=suite_env.rabbitmq_url,
+        async_run_exchange=f"test.runs.{tag}",
         async_run_queue=f"test.async-runs.{tag}",
     )
     publisher = PublishRuns(settings)

@@ -148,11 +148,20 @@ def http() -> Iterator[requests.Session]:
         yield session
 
 
-def create_code(http: requests.Session, server: RunningServer, project: str = "P", timeout: int = 60) -> str:
-    answer = http.post(server.url("/code"), params={
-        "name": "async", "language": "python", "type": "endpoint", "project_uuid": project,
-        "timeout": timeout,
-    }, data=TELL.encode())
+def create_code(
+    http: requests.Session, server: RunningServer, project: str = "P", timeout: int = 60
+) -> str:
+    answer = http.post(
+        server.url("/code"),
+        params={
+            "name": "async",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": project,
+            "timeout": timeout,
+        },
+        data=TELL.encode(),
+    )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
@@ -189,11 +198,15 @@ def test_300_async_runs_on_three_workers_each_run_exactly_once(server, fleet, li
     def post(n: int) -> tuple[int, str]:
         with requests.Session() as session:
             answer = session.post(
-                server.url(f"/run/{code_id}"), params={"async": "true", "n": f"many-{n}", "echo": echo.url},
+                server.url(f"/run/{code_id}"),
+                params={"async": "true", "n": f"many-{n}", "echo": echo.url},
             )
         assert answer.status_code == 202, answer.text
         body = answer.json()
-        assert body["status"] == "queued" and answer.headers["Location"] == f"/coderun/{body['run_id']}"
+        assert (
+            body["status"] == "queued"
+            and answer.headers["Location"] == f"/coderun/{body['run_id']}"
+        )
         return n, body["run_id"]
 
     with ThreadPoolExecutor(8) as pool:
@@ -204,14 +217,17 @@ def test_300_async_runs_on_three_workers_each_run_exactly_once(server, fleet, li
         n: ("completed", f"ran many-{n}") for n in range(RUNS)
     }
     executed = collections.Counter(p for p in answers.seen if p.startswith("/ran/many-"))
-    assert executed == collections.Counter({f"/ran/many-{n}": 1 for n in range(RUNS)}), "each ran once"
+    assert executed == collections.Counter({f"/ran/many-{n}": 1 for n in range(RUNS)}), (
+        "each ran once"
+    )
     assert len([r for r in echo.received() if r.path.startswith("/ran/many-")]) == RUNS
     records = [async_record(http, server, run_id) for run_id in accepted.values()]
     assert {(r["attempts"], r["redelivered"]) for r in records} == {(1, False)}
     by_worker = collections.Counter(r["worker"] for r in records)
     assert len(by_worker) == 3, f"every worker took runs: {by_worker}"
     taken = collections.Counter(
-        match for worker in fleet
+        match
+        for worker in fleet
         for match in re.findall(r"async run (\S+): attempt \d+ by", worker.log())
     )
     assert taken == collections.Counter({run_id: 1 for run_id in accepted.values()})
@@ -221,7 +237,9 @@ def test_300_async_runs_on_three_workers_each_run_exactly_once(server, fleet, li
 def test_the_callback_is_signed_and_retried_after_a_500(server, fleet, http):
     project = f"cb-{uuid.uuid4().hex[:6]}"
     code_id = create_code(http, server, project)
-    refused = http.post(server.url(f"/run/{code_id}"), params={"async": "1", "callback_url": "http://127.0.0.1:9/x"})
+    refused = http.post(
+        server.url(f"/run/{code_id}"), params={"async": "1", "callback_url": "http://127.0.0.1:9/x"}
+    )
     assert refused.status_code == 409 and "signing-key" in refused.json()["message"]
     issued = http.post(server.url(f"/projects/{project}/signing-key"))
     assert issued.status_code == 201
@@ -238,14 +256,22 @@ def test_the_callback_is_signed_and_retried_after_a_500(server, fleet, http):
         return Answer(body={"sleep": 0})
 
     with echo_server(first_fails) as receiver:
-        answer = http.post(server.url(f"/run/{code_id}"), params={
-            "async": "true", "n": "cb", "echo": receiver.url, "callback_url": receiver.at("/hook?t=1"),
-        })
+        answer = http.post(
+            server.url(f"/run/{code_id}"),
+            params={
+                "async": "true",
+                "n": "cb",
+                "echo": receiver.url,
+                "callback_url": receiver.at("/hook?t=1"),
+            },
+        )
         assert answer.status_code == 202, answer.text
         run_id = answer.json()["run_id"]
         until(lambda: len(calls) >= 2, "the callback to be tried twice")
         record = until(
-            lambda: (r := async_record(http, server, run_id))["callback"]["state"] != "pending" and r,
+            lambda: (
+                (r := async_record(http, server, run_id))["callback"]["state"] != "pending" and r
+            ),
             "the callback's outcome to be stored",
         )
     assert record["callback"] == {"state": "delivered", "attempts": 2, "error": None}
@@ -256,7 +282,11 @@ def test_the_callback_is_signed_and_retried_after_a_500(server, fleet, http):
         assert call.headers["x-codeactions-signature"] == expected
         assert call.headers["x-codeactions-run-id"] == run_id
     delivered = json.loads(calls[1].body)
-    assert (delivered["id"], delivered["status"], delivered["result"]) == (run_id, "completed", "ran cb")
+    assert (delivered["id"], delivered["status"], delivered["result"]) == (
+        run_id,
+        "completed",
+        "ran cb",
+    )
     assert delivered == run(http, server, run_id)
 
 
@@ -264,7 +294,8 @@ def test_the_endpoint_route_answers_202_when_asked_to_respond_async(server, flee
     echo, answers = listener
     code_id = create_code(http, server)
     answer = http.get(
-        server.url(f"/action/endpoint/{code_id}"), params={"n": "prefer", "echo": echo.url},
+        server.url(f"/action/endpoint/{code_id}"),
+        params={"n": "prefer", "echo": echo.url},
         headers={"Prefer": "respond-async, wait=5"},
     )
     assert answer.status_code == 202 and answer.headers["Preference-Applied"] == "respond-async"
@@ -272,15 +303,18 @@ def test_the_endpoint_route_answers_202_when_asked_to_respond_async(server, flee
     assert answers.seen["/ran/prefer"] == 1
 
 
-@pytest.mark.parametrize(("params", "status", "fragment"), [
-    ({"async": "maybe"}, 400, "async must be true or false"),
-    ({"async": "true", "callback_url": "ftp://example.com/hook"}, 400, "http:// or https://"),
-    ({"async": "true", "callback_url": "not a url"}, 400, "whitespace"),
-    ({"async": "true", "callback_url": "http://10.1.2.3/hook"}, 400, "egress policy"),
-    ({"async": "true", "callback_url": "http://169.254.169.254/latest"}, 400, "egress policy"),
-    ({"async": "true", "callback_url": "http://user:pw@127.0.0.1/hook"}, 400, "credentials"),
-    ({"async": "true", "callback_url": "http:///nohost"}, 400, "no host"),
-])
+@pytest.mark.parametrize(
+    ("params", "status", "fragment"),
+    [
+        ({"async": "maybe"}, 400, "async must be true or false"),
+        ({"async": "true", "callback_url": "ftp://example.com/hook"}, 400, "http:// or https://"),
+        ({"async": "true", "callback_url": "not a url"}, 400, "whitespace"),
+        ({"async": "true", "callback_url": "http://10.1.2.3/hook"}, 400, "egress policy"),
+        ({"async": "true", "callback_url": "http://169.254.169.254/latest"}, 400, "egress policy"),
+        ({"async": "true", "callback_url": "http://user:pw@127.0.0.1/hook"}, 400, "credentials"),
+        ({"async": "true", "callback_url": "http:///nohost"}, 400, "no host"),
+    ],
+)
 def test_bad_async_requests_are_refused_naming_the_problem(server, http, params, status, fragment):
     code_id = create_code(http, server)
     answer = http.post(server.url(f"/run/{code_id}"), params=params)
@@ -290,25 +324,41 @@ def test_bad_async_requests_are_refused_naming_the_problem(server, http, params,
 def test_async_on_an_unknown_code_is_404(server, http):
     answer = http.post(server.url(f"/run/{uuid.uuid4()}"), params={"async": "true"})
     assert answer.status_code == 404 and "not found" in answer.json()["message"]
-    answer = http.get(server.url(f"/action/endpoint/{uuid.uuid4()}"), headers={"Prefer": "respond-async"})
+    answer = http.get(
+        server.url(f"/action/endpoint/{uuid.uuid4()}"), headers={"Prefer": "respond-async"}
+    )
     assert answer.status_code == 404
     assert http.get(server.url(f"/coderun/{uuid.uuid4()}/async")).status_code == 404
     assert http.get(server.url("/projects/nobody/signing-key")).status_code == 404
 
 
-def test_an_unreadable_message_is_dropped_and_the_workers_go_on(server, fleet, listener, environment, http):
+def test_an_unreadable_message_is_dropped_and_the_workers_go_on(
+    server, fleet, listener, environment, http
+):
     echo, _ = listener
     with Connection(environment["FLOWS_CODE_ACTIONS_RABBITMQ_URL"]) as connection:
         channel = connection.default_channel
-        for body, content_type in ((b"not json", "application/json"), (b'{"no": "run id"}', "application/json"),
-                                   (b"<x/>", "application/xml")):
-            message = channel.prepare_message(body, content_type=content_type, properties={"delivery_mode": 2})
-            channel.basic_publish(message, exchange=environment["FLOWS_CODE_ACTIONS_ASYNC_RUN_EXCHANGE"],
-                                  routing_key="run")
-    until(lambda: sum(w.log().count("dropped an unreadable async run message") for w in fleet) == 3,
-          "the three messages to be dropped")
+        for body, content_type in (
+            (b"not json", "application/json"),
+            (b'{"no": "run id"}', "application/json"),
+            (b"<x/>", "application/xml"),
+        ):
+            message = channel.prepare_message(
+                body, content_type=content_type, properties={"delivery_mode": 2}
+            )
+            channel.basic_publish(
+                message,
+                exchange=environment["FLOWS_CODE_ACTIONS_ASYNC_RUN_EXCHANGE"],
+                routing_key="run",
+            )
+    until(
+        lambda: sum(w.log().count("dropped an unreadable async run message") for w in fleet) == 3,
+        "the three messages to be dropped",
+    )
     code_id = create_code(http, server)
-    answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": "after", "echo": echo.url})
+    answer = http.post(
+        server.url(f"/run/{code_id}"), params={"async": "true", "n": "after", "echo": echo.url}
+    )
     assert finished(http, server, answer.json()["run_id"])["result"] == "ran after"
     assert all(w.process.poll() is None for w in fleet)
 
@@ -317,7 +367,9 @@ def test_sigterm_lets_the_run_in_hand_finish_and_acknowledges_it(server, fleet, 
     echo, answers = listener
     code_id = create_code(http, server)
     answers.slow["/ran/terminated"] = (1, 1.5)
-    answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": "terminated", "echo": echo.url})
+    answer = http.post(
+        server.url(f"/run/{code_id}"), params={"async": "true", "n": "terminated", "echo": echo.url}
+    )
     run_id = answer.json()["run_id"]
     taker = worker_taking(fleet, run_id, 1)
     until(lambda: answers.seen["/ran/terminated"] == 1, "the run to be executing")
@@ -326,7 +378,9 @@ def test_sigterm_lets_the_run_in_hand_finish_and_acknowledges_it(server, fleet, 
     assert f"async run {run_id}: attempt 1 finished completed" in taker.log()
     assert finished(http, server, run_id)["result"] == "ran terminated"
     record = async_record(http, server, run_id)
-    assert (record["attempts"], record["redelivered"]) == (1, False), "acknowledged: never redelivered"
+    assert (record["attempts"], record["redelivered"]) == (1, False), (
+        "acknowledged: never redelivered"
+    )
     assert answers.seen["/ran/terminated"] == 1
 
 
@@ -339,7 +393,9 @@ def test_sigkilled_workers_runs_are_retried_once_then_failed_never_lost(
     alive = fleet  # the module's workers: those killed here leave it
 
     def start(n: str) -> str:
-        answer = http.post(server.url(f"/run/{code_id}"), params={"async": "true", "n": n, "echo": echo.url})
+        answer = http.post(
+            server.url(f"/run/{code_id}"), params={"async": "true", "n": n, "echo": echo.url}
+        )
         assert answer.status_code == 202, answer.text
         return answer.json()["run_id"]
 

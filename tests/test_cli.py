@@ -29,7 +29,8 @@ def test_migrate_then_status(tmp_path):
     again = run_cli("migrate", settings=sqlite(tmp_path))
     assert "nothing to apply" in again.stdout
     status = run_cli("migrate", "--status", settings=sqlite(tmp_path))
-    assert f"sqlite schema at version {latest('sqlite')}; latest is {latest('sqlite')}" in status.stdout
+    newest = latest("sqlite")
+    assert f"sqlite schema at version {newest}; latest is {newest}" in status.stdout
     assert (tmp_path / "data" / "codeactions.db").exists()
 
 

@@ -170,10 +170,14 @@ def async_run_service(
     """Async runs go to the broker's workers when there is a broker, else to ``pool``."""
     egress = flow_egress(settings)
     callbacks = CallbackSender(
-        egress, attempts=settings.callback_attempts, backoff_seconds=settings.callback_backoff_seconds,
+        egress,
+        attempts=settings.callback_attempts,
+        backoff_seconds=settings.callback_backoff_seconds,
         timeout_seconds=settings.callback_timeout_seconds,
     )
-    service = AsyncRunService(codes, runs, store.runs, store.async_runs, callbacks, egress, store.release)
+    service = AsyncRunService(
+        codes, runs, store.runs, store.async_runs, callbacks, egress, store.release
+    )
     service.submitter = (
         RunOnWorkers(PublishRuns(settings)) if settings.rabbitmq_url else RunHere(service, pool)
     )

@@ -53,8 +53,11 @@ def this_process() -> str:
 def job_of(code: Code, run: CodeRun, request: RunRequest) -> dict[str, Any]:
     """The message a worker gets: the run, and what the code gets (unredacted headers)."""
     return {
-        "run_id": run.id, "code_id": code.id,
-        "params": request.params, "body": request.body, "headers": request.headers,
+        "run_id": run.id,
+        "code_id": code.id,
+        "params": request.params,
+        "body": request.body,
+        "headers": request.headers,
     }
 
 
@@ -128,11 +131,15 @@ class AsyncRunService:
         ticket = self.submitter.admit(code.project_uuid)
         try:
             code, run = self._runs.enqueue(code_id, request, endpoints_only=endpoints_only)
-            record = self._records.create(AsyncRun(
-                run_id=run.id, project_uuid=code.project_uuid, callback_url=callback_url,
-                via=self.submitter.via,
-                callback_state=CallbackState.PENDING if callback_url else CallbackState.NONE,
-            ))
+            record = self._records.create(
+                AsyncRun(
+                    run_id=run.id,
+                    project_uuid=code.project_uuid,
+                    callback_url=callback_url,
+                    via=self.submitter.via,
+                    callback_state=CallbackState.PENDING if callback_url else CallbackState.NONE,
+                )
+            )
         except BaseException:
             self._cancel(ticket)
             raise
@@ -140,9 +147,13 @@ class AsyncRunService:
             self.submitter.submit(job_of(code, run, request), ticket)
         except Exception as exc:
             reason = getattr(exc, "message", None) or str(exc)
-            self._run_records.update(run.id, status=RunStatus.FAILED, result=f"rejected: {reason}", extra={})
+            self._run_records.update(
+                run.id, status=RunStatus.FAILED, result=f"rejected: {reason}", extra={}
+            )
             if callback_url:  # the caller got the refusal itself
-                self._records.set_callback(run.id, CallbackState.FAILED, 0, "not sent: the run was rejected")
+                self._records.set_callback(
+                    run.id, CallbackState.FAILED, 0, "not sent: the run was rejected"
+                )
             raise
         return AsyncAccepted(code, run, record)
 
@@ -171,7 +182,11 @@ class AsyncRunService:
     # -- the worker's part ----------------------------------------------------------------
 
     def execute(
-        self, job: dict[str, Any], *, redelivered: bool = False, worker: str = "",
+        self,
+        job: dict[str, Any],
+        *,
+        redelivered: bool = False,
+        worker: str = "",
         ticket: Ticket | None = None,
     ) -> None:
         """Run one job to its stored end (see the module's docstring). Raises when the
@@ -184,7 +199,12 @@ class AsyncRunService:
             self._release()
 
     def _execute(
-        self, job: dict[str, Any], run_id: str, worker: str, redelivered: bool, ticket: Ticket | None
+        self,
+        job: dict[str, Any],
+        run_id: str,
+        worker: str,
+        redelivered: bool,
+        ticket: Ticket | None,
     ) -> None:
         run = self._run_records.get(run_id)
         before = self._records.get(run_id)
@@ -197,19 +217,27 @@ class AsyncRunService:
             self._cancel(ticket)
             self._callback(before, run)
             return
-        claimed = self._records.claim(run_id, worker, redelivered=redelivered, max_attempts=MAX_ATTEMPTS)
+        claimed = self._records.claim(
+            run_id, worker, redelivered=redelivered, max_attempts=MAX_ATTEMPTS
+        )
         if claimed is None or claimed.attempts == before.attempts:
             log.warning("async run %s: %s", run_id, GAVE_UP)
             self._cancel(ticket)
-            failed = self._run_records.update(run_id, status=RunStatus.FAILED, result=GAVE_UP, extra={})
+            failed = self._run_records.update(
+                run_id, status=RunStatus.FAILED, result=GAVE_UP, extra={}
+            )
             self._callback(claimed or before, failed or run)
             return
         log.info(
-            "async run %s: attempt %d by %s%s", run_id, claimed.attempts, worker,
+            "async run %s: attempt %d by %s%s",
+            run_id,
+            claimed.attempts,
+            worker,
             " (redelivered)" if redelivered else "",
         )
         request = RunRequest(
-            params=dict(job.get("params") or {}), body=str(job.get("body") or ""),
+            params=dict(job.get("params") or {}),
+            body=str(job.get("body") or ""),
             headers={k: list(v) for k, v in (job.get("headers") or {}).items()},
         )
         try:
@@ -217,7 +245,9 @@ class AsyncRunService:
         except NotFound:
             self._cancel(ticket)
             finished = self._run_records.update(
-                run_id, status=RunStatus.FAILED, result="the code was deleted before the run started",
+                run_id,
+                status=RunStatus.FAILED,
+                result="the code was deleted before the run started",
                 extra={},
             )
             self._callback(claimed, finished or run)
@@ -243,7 +273,9 @@ class AsyncRunService:
         delivery = self._callbacks.deliver(record.callback_url, run, key.key)
         state = CallbackState.DELIVERED if delivery.delivered else CallbackState.FAILED
         self._records.set_callback(record.run_id, state, delivery.attempts, delivery.error)
-        log.info("async run %s: callback %s after %d attempt(s)", record.run_id, state, delivery.attempts)
+        log.info(
+            "async run %s: callback %s after %d attempt(s)", record.run_id, state, delivery.attempts
+        )
 
 
 class RunHere:

@@ -91,7 +91,9 @@ def check_callback_url(url: str, egress: Egress) -> str:
         addresses = egress.resolve(parts.hostname, port)
     except (OSError, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise InvalidInput(f"callback_url host {parts.hostname!r} does not resolve: {reason}") from None
+        raise InvalidInput(
+            f"callback_url host {parts.hostname!r} does not resolve: {reason}"
+        ) from None
     if not any(egress.policy.allows(bare(ip), port) for ip in addresses):
         why = egress.policy.reason(bare(addresses[0]), port) if addresses else "it has no address"
         raise InvalidInput(
@@ -140,8 +142,13 @@ class CallbackSender:
                 self._sleep(min(MAX_PAUSE, self._backoff * 2 ** (attempt - 2)))
             try:
                 answer = send(
-                    "POST", url, headers={**headers, "X-Codeactions-Delivery": str(attempt)},
-                    data=body, timeout=self._timeout, max_bytes=64 * 1024, through=self._opener,
+                    "POST",
+                    url,
+                    headers={**headers, "X-Codeactions-Delivery": str(attempt)},
+                    data=body,
+                    timeout=self._timeout,
+                    max_bytes=64 * 1024,
+                    through=self._opener,
                 )
             except EgressRefused as exc:  # policy: never retried
                 return Delivery(False, attempt, str(exc))
@@ -153,4 +160,3 @@ class CallbackSender:
                 error = f"attempt {attempt}: HTTP {answer.status} {answer.excerpt(100)}".strip()
             log.info("callback of run %s to %s failed (%s)", run.id, shown_url(url), error)
         return Delivery(False, self._attempts, error)
-

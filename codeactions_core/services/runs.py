@@ -231,7 +231,9 @@ class RunService:
         ))
         return code, run
 
-    def run_queued(self, code: Code, run: CodeRun, request: RunRequest, ticket: Ticket | None = None) -> RunResult:
+    def run_queued(
+        self, code: Code, run: CodeRun, request: RunRequest, ticket: Ticket | None = None
+    ) -> RunResult:
         """Execute a run :meth:`enqueue` recorded, in this thread once the pool gives it a turn
         (``ticket``: a place admitted already); it always ends completed or failed."""
         started = time.perf_counter()
@@ -242,7 +244,9 @@ class RunService:
             if ticket is not None:
                 self._pool.cancel(ticket)
             outcome = Outcome(status=RunStatus.FAILED, result=exc.message)
-            finished = self._runs.update(run.id, status=RunStatus.FAILED, result=exc.message, extra={})
+            finished = self._runs.update(
+                run.id, status=RunStatus.FAILED, result=exc.message, extra={}
+            )
             return RunResult(code, finished or run, outcome, time.perf_counter() - started)
         self._release()
         finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)

@@ -17,10 +17,16 @@ from codeactions_core.store import NewRun, Store
 
 
 def stored_run(store: Store, project: str = "project-async") -> str:
-    code = store.codes.create(NewCode(
-        name="async", type=CodeType.ENDPOINT, source="def Run(engine):\n    pass\n",
-        language="python", project_uuid=project, timeout=10,
-    ))
+    code = store.codes.create(
+        NewCode(
+            name="async",
+            type=CodeType.ENDPOINT,
+            source="def Run(engine):\n    pass\n",
+            language="python",
+            project_uuid=project,
+            timeout=10,
+        )
+    )
     return store.runs.create(NewRun(code_id=code.id, status=RunStatus.QUEUED)).id
 
 
@@ -31,10 +37,14 @@ class AsyncRunStoreContract:
 
     def test_record_round_trip(self, store: Store) -> None:
         run_id = stored_run(store)
-        created = store.async_runs.create(AsyncRun(
-            run_id=run_id, project_uuid="project-async", callback_url="https://example.com/hook",
-            callback_state=CallbackState.PENDING,
-        ))
+        created = store.async_runs.create(
+            AsyncRun(
+                run_id=run_id,
+                project_uuid="project-async",
+                callback_url="https://example.com/hook",
+                callback_state=CallbackState.PENDING,
+            )
+        )
         found = store.async_runs.get(run_id)
         assert found == created
         assert (found.attempts, found.redelivered, found.callback_state) == (0, False, "pending")
@@ -67,7 +77,11 @@ class AsyncRunStoreContract:
         run_id = stored_run(store)
         store.async_runs.create(AsyncRun(run_id=run_id, project_uuid="project-async"))
         done = store.async_runs.set_callback(run_id, CallbackState.FAILED, 3, "HTTP 500")
-        assert (done.callback_state, done.callback_attempts, done.callback_error) == ("failed", 3, "HTTP 500")
+        assert (done.callback_state, done.callback_attempts, done.callback_error) == (
+            "failed",
+            3,
+            "HTTP 500",
+        )
         assert store.async_runs.get(run_id) == done
 
     def test_signing_keys_rotate(self, store: Store) -> None:
@@ -80,7 +94,9 @@ class AsyncRunStoreContract:
         assert store.async_runs.signing_key(project).key == "k2"
         assert store.async_runs.signing_key("other-" + project) is None
 
-    def test_the_abandoned_run_sweep_leaves_runs_queued_in_the_broker_alone(self, store: Store) -> None:
+    def test_the_abandoned_run_sweep_leaves_runs_queued_in_the_broker_alone(
+        self, store: Store
+    ) -> None:
         """A backlog waiting in RabbitMQ for workers is not abandoned, however old; a run a
         server's own pool held, or one a worker started, is."""
         in_broker, in_server, started = stored_run(store), stored_run(store), stored_run(store)
@@ -91,5 +107,8 @@ class AsyncRunStoreContract:
         assert store.async_runs.get(in_broker).via == "broker"
         store.runs.fail_abandoned(utcnow() + timedelta(seconds=5), "lost")
         assert store.runs.get(in_broker).status is RunStatus.QUEUED
-        assert (store.runs.get(in_server).status, store.runs.get(in_server).result) == (RunStatus.FAILED, "lost")
+        assert (store.runs.get(in_server).status, store.runs.get(in_server).result) == (
+            RunStatus.FAILED,
+            "lost",
+        )
         assert store.runs.get(started).status is RunStatus.FAILED

@@ -75,7 +75,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/run/{code_id}", RunCode(services.runs, access, async_runs))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))
     app.add_route(
-        "/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter, async_runs)
+        "/action/endpoint/{code_id}",
+        ActionEndpoint(services.runs, services.rate_limiter, async_runs),
     )
     app.add_route("/coderun/{run_id}/async", AsyncRunItem(async_runs, history, access))
     app.add_route("/projects/{project_uuid}/signing-key", SigningKeyItem(async_runs, access))

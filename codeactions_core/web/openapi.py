@@ -180,7 +180,10 @@ SCHEMAS: dict[str, Schema] = {
             "project_uuid": {"type": "string"},
             "callback_url": {"type": ["string", "null"]},
             "attempts": {"type": "integer", "description": "times a worker started it (at most 2)"},
-            "redelivered": {"type": "boolean", "description": "handed over again: a worker holding it died or stopped"},
+            "redelivered": {
+                "type": "boolean",
+                "description": "handed over again: a worker holding it died or stopped",
+            },
             "worker": {"type": ["string", "null"], "description": "host:pid that took it last"},
             "callback": {"type": "object", "properties": {
                 "state": {"type": "string", "enum": ["none", "pending", "delivered", "failed"]},
@@ -335,7 +338,8 @@ def run_operations(
         if method == "head":
             operation["responses"]["200"] = {"description": ok}
         if asynchronous:
-            operation["responses"]["202"] = ACCEPTED if method != "head" else {"description": "accepted"}
+            accepted = ACCEPTED if method != "head" else {"description": "accepted"}
+            operation["responses"]["202"] = accepted
             operation["parameters"] = [
                 *operation["parameters"],
                 {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
@@ -506,11 +510,15 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
             "code_id": {"type": "string"}, "result": ref("CodeRun")}, "required": ["code_id", "result"]})},
         body={"required": False, "content": {"*/*": {"schema": {}}}},
         params=[path_param("code_id"),
-                query("async", "true: answer 202 at once; a worker runs the code", schema={"type": "boolean"}),
+                query("async", "true: answer 202 at once; a worker runs the code",
+                      schema={"type": "boolean"}),
                 CALLBACK_URL],
     ) | {"responses": {
-        "200": answer("the run", {"type": "object", "properties": {
-            "code_id": {"type": "string"}, "result": ref("CodeRun")}, "required": ["code_id", "result"]}),
+        "200": answer("the run", {
+            "type": "object",
+            "properties": {"code_id": {"type": "string"}, "result": ref("CodeRun")},
+            "required": ["code_id", "result"],
+        }),
         "202": ACCEPTED,
         "default": answer("an error: {\"message\": ...}", ERROR),
     }}},

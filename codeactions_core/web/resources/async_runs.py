@@ -69,7 +69,9 @@ def answer_accepted(resp: falcon.Response, accepted: AsyncAccepted, code_id: str
 class AsyncRunItem:
     """``GET /coderun/{run_id}/async``: attempts, redelivery, worker and callback of a run."""
 
-    def __init__(self, async_runs: AsyncRunService, history: HistoryService, access: AccessService) -> None:
+    def __init__(
+        self, async_runs: AsyncRunService, history: HistoryService, access: AccessService
+    ) -> None:
         self._async_runs = async_runs
         self._history = history
         self._access = access

@@ -29,10 +29,18 @@ class MongoAsyncRuns:
     def create(self, new: AsyncRun) -> AsyncRun:
         moment = now()
         document = {
-            "_id": new.run_id, "project_uuid": new.project_uuid, "callback_url": new.callback_url, "via": new.via,
-            "attempts": new.attempts, "redelivered": new.redelivered, "worker": new.worker,
-            "callback_state": new.callback_state, "callback_attempts": new.callback_attempts,
-            "callback_error": new.callback_error, "created_at": moment, "updated_at": moment,
+            "_id": new.run_id,
+            "project_uuid": new.project_uuid,
+            "callback_url": new.callback_url,
+            "via": new.via,
+            "attempts": new.attempts,
+            "redelivered": new.redelivered,
+            "worker": new.worker,
+            "callback_state": new.callback_state,
+            "callback_attempts": new.callback_attempts,
+            "callback_error": new.callback_error,
+            "created_at": moment,
+            "updated_at": moment,
         }
         self.runs.insert_one(document)
         return record(document)
@@ -43,7 +51,9 @@ class MongoAsyncRuns:
         document = self.runs.find_one({"_id": run_id})
         return None if document is None else record(document)
 
-    def claim(self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int) -> AsyncRun | None:
+    def claim(
+        self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int
+    ) -> AsyncRun | None:
         changes: dict[str, Any] = {"worker": worker, "updated_at": now()}
         if redelivered:
             changes["redelivered"] = True
@@ -54,13 +64,19 @@ class MongoAsyncRuns:
         )
         return record(document) if document is not None else self.get(run_id)
 
-    def set_callback(self, run_id: str, state: str, attempts: int, error: str = "") -> AsyncRun | None:
+    def set_callback(
+        self, run_id: str, state: str, attempts: int, error: str = ""
+    ) -> AsyncRun | None:
         document = self.runs.find_one_and_update(
             {"_id": run_id},
-            {"$set": {
-                "callback_state": state, "callback_attempts": attempts, "callback_error": error,
-                "updated_at": now(),
-            }},
+            {
+                "$set": {
+                    "callback_state": state,
+                    "callback_attempts": attempts,
+                    "callback_error": error,
+                    "updated_at": now(),
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return None if document is None else record(document)
@@ -73,7 +89,9 @@ class MongoAsyncRuns:
 
     def rotate_signing_key(self, project_uuid: str, key: str) -> SigningKey:
         moment = now()
-        self.keys.replace_one({"_id": project_uuid}, {"key": key, "created_at": moment}, upsert=True)
+        self.keys.replace_one(
+            {"_id": project_uuid}, {"key": key, "created_at": moment}, upsert=True
+        )
         return SigningKey(project_uuid, key, read_time({"created_at": moment}, "created_at"))
 
 

@@ -205,7 +205,9 @@ def held_by_broker(runs: Any, unfinished: dict[str, Any]) -> list[Any]:
     ids = {str(document["_id"]): document["_id"] for document in runs.find(queued, {"_id": 1})}
     if not ids:
         return []
-    records = runs.database["async_runs"].find({"_id": {"$in": list(ids)}, "via": "broker"}, {"_id": 1})
+    records = runs.database["async_runs"].find(
+        {"_id": {"$in": list(ids)}, "via": "broker"}, {"_id": 1}
+    )
     return [ids[record["_id"]] for record in records]
 
 

@@ -41,9 +41,18 @@ class SqlAsyncRuns:
             self._db.execute_sql(
                 f"INSERT INTO async_runs ({COLUMNS}) VALUES ({', '.join([p] * 12)})",
                 (
-                    new.run_id, new.project_uuid, new.callback_url, new.via, new.attempts, new.redelivered,
-                    new.worker, new.callback_state, new.callback_attempts, new.callback_error,
-                    self._time(now), self._time(now),
+                    new.run_id,
+                    new.project_uuid,
+                    new.callback_url,
+                    new.via,
+                    new.attempts,
+                    new.redelivered,
+                    new.worker,
+                    new.callback_state,
+                    new.callback_attempts,
+                    new.callback_error,
+                    self._time(now),
+                    self._time(now),
                 ),
             )
         found = self.get(new.run_id)
@@ -55,7 +64,9 @@ class SqlAsyncRuns:
             return None
         return self._one(f"SELECT {COLUMNS} FROM async_runs WHERE run_id = {self._p}", (run_id,))
 
-    def claim(self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int) -> AsyncRun | None:
+    def claim(
+        self, run_id: str, worker: str, *, redelivered: bool, max_attempts: int
+    ) -> AsyncRun | None:
         if not is_uuid(run_id):
             return None
         p = self._p
@@ -68,7 +79,9 @@ class SqlAsyncRuns:
             )
         return claimed or self.get(run_id)
 
-    def set_callback(self, run_id: str, state: str, attempts: int, error: str = "") -> AsyncRun | None:
+    def set_callback(
+        self, run_id: str, state: str, attempts: int, error: str = ""
+    ) -> AsyncRun | None:
         if not is_uuid(run_id):
             return None
         p = self._p
@@ -103,8 +116,16 @@ class SqlAsyncRuns:
 
 def record(row: tuple) -> AsyncRun:
     return AsyncRun(
-        run_id=str(row[0]), project_uuid=row[1], callback_url=row[2], via=row[3],
-        attempts=int(row[4]), redelivered=bool(row[5]), worker=row[6], callback_state=row[7],
-        callback_attempts=int(row[8]), callback_error=row[9],
-        created_at=time_from_db(row[10]), updated_at=time_from_db(row[11]),  # type: ignore[arg-type]
+        run_id=str(row[0]),
+        project_uuid=row[1],
+        callback_url=row[2],
+        via=row[3],
+        attempts=int(row[4]),
+        redelivered=bool(row[5]),
+        worker=row[6],
+        callback_state=row[7],
+        callback_attempts=int(row[8]),
+        callback_error=row[9],
+        created_at=time_from_db(row[10]),
+        updated_at=time_from_db(row[11]),  # type: ignore[arg-type]
     )

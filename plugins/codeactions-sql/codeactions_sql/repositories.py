@@ -288,7 +288,10 @@ class SqlRuns:
             self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
             .where(
                 self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before)
-                & ((self.model.status != str(RunStatus.QUEUED)) | self.model.id.not_in(HELD_BY_BROKER))
+                & (
+                    (self.model.status != str(RunStatus.QUEUED))
+                    | self.model.id.not_in(HELD_BY_BROKER)
+                )
             )
             .execute()
         )
