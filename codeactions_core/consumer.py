@@ -165,6 +165,8 @@ class BrokerConsumer(ConsumerMixin):
 
     connection: Connection
     connections = 0
+    drain_seconds = DRAIN_SECONDS
+    """How long one wait for a frame lasts before ``on_iteration`` runs again."""
 
     @property
     def address(self) -> str:
@@ -207,7 +209,7 @@ class BrokerConsumer(ConsumerMixin):
         while not self.should_stop:
             try:
                 if self.restart_limit.can_consume(_tokens):
-                    for _ in self.consume(limit=None, safety_interval=DRAIN_SECONDS, **kwargs):
+                    for _ in self.consume(limit=None, safety_interval=self.drain_seconds, **kwargs):
                         pass
                 else:
                     time.sleep(self.restart_limit.expected_time(_tokens))

@@ -510,6 +510,30 @@ class Settings:
         parse=parse_auto_bool,
     )
 
+    # Async runs and callbacks (issue 15).
+    async_run_exchange: str = setting(
+        "codeactions.runs", "Direct exchange async runs are published to (with a RABBITMQ_URL)."
+    )
+    async_run_queue: str = setting(
+        "codeactions.async-runs", "Durable queue `codeactions worker` takes async runs from."
+    )
+    async_worker_threads: int = setting(
+        4, "Async runs one `codeactions worker` executes at once.", parse=at_least(1)
+    )
+    callback_attempts: int = setting(
+        5, "Attempts to deliver a finished async run to its `callback_url` (any 2xx ends them).",
+        parse=at_least(1),
+    )
+    callback_backoff_seconds: float = setting(
+        1.0,
+        "Pause before the second callback attempt; it doubles for each later one (at most 60 s).",
+        parse=at_least(0, parse_float),
+    )
+    callback_timeout_seconds: float = setting(
+        10.0, "Seconds one callback attempt may take (connecting, sending, reading the answer).",
+        parse=at_least(0.1, parse_float),
+    )
+
     # Trust at the API (issue 11): credentials, metrics, fair sharing, run caps, flow egress.
     redact_headers: tuple[str, ...] = setting(
         (),
@@ -559,14 +583,15 @@ class Settings:
     flow_egress_allow: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that the "
-        "`http_call` and `tabular` flow steps may reach although the egress policy denies their "
-        "range (loopback, private, link-local/metadata, CGNAT, ULA, multicast...).",
+        "`http_call` and `tabular` flow steps and async-run callbacks may reach although the "
+        "egress policy denies their range (loopback, private, link-local/metadata, CGNAT, ULA, "
+        "multicast...).",
         parse=parse_egress_terms,
     )
     flow_egress_deny: tuple[str, ...] = setting(
         (),
         "Comma-separated CIDRs or `host:port` entries the `http_call` and `tabular` flow steps "
-        "may not reach, beyond the ranges always denied.",
+        "and async-run callbacks may not reach, beyond the ranges always denied.",
         parse=parse_egress_terms,
     )
 

@@ -13,6 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
+from codeactions_core.async_store import (  # re-exported: store plugins import them from here
+    AsyncRun,  # noqa: F401
+    AsyncRunRepository,
+    CallbackState,  # noqa: F401
+    SigningKey,  # noqa: F401
+)
 from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import (
     Authorization,
@@ -216,6 +222,8 @@ class Store(Protocol):
     locks: LockRepository
     flows: FlowRepository
     secrets: SecretRepository
+    async_runs: AsyncRunRepository
+    """Async run records and callback signing keys (issue 15)."""
 
     def schema_status(self) -> SchemaStatus: ...
 

@@ -69,8 +69,12 @@ def world(tmp_path_factory):
             log = client.simulate_get("/codelog", params={"run_id": run["id"]}, headers=service).json["data"][0]
             flow = published_flow(client)
             execution = start(client, flow)
+            queued = client.simulate_post(
+                f"/run/{code['id']}", params={"async": "true"}, headers=service
+            )
+            client.simulate_post(f"/projects/{PROJECT}/signing-key", headers=service)
             yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"],
-                   "flow": flow, "execution": execution}
+                   "flow": flow, "execution": execution, "async run": queued.json["run_id"]}
 
 
 STEPS = [{"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 3600}}]
@@ -131,6 +135,12 @@ ROUTES = {
     "update code (admin)": ("write", lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}})),
     "delete code": ("write", lambda w: ("DELETE", f"/code/{new_code(w)}", {})),
     "run": ("execute", lambda w: ("POST", f"/run/{w['code']}", {})),
+    "async run": (
+        "execute", lambda w: ("POST", f"/run/{w['code']}", {"params": {"async": "true"}})
+    ),
+    "async run record": ("read", lambda w: ("GET", f"/coderun/{w['async run']}/async", {})),
+    "signing key info": ("write", lambda w: ("GET", f"/projects/{PROJECT}/signing-key", {})),
+    "new signing key": ("write", lambda w: ("POST", f"/projects/{PROJECT}/signing-key", {})),
     "metrics": ("metrics", lambda w: ("GET", "/metrics", {})),
     "list flows": ("read", lambda w: ("GET", "/flows", {"params": {"project_uuid": PROJECT}})),
     "get flow": ("read", lambda w: ("GET", f"/flows/{w['flow']}", {})),

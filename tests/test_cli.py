@@ -11,6 +11,16 @@ LATEST = migrations_for("sqlite")[-1].version
 PG_LATEST = migrations_for("postgres")[-1].version
 
 
+def versions(dialect: str, after: int = 0) -> str:
+    """The shipped migrations' versions above ``after``, as `migrate` lists them (numbers may
+    have gaps: each part of the work has its own)."""
+    return ", ".join(str(m.version) for m in migrations_for(dialect) if m.version > after)
+
+
+def latest(dialect: str) -> int:
+    return migrations_for(dialect)[-1].version
+
+
 def sqlite(tmp_path) -> dict[str, str]:
     return {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data")}
 
@@ -18,7 +28,7 @@ def sqlite(tmp_path) -> dict[str, str]:
 def test_migrate_then_status(tmp_path):
     first = run_cli("migrate", settings=sqlite(tmp_path))
     assert first.returncode == 0, first.stderr
-    assert "applied 1, 2, 3, 4, 5, 6, 7, 8, 9" in first.stdout
+    assert f"applied {versions('sqlite')}" in first.stdout
     again = run_cli("migrate", settings=sqlite(tmp_path))
     assert "nothing to apply" in again.stdout
     status = run_cli("migrate", "--status", settings=sqlite(tmp_path))

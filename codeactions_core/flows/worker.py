@@ -1,4 +1,7 @@
-"""``codeactions worker``: drives flow executions until SIGTERM.
+"""``codeactions worker``: drives flow executions and runs async runs until SIGTERM.
+
+With ``RABBITMQ_URL`` it also takes async runs (``POST /run/{id}?async=true``) from
+their queue, ASYNC_WORKER_THREADS at a time (``codeactions_core/async_worker.py``).
 
 It takes the executions the broker announces (when ``RABBITMQ_URL`` is set)
 and, every ``FLOW_POLL_SECONDS``, those the store says are due: waits that
@@ -17,6 +20,7 @@ import threading
 from typing import Any
 
 from codeactions_core import __version__
+from codeactions_core.async_worker import AsyncRunWorker, worker_settings
 from codeactions_core.consumer import stop_on_signals
 from codeactions_core.flows.dispatch import DueConsumer
 from codeactions_core.metrics import serve_metrics
@@ -29,14 +33,16 @@ log = logging.getLogger("codeactions.worker")
 
 def register_command(commands: Any) -> argparse.ArgumentParser:
     """Add ``worker`` to the CLI's sub-parsers."""
-    parser = commands.add_parser("worker", help="drive flow executions until SIGTERM")
+    parser = commands.add_parser(
+        "worker", help="drive flow executions and run async runs until SIGTERM"
+    )
     parser.set_defaults(handler=worker_command)
     return parser
 
 
 def worker_command(settings: Settings, args: argparse.Namespace) -> int:
     # One process: its metrics stay in memory, apart from the files of `serve`'s workers.
-    services = build_services(settings.replace(metrics_dir=""))
+    services = build_services(worker_settings(settings).replace(metrics_dir=""))
     metrics_server = None
     try:
         if settings.worker_metrics_port:
@@ -53,11 +59,14 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
         services.flow_sweeper.start()
         if settings.rabbitmq_url:
             consumer = DueConsumer(settings, services.flow_sweeper)
+            async_runs = AsyncRunWorker(settings, services)
+            async_runs.start()
             try:
                 with stop_on_signals(consumer):
                     consumer.run()
             finally:
                 consumer.connection.release()
+                async_runs.stop()
         else:
             log.info("no RABBITMQ_URL: taking due executions from the store only")
             wait_for_signal()

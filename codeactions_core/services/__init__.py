@@ -7,17 +7,21 @@ from datetime import timedelta
 
 import pluggy
 
+from codeactions_core.async_queue import PublishRuns
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
 from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import load_step_runners
+from codeactions_core.flows.runners import flow_egress
 from codeactions_core.flows.sweeper import Sweeper
 from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
 from codeactions_core.plugins import collect, get_plugin_manager
 from codeactions_core.ratelimit import RateLimiter, build_rate_limiter
 from codeactions_core.services.access import AccessService
+from codeactions_core.services.async_runs import AsyncRunService, RunHere, RunOnWorkers
+from codeactions_core.services.callbacks import CallbackSender
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService, code_runner
 from codeactions_core.services.health import HealthService
@@ -61,6 +65,8 @@ class Services:
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
     secrets: SecretService
+    async_runs: AsyncRunService
+    """Async runs and their callbacks (issue 15)."""
 
     def start(self) -> None:
         """Start the runtimes now rather than on the first run, and drive flows when this
@@ -71,6 +77,8 @@ class Services:
 
     def close(self) -> None:
         self.flow_sweeper.stop()
+        if self.async_runs.submitter is not None:
+            self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()
         self.pool.shutdown()
@@ -156,7 +164,28 @@ def build_services(
         flow_sweeper=sweeper,
         flow_dispatcher=dispatcher,
         secrets=secrets,
+        async_runs=async_run_service(settings, store, codes, runs, pool),
     )
+
+
+def async_run_service(
+    settings: Settings, store: Store, codes: CodeService, runs: RunService, pool: RunPool
+) -> AsyncRunService:
+    """Async runs go to the broker's workers when there is a broker, else to ``pool``."""
+    egress = flow_egress(settings)
+    callbacks = CallbackSender(
+        egress,
+        attempts=settings.callback_attempts,
+        backoff_seconds=settings.callback_backoff_seconds,
+        timeout_seconds=settings.callback_timeout_seconds,
+    )
+    service = AsyncRunService(
+        codes, runs, store.runs, store.async_runs, callbacks, egress, store.release
+    )
+    service.submitter = (
+        RunOnWorkers(PublishRuns(settings)) if settings.rabbitmq_url else RunHere(service, pool)
+    )
+    return service
 
 
 def run_limits(settings: Settings) -> RunLimits:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from codeactions_core.errors import NotFound, Unavailable
 from codeactions_core.execution import protections as sandbox_protections
-from codeactions_core.execution.pool import QueueFull, RunPool
+from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
 from codeactions_core.model import Code, CodeLog, CodeRun, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
@@ -180,11 +180,8 @@ class RunService:
             authorize(code)
         runtime = self._runtimes.ready(code.language)
         request = self._with_secrets(request, code)
-        stored = RunRequest(  # what the run record keeps; the code gets ``request`` itself
-            params=storable_value(request.params), body=storable(request.body),
-            headers=storable_value(redacted(request.headers, self._redact)),
-        )
-        stored = self._masked_request(stored, request.secrets)
+        # What the run record keeps; the code gets ``request`` itself.
+        stored = self._masked_request(self._stored(request), request.secrets)
         try:
             ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
@@ -212,6 +209,68 @@ class RunService:
                 timed_out=outcome.timed_out, seconds=seconds,
             )
         return RunResult(code, finished, outcome, seconds)
+
+    def serves_endpoint(self, code: Code) -> bool:
+        """Whether the endpoint routes run ``code`` (its type is in ENDPOINT_CODE_TYPES)."""
+        return code.type.value in self._endpoint_types
+
+    def enqueue(
+        self,
+        code_id: str,
+        request: RunRequest,
+        *,
+        endpoints_only: bool = False,
+        authorize: Callable[[Code], None] | None = None,
+    ) -> tuple[Code, CodeRun]:
+        """Check a run like :meth:`run` does and record it queued, for a worker to run later
+        with :meth:`run_queued` (async runs, ``services/async_runs.py``)."""
+        code = self._codes.get(code_id)
+        if endpoints_only and code.type.value not in self._endpoint_types:
+            raise NotFound(f"code {code_id!r} not found")
+        if authorize is not None:
+            authorize(code)
+        stored = self._masked_request(self._stored(request), self._with_secrets(request, code).secrets)
+        legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
+        run = self._runs.create(NewRun(
+            code_id=code.id, status=RunStatus.QUEUED, params=stored.params, body=stored.body,
+            headers=stored.headers, code_mongo_id=legacy_id,
+        ))
+        return code, run
+
+    def run_queued(
+        self, code: Code, run: CodeRun, request: RunRequest, ticket: Ticket | None = None
+    ) -> RunResult:
+        """Execute a run :meth:`enqueue` recorded, in this thread once the pool gives it a turn
+        (``ticket``: a place admitted already); it always ends completed or failed."""
+        started = time.perf_counter()
+        request = self._with_secrets(request, code)
+        try:
+            runtime = self._runtimes.ready(code.language)
+            ticket = ticket or self._pool.admit(code.project_uuid)
+        except Unavailable as exc:  # QueueFull too
+            if ticket is not None:
+                self._pool.cancel(ticket)
+            outcome = Outcome(status=RunStatus.FAILED, result=exc.message)
+            finished = self._runs.update(
+                run.id, status=RunStatus.FAILED, result=exc.message, extra={}
+            )
+            return RunResult(code, finished or run, outcome, time.perf_counter() - started)
+        self._release()
+        finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)
+        seconds = time.perf_counter() - started
+        if self._observer is not None:
+            self._observer.run_finished(
+                code.project_uuid, code.id, failed=finished.status is RunStatus.FAILED,
+                timed_out=outcome.timed_out, seconds=seconds,
+            )
+        return RunResult(code, finished, outcome, seconds)
+
+    def _stored(self, request: RunRequest) -> RunRequest:
+        """What the run record keeps of ``request`` (bounded, credentials redacted)."""
+        return RunRequest(
+            params=storable_value(request.params), body=storable(request.body),
+            headers=storable_value(redacted(request.headers, self._redact)),
+        )
 
     def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
         """The run's turn: always ends it in a terminal state, whatever fails on the way."""

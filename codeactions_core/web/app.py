@@ -12,6 +12,7 @@ from codeactions_core.web.middleware import (
     RecordRequestMetrics,
     ReleaseStoreConnection,
 )
+from codeactions_core.web.resources.async_runs import AsyncRunItem, SigningKeyItem
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
 from codeactions_core.web.resources.docs import DocsPage, OpenApiDocument
 from codeactions_core.web.resources.flows import add_flow_routes
@@ -72,6 +73,12 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     add_flow_routes(app, services.flows, access)
     add_secret_routes(app, services.secrets, access)
 
-    app.add_route("/run/{code_id}", RunCode(services.runs, access))
+    async_runs = services.async_runs
+    app.add_route("/run/{code_id}", RunCode(services.runs, access, async_runs))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))
-    app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter))
+    app.add_route(
+        "/action/endpoint/{code_id}",
+        ActionEndpoint(services.runs, services.rate_limiter, async_runs),
+    )
+    app.add_route("/coderun/{run_id}/async", AsyncRunItem(async_runs, history, access))
+    app.add_route("/projects/{project_uuid}/signing-key", SigningKeyItem(async_runs, access))

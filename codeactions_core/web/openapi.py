@@ -183,6 +183,49 @@ SCHEMAS: dict[str, Schema] = {
         },
         "required": ["id", "flow_definition_id", "version_number", "steps", "status"],
     },
+    "AsyncRun": {
+        "type": "object",
+        "description": "How an async run went: attempts by workers, redelivery, its callback.",
+        "properties": {
+            "run_id": {"type": "string"},
+            "project_uuid": {"type": "string"},
+            "callback_url": {"type": ["string", "null"]},
+            "attempts": {"type": "integer", "description": "times a worker started it (at most 2)"},
+            "redelivered": {
+                "type": "boolean",
+                "description": "handed over again: a worker holding it died or stopped",
+            },
+            "worker": {"type": ["string", "null"], "description": "host:pid that took it last"},
+            "callback": {"type": "object", "properties": {
+                "state": {"type": "string", "enum": ["none", "pending", "delivered", "failed"]},
+                "attempts": {"type": "integer"},
+                "error": {"type": ["string", "null"]},
+            }},
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+        "required": ["run_id", "attempts", "redelivered", "callback"],
+    },
+    "AsyncAccepted": {
+        "type": "object",
+        "properties": {
+            "code_id": {"type": "string"},
+            "run_id": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued"]},
+            "location": {"type": "string"},
+            "async": {"$ref": "#/components/schemas/AsyncRun"},
+        },
+        "required": ["run_id", "status", "location"],
+    },
+    "SigningKey": {
+        "type": "object",
+        "properties": {
+            "project_uuid": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "signing_key": {"type": "string", "description": "only in the answer to POST"},
+        },
+        "required": ["project_uuid", "created_at"],
+    },
     "FlowExecution": {
         "type": "object",
         "properties": {
@@ -281,7 +324,15 @@ CODE_BODY = {
 OBJECT_BODY = json_body({"type": "object"})
 
 
-def run_operations(path: str, summary: str, ok: str, public: bool) -> dict[str, Operation]:
+ACCEPTED = answer("accepted: the run is queued (Location: /coderun/{id})", ref("AsyncAccepted"))
+CALLBACK_URL = query(
+    "callback_url", "async runs: where the finished run is POSTed, signed (X-Codeactions-Signature)"
+)
+
+
+def run_operations(
+    path: str, summary: str, ok: str, public: bool, asynchronous: bool = False
+) -> dict[str, Operation]:
     """The any-method run routes: the code chooses what to answer."""
     operations = {}
     for method in ANY_METHODS:
@@ -297,6 +348,15 @@ def run_operations(path: str, summary: str, ok: str, public: bool) -> dict[str, 
             operation["requestBody"] = {"required": False, "content": {"*/*": {"schema": {}}}}
         if method == "head":
             operation["responses"]["200"] = {"description": ok}
+        if asynchronous:
+            accepted = ACCEPTED if method != "head" else {"description": "accepted"}
+            operation["responses"]["202"] = accepted
+            operation["parameters"] = [
+                *operation["parameters"],
+                {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
+                 "description": "respond-async: answer 202 at once and run the code later"},
+                CALLBACK_URL,
+            ]
         operations[method] = operation
     return operations
 
@@ -478,15 +538,38 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
         {"200": answer("the run", {"type": "object", "properties": {
             "code_id": {"type": "string"}, "result": ref("CodeRun")}, "required": ["code_id", "result"]})},
         body={"required": False, "content": {"*/*": {"schema": {}}}},
-        params=[path_param("code_id")],
-    )},
+        params=[path_param("code_id"),
+                query("async", "true: answer 202 at once; a worker runs the code",
+                      schema={"type": "boolean"}),
+                CALLBACK_URL],
+    ) | {"responses": {
+        "200": answer("the run", {
+            "type": "object",
+            "properties": {"code_id": {"type": "string"}, "result": ref("CodeRun")},
+            "required": ["code_id", "result"],
+        }),
+        "202": ACCEPTED,
+        "default": answer("an error: {\"message\": ...}", ERROR),
+    }}},
     "/endpoint/{code_id}": run_operations(
         "/endpoint/{code_id}", "run an endpoint code; answers its raw result as text", "the result", True,
     ),
     "/action/endpoint/{code_id}": run_operations(
         "/action/endpoint/{code_id}", "the public entry (rate limited); the code shapes the answer",
-        "what the code set", True,
+        "what the code set", True, asynchronous=True,
     ),
+    "/coderun/{run_id}/async": {"get": op(
+        "history", "how an async run went (attempts, redelivery, callback)",
+        {"200": answer("the async run", ref("AsyncRun"))}, params=[path_param("run_id")],
+    )},
+    "/projects/{project_uuid}/signing-key": {
+        "get": op("projects", "whether the project has a callback signing key (never the key)",
+                  {"200": answer("the key's metadata", ref("SigningKey"))},
+                  params=[path_param("project_uuid")]),
+        "post": op("projects", "a new callback signing key (a moderator); shown this once",
+                   {"201": answer("the new key", ref("SigningKey"))},
+                   params=[path_param("project_uuid")]),
+    },
 }
 
 

@@ -8,6 +8,7 @@ from codeactions_core.errors import TooManyRequests
 from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
+from codeactions_core.services.async_runs import AsyncRunService
 from codeactions_core.services.runs import (
     RunRequest,
     RunResult,
@@ -18,6 +19,13 @@ from codeactions_core.services.runs import (
 from codeactions_core.web.code_response import answer_with_run
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
 from codeactions_core.web.requests import first_params, read_body
+from codeactions_core.web.resources.async_runs import (
+    answer_accepted,
+    asks_async,
+    callback_url,
+    prefers_async,
+    without_control_params,
+)
 
 RUN_BODY_LIMIT = 10 * 1024 * 1024
 CONTENT_TYPES = {
@@ -68,9 +76,12 @@ class RunCode:
 
     auth = RUN
 
-    def __init__(self, runs: RunService, access: AccessService) -> None:
+    def __init__(
+        self, runs: RunService, access: AccessService, async_runs: AsyncRunService | None = None
+    ) -> None:
         self._runs = runs
         self._access = access
+        self._async_runs = async_runs
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         identity = req.context.identity
@@ -78,6 +89,13 @@ class RunCode:
         def authorize(code: Code) -> None:
             self._access.require_run(identity, code.project_uuid)
 
+        if self._async_runs is not None and asks_async(req):
+            request = without_control_params(run_request(req, public=False))
+            accepted = self._async_runs.accept(
+                code_id, request, callback_url=callback_url(req), authorize=authorize
+            )
+            answer_accepted(resp, accepted, code_id)
+            return
         result = self._runs.run(code_id, run_request(req, public=False), authorize=authorize)
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
 
@@ -102,16 +120,27 @@ class Endpoint:
 
 class ActionEndpoint:
     """``ANY /action/endpoint/{code_id}``: the public entry, rate limited per code;
-    the code shapes the response."""
+    the code shapes the response (``Prefer: respond-async``: 202 at once, run later)."""
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
+    def __init__(
+        self, runs: RunService, limiter: RateLimiter, async_runs: AsyncRunService | None = None
+    ) -> None:
         self._runs = runs
         self._limiter = limiter
+        self._async_runs = async_runs
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
+        if self._async_runs is not None and prefers_async(req):
+            accepted = self._async_runs.accept(
+                code_id, without_control_params(run_request(req)), callback_url=callback_url(req),
+                endpoints_only=True,
+            )
+            answer_accepted(resp, accepted, code_id)
+            resp.set_header("Preference-Applied", "respond-async")
+            return
         result = self._runs.run(code_id, run_request(req), endpoints_only=True)
         if answer_failure(resp, result):
             return

@@ -192,7 +192,23 @@ class MongoRuns(OnCollection):
         unfinished = {"status": {"$in": [str(RunStatus.QUEUED), str(RunStatus.STARTED)]},
                       "updated_at": {"$lt": bson_time(last_touched_before)}}
         changes = {"$set": {"status": str(RunStatus.FAILED), "result": reason, "updated_at": now()}}
+        held = held_by_broker(self.collection, unfinished)
+        if held:  # async runs waiting in RabbitMQ for a worker are queued, not abandoned
+            unfinished = {**unfinished, "_id": {"$nin": held}}
         return self.collection.update_many(unfinished, changes).modified_count
+
+
+def held_by_broker(runs: Any, unfinished: dict[str, Any]) -> list[Any]:
+    """The ids of the queued runs among ``unfinished`` that an async run record says wait in
+    the broker (collection ``async_runs``, keyed by the run id's text)."""
+    queued = {**unfinished, "status": str(RunStatus.QUEUED)}
+    ids = {str(document["_id"]): document["_id"] for document in runs.find(queued, {"_id": 1})}
+    if not ids:
+        return []
+    records = runs.database["async_runs"].find(
+        {"_id": {"$in": list(ids)}, "via": "broker"}, {"_id": 1}
+    )
+    return [ids[record["_id"]] for record in records]
 
 
 @mongo_errors_as_store_errors

@@ -6,6 +6,7 @@ from typing import Any
 
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
+from codeactions_mongo.async_runs import ASYNC_RUNS, SIGNING_KEYS, MongoAsyncRuns
 from codeactions_mongo.client import Connection, open_client
 from codeactions_mongo.documents import CODES, LIBS, LOGS, PERMISSIONS, PROJECTS, RUNS
 from codeactions_mongo.errors import mongo_errors_as_store_errors
@@ -41,6 +42,7 @@ class MongoStore:
         self.libs = MongoLibs(self.database[LIBS])
         self.locks = MongoLocks(self.database[LOCKS])
         self.secrets = MongoSecrets(self.database[SECRETS])
+        self.async_runs = MongoAsyncRuns(self.database[ASYNC_RUNS], self.database[SIGNING_KEYS])
         self.flows = MongoFlows(
             self.database[FLOW_DEFINITIONS],
             self.database[FLOW_VERSIONS],

@@ -286,9 +286,19 @@ class SqlRuns:
         unfinished = (str(RunStatus.QUEUED), str(RunStatus.STARTED))
         return (
             self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
-            .where(self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before))
+            .where(
+                self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before)
+                & (
+                    (self.model.status != str(RunStatus.QUEUED))
+                    | self.model.id.not_in(HELD_BY_BROKER)
+                )
+            )
             .execute()
         )
+
+
+HELD_BY_BROKER = peewee.SQL("(SELECT run_id FROM async_runs WHERE via = 'broker')")
+"""Async runs waiting in RabbitMQ for a worker (migration 000014): queued, not abandoned."""
 
 
 @database_errors_as_store_errors

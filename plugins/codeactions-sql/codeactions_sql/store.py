@@ -7,13 +7,12 @@ import peewee
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
+from codeactions_sql.async_runs import SqlAsyncRuns
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
 from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
-from codeactions_sql.secrets import SqlSecrets
-from codeactions_sql.statements import RunStatements
 from codeactions_sql.repositories import (
     SqlCodes,
     SqlLibs,
@@ -23,6 +22,8 @@ from codeactions_sql.repositories import (
     SqlRuns,
     first_line,
 )
+from codeactions_sql.secrets import SqlSecrets
+from codeactions_sql.statements import RunStatements
 
 
 class SqlStore:
@@ -54,6 +55,7 @@ class SqlStore:
         self.libs = SqlLibs(models.libs)
         self.locks = SqlLocks(database)
         self.secrets = SqlSecrets(models.secrets)
+        self.async_runs = SqlAsyncRuns(database)
         progress = bind_models(self.history).flow_executions if self.history is not database else None
         self.flows = SqlFlows(
             models.flow_definitions, models.flow_versions, models.flow_executions, progress=progress

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS project_signing_keys;
+DROP TABLE IF EXISTS async_runs;
