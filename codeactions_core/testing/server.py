@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -20,6 +23,7 @@ import pytest
 from codeactions_core.settings import SuiteEnvironment, inherited_environment
 
 START_DEADLINE = 30.0
+DATA_DIR_VARIABLE = "FLOWS_CODE_ACTIONS_DATA_DIR"
 
 
 def free_port() -> int:
@@ -33,7 +37,20 @@ def cli_command(*args: str) -> list[str]:
 
 
 def child_env(settings: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    return {**inherited_environment(), **settings, **(extra or {})}
+    """The environment of a child ``codeactions`` process: exactly these settings.
+
+    A process given no data directory gets a private temporary one (removed when the test
+    process exits) rather than the default ``./data`` of the checkout it was started from.
+    """
+    env = {**inherited_environment(), **settings, **(extra or {})}
+    env.setdefault(DATA_DIR_VARIABLE, private_data_dir())
+    return env
+
+
+def private_data_dir() -> str:
+    path = tempfile.mkdtemp(prefix="codeactions-test-data-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def run_cli(
