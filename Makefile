@@ -27,10 +27,12 @@ run: install
 	@FLOWS_CODE_ACTIONS_PORT=$(RUN_PORT) FLOWS_CODE_ACTIONS_LOG_LEVEL=$(RUN_LOG_LEVEL) exec $(BIN)/codeactions serve
 
 # The suite waits on servers far more than it computes: TEST_WORKERS pytest processes
-# (pytest-xdist) share it; TEST_WORKERS=0 runs it in this one process.
+# (pytest-xdist) share it; TEST_WORKERS=0 runs it in this one process. Tests that measure
+# CPU shares (marker `exclusive`) run afterwards, alone (exit 5: none was selected).
 TEST_WORKERS ?= 3
 test: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not exclusive" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m exclusive $(PYTEST_ARGS) || test $$? -eq 5
 
 clean:
 	rm -rf $(VENV) .pytest_cache

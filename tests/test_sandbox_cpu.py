@@ -14,7 +14,8 @@ import requests
 
 from codeactions_core.testing.server import Answer, CodeClient, start_server
 
-pytestmark = pytest.mark.e2e
+# CPU shares are measured: the test runs alone (`-m exclusive`, after the parallel part).
+pytestmark = [pytest.mark.e2e, pytest.mark.exclusive]
 
 TOKEN = f"token-{uuid.uuid4().hex}"
 ATTACK_SECONDS = 10
