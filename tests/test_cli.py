@@ -18,7 +18,7 @@ def test_migrate_then_status(tmp_path):
     again = run_cli("migrate", settings=sqlite(tmp_path))
     assert "nothing to apply" in again.stdout
     status = run_cli("migrate", "--status", settings=sqlite(tmp_path))
-    assert "sqlite schema at version 9; latest is 9" in status.stdout
+    assert "sqlite schema at version 10; latest is 10" in status.stdout
     assert (tmp_path / "data" / "codeactions.db").exists()
 
 

@@ -58,6 +58,9 @@ def database_errors_as_store_errors(cls: type[T]) -> type[T]:
     return cls
 
 
+UNFINISHED = (str(RunStatus.QUEUED), str(RunStatus.STARTED))
+
+
 def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
@@ -242,7 +245,7 @@ class SqlRuns:
             headers=new.headers, result=new.result, created_at=now, updated_at=now,
             code_mongo_id=new.code_mongo_id,
         )
-        self._statements.insert_run(run)
+        self._statements.insert_run(run, new.owner, new.lease_expires_at)
         return run
 
     def get(self, run_id: str) -> CodeRun | None:
@@ -287,6 +290,31 @@ class SqlRuns:
         return (
             self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
             .where(self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before))
+            .execute()
+        )
+
+    def renew_leases(self, owner: str, until: datetime) -> int:
+        return (
+            self.model.update(lease_expires_at=until)
+            .where(self.model.status.in_(UNFINISHED) & (self.model.owner == owner))
+            .execute()
+        )
+
+    def fail_expired_leases(self, now: datetime, reason: str) -> int:
+        return self._fail(
+            self.model.owner.is_null(False) & (self.model.lease_expires_at < now), reason
+        )
+
+    def fail_owned(self, owner: str, reason: str, *, prefix: bool = False) -> int:
+        if prefix:
+            head = peewee.fn.substr(self.model.owner, 1, len(owner))  # exact, unlike LIKE
+            return self._fail(self.model.owner.is_null(False) & (head == owner), reason)
+        return self._fail(self.model.owner == owner, reason)
+
+    def _fail(self, condition: Any, reason: str) -> int:
+        return (
+            self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
+            .where(self.model.status.in_(UNFINISHED) & condition)
             .execute()
         )
 
