@@ -74,7 +74,7 @@ class TestPostgresSchemaGate:
         assert refused.returncode == 2 and "does not exist" in refused.stderr and "codeactions migrate" in refused.stderr
         created = run_cli("migrate", settings=settings)
         assert created.returncode == 0, created.stderr
-        assert "postgres schema at version 9" in created.stdout
+        assert "postgres schema at version 10" in created.stdout
         import psycopg2
         connection = psycopg2.connect(uri.rsplit("/", 1)[0] + "/postgres")
         connection.autocommit = True
