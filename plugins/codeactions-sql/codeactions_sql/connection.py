@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import threading
 import time
@@ -13,6 +14,7 @@ import peewee
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from codeactions_core.errors import ConfigurationError, StoreError
+from codeactions_sql import deadlines
 
 SQLITE_PRAGMAS = {
     "journal_mode": "wal",  # readers never wait for the writer
@@ -21,6 +23,8 @@ SQLITE_PRAGMAS = {
     "foreign_keys": 1,
 }
 POOL_WAIT_SECONDS = 10  # how long a request waits for a free pooled connection
+CONNECT_TIMEOUT_SECONDS = 5.0  # the defaults of DB_CONNECT_TIMEOUT and DB_STATEMENT_TIMEOUT
+STATEMENT_TIMEOUT_SECONDS = 10.0
 STALE_SECONDS = 300
 
 
@@ -108,7 +112,9 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
         super()._close_raw(conn)
 
 
-def postgres_params(uri: str, default_name: str) -> tuple[str, dict[str, object]]:
+def postgres_params(
+    uri: str, default_name: str, connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> tuple[str, dict[str, object]]:
     """Database name and psycopg2 connect arguments of a ``postgres://`` URI."""
     parts = urlsplit(uri)
     name = unquote(parts.path.lstrip("/")) or default_name
@@ -121,7 +127,7 @@ def postgres_params(uri: str, default_name: str) -> tuple[str, dict[str, object]
         params["user"] = unquote(parts.username)
     if parts.password:
         params["password"] = unquote(parts.password)
-    params.setdefault("connect_timeout", 5)
+    params.setdefault("connect_timeout", max(2, math.ceil(connect_timeout)))  # whole seconds
     params.setdefault("application_name", "codeactions")
     return name, params
 
@@ -141,11 +147,24 @@ def sqlite_path(uri: str) -> Path:
 
 
 def open_postgres(
-    uri: str, default_name: str, max_connections: int, *, synchronous_commit: bool = True
+    uri: str,
+    default_name: str,
+    max_connections: int,
+    *,
+    synchronous_commit: bool = True,
+    connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+    statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
 ) -> peewee.Database:
-    name, params = postgres_params(uri, default_name)
+    """A pool whose every wait is bounded: ``connect_timeout`` to connect,
+    ``statement_timeout`` per statement (on the server, and on the client side for a
+    server that does not answer at all, see ``deadlines``)."""
+    name, params = postgres_params(uri, default_name, connect_timeout)
+    options = [str(params.get("options", ""))] if params.get("options") else []
     if not synchronous_commit:
-        params["options"] = f"{params.get('options', '')} -c synchronous_commit=off".strip()
+        options.append("-c synchronous_commit=off")
+    options.append(f"-c statement_timeout={int(statement_timeout * 1000)}")
+    params["options"] = " ".join(options)
+    deadlines.install(connect_timeout, statement_timeout)
     return ReusingPooledPostgresqlDatabase(
         name,
         max_connections=max_connections,
