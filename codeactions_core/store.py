@@ -114,6 +114,11 @@ class RunRepository(Protocol):
         """Mark failed, with ``reason`` as result, every queued or started run not updated
         since ``last_touched_before`` (its server died mid-run); return how many."""
 
+    def restore(self, run: CodeRun) -> bool:
+        """Insert ``run`` as given, its id kept, unless a run with that id exists (a final
+        write replayed from the outbox whose first write the database lost); True when
+        inserted."""
+
     def renew_leases(self, owner: str, until: datetime) -> int:
         """Extend to ``until`` the lease of every queued or started run ``owner`` holds;
         return how many (one statement: a process renews all its runs at once)."""

@@ -52,6 +52,9 @@ class PendingWrite:
     extra: dict[str, Any]
     logs: list[tuple[str, str]] = field(default_factory=list)
     """(type, content) of each log line, in order; empty once written."""
+    run: dict[str, Any] = field(default_factory=dict)
+    """The rest of the run (params, body, headers, created_at...), to insert it again when
+    the database lost its first write too (a crash before it was flushed)."""
     seq: int = 0
 
 
@@ -86,7 +89,7 @@ class Outbox:
             raise OutboxFull("the outbox is disabled (RUN_OUTBOX_MB=0)")
         body = json.dumps({
             "code_id": write.code_id, "status": write.status, "result": write.result,
-            "extra": write.extra, "logs": write.logs,
+            "extra": write.extra, "logs": write.logs, "run": write.run,
         })
         with self._lock:
             connection = self._open()
@@ -173,7 +176,7 @@ def entries(connection: sqlite3.Connection) -> Iterator[tuple[PendingWrite, bool
         pending = PendingWrite(
             run_id=run_id, code_id=data["code_id"], status=data["status"], result=data["result"],
             extra=data["extra"], logs=[] if logs_done else [tuple(line) for line in data["logs"]],
-            seq=seq,
+            run=data.get("run", {}), seq=seq,
         )
         yield pending, bool(logs_done)
 
@@ -184,7 +187,7 @@ def mark_logs_stored(
     """The entry's log lines are stored: keep only the run's write (with its new extra)."""
     body = json.dumps({
         "code_id": pending.code_id, "status": pending.status, "result": pending.result,
-        "extra": extra, "logs": [],
+        "extra": extra, "logs": [], "run": pending.run,
     })
     with connection:
         connection.execute(

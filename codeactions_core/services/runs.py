@@ -256,7 +256,10 @@ class RunService:
         try:
             self.outbox.add(PendingWrite(
                 run_id=run.id, code_id=code.id, status=str(outcome.status), result=outcome.result,
-                extra=extra, logs=logs,
+                extra=extra, logs=logs, run={
+                    "params": run.params, "body": run.body, "headers": run.headers,
+                    "created_at": run.created_at.isoformat(), "code_mongo_id": run.code_mongo_id,
+                },
             ))
         except (OutboxFull, OSError, ValueError) as full:
             reason = getattr(full, "message", None) or str(full)
@@ -295,9 +298,20 @@ class RunService:
             if location:
                 extra["logs_location"] = location
             logs_stored(extra)
-        self._runs.update(
-            pending.run_id, status=RunStatus(pending.status), result=pending.result, extra=extra
-        )
+        status = RunStatus(pending.status)
+        if self._runs.update(pending.run_id, status=status, result=pending.result, extra=extra):
+            return
+        created = pending.run.get("created_at")
+        restored = self._runs.restore(CodeRun(
+            id=pending.run_id, code_id=pending.code_id, status=status, result=pending.result,
+            extra=extra, params=pending.run.get("params") or {}, body=pending.run.get("body", ""),
+            headers=pending.run.get("headers") or {},
+            created_at=datetime.fromisoformat(created) if created else utcnow(),
+            code_mongo_id=pending.run.get("code_mongo_id"),
+        ))
+        if restored:
+            log.warning("run %s: the database had lost it; recorded again from the outbox",
+                        pending.run_id)
 
     def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
         """The run could not be stored as it ended: store it failed with the reason instead."""

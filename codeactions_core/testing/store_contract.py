@@ -212,6 +212,20 @@ class StoreContract(LogStoreContract):
         assert store.runs.get(unowned.id).status is RunStatus.QUEUED  # no owner: no lease rule
         assert store.runs.get(done.id).status is RunStatus.COMPLETED
 
+    def test_a_lost_run_is_restored_with_its_id(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        kept = store.runs.create(NewRun(code_id=code.id))
+        lost = CodeRun(id=kept.id, code_id=code.id, status=RunStatus.COMPLETED, result="r",
+                       extra={"status_code": 200}, params={"a": "1"}, body="b", headers={"X": ["y"]})
+        assert store.runs.restore(lost) is False  # exists: left as it is
+        assert store.runs.get(kept.id).status is RunStatus.QUEUED
+        store.runs.delete_older_than(utcnow() + timedelta(seconds=5), 10)
+        assert store.runs.restore(lost) is True
+        restored = store.runs.get(kept.id)
+        assert (restored.status, restored.result, restored.extra, restored.params, restored.body,
+                restored.headers) == (RunStatus.COMPLETED, "r", {"status_code": 200}, {"a": "1"},
+                                      "b", {"X": ["y"]})
+
     def test_runs_of_an_owner_are_failed_by_name_or_prefix(self, store: Store) -> None:
         code = store.codes.create(new_code())
         far = utcnow() + timedelta(hours=1)

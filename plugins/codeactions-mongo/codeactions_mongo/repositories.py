@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -203,6 +204,21 @@ class MongoRuns(OnCollection):
                       "updated_at": {"$lt": bson_time(last_touched_before)}}
         changes = {"$set": {"status": str(RunStatus.FAILED), "result": reason, "updated_at": now()}}
         return self.collection.update_many(unfinished, changes).modified_count
+
+    def restore(self, run: CodeRun) -> bool:
+        query = id_query(run.id)
+        if query is None or self.collection.find_one(query, {"_id": 1}) is not None:
+            return False
+        document = run_document(NewRun(
+            code_id=run.code_id, status=run.status, params=run.params, body=run.body,
+            headers=run.headers, result=run.result,
+        ), run.created_at)
+        document.update(_id=ObjectId(run.id), extra=run.extra, updated_at=run.updated_at)
+        try:
+            self.collection.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
 
     def renew_leases(self, owner: str, until: datetime) -> int:
         query = {"owner": owner, "lease_expires_at": {"$exists": True}, "status": UNFINISHED}

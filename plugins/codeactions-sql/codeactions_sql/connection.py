@@ -84,6 +84,7 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
     connection out twice, and one used a moment ago is all but certainly alive."""
 
     LIVENESS_AFTER_IDLE = 5.0
+    liveness_seconds = CONNECT_TIMEOUT_SECONDS
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,7 +99,16 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
             and self._adapter.txn_status(conn) == self._adapter.txn_idle
         ):
             return False
-        return super()._is_closed(conn)
+        try:  # the round trip waits no longer than a connection attempt would
+            with deadlines.limited(self.liveness_seconds):
+                closed = super()._is_closed(conn)
+        except deadlines.NoAnswer as exc:
+            raise peewee.OperationalError(str(exc)) from exc
+        if closed and conn.closed and deadlines.cut_recently(conn):
+            # The server did not answer: trying the other pooled connections, one after
+            # the other, would only multiply the wait. The request fails now (503).
+            raise peewee.OperationalError("the database server does not answer (liveness check)")
+        return closed
 
     def _close(self, conn: Any, close_conn: bool = False) -> None:
         if close_conn:
@@ -165,13 +175,15 @@ def open_postgres(
     options.append(f"-c statement_timeout={int(statement_timeout * 1000)}")
     params["options"] = " ".join(options)
     deadlines.install(connect_timeout, statement_timeout)
-    return ReusingPooledPostgresqlDatabase(
+    database = ReusingPooledPostgresqlDatabase(
         name,
         max_connections=max_connections,
         stale_timeout=STALE_SECONDS,
         timeout=POOL_WAIT_SECONDS,
         **params,
     )
+    database.liveness_seconds = connect_timeout
+    return database
 
 
 def open_sqlite(uri: str, max_connections: int) -> peewee.Database:

@@ -38,6 +38,21 @@ def install(connect_seconds: float, statement_seconds: float) -> None:
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
 
 
+class NoAnswer(psycopg2.OperationalError):
+    """The server did not answer before the deadline: the connection was cut."""
+
+
+@contextmanager
+def limited(seconds: float) -> Iterator[None]:
+    """At most ``seconds`` for each wait in this thread meanwhile (e.g. a liveness check)."""
+    previous = getattr(_local, "limit", None)
+    _local.limit = seconds
+    try:
+        yield
+    finally:
+        _local.limit = previous
+
+
 @contextmanager
 def unbounded() -> Iterator[None]:
     """No client-side deadline in this thread meanwhile (e.g. a long migration)."""
@@ -53,6 +68,7 @@ def wait_with_deadline(connection: psycopg2.extensions.connection) -> None:
     """psycopg2's wait callback: poll the connection until done or past the deadline."""
     connecting = connection.status == psycopg2.extensions.STATUS_SETUP
     limit = _limits["connect"] if connecting else _limits["statement"]
+    limit = getattr(_local, "limit", None) or limit
     deadline = None if getattr(_local, "unbounded", False) or limit <= 0 else time.monotonic() + limit
     while True:
         state = connection.poll()
@@ -68,18 +84,24 @@ def wait_with_deadline(connection: psycopg2.extensions.connection) -> None:
         if remaining is not None and remaining <= 0:
             cut(connection)
             what = "connecting to" if connecting else "waiting for"
-            raise psycopg2.OperationalError(
-                f"timed out after {limit:.1f}s {what} the database server (no answer)"
-            )
+            raise NoAnswer(f"timed out after {limit:.1f}s {what} the database server (no answer)")
         try:
             select.select(readable, writable, [], remaining)
         except InterruptedError:
             continue
 
 
+def cut_recently(connection: psycopg2.extensions.connection) -> bool:
+    """Whether the last connection this thread cut for not answering is ``connection``."""
+    cut_one = getattr(_local, "cut", None)
+    _local.cut = None
+    return cut_one is connection
+
+
 def cut(connection: psycopg2.extensions.connection) -> None:
     """Shut the connection's socket down: the server may never answer, and libpq then
     finds the connection lost (closing it from here would wait on the server)."""
+    _local.cut = connection
     try:
         sock = socket.socket(fileno=os.dup(connection.fileno()))
     except OSError:

@@ -293,6 +293,12 @@ class SqlRuns:
             .execute()
         )
 
+    def restore(self, run: CodeRun) -> bool:
+        if not is_uuid(run.id) or self.model.get_or_none(self.model.id == run.id) is not None:
+            return False
+        self._statements.insert_run(run)
+        return True
+
     def renew_leases(self, owner: str, until: datetime) -> int:
         return (
             self.model.update(lease_expires_at=until)
