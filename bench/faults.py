@@ -106,6 +106,9 @@ def settle(pg: PrivatePostgres, code_id: str, deadline: float = 60) -> float:
 def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: float,
             recovered_at: float | None) -> dict:
     ok_ids = [a.run_id for a in answers if a.status == 200 and a.run_id]
+    waited = time.monotonic()  # outbox replays run every third of the lease
+    wait_until(lambda: recorded_ok(pg, [a for a in answers if a.status == 200]), 30, 0.2)
+    waited = time.monotonic() - waited
     statuses = dict(query(pg, "SELECT id::text, status FROM coderuns WHERE code_id = %s", code_id))
     first_503 = min((a.ended for a in answers if a.status == 503 and a.ended >= fault_at), default=None)
     first_ok_after = None
@@ -124,6 +127,11 @@ def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: 
         "seconds_to_recovery": None if first_ok_after is None else round(first_ok_after - recovered_at, 1),
         "runs_left_non_terminal": unfinished(pg, code_id),
         "answered_200_not_completed": sum(statuses.get(i) != "completed" for i in ok_ids),
+        "answered_200_not_completed_by_status": {
+            str(status): sum(statuses.get(i) == status for i in ok_ids)
+            for status in {statuses.get(i) for i in ok_ids} if status != "completed"
+        },
+        "seconds_waited_for_outbox_replays": round(waited, 1),
     }
 
 

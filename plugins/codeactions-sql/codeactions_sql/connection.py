@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 import sqlite3
 import threading
@@ -11,7 +12,13 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import peewee
-from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
+from playhouse.pool import (
+    MaxConnectionsExceeded,
+    PoolConnection,
+    PooledDatabase,
+    PooledPostgresqlDatabase,
+    PooledSqliteDatabase,
+)
 
 from codeactions_core.errors import ConfigurationError, StoreError
 from codeactions_sql import deadlines
@@ -89,6 +96,44 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._returned_at: dict[int, float] = {}
+        self._opening = 0  # connections being opened, outside the pool's lock
+
+    def _connect(self) -> Any:
+        """peewee's checkout, but no network round trip under the pool's lock: a liveness
+        check or a new connection to a server that does not answer would make every other
+        thread wait behind it, one deadline after the other."""
+        while True:
+            with self._pool_lock:
+                if not self._connections:
+                    if self._max_connections and (
+                        len(self._in_use) + self._opening >= self._max_connections
+                    ):
+                        raise MaxConnectionsExceeded("Exceeded maximum connections.")
+                    self._opening += 1
+                    break
+                timestamp, _, conn = heapq.heappop(self._connections)
+            try:
+                closed = self._is_closed(conn)
+            except peewee.OperationalError:
+                self._close_raw(conn)
+                raise
+            if closed:
+                continue
+            if self._stale_timeout and self._is_stale(timestamp):
+                self._close_raw(conn)
+                continue
+            with self._pool_lock:
+                self._in_use[self.conn_key(conn)] = PoolConnection(timestamp, conn, time.time())
+            return conn
+        try:
+            conn = super(PooledDatabase, self)._connect()
+        finally:
+            with self._pool_lock:
+                self._opening -= 1
+        with self._pool_lock:
+            now = time.time()
+            self._in_use[self.conn_key(conn)] = PoolConnection(now, conn, now)
+        return conn
 
     def _is_closed(self, conn: Any) -> bool:
         returned = self._returned_at.get(self.conn_key(conn))

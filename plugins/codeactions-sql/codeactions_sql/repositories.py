@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 from codeactions_core.errors import Conflict, InvalidInput, StoreError
 from codeactions_core.model import (
@@ -45,6 +46,8 @@ def database_errors_as_store_errors(cls: type[T]) -> type[T]:
                 return method(*args, **kwargs)
             except peewee.IntegrityError as exc:
                 raise Conflict(f"conflicts with a stored row: {first_line(exc)}") from exc
+            except MaxConnectionsExceeded as exc:  # a ValueError, but no fault of the input
+                raise StoreError(f"database unavailable: {first_line(exc)}") from exc
             except (peewee.DataError, ValueError) as exc:  # e.g. psycopg2 refusing a NUL character
                 raise InvalidInput(f"value rejected by the database: {first_line(exc)}") from exc
             except (peewee.OperationalError, peewee.InterfaceError) as exc:
