@@ -8,8 +8,8 @@ DB_CONNECT_TIMEOUT=5) under load from 8 client threads calling `POST /run/{id}` 
 answer names the run). Faults: a gunicorn worker SIGKILLed; PostgreSQL crashed (immediate
 stop) and restarted; PostgreSQL frozen (SIGSTOP) for 20 s; PostgreSQL stopped for 5 s while
 runs execute; `serve` SIGKILLed and restarted. For each: answers by status, time to the
-first 503, time to recovery, and, once settled, runs left non-terminal and runs answered
-200 that are not `completed` (both must be 0).
+first 503, time to recovery, and, once settled, runs left non-terminal and runs whose answer showed
+them `completed` that are not `completed` in the database (both must be 0).
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ class Answer:
     ended: float
     status: int  # 0: no HTTP answer (connection reset)
     run_id: str | None
+    run_status: str = ""
+    """The run as the answer showed it (`POST /run` answers 200 with failed runs too)."""
+
+    @property
+    def completed(self) -> bool:
+        return self.status == 200 and self.run_status == "completed" and bool(self.run_id)
 
 
 @dataclass
@@ -68,13 +74,14 @@ class Load:
             started = time.monotonic()
             try:
                 answer = session.post(self.server.url(f"/run/{self.code_id}"), timeout=120)
-                run_id = answer.json()["result"]["id"] if answer.status_code == 200 else None
+                run = answer.json()["result"] if answer.status_code == 200 else {}
+                run_id, run_status = run.get("id"), run.get("status", "")
                 status = answer.status_code
             except (requests.RequestException, ValueError):
-                status, run_id = 0, None
+                status, run_id, run_status = 0, None, ""
                 session = requests.Session()
                 time.sleep(0.1)  # a dead server: do not spin
-            self.answers.append(Answer(started, time.monotonic(), status, run_id))
+            self.answers.append(Answer(started, time.monotonic(), status, run_id, run_status))
 
 
 def query(pg: PrivatePostgres, sql: str, *args: object) -> list[tuple]:
@@ -105,9 +112,9 @@ def settle(pg: PrivatePostgres, code_id: str, deadline: float = 60) -> float:
 
 def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: float,
             recovered_at: float | None) -> dict:
-    ok_ids = [a.run_id for a in answers if a.status == 200 and a.run_id]
+    ok_ids = [a.run_id for a in answers if a.completed]
     waited = time.monotonic()  # outbox replays run every third of the lease
-    wait_until(lambda: recorded_ok(pg, [a for a in answers if a.status == 200]), 30, 0.2)
+    wait_until(lambda: recorded_ok(pg, [a for a in answers if a.completed]), 30, 0.2)
     waited = time.monotonic() - waited
     statuses = dict(query(pg, "SELECT id::text, status FROM coderuns WHERE code_id = %s", code_id))
     first_503 = min((a.ended for a in answers if a.status == 503 and a.ended >= fault_at), default=None)
@@ -119,15 +126,16 @@ def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: 
     during = [a.ended - a.started for a in answers if a.started >= fault_at - 1]
     by_status: dict[str, int] = {}
     for answer in answers:
-        by_status[str(answer.status)] = by_status.get(str(answer.status), 0) + 1
+        key = f"{answer.status} {answer.run_status}".strip()
+        by_status[key] = by_status.get(key, 0) + 1
     return {
         "answers": by_status,
         "seconds_to_first_503": None if first_503 is None else round(first_503 - fault_at, 1),
         "longest_request_s": round(max(during, default=0), 1),
         "seconds_to_recovery": None if first_ok_after is None else round(first_ok_after - recovered_at, 1),
         "runs_left_non_terminal": unfinished(pg, code_id),
-        "answered_200_not_completed": sum(statuses.get(i) != "completed" for i in ok_ids),
-        "answered_200_not_completed_by_status": {
+        "answered_completed_not_completed": sum(statuses.get(i) != "completed" for i in ok_ids),
+        "answered_completed_now_by_status": {
             str(status): sum(statuses.get(i) == status for i in ok_ids)
             for status in {statuses.get(i) for i in ok_ids} if status != "completed"
         },
@@ -214,12 +222,12 @@ def database_gone_mid_run(pg: PrivatePostgres, server: RunningServer) -> dict:
     back = time.monotonic()
     time.sleep(6)
     answers = load.stop()
-    answered_while_down = [a for a in answers if a.status == 200 and stopped <= a.ended <= back]
+    answered_while_down = [a for a in answers if a.completed and stopped <= a.ended <= back]
     recorded = wait_until(lambda: recorded_ok(pg, answered_while_down), 60, 0.2)
     recorded_after = time.monotonic() - back
     settle(pg, code_id)
     result = summary(pg, code_id, answers, stopped, back)
-    result["answered_200_while_database_down"] = len(answered_while_down)
+    result["answered_completed_while_database_down"] = len(answered_while_down)
     result["seconds_from_return_to_those_recorded_completed"] = (
         round(recorded_after, 1) if recorded else None
     )

@@ -29,6 +29,7 @@ SQLITE_PRAGMAS = {
     "busy_timeout": 10_000,  # several server processes share the file
     "foreign_keys": 1,
 }
+EXCEPTION_WRAPPER = getattr(peewee, "__exception_wrapper__")  # noqa: B009 - a dunder name
 POOL_WAIT_SECONDS = 10  # how long a request waits for a free pooled connection
 CONNECT_TIMEOUT_SECONDS = 5.0  # the defaults of DB_CONNECT_TIMEOUT and DB_STATEMENT_TIMEOUT
 STATEMENT_TIMEOUT_SECONDS = 10.0
@@ -98,6 +99,50 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
         self._returned_at: dict[int, float] = {}
         self._opening = 0  # connections being opened, outside the pool's lock
 
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        """peewee's ``connect`` (waiting up to POOL_WAIT_SECONDS for a free connection) without
+        its database-wide lock around the network round trips (see ``_connect``)."""
+        deadline = time.monotonic() + self._wait_timeout
+        while True:
+            try:
+                return self._open_for_thread(reuse_if_open)
+            except MaxConnectionsExceeded:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise MaxConnectionsExceeded(
+                        "Max connections exceeded, timed out attempting to connect."
+                    ) from None
+                with self._pool_available:
+                    self._pool_available.wait(timeout=min(remaining, 1.0))
+
+    def _open_for_thread(self, reuse_if_open: bool) -> bool:
+        if not self._state.closed:  # the state is this thread's own
+            if reuse_if_open:
+                return False
+            raise peewee.OperationalError("Connection already opened.")
+        self._state.reset()
+        with EXCEPTION_WRAPPER:
+            conn = self._connect()
+            self._state.set_connection(conn)
+            if self.server_version is None:
+                with self._lock:
+                    self._set_server_version(conn)
+            self._initialize_connection(conn)
+        return True
+
+    def close(self) -> bool:
+        """peewee's ``close`` without its database-wide lock (the check-in may roll back)."""
+        if self.in_transaction():
+            raise peewee.OperationalError("Attempting to close database while transaction is open.")
+        is_open = not self._state.closed
+        try:
+            if is_open:
+                with EXCEPTION_WRAPPER:
+                    self._close(self._state.conn)
+        finally:
+            self._state.reset()
+        return is_open
+
     def _connect(self) -> Any:
         """peewee's checkout, but no network round trip under the pool's lock: a liveness
         check or a new connection to a server that does not answer would make every other
@@ -156,6 +201,12 @@ class ReusingPooledPostgresqlDatabase(PooledPostgresqlDatabase):
         return closed
 
     def _close(self, conn: Any, close_conn: bool = False) -> None:
+        if not close_conn and not conn.closed:
+            try:  # a rollback, when needed, outside the pool's lock and bounded
+                with deadlines.limited(self.liveness_seconds):
+                    close_conn = not super()._can_reuse(conn)
+            except Exception:  # noqa: BLE001 - unusable either way
+                close_conn = True
         if close_conn:
             self._returned_at.pop(self.conn_key(conn), None)
         else:
