@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -292,6 +293,7 @@ def main() -> None:
         Path("bench/out/faults.json").write_text(json.dumps(results, indent=2))
     finally:
         pg.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

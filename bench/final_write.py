@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg2
+import psycopg2.extensions
+from codeactions_sql.deadlines import wait_with_deadline
 from codeactions_sql.store import SqlStore
 
 from codeactions_core.model import CodeLog, CodeType, LogType, NewCode, RunStatus
@@ -32,6 +34,9 @@ MODES = {
     "final write async (before)": {"db_synchronous_runs": False, "final": "history"},
     "final write sync (now)": {"db_synchronous_runs": False, "final": "database"},
     "all sync (DB_SYNCHRONOUS_RUNS)": {"db_synchronous_runs": True, "final": "database"},
+    "final write sync, no client deadline": {
+        "db_synchronous_runs": False, "final": "database", "blocking": True,
+    },
 }
 
 
@@ -95,6 +100,9 @@ def main() -> None:
     for _ in range(args.rounds):
         for threads in (1, 8):
             for name, store in stores.items():
+                # psycopg2's blocking mode (before issue 13) or the wait callback with deadlines
+                blocking = MODES[name].get("blocking", False)
+                psycopg2.extensions.set_wait_callback(None if blocking else wait_with_deadline)
                 results[name][threads].append(measure(store, code.id, args.runs // args.rounds, threads))
     summary = {
         name: {
