@@ -207,7 +207,8 @@ def test_a_frozen_database_answers_503_within_the_timeout(server, migrated):
     print(f"\n503 after {waited:.1f}s frozen; running again {time.monotonic() - thawed:.1f}s after thaw")
 
 
-def test_scheduler_run_once_without_redis_uses_the_database_lock(private_redis, tmp_path):
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+def test_scheduler_run_once_without_redis_uses_the_database_lock(private_redis, tmp_path, fault):
     settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "FLOWS_CODE_ACTIONS_REDIS": private_redis.url}
     store = open_store(Settings(data_dir=str(tmp_path)), get_plugin_manager(Settings()))
     try:
@@ -216,7 +217,7 @@ def test_scheduler_run_once_without_redis_uses_the_database_lock(private_redis, 
                                           language="python", project_uuid="P", timeout=10))
         left = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="dead:1",
                                         lease_expires_at=utcnow()))
-        private_redis.kill()
+        private_redis.kill() if fault == "killed" else private_redis.freeze()
         done = run_cli("scheduler", "--run-once", settings=settings)
         assert done.returncode == 0, done.stderr
         assert "status=done" in done.stdout and "abandoned_failed=1" in done.stdout

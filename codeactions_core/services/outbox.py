@@ -92,13 +92,16 @@ class Outbox:
             "extra": write.extra, "logs": write.logs, "run": write.run,
         })
         with self._lock:
-            connection = self._open()
-            if self._size() + len(body) > self.max_bytes:
-                raise OutboxFull(f"the outbox is full ({self.max_bytes // (1024 * 1024)} MiB)")
-            with connection:
-                connection.execute(
-                    "INSERT INTO entries (run_id, body) VALUES (?, ?)", (write.run_id, body)
-                )
+            try:
+                connection = self._open()
+                if self._size() + len(body) > self.max_bytes:
+                    raise OutboxFull(f"the outbox is full ({self.max_bytes // (1024 * 1024)} MiB)")
+                with connection:
+                    connection.execute(
+                        "INSERT INTO entries (run_id, body) VALUES (?, ?)", (write.run_id, body)
+                    )
+            except (OSError, sqlite3.Error) as exc:  # e.g. a read-only or full data directory
+                raise OutboxFull(f"the outbox in {self.directory} cannot be written: {exc}") from exc
 
     def pending(self) -> int:
         """Entries of this process still waiting."""
