@@ -64,7 +64,7 @@ def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):
 
     migrated = run_cli("migrate", settings=settings)
     assert migrated.returncode == 0, migrated.stderr
-    assert "applied 6, 7, 8, 9" in migrated.stdout and "version 9" in migrated.stdout
+    assert "applied 6, 7, 8, 9, 10" in migrated.stdout and "version 10" in migrated.stdout
 
     server = start_server(settings, tmp_path)
     try:
