@@ -19,13 +19,17 @@ from codeactions_core.flows.worker import register_command as register_worker
 from codeactions_core.libs_command import register_command as register_libs
 from codeactions_core.libs_command import sync_libraries
 from codeactions_core.log_config import configure_error_reporting, configure_logging
+from codeactions_core.model import utcnow
 from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.secrets_command import register_command as register_secrets
 from codeactions_core.services import open_store
+from codeactions_core.services.instance import ServerInstance, claim_instance
+from codeactions_core.services.run_leases import LEASE_EXPIRED, SERVER_RESTARTED
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings, describe, ignored_variables
+from codeactions_core.store import RunRepository
 
 log = logging.getLogger("codeactions")
 
@@ -98,7 +102,8 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     store = open_store(settings, pm)
     try:
         status = ensure_schema_ready(store)
-        abandoned = fail_abandoned_runs(store.runs)
+        instance = claim_instance(settings.data_dir)
+        abandoned = fail_left_runs(store.runs, instance)
         if abandoned:
             log.warning("marked %d runs failed that a stopped server had left unfinished", abandoned)
     finally:
@@ -112,8 +117,20 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
         __version__, store.kind, status.current,
         ", ".join(f"{p.name} {p.version}" for p in describe_plugins(pm)),
     )
-    ApiServer(settings).run()
+    try:
+        ApiServer(settings, instance=instance).run()
+    finally:
+        instance.release()
     return 0
+
+
+def fail_left_runs(runs: RunRepository, instance: ServerInstance) -> int:
+    """At start: fail the runs the previous server on this data directory left unfinished
+    (whatever their lease), those of any dead process, and old ownerless ones."""
+    failed = fail_abandoned_runs(runs)
+    if instance.restarted:
+        failed += runs.fail_owned(instance.owner_prefix, SERVER_RESTARTED, prefix=True)
+    return failed + runs.fail_expired_leases(utcnow(), LEASE_EXPIRED)
 
 
 OPEN_WARNING = """

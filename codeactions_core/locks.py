@@ -4,6 +4,7 @@ Redis when ``settings.redis`` is set, else the store's own ``locks``."""
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import socket
 import uuid
@@ -17,6 +18,8 @@ from codeactions_core.errors import ConfigurationError, StoreError
 from codeactions_core.redis_client import connect_redis
 from codeactions_core.settings import Settings
 from codeactions_core.store import LockRepository, Store
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "codeactions:lock:"
 SOCKET_TIMEOUT_SECONDS = 5.0  # a pass is no request: it may wait for a busy Redis
@@ -59,10 +62,10 @@ class RedisLocks:
         self._release = client.register_script(RELEASE_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str) -> RedisLocks:
+    def from_url(cls, url: str, timeout: float = SOCKET_TIMEOUT_SECONDS) -> RedisLocks:
         """Locks on the Redis a URL names (it connects on first use)."""
         try:
-            client = connect_redis(url, timeout=SOCKET_TIMEOUT_SECONDS)
+            client = connect_redis(url, timeout=timeout)
         except ValueError as exc:
             raise ConfigurationError(
                 f"FLOWS_CODE_ACTIONS_REDIS: not a usable Redis URL: {exc}"
@@ -82,8 +85,39 @@ class RedisLocks:
         self._client.close()
 
 
+class FallbackLocks:
+    """Redis locks, and the database's own when Redis cannot be reached: a pass still runs
+    (one replica at a time among those that reach the same lock)."""
+
+    def __init__(self, primary: RedisLocks, fallback: LockRepository) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self._taken_from: dict[tuple[str, str], LockRepository] = {}
+
+    def try_acquire(self, name: str, holder: str, ttl: timedelta) -> bool:
+        try:
+            taken = self.primary.try_acquire(name, holder, ttl)
+            locks: LockRepository = self.primary
+        except StoreError as exc:
+            log.warning("%s; taking the %r lock in the database instead", exc.message, name)
+            taken = self.fallback.try_acquire(name, holder, ttl)
+            locks = self.fallback
+        if taken:
+            self._taken_from[(name, holder)] = locks
+        return taken
+
+    def release(self, name: str, holder: str) -> bool:
+        locks = self._taken_from.pop((name, holder), self.primary)
+        return locks.release(name, holder)
+
+    def close(self) -> None:
+        self.primary.close()
+
+
 def open_locks(settings: Settings, store: Store) -> LockRepository:
-    """Redis locks when a Redis URL is set, else the store's database locks."""
+    """Redis locks (falling back on the database's) when a Redis URL is set, else the
+    store's database locks."""
     if settings.redis:
-        return RedisLocks.from_url(settings.redis)
+        client = RedisLocks.from_url(settings.redis, timeout=max(settings.redis_timeout, 5.0))
+        return FallbackLocks(client, store.locks)
     return store.locks

@@ -167,6 +167,6 @@ def build_rate_limiter(settings: Settings, on_failure: Callable[[], None] = lamb
     if not settings.redis:
         return MemoryRateLimiter(limit, window)
     return RedisRateLimiter(
-        connect_redis(settings.redis), limit, window,
+        connect_redis(settings.redis, timeout=settings.redis_timeout), limit, window,
         fail_open=settings.rate_limit_fail_open, on_failure=on_failure,
     )

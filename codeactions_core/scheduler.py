@@ -33,10 +33,11 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from codeactions_core import __version__
 from codeactions_core.errors import CodeActionsError
-from codeactions_core.locks import RedisLocks, new_holder, open_locks
+from codeactions_core.locks import FallbackLocks, RedisLocks, new_holder, open_locks
 from codeactions_core.model import utcnow
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services import open_store
+from codeactions_core.services.run_leases import LEASE_EXPIRED
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
@@ -125,7 +126,7 @@ class Cleaner:
             logs, log_batches = delete_in_batches(
                 self.logs.delete_older_than, cutoff, self.batch_size
             )
-            abandoned = fail_abandoned_runs(self.runs)
+            abandoned = fail_all_abandoned(self.runs)
         finally:
             self._release()
         summary = CleaningSummary(
@@ -141,10 +142,15 @@ class Cleaner:
             log.warning("could not release the cleaning lock (it expires): %s", exc.message)
 
 
+def fail_all_abandoned(runs: RunRepository) -> int:
+    """Fail the runs of dead processes (expired leases) and old ownerless unfinished runs."""
+    return runs.fail_expired_leases(utcnow(), LEASE_EXPIRED) + fail_abandoned_runs(runs)
+
+
 def fail_abandoned(runs: RunRepository) -> int:
     """The frequent job: fail abandoned runs, log how many and how long it took."""
     started = time.perf_counter()
-    failed = fail_abandoned_runs(runs)
+    failed = fail_all_abandoned(runs)
     log.info("abandoned runs pass failed=%d seconds=%.3f", failed, time.perf_counter() - started)
     return failed
 
@@ -158,7 +164,7 @@ class Cleaning:
     lock_kind: str
 
     def close(self) -> None:
-        if isinstance(self.cleaner.locks, RedisLocks):
+        if isinstance(self.cleaner.locks, (RedisLocks, FallbackLocks)):
             self.cleaner.locks.close()
         self.store.close()
 
@@ -174,7 +180,9 @@ def open_cleaning(settings: Settings) -> Cleaning:
     except BaseException:
         store.close()
         raise
-    lock_kind = "redis" if settings.redis else f"{store.kind} database"
+    lock_kind = (
+        f"redis (else the {store.kind} database)" if settings.redis else f"{store.kind} database"
+    )
     return Cleaning(store, Cleaner.from_settings(settings, store.runs, log_store, locks), lock_kind)
 
 
@@ -206,11 +214,12 @@ def build_scheduler(settings: Settings, cleaning: Cleaning) -> BlockingScheduler
         name=f"clean runs and logs daily at {settings.cleaner_schedule_time} UTC",
         misfire_grace_time=CLEANING_MISFIRE_GRACE_SECONDS,
     )
+    every = min(int(ABANDONED_INTERVAL.total_seconds()), settings.run_lease_seconds)
     scheduler.add_job(
         releasing(lambda: fail_abandoned(cleaning.store.runs), release),
-        IntervalTrigger(seconds=int(ABANDONED_INTERVAL.total_seconds()), timezone=timezone.utc),
+        IntervalTrigger(seconds=every, timezone=timezone.utc),
         id=ABANDONED_JOB,
-        name=f"fail abandoned runs every {int(ABANDONED_INTERVAL.total_seconds())}s",
+        name=f"fail abandoned runs every {every}s",
         misfire_grace_time=ABANDONED_MISFIRE_GRACE_SECONDS,
     )
     return scheduler

@@ -246,6 +246,19 @@ class Settings:
         "(never codes, projects or permissions), for about a third less database work per run.",
         parse=parse_bool,
     )
+    db_connect_timeout: float = setting(
+        5.0,
+        "Seconds to wait for a new database connection (PostgreSQL `connect_timeout`; MongoDB "
+        "connect and server selection) before the request answers 503.",
+        parse=at_least(0.5, parse_float),
+    )
+    db_statement_timeout: float = setting(
+        10.0,
+        "Seconds one database statement may take (PostgreSQL `statement_timeout`, MongoDB socket "
+        "timeout). A frozen or partitioned database answers 503 after at most this plus "
+        "2 seconds, when the server cuts the connection itself; migrations are not bounded.",
+        parse=at_least(0.5, parse_float),
+    )
     mongo_db_uri: str = setting(
         "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
     )
@@ -269,6 +282,12 @@ class Settings:
         "Redis URL (e.g. `redis://localhost:6379/10`) for shared rate limits and locks; "
         "unset: in-process limiter, database locks.",
         secret=True,
+    )
+    redis_timeout: float = setting(
+        0.5,
+        "Seconds a request waits for Redis (connect and each command) before it goes on without "
+        "it (rate limits fail open); scheduler locks wait at least 5 s, then use the database.",
+        parse=at_least(0.05, parse_float),
     )
     code_limiter_max_requests: int = setting(
         600, "Requests allowed per code id and window on `/action/endpoint`.", parse=at_least(1)
@@ -331,6 +350,21 @@ class Settings:
     worker_pool_size: int = setting(4, "Runs executing at once per server process.", parse=at_least(1))
     worker_pool_queue_size: int = setting(
         100, "Runs waiting per server process before new ones get 503.", parse=at_least(0)
+    )
+    run_lease_seconds: int = setting(
+        15,
+        "How long a server process's claim on its unfinished runs lasts unless renewed (every "
+        "third of it): once a process dies (SIGKILL, OOM), its queued and started runs are "
+        "failed after this, by the other processes and the scheduler; a restarted `serve` fails "
+        "its predecessor's at once.",
+        parse=at_least(3),
+    )
+    run_outbox_mb: int = setting(
+        64,
+        "Size cap in MiB of the local outbox (`<DATA_DIR>/outbox`): a run whose code ran while "
+        "the database was unreachable still answers, and its record is written from there, in "
+        "order, once the database is back. 0: no outbox (such a run answers 500).",
+        parse=at_least(0),
     )
     metrics_dir: str = setting(
         "",

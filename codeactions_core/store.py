@@ -49,6 +49,11 @@ class NewRun:
     """Only for a run recorded already finished (e.g. refused)."""
     code_mongo_id: str | None = None
     """The code's legacy MongoDB id when the run was asked for by it."""
+    owner: str | None = None
+    """The server process that runs it (its lease holder); None: nobody owns it yet (e.g. an
+    async run waiting for a worker), so no lease rule fails it."""
+    lease_expires_at: datetime | None = None
+    """When the owner's claim lapses unless renewed (``RunRepository.renew_leases``)."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,24 @@ class RunRepository(Protocol):
     def fail_abandoned(self, last_touched_before: datetime, reason: str) -> int:
         """Mark failed, with ``reason`` as result, every queued or started run not updated
         since ``last_touched_before`` (its server died mid-run); return how many."""
+
+    def restore(self, run: CodeRun) -> bool:
+        """Insert ``run`` as given, its id kept, unless a run with that id exists (a final
+        write replayed from the outbox whose first write the database lost); True when
+        inserted."""
+
+    def renew_leases(self, owner: str, until: datetime) -> int:
+        """Extend to ``until`` the lease of every queued or started run ``owner`` holds;
+        return how many (one statement: a process renews all its runs at once)."""
+
+    def fail_expired_leases(self, now: datetime, reason: str) -> int:
+        """Mark failed, with ``reason``, every queued or started run that has an owner whose
+        lease expired before ``now`` (its process died); return how many. Runs without an
+        owner (not taken by any process yet) are left alone."""
+
+    def fail_owned(self, owner: str, reason: str, *, prefix: bool = False) -> int:
+        """Mark failed, with ``reason``, every queued or started run ``owner`` holds (with
+        ``prefix``: every owner starting with it), whatever its lease; return how many."""
 
 
 class LogStore(Protocol):

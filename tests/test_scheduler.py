@@ -298,7 +298,7 @@ def test_the_scheduler_logs_its_schedule_and_stops_on_a_signal(
         started = wait_for_text(log_path, "scheduler started", process)
         daily = r"clean runs and logs daily at 03:17 UTC: next run \S+T03:17:00\+00:00"
         assert re.search(daily, started)
-        assert re.search(r"fail abandoned runs every 300s: next run \S+", started)
+        assert re.search(r"fail abandoned runs every 15s: next run \S+", started)
         process.send_signal(signum)
         assert process.wait(timeout=10) == 0
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pluggy
 
@@ -27,8 +28,10 @@ from codeactions_core.services.flows import FlowService, code_runner
 from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
 from codeactions_core.services.libs import LibraryService
+from codeactions_core.services.outbox import Outbox
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
+from codeactions_core.services.run_leases import RunLeases, run_owner
 from codeactions_core.services.runs import RunService, Runtimes
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
@@ -69,13 +72,20 @@ class Services:
     """Async runs and their callbacks (issue 15)."""
 
     def start(self) -> None:
-        """Start the runtimes now rather than on the first run, and drive flows when this
-        server is to (server workers call it after their fork)."""
+        """Start the runtimes now rather than on the first run, renew this process's run
+        leases, and drive flows when this server is to (server workers call it after their
+        fork)."""
         self.runtimes.start()
+        if self.runs.leases is not None:
+            self.runs.leases.start()
         if self.settings.drives_flows_in_server:
             self.flow_sweeper.start()
 
     def close(self) -> None:
+        if self.runs.leases is not None:
+            self.runs.leases.stop()
+        if self.runs.outbox is not None:
+            self.runs.outbox.close()
         self.flow_sweeper.stop()
         if self.async_runs.submitter is not None:
             self.async_runs.submitter.close()
@@ -101,8 +111,13 @@ def open_store(settings: Settings, pm: pluggy.PluginManager) -> Store:
 
 
 def build_services(
-    settings: Settings, pm: pluggy.PluginManager | None = None, store: Store | None = None
+    settings: Settings,
+    pm: pluggy.PluginManager | None = None,
+    store: Store | None = None,
+    *,
+    instance: str = "",
 ) -> Services:
+    """``instance``: the ``serve`` this process belongs to (see ``services.instance``)."""
     pm = pm or get_plugin_manager(settings)
     store = store or open_store(settings, pm)
     runtimes = Runtimes(
@@ -124,7 +139,15 @@ def build_services(
         codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
         endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
         limits=run_limits(settings), secrets=secrets,
+        leases=RunLeases(
+            store.runs, timedelta(seconds=settings.run_lease_seconds), owner=run_owner(instance),
+            release=store.release,
+        ),
     )
+    runs.outbox = Outbox(
+        Path(settings.data_dir) / "outbox", settings.run_outbox_mb * 1024 * 1024, runs.leases.owner
+    )
+    runs.leases.on_tick = runs.replay_outbox
     step_runners = load_step_runners(pm, settings)
     sweeper = Sweeper(
         FlowEngine(

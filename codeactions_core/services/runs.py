@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from codeactions_core.errors import NotFound, Unavailable
+from codeactions_core.errors import NotFound, StoreError, Unavailable
 from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
 from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
-from codeactions_core.model import Code, CodeLog, CodeRun, RunStatus, utcnow
+from codeactions_core.model import Code, CodeLog, CodeRun, LogType, RunStatus, utcnow
 from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
+from codeactions_core.services.outbox import Outbox, OutboxFull, PendingWrite
 from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
+from codeactions_core.services.run_leases import SHUTTING_DOWN, RunLeases
 from codeactions_core.services.secret_masking import mask_outcome, mask_value
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.store import LogStore, NewRun, RunRepository
@@ -148,8 +150,14 @@ class RunService:
         redact_headers: Iterable[str] = (),
         limits: RunLimits | None = None,
         secrets: SecretService | None = None,
+        leases: RunLeases | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self._secrets = secrets
+        self.leases = leases
+        """This process's claim on its runs (None: runs are created without an owner)."""
+        self.outbox = outbox
+        """Where final writes wait while the database is unreachable (None: nowhere)."""
         self._limits = limits or RunLimits()
         self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
@@ -191,11 +199,15 @@ class RunService:
             ))
             raise
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
+        leases = self.leases
+        if leases is not None:
+            leases.start()  # renews from a thread of this process (after any fork)
         try:
             run = self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
                 params=stored.params, body=stored.body, headers=stored.headers,
-                code_mongo_id=legacy_id,
+                code_mongo_id=legacy_id, owner=leases.owner if leases else None,
+                lease_expires_at=leases.until() if leases else None,
             ))
         except BaseException:
             self._pool.cancel(ticket)
@@ -283,13 +295,19 @@ class RunService:
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
+        logs_failed: Exception | None = None
         try:
             outcome = bounded(mask_outcome(outcome, request.secrets.values()), self._limits)
             extra = run_extra(outcome)
             if outcome.logs:  # first, so that the run can tell where its logs live
-                self._store_logs(code, run, outcome, extra)
+                logs_failed = self._store_logs(code, run, outcome, extra)
             finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
             return finished or run, outcome
+        except StoreError as exc:  # the database is unreachable: the answer must not be lost
+            kept = self._keep_in_outbox(code, run, outcome, extra, logs_failed, exc)
+            if kept is not None:
+                return kept, outcome
+            return self._fail_after_error(code, run, outcome, exc), outcome
         except Exception as exc:  # noqa: BLE001 - whatever failed, the run must still end failed
             return self._fail_after_error(code, run, outcome, exc), outcome
 
@@ -312,6 +330,80 @@ class RunService:
             headers=mask_value(stored.headers, values),
         )
 
+    # The outbox (issue 13) -------------------------------------------------------------
+
+    def _keep_in_outbox(
+        self, code: Code, run: CodeRun, outcome: Outcome, extra: dict,
+        logs_failed: Exception | None, exc: StoreError,
+    ) -> CodeRun | None:
+        """Keep the final write in the local outbox; the run as the caller sees it, or None
+        when the outbox cannot take it."""
+        if self.outbox is None:
+            return None
+        logs = []
+        if outcome.logs and isinstance(logs_failed, StoreError):
+            logs = [(str(line.type), line.content) for line in outcome.logs]
+            extra.pop("logs_error", None)  # they are not lost: they wait with the run
+        try:
+            self.outbox.add(PendingWrite(
+                run_id=run.id, code_id=code.id, status=str(outcome.status), result=outcome.result,
+                extra=extra, logs=logs, run={
+                    "params": run.params, "body": run.body, "headers": run.headers,
+                    "created_at": run.created_at.isoformat(), "code_mongo_id": run.code_mongo_id,
+                },
+            ))
+        except (OutboxFull, OSError, ValueError) as full:
+            reason = getattr(full, "message", None) or str(full)
+            log.error("run %s: the database is unreachable and the outbox cannot keep its "
+                      "record: %s", run.id, reason)
+            return None
+        log.warning("run %s: its record waits in the local outbox until the database is back "
+                    "(%s)", run.id, exc.message)
+        run.status, run.result, run.extra = outcome.status, outcome.result, extra
+        run.updated_at = utcnow()
+        return run
+
+    def fail_in_flight(self, reason: str = SHUTTING_DOWN) -> int:
+        """Fail every queued or started run this process owns, with ``reason`` as result (a
+        graceful drain that ran out of time calls it before the process exits); how many."""
+        return self.leases.fail_mine(reason) if self.leases is not None else 0
+
+    def replay_outbox(self) -> int:
+        """Write the records waiting in the outbox (this process's, then dead processes'),
+        in order, while the database answers; how many were written."""
+        if self.outbox is None:
+            return 0
+        try:
+            return self.outbox.replay(self._replay_one)
+        finally:
+            self._release()
+
+    def _replay_one(self, pending: PendingWrite, logs_stored: Callable[[dict], None]) -> None:
+        extra = dict(pending.extra)
+        if pending.logs:
+            location = self._logs.add_many([
+                CodeLog(id="", run_id=pending.run_id, code_id=pending.code_id,
+                        type=LogType(kind), content=content)
+                for kind, content in pending.logs
+            ])
+            if location:
+                extra["logs_location"] = location
+            logs_stored(extra)
+        status = RunStatus(pending.status)
+        if self._runs.update(pending.run_id, status=status, result=pending.result, extra=extra):
+            return
+        created = pending.run.get("created_at")
+        restored = self._runs.restore(CodeRun(
+            id=pending.run_id, code_id=pending.code_id, status=status, result=pending.result,
+            extra=extra, params=pending.run.get("params") or {}, body=pending.run.get("body", ""),
+            headers=pending.run.get("headers") or {},
+            created_at=datetime.fromisoformat(created) if created else utcnow(),
+            code_mongo_id=pending.run.get("code_mongo_id"),
+        ))
+        if restored:
+            log.warning("run %s: the database had lost it; recorded again from the outbox",
+                        pending.run_id)
+
     def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
         """The run could not be stored as it ended: store it failed with the reason instead."""
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -327,8 +419,9 @@ class RunService:
             run.status, run.result, run.extra = RunStatus.FAILED, outcome.result, {}
         return finished or run
 
-    def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> None:
-        """Write the run's log lines; a log store failure is noted on the run, never loses it."""
+    def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> Exception | None:
+        """Write the run's log lines; a log store failure is noted on the run, never loses it
+        (and returned)."""
         try:
             location = self._logs.add_many([
                 CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
@@ -338,9 +431,10 @@ class RunService:
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.error("run %s: its %d log lines could not be stored: %s", run.id, len(outcome.logs), reason)
             extra["logs_error"] = f"{len(outcome.logs)} log lines could not be stored: {reason}"
-            return
+            return exc
         if location:
             extra["logs_location"] = location
+        return None
 
 
 ABANDONED = "abandoned: the server running it stopped before it finished"

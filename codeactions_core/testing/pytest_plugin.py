@@ -116,3 +116,36 @@ def s3_server(tmp_path_factory, suite_env: SuiteEnvironment) -> Iterator:
 def s3_bucket(s3_server) -> str:
     """A fresh, empty bucket on the session's S3 server."""
     return s3_server.create_bucket()
+
+
+def _require_program(name: str, ok: bool) -> None:
+    if ok:
+        return
+    message = f"{name} is not installed here"
+    if SuiteEnvironment.from_env().require_services:
+        pytest.fail(f"{message} and CODEACTIONS_REQUIRE_SERVICES=1")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def private_postgres() -> Iterator:
+    """A PostgreSQL server of this test module's own (temporary directory, free port) to
+    stop, crash, freeze and thaw: ``codeactions_core.testing.postgres.PrivatePostgres``."""
+    from codeactions_core.testing import postgres
+
+    _require_program("PostgreSQL (initdb, pg_ctl)", postgres.available())
+    server = postgres.PrivatePostgres.start()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def private_redis() -> Iterator:
+    """A redis-server of this test's own to kill, freeze and restart:
+    ``codeactions_core.testing.redis_server.PrivateRedis``."""
+    from codeactions_core.testing import redis_server
+
+    _require_program("redis-server", redis_server.available())
+    server = redis_server.PrivateRedis.start()
+    yield server
+    server.destroy()

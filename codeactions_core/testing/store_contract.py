@@ -189,6 +189,58 @@ class StoreContract(LogStoreContract):
             assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (RunStatus.FAILED, "lost")
         assert store.runs.get(done.id).status is RunStatus.COMPLETED
 
+    def test_runs_of_an_owner_whose_lease_expired_are_failed(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        soon = utcnow() + timedelta(seconds=30)
+        mine = [
+            store.runs.create(NewRun(code_id=code.id, status=status, owner="a:1", lease_expires_at=soon))
+            for status in (RunStatus.QUEUED, RunStatus.STARTED)
+        ]
+        done = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="a:1",
+                                        lease_expires_at=soon))
+        store.runs.update(done.id, status=RunStatus.COMPLETED, result="ok")
+        other = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="b:2",
+                                         lease_expires_at=soon))
+        unowned = store.runs.create(NewRun(code_id=code.id))  # e.g. waiting for a worker
+        assert store.runs.fail_expired_leases(utcnow(), "dead") == 0
+        later = soon + timedelta(seconds=60)
+        assert store.runs.renew_leases("a:1", later) == 2  # only its unfinished runs
+        assert store.runs.fail_expired_leases(soon + timedelta(seconds=1), "dead") == 1
+        assert (store.runs.get(other.id).status, store.runs.get(other.id).result) == (RunStatus.FAILED, "dead")
+        assert {store.runs.get(run.id).status for run in mine} == {RunStatus.QUEUED, RunStatus.STARTED}
+        assert store.runs.fail_expired_leases(later + timedelta(days=1), "dead") == 2
+        assert store.runs.get(unowned.id).status is RunStatus.QUEUED  # no owner: no lease rule
+        assert store.runs.get(done.id).status is RunStatus.COMPLETED
+
+    def test_a_lost_run_is_restored_with_its_id(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        kept = store.runs.create(NewRun(code_id=code.id))
+        lost = CodeRun(id=kept.id, code_id=code.id, status=RunStatus.COMPLETED, result="r",
+                       extra={"status_code": 200}, params={"a": "1"}, body="b", headers={"X": ["y"]})
+        assert store.runs.restore(lost) is False  # exists: left as it is
+        assert store.runs.get(kept.id).status is RunStatus.QUEUED
+        store.runs.delete_older_than(utcnow() + timedelta(seconds=5), 10)
+        assert store.runs.restore(lost) is True
+        restored = store.runs.get(kept.id)
+        assert (restored.status, restored.result, restored.extra, restored.params, restored.body,
+                restored.headers) == (RunStatus.COMPLETED, "r", {"status_code": 200}, {"a": "1"},
+                                      "b", {"X": ["y"]})
+
+    def test_runs_of_an_owner_are_failed_by_name_or_prefix(self, store: Store) -> None:
+        code = store.codes.create(new_code())
+        far = utcnow() + timedelta(hours=1)
+        runs = {
+            owner: store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner=owner,
+                                            lease_expires_at=far))
+            for owner in ("i1:h:1", "i1:h:2", "i10:h:1", "I1:h:3")
+        }
+        assert store.runs.fail_owned("i1:h:2", "bye") == 1
+        assert store.runs.fail_owned("i1:", "restarted", prefix=True) == 1  # exact, case and all
+        assert store.runs.get(runs["i1:h:1"].id).result == "restarted"
+        assert store.runs.get(runs["i1:h:2"].id).result == "bye"
+        assert {store.runs.get(runs[o].id).status for o in ("i10:h:1", "I1:h:3")} == {RunStatus.STARTED}
+        assert store.runs.fail_owned("i1:", "again", prefix=True) == 0
+
     def test_delete_old_runs_in_batches(self, store: Store) -> None:
         code = store.codes.create(new_code())
         for _ in range(5):

@@ -7,6 +7,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from codeactions_core.services.instance import ServerInstance
 from codeactions_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -15,8 +16,12 @@ log = logging.getLogger(__name__)
 class ApiServer(BaseApplication):
     """gunicorn configured from settings; each worker builds its own app and services."""
 
-    def __init__(self, settings: Settings, **overrides: Any) -> None:
+    def __init__(
+        self, settings: Settings, *, instance: ServerInstance | None = None, **overrides: Any
+    ) -> None:
         self.settings = settings
+        self.instance = instance
+        """Which ``serve`` this is: its workers' runs carry its id (see services.instance)."""
         self.options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.web_workers,
@@ -31,6 +36,7 @@ class ApiServer(BaseApplication):
             "worker_tmp_dir": "/dev/shm",
             "control_socket_disable": True,  # replicas and tests share a home directory
             "worker_exit": _close_worker_services,
+            "post_fork": self._post_fork,
             "child_exit": _forget_worker_metrics if settings.metrics_dir else None,
             **overrides,
         }
@@ -46,9 +52,18 @@ class ApiServer(BaseApplication):
         from codeactions_core.services import build_services
 
         global _worker_services
-        _worker_services = build_services(self.settings)
+        _worker_services = build_services(
+            self.settings, instance=self.instance.id if self.instance else ""
+        )
         _worker_services.start()
         return create_app(services=_worker_services)
+
+
+    def _post_fork(self, server: Any, worker: Any) -> None:
+        """A worker does not keep the master's lock on the instance file open: once the
+        master is gone, a restarted server may take it over."""
+        if self.instance is not None and self.instance.handle is not None:
+            self.instance.handle.close()
 
 
 _worker_services = None

@@ -21,6 +21,7 @@ from codeactions_mongo.errors import safe_message
 URI_VARIABLE = "FLOWS_CODE_ACTIONS_MONGO_DB_URI"
 MOCK_SCHEME = "mongomock"
 SERVER_SELECTION_TIMEOUT_MS = 5000  # fail fast when the server is down
+SOCKET_TIMEOUT_MS = 12000  # DB_STATEMENT_TIMEOUT's default plus a margin
 APP_NAME = "codeactions"
 
 _mock_clients: dict[str, Any] = {}
@@ -45,8 +46,12 @@ def open_client(
     max_pool_size: int,
     *,
     server_selection_timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS,
+    connect_timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS,
+    socket_timeout_ms: int = SOCKET_TIMEOUT_MS,
 ) -> Connection:
-    """The client for ``uri``; it connects on first use, so a down server fails then."""
+    """The client for ``uri``; it connects on first use, so a down server fails then. Every
+    wait is bounded: server selection, connecting, and each operation's socket reads (a
+    frozen server answers nothing; the operation fails after ``socket_timeout_ms``)."""
     if is_mock_uri(uri):
         return Connection(mock_client(uri), shared=True)
     try:
@@ -54,6 +59,8 @@ def open_client(
             uri,
             maxPoolSize=max_pool_size,
             serverSelectionTimeoutMS=server_selection_timeout_ms,
+            connectTimeoutMS=connect_timeout_ms,
+            socketTimeoutMS=socket_timeout_ms,
             tz_aware=True,
             connect=False,
             appname=APP_NAME,

@@ -167,6 +167,8 @@ def run_document(new: NewRun, moment: datetime) -> dict[str, Any]:
         "headers": {name: list(values) for name, values in new.headers.items()},
         "created_at": moment,
         "updated_at": moment,
+        **({"owner": new.owner} if new.owner else {}),
+        **({"lease_expires_at": new.lease_expires_at} if new.lease_expires_at else {}),
     }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
@@ -75,14 +77,19 @@ def find_by_id(collection: Collection, entity_id: str, convert: Convert[T]) -> T
 
 
 def update_by_id(
-    collection: Collection, entity_id: str, changes: dict[str, Any], convert: Convert[T]
+    collection: Collection, entity_id: str, changes: dict[str, Any], convert: Convert[T],
+    *, unset: Sequence[str] = (),
 ) -> T | None:
-    """Set ``changes`` on the document ``entity_id`` and convert what it became."""
+    """Set ``changes`` (and remove ``unset``) on the document ``entity_id``; convert what
+    it became."""
     query = id_query(entity_id)
     if query is None:
         return None
+    update: dict[str, Any] = {"$set": changes}
+    if unset:
+        update["$unset"] = dict.fromkeys(unset, "")
     document = collection.find_one_and_update(
-        query, {"$set": changes}, return_document=ReturnDocument.AFTER
+        query, update, return_document=ReturnDocument.AFTER
     )
     return convert(document) if document else None
 
@@ -140,6 +147,9 @@ class MongoCodes(OnCollection):
         return query is not None and self.collection.delete_one(query).deleted_count > 0
 
 
+UNFINISHED = {"$in": [str(RunStatus.QUEUED), str(RunStatus.STARTED)]}
+
+
 @mongo_errors_as_store_errors
 class MongoRuns(OnCollection):
     def create(self, new: NewRun) -> CodeRun:
@@ -161,7 +171,8 @@ class MongoRuns(OnCollection):
             changes["result"] = result
         if extra is not None:
             changes["extra"] = extra
-        return update_by_id(self.collection, run_id, changes, to_run)
+        unset = ("lease_expires_at",) if status.terminal else ()
+        return update_by_id(self.collection, run_id, changes, to_run, unset=unset)
 
     def list_by_code(
         self,
@@ -196,6 +207,40 @@ class MongoRuns(OnCollection):
         if held:  # async runs waiting in RabbitMQ for a worker are queued, not abandoned
             unfinished = {**unfinished, "_id": {"$nin": held}}
         return self.collection.update_many(unfinished, changes).modified_count
+
+    def restore(self, run: CodeRun) -> bool:
+        query = id_query(run.id)
+        if query is None or self.collection.find_one(query, {"_id": 1}) is not None:
+            return False
+        document = run_document(NewRun(
+            code_id=run.code_id, status=run.status, params=run.params, body=run.body,
+            headers=run.headers, result=run.result,
+        ), run.created_at)
+        document.update(_id=ObjectId(run.id), extra=run.extra, updated_at=run.updated_at)
+        try:
+            self.collection.insert_one(document)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def renew_leases(self, owner: str, until: datetime) -> int:
+        query = {"owner": owner, "lease_expires_at": {"$exists": True}, "status": UNFINISHED}
+        changes = {"$set": {"lease_expires_at": bson_time(until)}}
+        return self.collection.update_many(query, changes).matched_count
+
+    def fail_expired_leases(self, now: datetime, reason: str) -> int:
+        return self._fail({"lease_expires_at": {"$exists": True, "$lt": bson_time(now)}}, reason)
+
+    def fail_owned(self, owner: str, reason: str, *, prefix: bool = False) -> int:
+        match: Any = {"$regex": "^" + re.escape(owner)} if prefix else owner
+        return self._fail({"owner": match}, reason)
+
+    def _fail(self, query: dict[str, Any], reason: str) -> int:
+        changes = {
+            "$set": {"status": str(RunStatus.FAILED), "result": reason, "updated_at": now()},
+            "$unset": {"lease_expires_at": ""},
+        }
+        return self.collection.update_many({**query, "status": UNFINISHED}, changes).modified_count
 
 
 def held_by_broker(runs: Any, unfinished: dict[str, Any]) -> list[Any]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -42,6 +43,8 @@ class Index:
     collection: str
     keys: tuple[tuple[str, int], ...]
     unique: bool = False
+    partial: tuple[tuple[str, Any], ...] = ()
+    """``partialFilterExpression`` as (field, condition) pairs; empty: a full index."""
 
 
 INDEXES = (
@@ -76,7 +79,10 @@ FLOW_INDEXES = (
 
 def create(database: Database, indexes: tuple[Index, ...]) -> None:
     for index in indexes:
-        database[index.collection].create_index(list(index.keys), unique=index.unique)
+        options: dict[str, Any] = {"unique": index.unique}
+        if index.partial:
+            options["partialFilterExpression"] = dict(index.partial)
+        database[index.collection].create_index(list(index.keys), **options)
 
 
 def create_indexes(database: Database) -> None:
@@ -87,6 +93,21 @@ def create_indexes(database: Database) -> None:
 def create_flow_indexes(database: Database) -> None:
     """The flows' listings, the unique version numbers and the workers' due query."""
     create(database, FLOW_INDEXES)
+
+
+LEASE_INDEXES = (
+    # Only unfinished runs carry a lease (a run's final write removes it): a small index.
+    Index(
+        RUNS, (("owner", ASCENDING), ("lease_expires_at", ASCENDING)),
+        partial=(("lease_expires_at", {"$exists": True}),),
+    ),
+    Index(RUNS, (("lease_expires_at", ASCENDING),), partial=(("lease_expires_at", {"$exists": True}),)),
+)
+
+
+def create_lease_indexes(database: Database) -> None:
+    """Renewing a process's run leases and finding expired ones (issue 13)."""
+    create(database, LEASE_INDEXES)
 
 
 def update_legacy_fields(database: Database) -> None:
@@ -112,6 +133,7 @@ MIGRATIONS = (
     Migration(1, "indexes", create_indexes),
     Migration(2, "legacy_fields", update_legacy_fields),
     Migration(3, "flow_indexes", create_flow_indexes),
+    Migration(4, "run_leases", create_lease_indexes),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

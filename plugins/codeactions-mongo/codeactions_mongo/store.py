@@ -52,7 +52,12 @@ class MongoStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MongoStore:
-        connection = open_client(settings.mongo_db_uri, settings.db_max_pool_size)
+        connect_ms = int(settings.db_connect_timeout * 1000)
+        connection = open_client(
+            settings.mongo_db_uri, settings.db_max_pool_size,
+            server_selection_timeout_ms=connect_ms, connect_timeout_ms=connect_ms,
+            socket_timeout_ms=int((settings.db_statement_timeout + 2) * 1000),
+        )
         return cls(connection, settings.mongo_db_name)
 
     def schema_status(self) -> SchemaStatus:

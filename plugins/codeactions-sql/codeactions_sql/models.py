@@ -43,6 +43,8 @@ class RunRow(Row):
     params = JSONValue(null=True)
     body = peewee.TextField(null=True)
     headers = JSONValue(null=True)
+    owner = peewee.TextField(null=True)
+    lease_expires_at = UTCDateTime(null=True)
 
     class Meta:
         table_name = "coderuns"

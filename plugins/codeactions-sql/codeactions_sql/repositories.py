@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import peewee
+from playhouse.pool import MaxConnectionsExceeded
 
 from codeactions_core.errors import Conflict, InvalidInput, StoreError
 from codeactions_core.model import (
@@ -45,6 +46,8 @@ def database_errors_as_store_errors(cls: type[T]) -> type[T]:
                 return method(*args, **kwargs)
             except peewee.IntegrityError as exc:
                 raise Conflict(f"conflicts with a stored row: {first_line(exc)}") from exc
+            except MaxConnectionsExceeded as exc:  # a ValueError, but no fault of the input
+                raise StoreError(f"database unavailable: {first_line(exc)}") from exc
             except (peewee.DataError, ValueError) as exc:  # e.g. psycopg2 refusing a NUL character
                 raise InvalidInput(f"value rejected by the database: {first_line(exc)}") from exc
             except (peewee.OperationalError, peewee.InterfaceError) as exc:
@@ -56,6 +59,9 @@ def database_errors_as_store_errors(cls: type[T]) -> type[T]:
         if callable(member) and not name.startswith("_"):
             setattr(cls, name, wrap(member))
     return cls
+
+
+UNFINISHED = (str(RunStatus.QUEUED), str(RunStatus.STARTED))
 
 
 def first_line(exc: BaseException) -> str:
@@ -242,7 +248,7 @@ class SqlRuns:
             headers=new.headers, result=new.result, created_at=now, updated_at=now,
             code_mongo_id=new.code_mongo_id,
         )
-        self._statements.insert_run(run)
+        self._statements.insert_run(run, new.owner, new.lease_expires_at)
         return run
 
     def get(self, run_id: str) -> CodeRun | None:
@@ -293,6 +299,37 @@ class SqlRuns:
                     | self.model.id.not_in(HELD_BY_BROKER)
                 )
             )
+            .execute()
+        )
+
+    def restore(self, run: CodeRun) -> bool:
+        if not is_uuid(run.id) or self.model.get_or_none(self.model.id == run.id) is not None:
+            return False
+        self._statements.insert_run(run)
+        return True
+
+    def renew_leases(self, owner: str, until: datetime) -> int:
+        return (
+            self.model.update(lease_expires_at=until)
+            .where(self.model.status.in_(UNFINISHED) & (self.model.owner == owner))
+            .execute()
+        )
+
+    def fail_expired_leases(self, now: datetime, reason: str) -> int:
+        return self._fail(
+            self.model.owner.is_null(False) & (self.model.lease_expires_at < now), reason
+        )
+
+    def fail_owned(self, owner: str, reason: str, *, prefix: bool = False) -> int:
+        if prefix:
+            head = peewee.fn.substr(self.model.owner, 1, len(owner))  # exact, unlike LIKE
+            return self._fail(self.model.owner.is_null(False) & (head == owner), reason)
+        return self._fail(self.model.owner == owner, reason)
+
+    def _fail(self, condition: Any, reason: str) -> int:
+        return (
+            self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
+            .where(self.model.status.in_(UNFINISHED) & condition)
             .execute()
         )
 

@@ -25,16 +25,23 @@ LOG_COLUMNS = "id, run_id, code_id, seq, type, content, created_at, updated_at"
 
 
 class RunStatements:
-    """Codes are read through ``database``; runs and logs are written through ``history``."""
+    """Codes are read through ``database``; runs and logs are written through ``history``,
+    except a run's final write, which goes through ``database``: when ``history`` commits
+    asynchronously, that one synchronous commit also flushes every earlier write of the run
+    (the log is flushed in order), so a run a client got its answer for survives a crash."""
 
     def __init__(self, database: peewee.Database, history: peewee.Database) -> None:
         self._reads = database
         self._db = history
+        self._final = database
         self._sqlite = isinstance(database, peewee.SqliteDatabase)
         self._returning = bool(history.returning_clause)
         p = database.param
         self._code_by_id = f"SELECT {CODE_COLUMNS} FROM codes WHERE id = {p}"
-        self._insert_run = f"INSERT INTO coderuns ({RUN_COLUMNS}) VALUES ({', '.join([p] * 12)})"
+        self._insert_run = (
+            f"INSERT INTO coderuns ({RUN_COLUMNS}, owner, lease_expires_at) "
+            f"VALUES ({', '.join([p] * 14)})"
+        )
         self._finish_run = (
             f"UPDATE coderuns SET status = {p}, result = COALESCE({p}, result), "
             f"extra = COALESCE({p}, extra), updated_at = {p} WHERE id = {p}"
@@ -52,22 +59,23 @@ class RunStatements:
             created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]),
         )
 
-    def insert_run(self, run: CodeRun) -> None:
+    def insert_run(self, run: CodeRun, owner: str | None = None, lease: Any = None) -> None:
         self._db.execute_sql(self._insert_run, (
             run.id, run.code_id, str(run.status), run.result, json_to_db(run.extra),
             json_to_db(run.params), run.body, json_to_db(run.headers),
             self._time(run.created_at), self._time(run.updated_at), run.mongo_object_id,
-            run.code_mongo_id,
+            run.code_mongo_id, owner, None if lease is None else self._time(lease),
         ))
 
     def finish_run(self, run_id: str, status: RunStatus, result: str | None, extra: Any, now: Any) -> CodeRun | None:
         """Set status (and result and extra when given); the run as stored now."""
         values = (str(status), result, json_to_db(extra), self._time(now), run_id)
+        db = self._final if status.terminal else self._db
         if self._returning:
-            row = self._db.execute_sql(f"{self._finish_run} RETURNING {RUN_COLUMNS}", values).fetchone()
+            row = db.execute_sql(f"{self._finish_run} RETURNING {RUN_COLUMNS}", values).fetchone()
         else:
-            cursor = self._db.execute_sql(self._finish_run, values)
-            row = self._db.execute_sql(self._run_by_id, (run_id,)).fetchone() if cursor.rowcount else None
+            cursor = db.execute_sql(self._finish_run, values)
+            row = db.execute_sql(self._run_by_id, (run_id,)).fetchone() if cursor.rowcount else None
         return run_from_row(row) if row else None
 
     def insert_logs(self, logs: Sequence[CodeLog], ids: Sequence[str]) -> None:

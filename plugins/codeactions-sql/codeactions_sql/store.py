@@ -7,6 +7,7 @@ import peewee
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
+from codeactions_sql import deadlines
 from codeactions_sql.async_runs import SqlAsyncRuns
 from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
 from codeactions_sql.flows import SqlFlows
@@ -66,10 +67,17 @@ class SqlStore:
     def from_settings(cls, settings: Settings) -> SqlStore:
         uri = settings.database_uri
         if settings.db_type == "postgres":
-            database = open_postgres(uri, settings.db_name, settings.db_max_pool_size)
+            timeouts = {
+                "connect_timeout": settings.db_connect_timeout,
+                "statement_timeout": settings.db_statement_timeout,
+            }
+            database = open_postgres(uri, settings.db_name, settings.db_max_pool_size, **timeouts)
             history = None
             if not settings.db_synchronous_runs:
-                history = open_postgres(uri, settings.db_name, settings.db_max_pool_size, synchronous_commit=False)
+                history = open_postgres(
+                    uri, settings.db_name, settings.db_max_pool_size, synchronous_commit=False,
+                    **timeouts,
+                )
             return cls(database, "postgres", uri=uri, db_name=settings.db_name, history=history)
         database = open_sqlite(uri, max(settings.db_max_pool_size, settings.request_threads))
         return cls(database, "sqlite", uri=uri, db_name=settings.db_name)
@@ -81,13 +89,24 @@ class SqlStore:
             raise StoreError(self._unreachable(exc)) from exc
 
     def migrate(self, target: int | None = None) -> list[int]:
+        with deadlines.unbounded():  # a migration may take long (e.g. building an index)
+            return self._migrate(target)
+
+    def _migrate(self, target: int | None) -> list[int]:
         if self.kind == "postgres" and create_postgres_database(self._uri, self._db_name):
             self.database.close_all()
         try:
+            if self.kind == "postgres":
+                self.database.execute_sql("SET statement_timeout = 0")
             return self._migrator.migrate(target)
         except peewee.OperationalError as exc:
             raise StoreError(self._unreachable(exc)) from exc
         finally:
+            if self.kind == "postgres" and not self.database.is_closed():
+                try:
+                    self.database.execute_sql("RESET statement_timeout")
+                except peewee.DatabaseError:
+                    self.database.close()
             self.release()
 
     def force_version(self, version: int) -> None:

@@ -1,0 +1,3 @@
+DROP INDEX IF EXISTS idx_coderuns_unfinished_owner;
+ALTER TABLE coderuns DROP COLUMN IF EXISTS lease_expires_at;
+ALTER TABLE coderuns DROP COLUMN IF EXISTS owner;
