@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -121,12 +122,15 @@ def database(new_postgres_database) -> str:
 
 
 @pytest.fixture
-def lock_free_redis(suite_env) -> Iterator[str]:
-    """URL of the test Redis, without a cleaning lock left over."""
+def lock_free_redis(suite_env, worker_id: str) -> Iterator[str]:
+    """URL of the test Redis, without a cleaning lock left over: a database of its own per
+    pytest-xdist process, whose tests would otherwise take each other's lock."""
     require_service("Redis", suite_env.redis_url, 6379)
-    client = redis.Redis.from_url(suite_env.redis_url)
+    number = int(worker_id.removeprefix("gw")) + 1 if worker_id.startswith("gw") else 0
+    url = urlsplit(suite_env.redis_url)._replace(path=f"/{number}").geturl()
+    client = redis.Redis.from_url(url)
     client.delete(KEY_PREFIX + CLEANING_LOCK)
-    yield suite_env.redis_url
+    yield url
     client.delete(KEY_PREFIX + CLEANING_LOCK)
     client.close()
 
