@@ -24,6 +24,8 @@ from codeactions_core.web.resources.projects import (
     ProjectItem,
 )
 from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
+from codeactions_core.web.resources.schedules import add_schedule_routes
+from codeactions_core.web.resources.versions import add_version_routes
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:
@@ -69,6 +71,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/projects/{project_uuid}/permissions/{email}", PermissionItem(services.projects, access))
 
     add_flow_routes(app, services.flows, access)
+    add_version_routes(app, services)  # issue 15: code versions
+    add_schedule_routes(app, services)  # issue 15: schedules
 
     app.add_route("/run/{code_id}", RunCode(services.runs, access))
     app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))

@@ -16,7 +16,7 @@ from codeactions_core.services.runs import (
     without_headers,
 )
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
-from codeactions_core.web.requests import first_params, read_body
+from codeactions_core.web.requests import first_param, first_params, read_body
 
 RUN_BODY_LIMIT = 10 * 1024 * 1024
 CONTENT_TYPES = {
@@ -36,6 +36,12 @@ def run_request(req: falcon.Request, *, public: bool = True) -> RunRequest:
         body=body.decode("utf-8", errors="replace"),
         headers=headers if public else without_headers(headers, CONSUMED_HEADERS),
     )
+
+
+def pinned_version(req: falcon.Request) -> str | None:
+    """``?version=n``: the code version a run pins (checked by the run service)."""
+    value = first_param(req, "version")
+    return value if value not in (None, "") else None
 
 
 def limit(limiter: RateLimiter, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
@@ -77,7 +83,10 @@ class RunCode:
         def authorize(code: Code) -> None:
             self._access.require_run(identity, code.project_uuid)
 
-        result = self._runs.run(code_id, run_request(req, public=False), authorize=authorize)
+        result = self._runs.run(
+            code_id, run_request(req, public=False), authorize=authorize,
+            version=pinned_version(req),
+        )
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
 
 
@@ -93,7 +102,9 @@ class Endpoint:
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
-        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        result = self._runs.run(
+            code_id, run_request(req), endpoints_only=True, version=pinned_version(req)
+        )
         if not answer_failure(resp, result):
             resp.content_type = PLAIN_TEXT
             resp.text = result.run.result
@@ -111,7 +122,9 @@ class ActionEndpoint:
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
-        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        result = self._runs.run(
+            code_id, run_request(req), endpoints_only=True, version=pinned_version(req)
+        )
         if answer_failure(resp, result):
             return
         extra = result.run.extra

@@ -149,6 +149,7 @@ def to_code(document: Mapping[str, Any]) -> Code:
         timeout=int(document.get("timeout") or DEFAULT_TIMEOUT),
         created_at=read_time(document, *CREATED),
         updated_at=read_time(document, *UPDATED),
+        version=document.get("version"),
     )
 
 
@@ -167,6 +168,7 @@ def run_document(new: NewRun, moment: datetime) -> dict[str, Any]:
         "headers": {name: list(values) for name, values in new.headers.items()},
         "created_at": moment,
         "updated_at": moment,
+        "code_version": new.version,
     }
 
 
@@ -190,6 +192,7 @@ def to_run(document: Mapping[str, Any]) -> CodeRun:
         headers=to_headers(document.get("headers")),
         created_at=read_time(document, *CREATED),
         updated_at=read_time(document, *UPDATED),
+        version=document.get("code_version"),
     )
 
 

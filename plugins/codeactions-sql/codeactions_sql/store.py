@@ -12,7 +12,6 @@ from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
 from codeactions_sql.models import bind_models
-from codeactions_sql.statements import RunStatements
 from codeactions_sql.repositories import (
     SqlCodes,
     SqlLibs,
@@ -22,6 +21,9 @@ from codeactions_sql.repositories import (
     SqlRuns,
     first_line,
 )
+from codeactions_sql.schedules import SqlSchedules
+from codeactions_sql.statements import RunStatements
+from codeactions_sql.versions import SqlVersions
 
 
 class SqlStore:
@@ -46,6 +48,8 @@ class SqlStore:
         models = bind_models(database)
         statements = RunStatements(database, self.history)
         self.codes = SqlCodes(models.codes, statements)
+        self.versions = SqlVersions(models.codes, models.code_versions)
+        self.schedules = SqlSchedules(models.schedules, models.schedule_firings)
         self.runs = SqlRuns(models.runs, statements)
         self.logs = SqlLogs(models.logs, statements)
         self.projects = SqlProjects(models.projects)
