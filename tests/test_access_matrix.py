@@ -67,8 +67,9 @@ def world(tmp_path_factory):
             log = client.simulate_get("/codelog", params={"run_id": run["id"]}, headers=service).json["data"][0]
             flow = published_flow(client)
             execution = start(client, flow)
+            schedule = new_schedule(client, code["id"])
             yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"],
-                   "flow": flow, "execution": execution}
+                   "flow": flow, "execution": execution, "schedule": schedule}
 
 
 STEPS = [{"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 3600}}]
@@ -106,6 +107,14 @@ def new_code(world) -> str:
     return created.json["id"]
 
 
+EVERY_HOUR = {"cron": "0 * * * *", "timezone": "Europe/Lisbon"}
+
+
+def new_schedule(client, code_id: str) -> str:
+    created = client.simulate_post(f"/code/{code_id}/schedules", json=EVERY_HOUR, headers=CALLERS["service"])
+    return created.json["id"]
+
+
 ROUTES = {
     "list codes": ("read", lambda w: ("GET", "/code", {"params": {"project_uuid": PROJECT}})),
     "get code": ("read", lambda w: ("GET", f"/code/{w['code']}", {})),
@@ -140,6 +149,19 @@ ROUTES = {
     "execute": ("execute", lambda w: ("POST", f"/flows/{w['flow']}/executions", {"json": {"lead_id": 7}})),
     "cancel": ("execute", lambda w: (
         "POST", f"/flows/{w['flow']}/executions/{start(w['client'], w['flow'])}/cancel", {})),
+    "list code versions": ("read", lambda w: ("GET", f"/code/{w['code']}/versions", {})),
+    "get code version": ("read", lambda w: ("GET", f"/code/{w['code']}/versions/1", {})),
+    "diff code versions": ("read", lambda w: (
+        "GET", f"/code/{w['code']}/diff", {"params": {"from": "1", "to": "1"}})),
+    "restore code version": ("write", lambda w: ("POST", f"/code/{w['code']}/versions/1/restore", {})),
+    "run a pinned version": ("execute", lambda w: ("POST", f"/run/{w['code']}", {"params": {"version": "1"}})),
+    "list code schedules": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules", {})),
+    "get code schedule": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules/{w['schedule']}", {})),
+    "create code schedule": ("write", lambda w: ("POST", f"/code/{w['code']}/schedules", {"json": EVERY_HOUR})),
+    "delete code schedule": ("write", lambda w: (
+        "DELETE", f"/code/{w['code']}/schedules/{new_schedule(w['client'], w['code'])}", {})),
+    "list flow schedules": ("read", lambda w: ("GET", f"/flows/{w['flow']}/schedules", {})),
+    "create flow schedule": ("write", lambda w: ("POST", f"/flows/{w['flow']}/schedules", {"json": EVERY_HOUR})),
     "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
     "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
     "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),

@@ -110,13 +110,20 @@ class ScheduleFirer:
         if to_fire is not None:  # claimed first: a crash before advancing never fires it twice
             firing = self.schedules.claim_firing(schedule.id, to_fire, self.holder)
         moved = self.schedules.advance(
-            schedule.id, expected_next=schedule.next_fire_at, next_fire_at=cron.next_after(now),
-            fired=to_fire, missed=len(skipped), last_missed_at=skipped[-1] if skipped else None,
+            schedule.id,
+            expected_next=schedule.next_fire_at,
+            next_fire_at=cron.next_after(now),
+            fired=to_fire,
+            missed=len(skipped),
+            last_missed_at=skipped[-1] if skipped else None,
         )
         if skipped and moved:
             log.warning(
                 "schedule %s missed %d occurrence(s) (last %s): no scheduler was running; "
-                "not replayed", schedule.id, len(skipped), skipped[-1].isoformat(),
+                "not replayed",
+                schedule.id,
+                len(skipped),
+                skipped[-1].isoformat(),
             )
         if firing is None:
             return 0, len(skipped) if moved else 0
@@ -133,13 +140,20 @@ class ScheduleFirer:
                 log.exception("schedule %s: firing %s failed", schedule.id, firing.id)
                 outcome = Fired(error=f"internal error: {type(exc).__name__}: {exc}")
             self.schedules.finish_firing(
-                firing.id, status=FiringStatus.FAILED if outcome.error else FiringStatus.FIRED,
-                run_id=outcome.run_id, execution_id=outcome.execution_id, error=outcome.error,
+                firing.id,
+                status=FiringStatus.FAILED if outcome.error else FiringStatus.FIRED,
+                run_id=outcome.run_id,
+                execution_id=outcome.execution_id,
+                error=outcome.error,
             )
             log.info(
-                "schedule %s fired %s for %s: run=%s execution=%s%s", schedule.id,
-                schedule.target_type, firing.scheduled_for.isoformat(), outcome.run_id,
-                outcome.execution_id, f" error={outcome.error}" if outcome.error else "",
+                "schedule %s fired %s for %s: run=%s execution=%s%s",
+                schedule.id,
+                schedule.target_type,
+                firing.scheduled_for.isoformat(),
+                outcome.run_id,
+                outcome.execution_id,
+                f" error={outcome.error}" if outcome.error else "",
             )
         except Exception:
             log.exception("schedule %s: firing %s could not be recorded", schedule.id, firing.id)

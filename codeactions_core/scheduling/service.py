@@ -37,11 +37,19 @@ class ScheduleService:
         version = data.get("version")
         if version is not None:
             version = self._codes.version(code, version).number
-        return self._schedules.create(NewSchedule(
-            target_type=TargetType.CODE, target_id=code.id, project_uuid=code.project_uuid,
-            cron=cron.expression, timezone=cron.zone.key, next_fire_at=cron.next_after(utcnow()),
-            params=self._params(data.get("params")), version=version, created_by=author,
-        ))
+        return self._schedules.create(
+            NewSchedule(
+                target_type=TargetType.CODE,
+                target_id=code.id,
+                project_uuid=code.project_uuid,
+                cron=cron.expression,
+                timezone=cron.zone.key,
+                next_fire_at=cron.next_after(utcnow()),
+                params=self._params(data.get("params")),
+                version=version,
+                created_by=author,
+            )
+        )
 
     def create_for_flow(
         self, flow_id: str, project_uuid: str, data: Mapping[str, Any], author: str
@@ -54,29 +62,42 @@ class ScheduleService:
         if not isinstance(variables, dict):
             raise InvalidInput("variables must be an object")
         version = data.get("version")
-        return self._schedules.create(NewSchedule(
-            target_type=TargetType.FLOW, target_id=flow_id, project_uuid=project_uuid,
-            cron=cron.expression, timezone=cron.zone.key, next_fire_at=cron.next_after(utcnow()),
-            variables=variables, version=parse_version(version) if version is not None else None,
-            created_by=author,
-        ))
+        return self._schedules.create(
+            NewSchedule(
+                target_type=TargetType.FLOW,
+                target_id=flow_id,
+                project_uuid=project_uuid,
+                cron=cron.expression,
+                timezone=cron.zone.key,
+                next_fire_at=cron.next_after(utcnow()),
+                variables=variables,
+                version=parse_version(version) if version is not None else None,
+                created_by=author,
+            )
+        )
 
     def list(self, target_type: TargetType, target_id: str) -> list[Schedule]:
         return self._schedules.list_by_target(target_type, target_id)
 
     def get(self, target_type: TargetType, target_id: str, schedule_id: str) -> Schedule:
         schedule = self._schedules.get(schedule_id)
-        if schedule is None or schedule.target_type != target_type or schedule.target_id != target_id:
+        if (
+            schedule is None
+            or schedule.target_type != target_type
+            or schedule.target_id != target_id
+        ):
             raise NotFound(f"schedule {schedule_id!r} not found on {target_type} {target_id!r}")
         return schedule
 
     def firings(self, schedule: Schedule) -> list[ScheduleFiring]:
         return self._schedules.firings(schedule.id, FIRINGS_SHOWN)
 
-    def delete(self, target_type: TargetType, target_id: str, schedule_id: str) -> None:
+    def delete(self, target_type: TargetType, target_id: str, schedule_id: str) -> Schedule:
+        """Delete a schedule and its firings; the schedule as it was."""
         schedule = self.get(target_type, target_id, schedule_id)
         if not self._schedules.delete(schedule.id):
             raise NotFound(f"schedule {schedule_id!r} not found")
+        return schedule
 
     @staticmethod
     def _known_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> None:

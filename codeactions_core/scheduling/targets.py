@@ -65,14 +65,18 @@ def open_firing(settings: Settings, store: Store, locks: LockRepository) -> Firi
     services = build_services(settings, store=store)
     dispatcher = Announce(settings) if settings.rabbitmq_url else LeaveToWorkers()
     flows = FlowService(
-        store.flows, load_step_runners(services.plugins, settings), dispatcher,
+        store.flows,
+        load_step_runners(services.plugins, settings),
+        dispatcher,
         wait_seconds=settings.flow_wait_seconds,
     )
     executor = ThreadPoolExecutor(max_workers=FIRING_THREADS, thread_name_prefix="schedule-fire")
     firer = ScheduleFirer(
-        schedules=store.schedules, locks=locks,
+        schedules=store.schedules,
+        locks=locks,
         targets={TargetType.CODE: code_target(services.runs), TargetType.FLOW: flow_target(flows)},
-        executor=executor, grace=timedelta(seconds=settings.schedule_misfire_grace_seconds),
+        executor=executor,
+        grace=timedelta(seconds=settings.schedule_misfire_grace_seconds),
         release=store.release,
     )
     return Firing(firer, services, executor, dispatcher)

@@ -35,8 +35,10 @@ class VersionService:
         old = self._codes.version(code, parse_version(before))
         new = self._codes.version(code, parse_version(after))
         lines = difflib.unified_diff(
-            old.source.splitlines(keepends=True), new.source.splitlines(keepends=True),
-            fromfile=f"{code.id}@{old.number}", tofile=f"{code.id}@{new.number}",
+            old.source.splitlines(keepends=True),
+            new.source.splitlines(keepends=True),
+            fromfile=f"{code.id}@{old.number}",
+            tofile=f"{code.id}@{new.number}",
         )
         changes = {
             name: {"from": getattr(old, name), "to": getattr(new, name)}
@@ -47,7 +49,9 @@ class VersionService:
             "code_id": code.id,
             "from": old.number,
             "to": new.number,
-            "diff": "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                            for line in lines),
+            "diff": "".join(
+                line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                for line in lines
+            ),
             "changes": changes,
         }

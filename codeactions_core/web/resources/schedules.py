@@ -19,8 +19,12 @@ from codeactions_core.web.resources.flows import actor, body_of
 
 class ScheduleResource:
     def __init__(
-        self, schedules: ScheduleService, codes: CodeService, flows: FlowService,
-        access: AccessService, target_type: TargetType,
+        self,
+        schedules: ScheduleService,
+        codes: CodeService,
+        flows: FlowService,
+        access: AccessService,
+        target_type: TargetType,
     ) -> None:
         self._schedules = schedules
         self._codes = codes
@@ -60,7 +64,9 @@ class ScheduleCollection(ScheduleResource):
 
 
 class ScheduleItem(ScheduleResource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, schedule_id: str, **ids: str) -> None:
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, schedule_id: str, **ids: str
+    ) -> None:
         target, _ = self._target(req, ids, Need.READ)
         schedule = self._schedules.get(self._type, target, schedule_id)
         firings = self._schedules.firings(schedule)
@@ -70,14 +76,15 @@ class ScheduleItem(ScheduleResource):
         self, req: falcon.Request, resp: falcon.Response, schedule_id: str, **ids: str
     ) -> None:
         target, _ = self._target(req, ids, Need.WRITE)
-        self._schedules.delete(self._type, target, schedule_id)
-        resp.status = falcon.HTTP_204
+        resp.media = self._schedules.delete(self._type, target, schedule_id).to_json()
 
 
 def add_schedule_routes(app: falcon.App, services: Services) -> None:
     schedules = ScheduleService(services.store.schedules, services.codes)
-    for prefix, target_type in (("/code/{code_id}", TargetType.CODE),
-                                ("/flows/{flow_id}", TargetType.FLOW)):
+    for prefix, target_type in (
+        ("/code/{code_id}", TargetType.CODE),
+        ("/flows/{flow_id}", TargetType.FLOW),
+    ):
         parts = (schedules, services.codes, services.flows, services.access, target_type)
         app.add_route(f"{prefix}/schedules", ScheduleCollection(*parts))
         app.add_route(f"{prefix}/schedules/{{schedule_id}}", ScheduleItem(*parts))

@@ -42,12 +42,16 @@ class VersionItem(VersionResource):
 
 
 class VersionRestore(VersionResource):
-    def on_post(self, req: falcon.Request, resp: falcon.Response, code_id: str, number: str) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, code_id: str, number: str
+    ) -> None:
         code = self._code(req, code_id, Need.WRITE)
         note = first_param(req, "note")
         if note is None:
             note = body_of(req).get("note")
-        resp.media = self._codes.restore(code.id, number, actor(req.context.identity), note).to_json()
+        resp.media = self._codes.restore(
+            code.id, number, actor(req.context.identity), note
+        ).to_json()
 
 
 class VersionDiff(VersionResource):

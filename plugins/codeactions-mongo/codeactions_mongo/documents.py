@@ -168,7 +168,7 @@ def run_document(new: NewRun, moment: datetime) -> dict[str, Any]:
         "headers": {name: list(values) for name, values in new.headers.items()},
         "created_at": moment,
         "updated_at": moment,
-        "code_version": new.version,
+        **({"code_version": new.version} if new.version is not None else {}),
     }
 
 

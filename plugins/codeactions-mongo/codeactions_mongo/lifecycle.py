@@ -36,7 +36,9 @@ COMMIT_ATTEMPTS = 20
 
 
 def create_version_indexes(database: Database) -> None:
-    database[CODE_VERSIONS].create_index([("code_id", ASCENDING), ("number", ASCENDING)], unique=True)
+    database[CODE_VERSIONS].create_index(
+        [("code_id", ASCENDING), ("number", ASCENDING)], unique=True
+    )
 
 
 def create_schedule_indexes(database: Database) -> None:
@@ -53,10 +55,14 @@ def _optional_time(value: object) -> datetime | None:
 
 def to_version(document: Mapping[str, Any]) -> CodeVersion:
     return CodeVersion(
-        code_id=str(document["code_id"]), number=int(document["number"]),
-        source=document.get("source") or "", language=document.get("language") or "",
-        timeout=int(document.get("timeout") or 60), sha256=document.get("sha256") or "",
-        author=document.get("author") or "", note=document.get("note") or "",
+        code_id=str(document["code_id"]),
+        number=int(document["number"]),
+        source=document.get("source") or "",
+        language=document.get("language") or "",
+        timeout=int(document.get("timeout") or 60),
+        sha256=document.get("sha256") or "",
+        author=document.get("author") or "",
+        note=document.get("note") or "",
         created_at=bson_time(document["created_at"]),
     )
 
@@ -69,18 +75,29 @@ class MongoVersions:
 
     def commit(self, code_id: str, new: NewCodeVersion) -> CodeVersion | None:
         query = id_query(code_id)
-        if query is None or self.codes.find_one(query, {"_id": 1}) is None:
+        code = self.codes.find_one(query, {"updated_at": 1}) if query else None
+        if code is None:
             return None
         for _ in range(COMMIT_ATTEMPTS):
             number = self._last_number(code_id) + 1
             try:
-                version = self._insert(code_id, number, new, now())
+                first = number == 1 and isinstance(code.get("updated_at"), datetime)
+                moment = bson_time(code["updated_at"]) if first else now()
+                version = self._insert(code_id, number, new, moment)
             except DuplicateKeyError:  # a concurrent commit took the number: take the next
                 continue
-            self.codes.update_one(query, {"$set": {
-                "source": new.source, "language": new.language, "timeout": new.timeout,
-                "version": number, "updated_at": version.created_at,
-            }})
+            self.codes.update_one(
+                query,
+                {
+                    "$set": {
+                        "source": new.source,
+                        "language": new.language,
+                        "timeout": new.timeout,
+                        "version": number,
+                        "updated_at": version.created_at,
+                    }
+                },
+            )
             return version
         raise DuplicateKeyError(f"no free version number for code {code_id} after retries")
 
@@ -110,44 +127,73 @@ class MongoVersions:
         return self.collection.delete_many({"code_id": code_id}).deleted_count
 
     def _last_number(self, code_id: str) -> int:
-        last = self.collection.find_one({"code_id": code_id}, {"number": 1}, sort=[("number", DESCENDING)])
+        last = self.collection.find_one(
+            {"code_id": code_id}, {"number": 1}, sort=[("number", DESCENDING)]
+        )
         return int(last["number"]) if last else 0
 
-    def _insert(self, code_id: str, number: int, new: NewCodeVersion, moment: datetime) -> CodeVersion:
+    def _insert(
+        self, code_id: str, number: int, new: NewCodeVersion, moment: datetime
+    ) -> CodeVersion:
         version = CodeVersion(
-            code_id=code_id, number=number, source=new.source, language=new.language,
-            timeout=new.timeout, sha256=new.sha256, author=new.author, note=new.note,
+            code_id=code_id,
+            number=number,
+            source=new.source,
+            language=new.language,
+            timeout=new.timeout,
+            sha256=new.sha256,
+            author=new.author,
+            note=new.note,
             created_at=moment,
         )
-        self.collection.insert_one({
-            "_id": ObjectId(), "code_id": code_id, "number": number, "source": new.source,
-            "language": new.language, "timeout": new.timeout, "sha256": version.sha256,
-            "author": new.author, "note": new.note, "created_at": moment,
-        })
+        self.collection.insert_one(
+            {
+                "_id": ObjectId(),
+                "code_id": code_id,
+                "number": number,
+                "source": new.source,
+                "language": new.language,
+                "timeout": new.timeout,
+                "sha256": version.sha256,
+                "author": new.author,
+                "note": new.note,
+                "created_at": moment,
+            }
+        )
         return version
 
 
 def to_schedule(document: Mapping[str, Any]) -> Schedule:
     return Schedule(
-        id=str(document["_id"]), target_type=TargetType(document["target_type"]),
-        target_id=str(document["target_id"]), project_uuid=document.get("project_uuid") or "",
-        cron=document["cron"], timezone=document["timezone"],
-        next_fire_at=bson_time(document["next_fire_at"]), params=dict(document.get("params") or {}),
-        variables=dict(document.get("variables") or {}), version=document.get("version"),
+        id=str(document["_id"]),
+        target_type=TargetType(document["target_type"]),
+        target_id=str(document["target_id"]),
+        project_uuid=document.get("project_uuid") or "",
+        cron=document["cron"],
+        timezone=document["timezone"],
+        next_fire_at=bson_time(document["next_fire_at"]),
+        params=dict(document.get("params") or {}),
+        variables=dict(document.get("variables") or {}),
+        version=document.get("version"),
         created_by=document.get("created_by") or "",
         last_fired_at=_optional_time(document.get("last_fired_at")),
         missed=int(document.get("missed") or 0),
         last_missed_at=_optional_time(document.get("last_missed_at")),
-        created_at=bson_time(document["created_at"]), updated_at=bson_time(document["updated_at"]),
+        created_at=bson_time(document["created_at"]),
+        updated_at=bson_time(document["updated_at"]),
     )
 
 
 def to_firing(document: Mapping[str, Any]) -> ScheduleFiring:
     return ScheduleFiring(
-        id=str(document["_id"]), schedule_id=str(document["schedule_id"]),
-        scheduled_for=bson_time(document["scheduled_for"]), status=FiringStatus(document["status"]),
-        fired_at=bson_time(document["fired_at"]), run_id=document.get("run_id"),
-        execution_id=document.get("execution_id"), error=document.get("error") or "",
+        id=str(document["_id"]),
+        schedule_id=str(document["schedule_id"]),
+        scheduled_for=bson_time(document["scheduled_for"]),
+        status=FiringStatus(document["status"]),
+        fired_at=bson_time(document["fired_at"]),
+        run_id=document.get("run_id"),
+        execution_id=document.get("execution_id"),
+        error=document.get("error") or "",
         holder=document.get("holder") or "",
     )
 
@@ -161,12 +207,22 @@ class MongoSchedules:
     def create(self, new: NewSchedule) -> Schedule:
         moment = now()
         document = {
-            "_id": ObjectId(), "target_type": str(new.target_type), "target_id": new.target_id,
-            "project_uuid": new.project_uuid, "cron": new.cron, "timezone": new.timezone,
-            "params": dict(new.params), "variables": dict(new.variables), "version": new.version,
-            "created_by": new.created_by, "next_fire_at": bson_time(new.next_fire_at),
-            "last_fired_at": None, "missed": 0, "last_missed_at": None,
-            "created_at": moment, "updated_at": moment,
+            "_id": ObjectId(),
+            "target_type": str(new.target_type),
+            "target_id": new.target_id,
+            "project_uuid": new.project_uuid,
+            "cron": new.cron,
+            "timezone": new.timezone,
+            "params": dict(new.params),
+            "variables": dict(new.variables),
+            "version": new.version,
+            "created_by": new.created_by,
+            "next_fire_at": bson_time(new.next_fire_at),
+            "last_fired_at": None,
+            "missed": 0,
+            "last_missed_at": None,
+            "created_at": moment,
+            "updated_at": moment,
         }
         self.collection.insert_one(document)
         return to_schedule(document)
@@ -191,12 +247,15 @@ class MongoSchedules:
         return self.collection.delete_one(query).deleted_count > 0
 
     def delete_for_target(self, target_type: TargetType, target_id: str) -> int:
-        return sum(self.delete(schedule.id) for schedule in self.list_by_target(target_type, target_id))
+        return sum(
+            self.delete(schedule.id) for schedule in self.list_by_target(target_type, target_id)
+        )
 
     def due(self, now: datetime, limit: int) -> list[Schedule]:
         found = self.collection.find(
             {"next_fire_at": {"$lte": bson_time(now)}},
-            sort=[("next_fire_at", ASCENDING), ("_id", ASCENDING)], limit=limit,
+            sort=[("next_fire_at", ASCENDING), ("_id", ASCENDING)],
+            limit=limit,
         )
         return [to_schedule(document) for document in found]
 
@@ -228,9 +287,15 @@ class MongoSchedules:
         self, schedule_id: str, scheduled_for: datetime, holder: str
     ) -> ScheduleFiring | None:
         document = {
-            "_id": ObjectId(), "schedule_id": schedule_id, "scheduled_for": bson_time(scheduled_for),
-            "fired_at": now(), "status": str(FiringStatus.STARTED), "run_id": None,
-            "execution_id": None, "error": "", "holder": holder,
+            "_id": ObjectId(),
+            "schedule_id": schedule_id,
+            "scheduled_for": bson_time(scheduled_for),
+            "fired_at": now(),
+            "status": str(FiringStatus.STARTED),
+            "run_id": None,
+            "execution_id": None,
+            "error": "",
+            "holder": holder,
         }
         try:
             self.firings_collection.insert_one(document)
@@ -252,8 +317,14 @@ class MongoSchedules:
             return None
         document = self.firings_collection.find_one_and_update(
             query,
-            {"$set": {"status": str(status), "run_id": run_id, "execution_id": execution_id,
-                      "error": error}},
+            {
+                "$set": {
+                    "status": str(status),
+                    "run_id": run_id,
+                    "execution_id": execution_id,
+                    "error": error,
+                }
+            },
             return_document=ReturnDocument.AFTER,
         )
         return to_firing(document) if document else None

@@ -16,8 +16,14 @@ from codeactions_sql.repositories import database_errors_as_store_errors, new_id
 
 def to_version(row: Any) -> CodeVersion:
     return CodeVersion(
-        code_id=str(row.code_id), number=row.number, source=row.source, language=row.language,
-        timeout=row.timeout, sha256=row.sha256, author=row.author or "", note=row.note or "",
+        code_id=str(row.code_id),
+        number=row.number,
+        source=row.source,
+        language=row.language,
+        timeout=row.timeout,
+        sha256=row.sha256,
+        author=row.author or "",
+        note=row.note or "",
         created_at=row.created_at,
     )
 
@@ -33,12 +39,19 @@ class SqlVersions:
         if not is_uuid(code_id):
             return None
         with self._writing():
-            if self._locked_code(code_id) is None:
+            code = self._locked_code(code_id)
+            if code is None:
                 return None
             number = self._last_number(code_id) + 1
-            version = self._insert(code_id, number, new)
+            # a new code's first version is as old as the code: its updated_at stays
+            version = self._insert(
+                code_id, number, new, created_at=code.updated_at if number == 1 else None
+            )
             self.codes.update(
-                source=new.source, language=new.language, timeout=new.timeout, version=number,
+                source=new.source,
+                language=new.language,
+                timeout=new.timeout,
+                version=number,
                 updated_at=version.created_at,
             ).where(self.codes.id == code_id).execute()
             return version
@@ -61,7 +74,9 @@ class SqlVersions:
     def get(self, code_id: str, number: int) -> CodeVersion | None:
         if not is_uuid(code_id):
             return None
-        row = self.model.get_or_none((self.model.code_id == code_id) & (self.model.number == number))
+        row = self.model.get_or_none(
+            (self.model.code_id == code_id) & (self.model.number == number)
+        )
         return to_version(row) if row else None
 
     def list(self, code_id: str) -> list[CodeVersion]:
@@ -103,13 +118,26 @@ class SqlVersions:
         self, code_id: str, number: int, new: NewCodeVersion, created_at: Any = None
     ) -> CodeVersion:
         version = CodeVersion(
-            code_id=code_id, number=number, source=new.source, language=new.language,
-            timeout=new.timeout, sha256=new.sha256, author=new.author, note=new.note,
+            code_id=code_id,
+            number=number,
+            source=new.source,
+            language=new.language,
+            timeout=new.timeout,
+            sha256=new.sha256,
+            author=new.author,
+            note=new.note,
             created_at=created_at or utcnow(),
         )
         self.model.create(
-            id=new_id(), code_id=code_id, number=number, source=new.source,
-            language=new.language, timeout=new.timeout, sha256=version.sha256,
-            author=new.author, note=new.note, created_at=version.created_at,
+            id=new_id(),
+            code_id=code_id,
+            number=number,
+            source=new.source,
+            language=new.language,
+            timeout=new.timeout,
+            sha256=version.sha256,
+            author=new.author,
+            note=new.note,
+            created_at=version.created_at,
         )
         return version
