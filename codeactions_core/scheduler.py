@@ -50,6 +50,7 @@ CLEANING_LOCK = "cleaner"
 CLEANING_JOB = "clean-runs-and-logs"
 ABANDONED_JOB = "fail-abandoned-runs"
 SCHEDULES_JOB = "fire-due-schedules"
+SCHEDULES_JOB_NAME = "fire due schedules"
 ABANDONED_INTERVAL = timedelta(minutes=5)
 CLEANING_MISFIRE_GRACE_SECONDS = 3600  # a daily pass delayed (process paused, busy) still runs
 ABANDONED_MISFIRE_GRACE_SECONDS = 60
@@ -220,14 +221,27 @@ def build_scheduler(
         misfire_grace_time=ABANDONED_MISFIRE_GRACE_SECONDS,
     )
     if firer is not None:
+        logging.getLogger("apscheduler.executors.default").addFilter(QuietJob(SCHEDULES_JOB_NAME))
         scheduler.add_job(
             releasing(firer.tick, release),
             IntervalTrigger(seconds=settings.schedule_poll_seconds, timezone=timezone.utc),
             id=SCHEDULES_JOB,
-            name=f"fire due schedules every {settings.schedule_poll_seconds}s",
+            name=f"{SCHEDULES_JOB_NAME} every {settings.schedule_poll_seconds}s",
             misfire_grace_time=max(1, int(settings.schedule_poll_seconds)),
         )
     return scheduler
+
+
+class QuietJob(logging.Filter):
+    """Drops APScheduler's per-run lines of a frequent job (every few seconds) whose passes
+    log what they did themselves; its warnings and errors still pass."""
+
+    def __init__(self, job_name: str) -> None:
+        super().__init__()
+        self._job_name = job_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or self._job_name not in record.getMessage()
 
 
 def describe_schedule(scheduler: BlockingScheduler) -> str:

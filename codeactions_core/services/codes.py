@@ -17,6 +17,8 @@ from codeactions_core.model import (
     NewCodeVersion,
     canonical_id,
 )
+from codeactions_core.scheduling.model import TargetType
+from codeactions_core.scheduling.store import ScheduleRepository
 from codeactions_core.store import CodeRepository, CodeVersionRepository
 
 if TYPE_CHECKING:
@@ -105,9 +107,11 @@ class CodeService:
         libraries: LibraryService | None = None,
         observer: CodeObserver | None = None,
         versions: CodeVersionRepository | None = None,
+        schedules: ScheduleRepository | None = None,
     ) -> None:
         self._codes = codes
         self._versions = versions
+        self._schedules = schedules
         self._runtimes = runtimes
         self._blacklist = tuple(blacklist)
         self._libraries = libraries
@@ -221,6 +225,8 @@ class CodeService:
             raise NotFound(f"code {code_id!r} not found")
         if self._versions is not None:
             self._versions.delete_for_code(code.id)
+        if self._schedules is not None:
+            self._schedules.delete_for_target(TargetType.CODE, code.id)
 
     def _store_update(self, stored: Code, changes: CodeChanges, author: str, note: str) -> Code:
         """Write ``changes``: a new version (code and version in one step) when the program

@@ -26,6 +26,7 @@ from codeactions_core.scheduling.model import (
     ScheduleFiring,
     TargetType,
 )
+from codeactions_mongo.documents import CODES, to_code
 from codeactions_mongo.errors import mongo_errors_as_store_errors
 from codeactions_mongo.fields import bson_time, id_query, now
 
@@ -36,9 +37,20 @@ COMMIT_ATTEMPTS = 20
 
 
 def create_version_indexes(database: Database) -> None:
+    """The unique version numbers; every code stored before versions becomes version 1."""
     database[CODE_VERSIONS].create_index(
         [("code_id", ASCENDING), ("number", ASCENDING)], unique=True
     )
+    versions = MongoVersions(database[CODES], database[CODE_VERSIONS])
+    for found in database[CODES].find({"version": None}, {"_id": 1}):
+        code = to_code(database[CODES].find_one({"_id": found["_id"]}) or found)
+        versions.ensure_first(
+            code.id,
+            NewCodeVersion(
+                source=code.source, language=code.language, timeout=code.timeout,
+                note="stored before versions",
+            ),
+        )
 
 
 def create_schedule_indexes(database: Database) -> None:
