@@ -4,9 +4,10 @@ PostgreSQL and SQLite stores, and end to end a real `codeactions serve` with two
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import CodeType, NewCode
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.scheduling.cron import Cron
-from codeactions_core.scheduling.firing import Fired, ScheduleFirer
+from codeactions_core.scheduling.firing import STILL_RUNNING, Fired, ScheduleFirer
 from codeactions_core.scheduling.model import FiringStatus, NewSchedule, Schedule, TargetType
 from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
@@ -79,15 +80,26 @@ class Inline(Executor):
         return future
 
 
+@pytest.fixture(scope="module")
+def postgres_settings(new_postgres_database) -> Settings:
+    """One migrated database for the module; each test empties the tables it uses."""
+    settings = Settings(db_type="postgres", db_uri=new_postgres_database())
+    migrated = open_store(settings, get_plugin_manager(settings))
+    migrated.migrate()
+    migrated.close()
+    return settings
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request, tmp_path) -> Iterator[Store]:
     if request.param == "postgres":
-        uri = request.getfixturevalue("new_postgres_database")()
-        settings = Settings(db_type="postgres", db_uri=uri)
+        settings = request.getfixturevalue("postgres_settings")
     else:
         settings = Settings(db_type="sqlite", db_uri=f"sqlite:///{tmp_path}/s.db")
     opened = open_store(settings, get_plugin_manager(settings))
     opened.migrate()
+    if request.param == "postgres":
+        opened.database.execute_sql("TRUNCATE schedule_firings, schedules, scheduler_locks, codes")
     try:
         yield opened
     finally:
@@ -326,7 +338,12 @@ def test_schedulers_fire_codes_and_flows_once_per_occurrence(new_postgres_databa
         for process in schedulers:  # SIGTERM: each waits for the firings it started
             assert process.stop() == 0
         firings = requests.get(code_item, timeout=30).json()["firings"]
-        assert firings and all(f["status"] == "fired" for f in firings)
+        # an occurrence that came while the previous run still ran (the first run starts the
+        # runtimes) is skipped, and says so
+        skipped = [f for f in firings if f["status"] == "failed"]
+        assert all(f["error"] == STILL_RUNNING and f["run_id"] is None for f in skipped)
+        firings = [f for f in firings if f["status"] != "failed"]
+        assert len(firings) >= 3 and all(f["status"] == "fired" for f in firings), firings
         # every occurrence fired once, by one replica, as one run, though two replicas looked
         assert len({f["scheduled_for"] for f in firings}) == len(firings)
         runs = requests.get(api("/coderun"), params={"code_id": code["id"]}, timeout=30).json()
@@ -402,3 +419,28 @@ def test_bad_schedules_name_the_problem(new_postgres_database, tmp_path):
         assert requests.get(url, timeout=30).json() == []
     finally:
         server.stop()
+
+
+def test_a_firing_still_running_makes_the_next_occurrence_skip(store):
+    schedule = schedule_of(store)
+    started, finish = threading.Event(), threading.Event()
+
+    def slow(_: Schedule) -> Fired:
+        started.set()
+        finish.wait(DEADLINE_SECONDS)
+        return Fired(run_id="00000000-0000-4000-8000-000000000009")
+
+    clock = Clock(T0)
+    with ThreadPoolExecutor(2) as pool:
+        slow_firer = ScheduleFirer(
+            schedules=store.schedules, locks=store.locks, targets={TargetType.CODE: slow},
+            executor=pool, grace=timedelta(seconds=60), clock=clock, release=store.release,
+        )
+        assert slow_firer.tick().fired == 1
+        assert started.wait(DEADLINE_SECONDS)
+        clock.now = T0 + FIVE_MINUTES
+        assert slow_firer.tick().fired == 0
+        finish.set()
+    later, first = store.schedules.firings(schedule.id)
+    assert (first.status, first.run_id) == (FiringStatus.FIRED, "00000000-0000-4000-8000-000000000009")
+    assert (later.status, later.error) == (FiringStatus.FAILED, STILL_RUNNING)

@@ -12,6 +12,7 @@ counted on the schedule as ``missed`` with ``last_missed_at``, never replayed.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ log = logging.getLogger("codeactions.scheduler")
 
 SCHEDULES_LOCK = "schedules"
 DUE_BATCH = 200
+STILL_RUNNING = "skipped: the previous firing of this schedule is still running"
 MAX_COUNTED = 100_000
 """Missed occurrences counted in one pass at most (a per-second schedule after a long outage)."""
 
@@ -72,6 +74,9 @@ class ScheduleFirer:
     clock: Callable[[], datetime] = utcnow
     holder: str = field(default_factory=new_holder)
     release: Callable[[], None] = lambda: None
+    _running: set[str] = field(default_factory=set, init=False)
+    """Schedules whose firing is under way in this process: one at a time each."""
+    _guard: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def tick(self) -> PassSummary:
         """One pass: fire the latest due occurrence of each due schedule, count the rest."""
@@ -127,6 +132,12 @@ class ScheduleFirer:
             )
         if firing is None:
             return 0, len(skipped) if moved else 0
+        with self._guard:
+            busy = schedule.id in self._running
+            self._running.add(schedule.id)
+        if busy:  # a run longer than the interval: occurrences do not pile up behind it
+            self.schedules.finish_firing(firing.id, status=FiringStatus.FAILED, error=STILL_RUNNING)
+            return 0, len(skipped) if moved else 0
         self.executor.submit(self._fire, schedule, firing)
         return 1, len(skipped) if moved else 0
 
@@ -158,6 +169,8 @@ class ScheduleFirer:
         except Exception:
             log.exception("schedule %s: firing %s could not be recorded", schedule.id, firing.id)
         finally:
+            with self._guard:
+                self._running.discard(schedule.id)
             self.release()
 
 
