@@ -10,7 +10,7 @@ from typing import Any
 import peewee
 
 from codeactions_core.model import CodeVersion, NewCodeVersion, utcnow
-from codeactions_sql.fields import is_uuid
+from codeactions_sql.fields import is_uuid, time_from_db
 from codeactions_sql.repositories import database_errors_as_store_errors, new_id
 
 
@@ -34,6 +34,11 @@ class SqlVersions:
         self.codes = codes
         self.model = versions
         self._db: peewee.Database = versions._meta.database
+        p = self._db.param
+        self._version_by_number = (
+            "SELECT code_id, number, source, language, timeout, sha256, author, note, created_at "
+            f"FROM code_versions WHERE code_id = {p} AND number = {p}"
+        )
 
     def commit(self, code_id: str, new: NewCodeVersion) -> CodeVersion | None:
         if not is_uuid(code_id):
@@ -72,12 +77,18 @@ class SqlVersions:
             return self.get(code_id, code.version or last)
 
     def get(self, code_id: str, number: int) -> CodeVersion | None:
+        """One version: prepared SQL, as a pinned run reads it (peewee's query building
+        costs ten times the lookup)."""
         if not is_uuid(code_id):
             return None
-        row = self.model.get_or_none(
-            (self.model.code_id == code_id) & (self.model.number == number)
+        row = self._db.execute_sql(self._version_by_number, (code_id, number)).fetchone()
+        if row is None:
+            return None
+        return CodeVersion(
+            code_id=str(row[0]), number=row[1], source=row[2], language=row[3], timeout=row[4],
+            sha256=row[5], author=row[6] or "", note=row[7] or "",
+            created_at=time_from_db(row[8]),
         )
-        return to_version(row) if row else None
 
     def list(self, code_id: str) -> list[CodeVersion]:
         if not is_uuid(code_id):
