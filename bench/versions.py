@@ -38,19 +38,29 @@ def main() -> None:
     services = build_services(settings)
     services.store.migrate()
     client = testing.TestClient(create_app(services=services))
-    created = client.simulate_post("/code", json={
-        "name": "v", "type": "endpoint", "language": "python", "project_uuid": "p",
-        "source": SOURCE % 0,
-    })
+    created = client.simulate_post(
+        "/code",
+        json={
+            "name": "v",
+            "type": "endpoint",
+            "language": "python",
+            "project_uuid": "p",
+            "source": SOURCE % 0,
+        },
+    )
     code_id = created.json["id"]
     client.simulate_post(f"/run/{code_id}")  # starts the runtimes
     requests: dict[str, Callable[[int], object]] = {
         "run, current version": lambda i: client.simulate_post(f"/run/{code_id}"),
-        "run, ?version=1": lambda i: client.simulate_post(f"/run/{code_id}", params={"version": "1"}),
+        "run, ?version=1": lambda i: client.simulate_post(
+            f"/run/{code_id}", params={"version": "1"}
+        ),
         "PATCH source (new version)": lambda i: client.simulate_patch(
-            f"/code/{code_id}", json={"source": SOURCE % (i + 1)}),
+            f"/code/{code_id}", json={"source": SOURCE % (i + 1)}
+        ),
         "PATCH name (no version)": lambda i: client.simulate_patch(
-            f"/code/{code_id}", json={"name": f"n{i}"}),
+            f"/code/{code_id}", json={"name": f"n{i}"}
+        ),
     }
     timings: dict[str, list[float]] = {name: [] for name in requests}
     for round_number in range(args.rounds):
@@ -62,9 +72,14 @@ def main() -> None:
     medians = {name: statistics.median(values) for name, values in timings.items()}
     for name, median in medians.items():
         print(f"{name:30s} median {median:7.2f} ms")
-    print(f"pinned / current run:       {medians['run, ?version=1'] / medians['run, current version']:.2f}")
-    print(f"new-version / name-only PATCH: "
-          f"{medians['PATCH source (new version)'] / medians['PATCH name (no version)']:.2f}")
+    print(
+        "pinned / current run:          "
+        f"{medians['run, ?version=1'] / medians['run, current version']:.2f}"
+    )
+    print(
+        f"new-version / name-only PATCH: "
+        f"{medians['PATCH source (new version)'] / medians['PATCH name (no version)']:.2f}"
+    )
     services.close()
 
 

@@ -5,7 +5,8 @@ older than CLEANER_RETENTION_PERIOD days, in batches, and fails abandoned
 runs; a lock (Redis, else the database) lets one replica at a time do it.
 Every few minutes, abandoned runs are failed on their own (one idempotent
 statement, no lock needed). Every SCHEDULE_POLL_SECONDS the schedules that are
-due fire (``codeactions_core.scheduling.firing``: one replica per occurrence). SIGTERM or SIGINT stops the process once the
+due fire (``codeactions_core.scheduling.firing``: one replica per occurrence).
+SIGTERM or SIGINT stops the process once the
 running pass is done.
 
 ``python -m codeactions_core.scheduler [--run-once]`` runs the same command
@@ -312,16 +313,18 @@ def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
     cleaning = open_cleaning(settings)
     firing = None
     try:
-        firing = open_firing(settings, cleaning.store, cleaning.cleaner.locks)
+        if getattr(cleaning.store, "schedules", None) is not None:
+            firing = open_firing(settings, cleaning.store, cleaning.cleaner.locks)
         if args.run_once:
             print(cleaning.cleaner.clean().line(), flush=True)
-            print(firing.firer.tick().line(), flush=True)
+            if firing is not None:
+                print(firing.firer.tick().line(), flush=True)
             return 0
         log.info(
             "codeactions %s scheduler: %s store, %s lock, holder %s",
             __version__, cleaning.store.kind, cleaning.lock_kind, cleaning.cleaner.holder,
         )
-        run_until_stopped(build_scheduler(settings, cleaning, firing.firer))
+        run_until_stopped(build_scheduler(settings, cleaning, firing.firer if firing else None))
         return 0
     finally:
         if firing is not None:

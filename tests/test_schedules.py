@@ -442,5 +442,7 @@ def test_a_firing_still_running_makes_the_next_occurrence_skip(store):
         assert slow_firer.tick().fired == 0
         finish.set()
     later, first = store.schedules.firings(schedule.id)
-    assert (first.status, first.run_id) == (FiringStatus.FIRED, "00000000-0000-4000-8000-000000000009")
+    assert (first.status, first.run_id) == (
+        FiringStatus.FIRED, "00000000-0000-4000-8000-000000000009"
+    )
     assert (later.status, later.error) == (FiringStatus.FAILED, STILL_RUNNING)

@@ -107,8 +107,9 @@ def build_services(
     )
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
-        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics,
-        versions=getattr(store, "versions", None), schedules=getattr(store, "schedules", None),
+        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs,
+        observer=metrics, versions=getattr(store, "versions", None),
+        schedules=getattr(store, "schedules", None),
     )
     runs = RunService(
         codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,

@@ -252,7 +252,8 @@ class CodeService:
         """A code stored before versions gets its version 1 on first read."""
         if code is None or code.version is not None or self._versions is None:
             return code
-        first = self._versions.ensure_first(code.id, self._draft(code, "", "stored before versions"))
+        draft = self._draft(code, "", "stored before versions")
+        first = self._versions.ensure_first(code.id, draft)
         code.version = first.number if first else None
         return code
 

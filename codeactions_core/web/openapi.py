@@ -131,7 +131,9 @@ SCHEMAS: dict[str, Schema] = {
             "updated_at": TIMESTAMP,
             "firings": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleFiring"}},
         },
-        "required": ["id", "target_type", "target_id", "cron", "timezone", "next_fire_at", "missed"],
+        "required": [
+            "id", "target_type", "target_id", "cron", "timezone", "next_fire_at", "missed",
+        ],
     },
     "ScheduleFiring": {
         "type": "object",
@@ -526,7 +528,8 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
         {"200": answer("the run", {"type": "object", "properties": {
             "code_id": {"type": "string"}, "result": ref("CodeRun")}, "required": ["code_id", "result"]})},
         body={"required": False, "content": {"*/*": {"schema": {}}}},
-        params=[path_param("code_id"), query("version", "run this code version (default: current)")],
+        params=[path_param("code_id"),
+                query("version", "run this code version (default: the current one)")],
     )},
     "/endpoint/{code_id}": run_operations(
         "/endpoint/{code_id}", "run an endpoint code; answers its raw result as text", "the result", True,
@@ -546,7 +549,8 @@ CORE_PATHS.update({  # issue 15: code versions and schedules
         {"200": answer("versions", array_of("CodeVersion"))}, params=[CODE_ID],
     )},
     "/code/{code_id}/versions/{number}": {"get": op(
-        "versions", "one version with its source", {"200": answer("the version", ref("CodeVersion"))},
+        "versions", "one version with its source",
+        {"200": answer("the version", ref("CodeVersion"))},
         params=[CODE_ID, VERSION],
     )},
     "/code/{code_id}/versions/{number}/restore": {"post": op(
@@ -557,13 +561,14 @@ CORE_PATHS.update({  # issue 15: code versions and schedules
         params=[CODE_ID, VERSION, NOTE],
     )},
     "/code/{code_id}/diff": {"get": op(
-        "versions", "unified diff between two versions", {"200": answer("the diff", ref("CodeDiff"))},
+        "versions", "unified diff between two versions",
+        {"200": answer("the diff", ref("CodeDiff"))},
         params=[CODE_ID, query("from", "a version number", required=True),
                 query("to", "a version number", required=True)],
     )},
     "/code/{code_id}/schedules": {
-        "get": op("schedules", "a code's schedules", {"200": answer("schedules", array_of("Schedule"))},
-                  params=[CODE_ID]),
+        "get": op("schedules", "a code's schedules",
+                  {"200": answer("schedules", array_of("Schedule"))}, params=[CODE_ID]),
         "post": op("schedules", "run the code on a cron expression in a time zone",
                    {"201": answer("created", ref("Schedule"))},
                    body=json_body(ref("NewSchedule")), params=[CODE_ID]),
@@ -576,8 +581,8 @@ CORE_PATHS.update({  # issue 15: code versions and schedules
                      params=[CODE_ID, SCHEDULE_ID]),
     },
     "/flows/{flow_id}/schedules": {
-        "get": op("schedules", "a flow's schedules", {"200": answer("schedules", array_of("Schedule"))},
-                  params=[FLOW_ID]),
+        "get": op("schedules", "a flow's schedules",
+                  {"200": answer("schedules", array_of("Schedule"))}, params=[FLOW_ID]),
         "post": op("schedules", "execute the flow on a cron expression in a time zone",
                    {"201": answer("created", ref("Schedule"))},
                    body=json_body(ref("NewSchedule")), params=[FLOW_ID]),

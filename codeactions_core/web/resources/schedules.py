@@ -6,6 +6,8 @@ deleting them is an edit (moderator).
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 
 from codeactions_core.scheduling.model import TargetType
@@ -15,6 +17,8 @@ from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService
 from codeactions_core.web.resources.flows import actor, body_of
+
+log = logging.getLogger(__name__)
 
 
 class ScheduleResource:
@@ -80,6 +84,11 @@ class ScheduleItem(ScheduleResource):
 
 
 def add_schedule_routes(app: falcon.App, services: Services) -> None:
+    """The routes, when the store keeps schedules (a store plugin older than them does not)."""
+    if getattr(services.store, "schedules", None) is None:
+        log.warning("the %s store keeps no schedules: /code/{id}/schedules is off",
+                    services.store.kind)
+        return
     schedules = ScheduleService(services.store.schedules, services.codes)
     for prefix, target_type in (
         ("/code/{code_id}", TargetType.CODE),

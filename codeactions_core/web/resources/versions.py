@@ -6,6 +6,8 @@ edit of the code (moderator).
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 
 from codeactions_core.model import Code
@@ -15,6 +17,8 @@ from codeactions_core.services.codes import CodeService
 from codeactions_core.services.versions import VersionService
 from codeactions_core.web.requests import first_param
 from codeactions_core.web.resources.flows import actor, body_of
+
+log = logging.getLogger(__name__)
 
 
 class VersionResource:
@@ -61,6 +65,11 @@ class VersionDiff(VersionResource):
 
 
 def add_version_routes(app: falcon.App, services: Services) -> None:
+    """The routes, when the store keeps versions (a store plugin older than them does not)."""
+    if getattr(services.store, "versions", None) is None:
+        log.warning("the %s store keeps no code versions: /code/{id}/versions is off",
+                    services.store.kind)
+        return
     versions = VersionService(services.codes, services.store.versions)
     parts = (services.codes, versions, services.access)
     app.add_route("/code/{code_id}/versions", VersionCollection(*parts))

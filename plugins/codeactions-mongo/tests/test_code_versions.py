@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bson import ObjectId
 
@@ -14,10 +14,11 @@ def test_migration_11_gives_stored_codes_version_1(new_mock_store) -> None:
     store = new_mock_store()
     store.migrate(3)
     first, second = ObjectId(), ObjectId()
-    moment = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+    moment = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
     store.database["code"].insert_many([
-        {"_id": first, "name": "a", "type": "endpoint", "source": "print('olá')", "language": "python",
-         "project_uuid": "p", "timeout": 30, "created_at": moment, "updated_at": moment},
+        {"_id": first, "name": "a", "type": "endpoint", "source": "print('olá')",
+         "language": "python", "project_uuid": "p", "timeout": 30, "created_at": moment,
+         "updated_at": moment},
         {"_id": second, "name": "b", "type": "flow", "source": "x", "project_uuid": "p"},
     ])
     assert store.migrate() == [11, 13]
