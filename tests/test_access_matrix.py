@@ -206,6 +206,16 @@ def test_public_endpoints_need_nothing(world):
     assert world["client"].simulate_post(f"/endpoint/{world['code']}").text == "ok"
 
 
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+@pytest.mark.parametrize("route", ["/action/endpoint/{}", "/endpoint/{}"])
+def test_pinning_a_version_on_a_public_route_needs_run_rights(world, caller, route):
+    answer = world["client"].simulate_get(
+        route.format(world["code"]), params={"version": "1"}, headers=CALLERS[caller]
+    )
+    expected = 401 if caller in UNKNOWN else 200 if caller in ALLOWED["execute"] else 403
+    assert answer.status_code == expected, answer.text
+
+
 def test_a_forbidden_answer_says_why(world):
     answer = world["client"].simulate_patch(f"/code/{world['code']}", params={"name": "x"}, headers=CALLERS["viewer"])
     assert answer.json["message"] == f"viewer@x.org is a viewer of project {PROJECT!r}; this needs a moderator"

@@ -75,5 +75,7 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     add_schedule_routes(app, services)  # issue 15: schedules
 
     app.add_route("/run/{code_id}", RunCode(services.runs, access))
-    app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))
-    app.add_route("/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter))
+    app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter, access))
+    app.add_route(
+        "/action/endpoint/{code_id}", ActionEndpoint(services.runs, services.rate_limiter, access)
+    )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import falcon
 
-from codeactions_core.errors import TooManyRequests
+from codeactions_core.errors import TooManyRequests, Unauthenticated
 from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
@@ -42,6 +44,24 @@ def pinned_version(req: falcon.Request) -> str | None:
     """``?version=n``: the code version a run pins (checked by the run service)."""
     value = first_param(req, "version")
     return value if value not in (None, "") else None
+
+
+def may_pin(access: AccessService | None, req: falcon.Request) -> Callable[[Code], None] | None:
+    """On the public routes, pinning a version is for callers who may run the code (as on
+    ``/run``), once auth is configured: an old version may lack a fix its author made."""
+    if access is None or access.open:
+        return None
+    identity = access.authenticated({name.lower(): value for name, value in req.headers.items()})
+
+    def authorize(code: Code) -> None:
+        if identity is None:
+            raise Unauthenticated(
+                "?version= on a public route needs the credentials of a caller who may run "
+                "the code (Authorization header)"
+            )
+        access.require_run(identity, code.project_uuid)
+
+    return authorize
 
 
 def limit(limiter: RateLimiter, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
@@ -96,14 +116,19 @@ class Endpoint:
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
+    def __init__(
+        self, runs: RunService, limiter: RateLimiter, access: AccessService | None = None
+    ) -> None:
         self._runs = runs
         self._limiter = limiter
+        self._access = access
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
+        version = pinned_version(req)
         result = self._runs.run(
-            code_id, run_request(req), endpoints_only=True, version=pinned_version(req)
+            code_id, run_request(req), endpoints_only=True, version=version,
+            authorize=may_pin(self._access, req) if version is not None else None,
         )
         if not answer_failure(resp, result):
             resp.content_type = PLAIN_TEXT
@@ -116,14 +141,19 @@ class ActionEndpoint:
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
+    def __init__(
+        self, runs: RunService, limiter: RateLimiter, access: AccessService | None = None
+    ) -> None:
         self._runs = runs
         self._limiter = limiter
+        self._access = access
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
+        version = pinned_version(req)
         result = self._runs.run(
-            code_id, run_request(req), endpoints_only=True, version=pinned_version(req)
+            code_id, run_request(req), endpoints_only=True, version=version,
+            authorize=may_pin(self._access, req) if version is not None else None,
         )
         if answer_failure(resp, result):
             return
