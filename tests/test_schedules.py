@@ -24,6 +24,7 @@ from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.testing.server import (
     RunningProcess,
+    RunningServer,
     run_cli,
     start_server,
     start_until_logged,
@@ -238,15 +239,25 @@ def poll(what: Callable[[], object], deadline: float = DEADLINE_SECONDS) -> obje
     raise AssertionError("the scheduler did not fire in time")
 
 
-@pytest.mark.postgres
-@pytest.mark.e2e
-def test_schedulers_fire_codes_and_flows_once_per_occurrence(new_postgres_database, tmp_path):
+@pytest.fixture(scope="module")
+def served(new_postgres_database, tmp_path_factory) -> Iterator[tuple[dict, RunningServer]]:
+    """One `codeactions serve` on a fresh PostgreSQL database for the module's e2e tests."""
     settings = {
         "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
         "FLOWS_CODE_ACTIONS_DB_URI": new_postgres_database(),
     }
     assert run_cli("migrate", settings=settings).returncode == 0
-    server = start_server(settings, tmp_path)
+    server = start_server(settings, tmp_path_factory.mktemp("schedules-server"))
+    try:
+        yield settings, server
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.e2e
+def test_schedulers_fire_codes_and_flows_once_per_occurrence(served, tmp_path):
+    settings, server = served
     schedulers: list[RunningProcess] = []
     try:
         api = server.url
@@ -359,66 +370,57 @@ def test_schedulers_fire_codes_and_flows_once_per_occurrence(new_postgres_databa
     finally:
         for process in schedulers:
             process.stop()
-        server.stop()
 
 
 @pytest.mark.postgres
 @pytest.mark.e2e
-def test_bad_schedules_name_the_problem(new_postgres_database, tmp_path):
-    settings = {
-        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
-        "FLOWS_CODE_ACTIONS_DB_URI": new_postgres_database(),
-    }
-    assert run_cli("migrate", settings=settings).returncode == 0
-    server = start_server(settings, tmp_path)
-    try:
-        code = requests.post(
-            server.url("/code"),
-            json={
-                "name": "x",
-                "type": "endpoint",
-                "language": "python",
-                "project_uuid": "p",
-                "source": SOURCE_V2,
-            },
-            timeout=30,
-        ).json()
-        url = server.url(f"/code/{code['id']}/schedules")
-        cases = [
-            ({"cron": "every day"}, 400, "has 2 fields"),
-            ({"cron": "0 25 * * *"}, 400, "is not a valid cron expression"),
-            (
-                {"cron": "0 9 * * *", "timezone": "Europe/Atlantis"},
-                400,
-                "not a known IANA time zone",
-            ),
-            ({"cron": "0 9 * * *", "version": 4}, 404, "has no version 4"),
-            ({"cron": "0 9 * * *", "params": [1]}, 400, "params must be an object"),
-            ({"cron": "0 9 * * *", "every": "day"}, 400, "unknown field(s) 'every'"),
-        ]
-        for body, status, message in cases:
-            answer = requests.post(url, json=body, timeout=30)
-            assert answer.status_code == status and message in answer.json()["message"], (
-                body,
-                answer.text,
-            )
-        assert (
-            requests.post(
-                url, data="not json", headers={"Content-Type": "application/json"}, timeout=30
-            ).status_code
-            == 400
+def test_bad_schedules_name_the_problem(served):
+    _, server = served
+    code = requests.post(
+        server.url("/code"),
+        json={
+            "name": "x",
+            "type": "endpoint",
+            "language": "python",
+            "project_uuid": "p",
+            "source": SOURCE_V2,
+        },
+        timeout=30,
+    ).json()
+    url = server.url(f"/code/{code['id']}/schedules")
+    cases = [
+        ({"cron": "every day"}, 400, "has 2 fields"),
+        ({"cron": "0 25 * * *"}, 400, "is not a valid cron expression"),
+        (
+            {"cron": "0 9 * * *", "timezone": "Europe/Atlantis"},
+            400,
+            "not a known IANA time zone",
+        ),
+        ({"cron": "0 9 * * *", "version": 4}, 404, "has no version 4"),
+        ({"cron": "0 9 * * *", "params": [1]}, 400, "params must be an object"),
+        ({"cron": "0 9 * * *", "every": "day"}, 400, "unknown field(s) 'every'"),
+    ]
+    for body, status, message in cases:
+        answer = requests.post(url, json=body, timeout=30)
+        assert answer.status_code == status and message in answer.json()["message"], (
+            body,
+            answer.text,
         )
-        missing = requests.get(f"{url}/00000000-0000-4000-8000-000000000000", timeout=30)
-        assert missing.status_code == 404 and "not found" in missing.json()["message"]
-        unknown_flow = requests.post(
-            server.url("/flows/00000000-0000-4000-8000-000000000000/schedules"),
-            json={"cron": "0 9 * * *"},
-            timeout=30,
-        )
-        assert unknown_flow.status_code == 404
-        assert requests.get(url, timeout=30).json() == []
-    finally:
-        server.stop()
+    assert (
+        requests.post(
+            url, data="not json", headers={"Content-Type": "application/json"}, timeout=30
+        ).status_code
+        == 400
+    )
+    missing = requests.get(f"{url}/00000000-0000-4000-8000-000000000000", timeout=30)
+    assert missing.status_code == 404 and "not found" in missing.json()["message"]
+    unknown_flow = requests.post(
+        server.url("/flows/00000000-0000-4000-8000-000000000000/schedules"),
+        json={"cron": "0 9 * * *"},
+        timeout=30,
+    )
+    assert unknown_flow.status_code == 404
+    assert requests.get(url, timeout=30).json() == []
 
 
 def test_a_firing_still_running_makes_the_next_occurrence_skip(store):
@@ -433,8 +435,13 @@ def test_a_firing_still_running_makes_the_next_occurrence_skip(store):
     clock = Clock(T0)
     with ThreadPoolExecutor(2) as pool:
         slow_firer = ScheduleFirer(
-            schedules=store.schedules, locks=store.locks, targets={TargetType.CODE: slow},
-            executor=pool, grace=timedelta(seconds=60), clock=clock, release=store.release,
+            schedules=store.schedules,
+            locks=store.locks,
+            targets={TargetType.CODE: slow},
+            executor=pool,
+            grace=timedelta(seconds=60),
+            clock=clock,
+            release=store.release,
         )
         assert slow_firer.tick().fired == 1
         assert started.wait(DEADLINE_SECONDS)
@@ -443,6 +450,7 @@ def test_a_firing_still_running_makes_the_next_occurrence_skip(store):
         finish.set()
     later, first = store.schedules.firings(schedule.id)
     assert (first.status, first.run_id) == (
-        FiringStatus.FIRED, "00000000-0000-4000-8000-000000000009"
+        FiringStatus.FIRED,
+        "00000000-0000-4000-8000-000000000009",
     )
     assert (later.status, later.error) == (FiringStatus.FAILED, STILL_RUNNING)
