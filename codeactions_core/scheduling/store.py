@@ -53,7 +53,8 @@ class ScheduleRepository(Protocol):
         self, schedule_id: str, scheduled_for: datetime, holder: str
     ) -> ScheduleFiring | None:
         """Record that ``holder`` fires the occurrence ``scheduled_for`` (status started);
-        None when that occurrence was claimed already: exactly one claim per occurrence."""
+        None when that occurrence was claimed already (exactly one claim per occurrence), or
+        when the schedule does not exist (deleted meanwhile)."""
 
     def finish_firing(
         self,

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from codeactions_core.scheduling.model import FiringStatus, NewSchedule, TargetType
 from codeactions_core.store import Store
 from codeactions_core.testing.log_store_contract import NOT_IDS
@@ -147,13 +145,15 @@ class ScheduleStoreContract:
         assert store.schedules.delete_for_target(TargetType.CODE, schedule.target_id) == 2
         assert store.schedules.list_by_target(TargetType.CODE, schedule.target_id) == []
 
-    @pytest.mark.parametrize("bad_id", NOT_IDS)
-    def test_unknown_schedules_are_none(self, store: Store, bad_id: str) -> None:
-        assert store.schedules.get(bad_id) is None
-        assert store.schedules.delete(bad_id) is False
-        assert store.schedules.list_by_target(TargetType.CODE, bad_id) == []
-        assert store.schedules.firings(bad_id) == []
-        assert store.schedules.finish_firing(bad_id, status=FiringStatus.FIRED) is None
-        assert not store.schedules.advance(
-            bad_id, expected_next=T0, next_fire_at=T0, fired=None, missed=0, last_missed_at=None
-        )
+    def test_unknown_schedules_are_none(self, store: Store) -> None:
+        for bad_id in NOT_IDS:  # one test: each id costs a fresh store on PostgreSQL
+            assert store.schedules.get(bad_id) is None
+            assert store.schedules.delete(bad_id) is False
+            assert store.schedules.list_by_target(TargetType.CODE, bad_id) == []
+            assert store.schedules.firings(bad_id) == []
+            assert store.schedules.finish_firing(bad_id, status=FiringStatus.FIRED) is None
+            assert store.schedules.claim_firing(bad_id, T0, "h") is None
+            assert not store.schedules.advance(
+                bad_id, expected_next=T0, next_fire_at=T0, fired=None, missed=0,
+                last_missed_at=None,
+            )

@@ -298,6 +298,9 @@ class MongoSchedules:
     def claim_firing(
         self, schedule_id: str, scheduled_for: datetime, holder: str
     ) -> ScheduleFiring | None:
+        query = id_query(schedule_id)
+        if query is None or self.collection.find_one(query, {"_id": 1}) is None:
+            return None
         document = {
             "_id": ObjectId(),
             "schedule_id": schedule_id,

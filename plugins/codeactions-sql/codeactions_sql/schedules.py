@@ -148,6 +148,8 @@ class SqlSchedules:
     ) -> ScheduleFiring | None:
         if not is_uuid(schedule_id):
             return None
+        if self.model.get_or_none(self.model.id == schedule_id) is None:
+            return None
         firing_id = new_id()
         self.firings_model.insert(
             id=firing_id,
