@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -80,9 +81,11 @@ class Code:
     url: str = ""
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+    version: int | None = None
+    """The number of the code's current version (None: a code stored before versions)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "id": self.id,
             "name": self.name,
             "type": str(self.type),
@@ -94,6 +97,54 @@ class Code:
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }
+        if self.version is not None:
+            document["version"] = self.version
+        return document
+
+
+@dataclass
+class CodeVersion:
+    """One immutable state of a code's program: what ran when this version was current."""
+
+    code_id: str
+    number: int
+    source: str
+    language: str
+    timeout: int
+    sha256: str
+    author: str = ""
+    note: str = ""
+    created_at: datetime = field(default_factory=utcnow)
+
+    def to_json(self, *, with_source: bool = True) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "code_id": self.code_id,
+            "number": self.number,
+            "language": self.language,
+            "timeout": self.timeout,
+            "sha256": self.sha256,
+            "author": self.author,
+            "note": self.note,
+            "created_at": rfc3339(self.created_at),
+        }
+        if with_source:
+            document["source"] = self.source
+        return document
+
+
+@dataclass
+class NewCodeVersion:
+    """A code's program as the next version records it; the store assigns its number."""
+
+    source: str
+    language: str
+    timeout: int
+    author: str = ""
+    note: str = ""
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
 
 @dataclass
@@ -145,6 +196,8 @@ class CodeRun:
     """The run's MongoDB id before the old service moved to PostgreSQL (rows it migrated)."""
     code_mongo_id: str | None = None
     """The code's MongoDB id, when the run was asked for by it (old clients' ObjectId paths)."""
+    version: int | None = None
+    """The number of the code version it ran (None: a run from before versions)."""
 
     def to_json(self) -> dict[str, Any]:
         """The old service's CodeRun JSON; ``extra``, ``params`` and ``headers`` it stored as
@@ -165,6 +218,8 @@ class CodeRun:
             document["mongo_object_id"] = self.mongo_object_id
         if self.code_mongo_id:
             document["code_mongo_id"] = self.code_mongo_id
+        if self.version is not None:
+            document["version"] = self.version
         return document
 
 

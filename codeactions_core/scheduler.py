@@ -4,7 +4,9 @@ Daily at CLEANER_SCHEDULE_TIME (UTC) a cleaning pass deletes the runs and logs
 older than CLEANER_RETENTION_PERIOD days, in batches, and fails abandoned
 runs; a lock (Redis, else the database) lets one replica at a time do it.
 Every few minutes, abandoned runs are failed on their own (one idempotent
-statement, no lock needed). SIGTERM or SIGINT stops the process once the
+statement, no lock needed). Every SCHEDULE_POLL_SECONDS the schedules that are
+due fire (``codeactions_core.scheduling.firing``: one replica per occurrence).
+SIGTERM or SIGINT stops the process once the
 running pass is done.
 
 ``python -m codeactions_core.scheduler [--run-once]`` runs the same command
@@ -36,6 +38,7 @@ from codeactions_core.errors import CodeActionsError
 from codeactions_core.locks import FallbackLocks, RedisLocks, new_holder, open_locks
 from codeactions_core.model import utcnow
 from codeactions_core.plugins import get_plugin_manager
+from codeactions_core.scheduling.firing import ScheduleFirer
 from codeactions_core.services import open_store
 from codeactions_core.services.run_leases import LEASE_EXPIRED
 from codeactions_core.services.runs import fail_abandoned_runs
@@ -48,6 +51,8 @@ log = logging.getLogger("codeactions.scheduler")
 CLEANING_LOCK = "cleaner"
 CLEANING_JOB = "clean-runs-and-logs"
 ABANDONED_JOB = "fail-abandoned-runs"
+SCHEDULES_JOB = "fire-due-schedules"
+SCHEDULES_JOB_NAME = "fire due schedules"
 ABANDONED_INTERVAL = timedelta(minutes=5)
 CLEANING_MISFIRE_GRACE_SECONDS = 3600  # a daily pass delayed (process paused, busy) still runs
 ABANDONED_MISFIRE_GRACE_SECONDS = 60
@@ -198,8 +203,11 @@ def releasing(job: Callable[[], Any], release: Callable[[], None]) -> Callable[[
     return run
 
 
-def build_scheduler(settings: Settings, cleaning: Cleaning) -> BlockingScheduler:
-    """A BlockingScheduler (UTC) with the daily cleaning job and the abandoned-runs job."""
+def build_scheduler(
+    settings: Settings, cleaning: Cleaning, firer: ScheduleFirer | None = None
+) -> BlockingScheduler:
+    """A BlockingScheduler (UTC) with the daily cleaning job and the abandoned-runs job, and
+    with ``firer`` the job that fires due schedules."""
     scheduler = BlockingScheduler(
         timezone=timezone.utc,
         executors={"default": ThreadPoolExecutor(max_workers=2)},
@@ -222,7 +230,28 @@ def build_scheduler(settings: Settings, cleaning: Cleaning) -> BlockingScheduler
         name=f"fail abandoned runs every {every}s",
         misfire_grace_time=ABANDONED_MISFIRE_GRACE_SECONDS,
     )
+    if firer is not None:
+        logging.getLogger("apscheduler.executors.default").addFilter(QuietJob(SCHEDULES_JOB_NAME))
+        scheduler.add_job(
+            releasing(firer.tick, release),
+            IntervalTrigger(seconds=settings.schedule_poll_seconds, timezone=timezone.utc),
+            id=SCHEDULES_JOB,
+            name=f"{SCHEDULES_JOB_NAME} every {settings.schedule_poll_seconds}s",
+            misfire_grace_time=max(1, int(settings.schedule_poll_seconds)),
+        )
     return scheduler
+
+
+class QuietJob(logging.Filter):
+    """Drops APScheduler's per-run lines of a frequent job (every few seconds) whose passes
+    log what they did themselves; its warnings and errors still pass."""
+
+    def __init__(self, job_name: str) -> None:
+        super().__init__()
+        self._job_name = job_name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or self._job_name not in record.getMessage()
 
 
 def describe_schedule(scheduler: BlockingScheduler) -> str:
@@ -288,18 +317,27 @@ def run_until_stopped(scheduler: BlockingScheduler) -> None:
 
 def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
     """``codeactions scheduler [--run-once]``."""
+    from codeactions_core.scheduling.targets import open_firing  # imports the run services
+
     cleaning = open_cleaning(settings)
+    firing = None
     try:
+        if getattr(cleaning.store, "schedules", None) is not None:
+            firing = open_firing(settings, cleaning.store, cleaning.cleaner.locks)
         if args.run_once:
             print(cleaning.cleaner.clean().line(), flush=True)
+            if firing is not None:
+                print(firing.firer.tick().line(), flush=True)
             return 0
         log.info(
             "codeactions %s scheduler: %s store, %s lock, holder %s",
             __version__, cleaning.store.kind, cleaning.lock_kind, cleaning.cleaner.holder,
         )
-        run_until_stopped(build_scheduler(settings, cleaning))
+        run_until_stopped(build_scheduler(settings, cleaning, firing.firer if firing else None))
         return 0
     finally:
+        if firing is not None:
+            firing.close()
         cleaning.close()
 
 
@@ -310,7 +348,8 @@ def register_command(commands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run-once", action="store_true",
-        help="do one cleaning pass now, print its summary and exit",
+        help="do one cleaning pass and one pass over due schedules now, print their summaries "
+        "and exit",
     )
     parser.set_defaults(handler=scheduler_command)
     return parser

@@ -318,6 +318,16 @@ class Settings:
         "a crashed holder's lock expires after it.",
         parse=at_least(10),
     )
+    schedule_poll_seconds: float = setting(
+        5.0, "How often `codeactions scheduler` looks for schedules that are due.",
+        parse=at_least(0.2, parse_float),
+    )
+    schedule_misfire_grace_seconds: int = setting(
+        60,
+        "How late a schedule's occurrence may still be fired; older ones (no scheduler was "
+        "running) are counted as missed on the schedule, not replayed.",
+        parse=at_least(1),
+    )
     blacklist: tuple[str, ...] = setting(
         (),
         "Comma-separated terms a source may not contain: a convenience filter against typos and "

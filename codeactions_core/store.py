@@ -28,7 +28,9 @@ from codeactions_core.model import (
     CodeLog,
     CodeRun,
     CodeType,
+    CodeVersion,
     NewCode,
+    NewCodeVersion,
     Page,
     Project,
     ProjectSecret,
@@ -36,6 +38,7 @@ from codeactions_core.model import (
     RunStatus,
     UserPermission,
 )
+from codeactions_core.scheduling.store import ScheduleRepository
 
 
 @dataclass
@@ -54,6 +57,8 @@ class NewRun:
     async run waiting for a worker), so no lease rule fails it."""
     lease_expires_at: datetime | None = None
     """When the owner's claim lapses unless renewed (``RunRepository.renew_leases``)."""
+    version: int | None = None
+    """The number of the code version the run runs."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,31 @@ class CodeRepository(Protocol):
 
     def sources(self, language: str) -> Iterator[str]:
         """The source of every stored code of a language (``codeactions libs sync``)."""
+
+
+class CodeVersionRepository(Protocol):
+    """The immutable versions of each code's program (source, language, timeout).
+
+    ``codeactions_core.testing.version_store_contract`` is the suite every store must pass.
+    """
+
+    def commit(self, code_id: str, new: NewCodeVersion) -> CodeVersion | None:
+        """Record the code's next version (number = last + 1) and make it the code's
+        program: its source, language, timeout and ``version`` change in the same step.
+        None when the code does not exist. Concurrent commits get distinct numbers."""
+
+    def ensure_first(self, code_id: str, new: NewCodeVersion) -> CodeVersion | None:
+        """For a code stored before versions: record ``new`` as version 1 unless the code
+        has versions already, and set the code's ``version`` where it has none; the
+        code's current version, or None when the code does not exist. Idempotent."""
+
+    def get(self, code_id: str, number: int) -> CodeVersion | None: ...
+
+    def list(self, code_id: str) -> list[CodeVersion]:
+        """A code's versions, newest first."""
+
+    def delete_for_code(self, code_id: str) -> int:
+        """Delete a (deleted) code's versions; how many."""
 
 
 class RunRepository(Protocol):
@@ -237,6 +267,8 @@ class Store(Protocol):
     """True when ``serve`` may apply pending migrations itself (embedded stores)."""
 
     codes: CodeRepository
+    versions: CodeVersionRepository
+    schedules: ScheduleRepository
     runs: RunRepository
     logs: LogStore
     projects: ProjectRepository

@@ -73,8 +73,10 @@ def world(tmp_path_factory):
                 f"/run/{code['id']}", params={"async": "true"}, headers=service
             )
             client.simulate_post(f"/projects/{PROJECT}/signing-key", headers=service)
+            schedule = new_schedule(client, code["id"])
             yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"],
-                   "flow": flow, "execution": execution, "async run": queued.json["run_id"]}
+                   "flow": flow, "execution": execution, "async run": queued.json["run_id"],
+                   "schedule": schedule}
 
 
 STEPS = [{"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 3600}}]
@@ -121,6 +123,14 @@ def new_secret(world) -> str:
     return name
 
 
+EVERY_HOUR = {"cron": "0 * * * *", "timezone": "Europe/Lisbon"}
+
+
+def new_schedule(client, code_id: str) -> str:
+    created = client.simulate_post(f"/code/{code_id}/schedules", json=EVERY_HOUR, headers=CALLERS["service"])
+    return created.json["id"]
+
+
 ROUTES = {
     "list codes": ("read", lambda w: ("GET", "/code", {"params": {"project_uuid": PROJECT}})),
     "get code": ("read", lambda w: ("GET", f"/code/{w['code']}", {})),
@@ -161,6 +171,19 @@ ROUTES = {
     "execute": ("execute", lambda w: ("POST", f"/flows/{w['flow']}/executions", {"json": {"lead_id": 7}})),
     "cancel": ("execute", lambda w: (
         "POST", f"/flows/{w['flow']}/executions/{start(w['client'], w['flow'])}/cancel", {})),
+    "list code versions": ("read", lambda w: ("GET", f"/code/{w['code']}/versions", {})),
+    "get code version": ("read", lambda w: ("GET", f"/code/{w['code']}/versions/1", {})),
+    "diff code versions": ("read", lambda w: (
+        "GET", f"/code/{w['code']}/diff", {"params": {"from": "1", "to": "1"}})),
+    "restore code version": ("write", lambda w: ("POST", f"/code/{w['code']}/versions/1/restore", {})),
+    "run a pinned version": ("execute", lambda w: ("POST", f"/run/{w['code']}", {"params": {"version": "1"}})),
+    "list code schedules": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules", {})),
+    "get code schedule": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules/{w['schedule']}", {})),
+    "create code schedule": ("write", lambda w: ("POST", f"/code/{w['code']}/schedules", {"json": EVERY_HOUR})),
+    "delete code schedule": ("write", lambda w: (
+        "DELETE", f"/code/{w['code']}/schedules/{new_schedule(w['client'], w['code'])}", {})),
+    "list flow schedules": ("read", lambda w: ("GET", f"/flows/{w['flow']}/schedules", {})),
+    "create flow schedule": ("write", lambda w: ("POST", f"/flows/{w['flow']}/schedules", {"json": EVERY_HOUR})),
     "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
     "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
     "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),
@@ -207,6 +230,16 @@ def test_public_routes_need_nothing(world, path):
 def test_public_endpoints_need_nothing(world):
     assert world["client"].simulate_get(f"/action/endpoint/{world['code']}").text == "ok"
     assert world["client"].simulate_post(f"/endpoint/{world['code']}").text == "ok"
+
+
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+@pytest.mark.parametrize("route", ["/action/endpoint/{}", "/endpoint/{}"])
+def test_pinning_a_version_on_a_public_route_needs_run_rights(world, caller, route):
+    answer = world["client"].simulate_get(
+        route.format(world["code"]), params={"version": "1"}, headers=CALLERS[caller]
+    )
+    expected = 401 if caller in UNKNOWN else 200 if caller in ALLOWED["execute"] else 403
+    assert answer.status_code == expected, answer.text
 
 
 def test_a_forbidden_answer_says_why(world):

@@ -10,7 +10,7 @@ from codeactions_core.testing.samples import PYTHON_ACTION
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 CODE_KEYS = {
     "id", "name", "type", "source", "language", "url", "project_uuid", "timeout",
-    "created_at", "updated_at",
+    "created_at", "updated_at", "version",
 }
 
 

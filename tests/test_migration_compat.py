@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,7 @@ def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):
             "id": CODE_ID, "name": "legacy", "type": "endpoint", "source": "def Run(engine): pass",
             "language": "python", "url": "", "project_uuid": "proj-old", "timeout": 30,
             "created_at": "2024-01-15T10:30:00Z", "updated_at": "2024-01-16T11:00:00Z",
+            "version": 1,  # a stored code is version 1 of its history (migration 000011)
         }
         assert requests.get(server.url(f"/code/{LEGACY_CODE_ID}"), timeout=10).json() == code
         listed = requests.get(server.url("/code"), params={"project_uuid": "proj-old"}, timeout=10).json()

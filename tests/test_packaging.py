@@ -44,6 +44,7 @@ PUBLIC_CORE_API = {
     "codeactions_core.errors",
     "codeactions_core.execution",  # the runtime contract and SandboxedRuntime, for language plugins
     "codeactions_core.flows.model",  # flow entities, for store plugins
+    "codeactions_core.scheduling.model",  # schedule entities, for store plugins
     "codeactions_core.model",
     "codeactions_core.settings",
     "codeactions_core.store",  # the repository protocols, for store plugins
@@ -67,7 +68,10 @@ def core_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
 def test_plugin_imports_only_the_public_core_api(plugin):
-    package = next(path for path in plugin.iterdir() if path.name.startswith("codeactions_"))
+    package = next(
+        path for path in plugin.iterdir()
+        if path.name.startswith("codeactions_") and not path.name.endswith(".egg-info")
+    )
     used = {
         module: str(path.relative_to(ROOT))
         for path in package.rglob("*.py")

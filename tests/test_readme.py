@@ -53,7 +53,8 @@ def test_the_readme_examples_run_as_pasted(tmp_path, suite_env):
         assert "sk_live_0123456789" not in done.stdout  # the secret's value never comes back out
         for expected in ('{"hi": "ana"}', "called by ana", '"status":"completed","result":{"greet":{"hi":"bob"}}',
                          "called by bo", "completed", '"hi": "cy"', '{"token_length": 18}',
-                         "calling the API with ***", "/people/1", "id,name"):
+                         "calling the API with ***", "/people/1", "id,name", '{"hello": "dee"}',
+                         '{"hi": "eve"}', "'Mars/Olympus' is not a known IANA time zone"):
             assert expected in done.stdout, f"{expected!r} missing\n{shown}"
     finally:
         server.stop()

@@ -309,7 +309,7 @@ class FlowEngine:
         if self._run_code is None:
             return None
         run_code = self._run_code
-        return lambda code_id, params: run_code(project, code_id, params)
+        return lambda code_id, params, **options: run_code(project, code_id, params, **options)
 
     def _advance(self, execution: FlowExecution, index: int, steps: list) -> Outcome | FlowExecution:
         """Move past step ``index``: the execution to go on with (written together with the

@@ -51,7 +51,7 @@ class StepContext:
     """Results of the steps completed so far, by step id."""
     attempt: int = 1
     """1, or more when the step is run again because its worker died while running it."""
-    run_code: Callable[[str, Mapping[str, str]], Any] | None = None
+    run_code: Callable[..., Any] | None = None
     """``run_code(code_id, params)``: run a code action of the flow's project and return its
     result (parsed when it answered JSON); raises StepFailed when it fails."""
 

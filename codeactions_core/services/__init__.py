@@ -132,7 +132,9 @@ def build_services(
     )
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
-        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
+        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs,
+        observer=metrics, versions=getattr(store, "versions", None),
+        schedules=getattr(store, "schedules", None),
     )
     secrets = SecretService(store.secrets, settings.secrets_key)
     runs = RunService(

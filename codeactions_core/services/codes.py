@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from codeactions_core.errors import InvalidInput, NotFound
-from codeactions_core.model import Code, CodeChanges, CodeType, NewCode, canonical_id
-from codeactions_core.store import CodeRepository
+from codeactions_core.model import (
+    Code,
+    CodeChanges,
+    CodeType,
+    CodeVersion,
+    NewCode,
+    NewCodeVersion,
+    canonical_id,
+)
+from codeactions_core.scheduling.model import TargetType
+from codeactions_core.scheduling.store import ScheduleRepository
+from codeactions_core.store import CodeRepository, CodeVersionRepository
 
 if TYPE_CHECKING:
     from codeactions_core.services.libs import LibraryService
@@ -19,6 +30,7 @@ DEFAULT_TIMEOUT = 60
 MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
 MAX_NAME = 255
 MAX_URL = 512
+MAX_NOTE = 1000
 BUILTIN_LANGUAGES = frozenset({"python", "javascript", "go"})
 
 
@@ -33,6 +45,8 @@ class CodeInput:
     source: Any = None
     timeout: Any = None
     url: Any = None
+    note: Any = None
+    """Why: kept on the version a change of source, language or timeout creates."""
 
 
 def parse_timeout(raw: Any) -> int:
@@ -48,6 +62,19 @@ def parse_timeout(raw: Any) -> int:
     if seconds == 0:
         return DEFAULT_TIMEOUT
     return min(max(seconds, MIN_TIMEOUT), MAX_TIMEOUT)
+
+
+def parse_version(raw: Any) -> int:
+    """A version number (a positive integer); InvalidInput naming the value otherwise."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise InvalidInput(f"version must be a positive integer, got {raw!r}")
+    try:
+        number = int(raw)
+    except ValueError:
+        raise InvalidInput(f"version must be a positive integer, got {raw!r}") from None
+    if number < 1 or number > 2**31 - 1:
+        raise InvalidInput(f"version must be a positive integer, got {raw!r}")
+    return number
 
 
 def parse_code_type(raw: Any) -> CodeType:
@@ -79,14 +106,18 @@ class CodeService:
         blacklist: Iterable[str] = (),
         libraries: LibraryService | None = None,
         observer: CodeObserver | None = None,
+        versions: CodeVersionRepository | None = None,
+        schedules: ScheduleRepository | None = None,
     ) -> None:
         self._codes = codes
+        self._versions = versions
+        self._schedules = schedules
         self._runtimes = runtimes
         self._blacklist = tuple(blacklist)
         self._libraries = libraries
         self._observer = observer
 
-    def create(self, data: CodeInput) -> Code:
+    def create(self, data: CodeInput, author: str = "") -> Code:
         new = NewCode(
             name=self._text(data.name, "name", MAX_NAME, required=True),
             type=parse_code_type(self._text(data.type, "type", 50, required=True)),
@@ -97,19 +128,59 @@ class CodeService:
             url=self._text(data.url, "url", MAX_URL) or "",
         )
         self._require_runtime(new.language)
+        note = self._text(data.note, "note", MAX_NOTE) or ""
         self._install_libraries(new.language, new.source)
-        code = self._recorded(self._prepared(self._codes.create(new)))
+        code = self._codes.create(new)
+        if self._versions is not None:
+            first = self._versions.commit(code.id, self._draft(code, author, note))
+            code.version = first.number if first else None
+        code = self._recorded(self._prepared(code))
         self._saved(code, created=True)
         return code
 
     def find(self, code_id: str) -> Code | None:
-        return self._codes.get(canonical_id(code_id))
+        return self._versioned(self._codes.get(canonical_id(code_id)))
 
     def get(self, code_id: str) -> Code:
-        code = self._codes.get(canonical_id(code_id))
+        code = self.find(code_id)
         if code is None:
             raise NotFound(f"code {code_id!r} not found")
         return code
+
+    def at_version(self, code: Code, number: Any) -> Code:
+        """``code`` with the program of its version ``number`` (a run pinned to it)."""
+        version = self.version(code, number)
+        return dataclasses.replace(
+            code, source=version.source, language=version.language, timeout=version.timeout,
+            version=version.number,
+        )
+
+    def version(self, code: Code, number: Any) -> CodeVersion:
+        """Version ``number`` of ``code``: InvalidInput when not a number, NotFound when unknown."""
+        wanted = parse_version(number)
+        found = self._versions.get(code.id, wanted) if self._versions is not None else None
+        if found is None:
+            raise NotFound(f"code {code.id!r} has no version {wanted}")
+        return found
+
+    def restore(self, code_id: str, number: Any, author: str = "", note: Any = None) -> Code:
+        """A new version with the program of version ``number``; the code as it is now."""
+        code = self.get(code_id)
+        version = self.version(code, number)
+        note = self._text(note, "note", MAX_NOTE) or f"restored version {version.number}"
+        self._require_runtime(version.language)
+        self._install_libraries(version.language, version.source)
+        restored = dataclasses.replace(
+            code, source=version.source, language=version.language, timeout=version.timeout
+        )
+        committed = self._versions.commit(code.id, self._draft(restored, author, note))
+        if committed is None:
+            raise NotFound(f"code {code_id!r} not found")
+        restored.version = committed.number
+        restored.updated_at = committed.created_at
+        restored = self._recorded(self._prepared(restored))
+        self._saved(restored, created=False)
+        return restored
 
     def list(self, project_uuid: str | None, code_type: str | None = None) -> list[Code]:
         if not project_uuid:
@@ -117,8 +188,9 @@ class CodeService:
         kind = parse_code_type(code_type) if code_type else None
         return self._codes.list_by_project(project_uuid, kind)
 
-    def update(self, code_id: str, data: CodeInput) -> Code:
-        """Change what ``data`` holds; an absent or empty source keeps the stored one."""
+    def update(self, code_id: str, data: CodeInput, author: str = "") -> Code:
+        """Change what ``data`` holds; an absent or empty source keeps the stored one. A
+        change of source, language or timeout is a new version (the code's ``version``)."""
         stored = self.get(code_id)
         changes = CodeChanges(
             name=self._text(data.name, "name", MAX_NAME),
@@ -134,9 +206,8 @@ class CodeService:
         program_changed = changes.source is not None or language != stored.language
         if program_changed:
             self._install_libraries(language, changes.source or stored.source)
-        updated = self._codes.update(stored.id, changes)
-        if updated is None:
-            raise NotFound(f"code {code_id!r} not found")
+        note = self._text(data.note, "note", MAX_NOTE) or ""
+        updated = self._store_update(stored, changes, author, note)
         updated = self._prepared(updated)
         self._saved(updated, created=False)
         return self._recorded(updated) if program_changed else updated
@@ -149,8 +220,49 @@ class CodeService:
             self._language(language)
 
     def delete(self, code_id: str) -> None:
-        if not self._codes.delete(canonical_id(code_id)):
+        code = self._codes.get(canonical_id(code_id))
+        if code is None or not self._codes.delete(code.id):
             raise NotFound(f"code {code_id!r} not found")
+        if self._versions is not None:
+            self._versions.delete_for_code(code.id)
+        if self._schedules is not None:
+            self._schedules.delete_for_target(TargetType.CODE, code.id)
+
+    def _store_update(self, stored: Code, changes: CodeChanges, author: str, note: str) -> Code:
+        """Write ``changes``: a new version (code and version in one step) when the program
+        (source, language, timeout) changes, a plain update for the other fields."""
+        merged = changes.apply(stored)
+        program = (merged.source, merged.language, merged.timeout)
+        if self._versions is None or program == (stored.source, stored.language, stored.timeout):
+            updated = self._codes.update(stored.id, changes)
+            if updated is None:
+                raise NotFound(f"code {stored.id!r} not found")
+            updated.version = updated.version or stored.version
+            return updated
+        others = dataclasses.replace(changes, source=None, language=None, timeout=None)
+        if others != CodeChanges() and self._codes.update(stored.id, others) is None:
+            raise NotFound(f"code {stored.id!r} not found")
+        committed = self._versions.commit(stored.id, self._draft(merged, author, note))
+        if committed is None:
+            raise NotFound(f"code {stored.id!r} not found")
+        merged.version, merged.updated_at = committed.number, committed.created_at
+        return merged
+
+    def _versioned(self, code: Code | None) -> Code | None:
+        """A code stored before versions gets its version 1 on first read."""
+        if code is None or code.version is not None or self._versions is None:
+            return code
+        draft = self._draft(code, "", "stored before versions")
+        first = self._versions.ensure_first(code.id, draft)
+        code.version = first.number if first else None
+        return code
+
+    @staticmethod
+    def _draft(code: Code, author: str, note: str) -> NewCodeVersion:
+        return NewCodeVersion(
+            source=code.source, language=code.language, timeout=code.timeout, author=author,
+            note=note,
+        )
 
     @staticmethod
     def _text(raw: Any, field: str, limit: int, *, required: bool = False) -> str | None:

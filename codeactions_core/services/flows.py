@@ -282,12 +282,16 @@ class FlowService:
 def code_runner(codes: CodeService, runs: RunService) -> CodeRunner:
     """How ``code`` steps run a code action: of the flow's project only, as a recorded run."""
 
-    def run_code(project_uuid: str, code_id: str, params: Mapping[str, str]) -> Any:
+    def run_code(
+        project_uuid: str, code_id: str, params: Mapping[str, str], version: Any = None
+    ) -> Any:
         code = codes.find(code_id)
         if code is None or code.project_uuid != project_uuid:
             raise StepFailed(f"code {code_id!r} not found in project {project_uuid!r}")
         try:
-            result = runs.run(code.id, RunRequest(params={k: str(v) for k, v in params.items()}))
+            result = runs.run(
+                code.id, RunRequest(params={k: str(v) for k, v in params.items()}), version=version
+            )
         except CodeActionsError as exc:
             raise StepFailed(f"code {code_id!r} could not run: {exc.message}") from None
         run = result.run

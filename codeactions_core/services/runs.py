@@ -176,16 +176,20 @@ class RunService:
         *,
         endpoints_only: bool = False,
         authorize: Callable[[Code], None] | None = None,
+        version: int | str | None = None,
     ) -> RunResult:
         """Run a code now and wait for it. On endpoint routes, codes of a type not in
         ENDPOINT_CODE_TYPES are 'not found'; ``authorize`` may refuse the code (e.g. the
-        caller's project permission) before it runs."""
+        caller's project permission) before it runs. ``version`` pins a code version
+        (else the current one runs); the run records the version it ran."""
         started = time.perf_counter()
         code = self._codes.get(code_id)
         if endpoints_only and code.type.value not in self._endpoint_types:
             raise NotFound(f"code {code_id!r} not found")
         if authorize is not None:
             authorize(code)
+        if version is not None:  # code versions (issue 15)
+            code = self._codes.at_version(code, version)
         runtime = self._runtimes.ready(code.language)
         request = self._with_secrets(request, code)
         # What the run record keeps; the code gets ``request`` itself.
@@ -195,7 +199,7 @@ class RunService:
         except QueueFull as exc:
             self._runs.create(NewRun(
                 code_id=code.id, status=RunStatus.FAILED, params=stored.params, body=stored.body,
-                headers=stored.headers, result=f"rejected: {exc.message}",
+                headers=stored.headers, result=f"rejected: {exc.message}", version=code.version,
             ))
             raise
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
@@ -207,7 +211,7 @@ class RunService:
                 code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
                 params=stored.params, body=stored.body, headers=stored.headers,
                 code_mongo_id=legacy_id, owner=leases.owner if leases else None,
-                lease_expires_at=leases.until() if leases else None,
+                lease_expires_at=leases.until() if leases else None, version=code.version,
             ))
         except BaseException:
             self._pool.cancel(ticket)

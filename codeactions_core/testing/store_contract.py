@@ -30,6 +30,8 @@ from codeactions_core.model import (
 )
 from codeactions_core.store import LogStore, NewRun, Store
 from codeactions_core.testing.log_store_contract import NOT_IDS, LogStoreContract, NewRunFactory
+from codeactions_core.testing.schedule_store_contract import ScheduleStoreContract
+from codeactions_core.testing.version_store_contract import VersionStoreContract
 
 
 def new_code(**overrides: object) -> NewCode:
@@ -49,7 +51,7 @@ def assert_utc(moment: datetime) -> None:
     assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
 
 
-class StoreContract(LogStoreContract):
+class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContract):
     @pytest.fixture
     def store(self) -> Store:  # pragma: no cover - always overridden
         raise NotImplementedError("provide a `store` fixture yielding a migrated, empty store")

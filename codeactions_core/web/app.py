@@ -26,6 +26,8 @@ from codeactions_core.web.resources.projects import (
 )
 from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
 from codeactions_core.web.resources.secrets import add_secret_routes
+from codeactions_core.web.resources.schedules import add_schedule_routes
+from codeactions_core.web.resources.versions import add_version_routes
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:
@@ -72,13 +74,15 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
 
     add_flow_routes(app, services.flows, access)
     add_secret_routes(app, services.secrets, access)
+    add_version_routes(app, services)  # issue 15: code versions
+    add_schedule_routes(app, services)  # issue 15: schedules
 
     async_runs = services.async_runs
     app.add_route("/run/{code_id}", RunCode(services.runs, access, async_runs))
-    app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter))
+    app.add_route("/endpoint/{code_id}", Endpoint(services.runs, services.rate_limiter, access))
     app.add_route(
         "/action/endpoint/{code_id}",
-        ActionEndpoint(services.runs, services.rate_limiter, async_runs),
+        ActionEndpoint(services.runs, services.rate_limiter, access, async_runs),
     )
     app.add_route("/coderun/{run_id}/async", AsyncRunItem(async_runs, history, access))
     app.add_route("/projects/{project_uuid}/signing-key", SigningKeyItem(async_runs, access))

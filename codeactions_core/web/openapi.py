@@ -50,6 +50,7 @@ SCHEMAS: dict[str, Schema] = {
             "timeout": {"type": "integer"},
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
+            "version": {"type": "integer", "description": "the current version's number"},
         },
         "required": ["id", "name", "type", "source", "language", "project_uuid", "timeout"],
     },
@@ -78,8 +79,86 @@ SCHEMAS: dict[str, Schema] = {
             "headers": {"type": "object"},
             "created_at": TIMESTAMP,
             "updated_at": TIMESTAMP,
+            "version": {"type": "integer", "description": "the code version it ran"},
         },
         "required": ["id", "code_id", "status"],
+    },
+    "CodeVersion": {
+        "type": "object",
+        "description": "One immutable state of a code's program; listings leave out source.",
+        "properties": {
+            "code_id": {"type": "string"},
+            "number": {"type": "integer"},
+            "source": {"type": "string"},
+            "language": {"type": "string"},
+            "timeout": {"type": "integer"},
+            "sha256": {"type": "string"},
+            "author": {"type": "string"},
+            "note": {"type": "string"},
+            "created_at": TIMESTAMP,
+        },
+        "required": ["code_id", "number", "language", "timeout", "sha256", "created_at"],
+    },
+    "CodeDiff": {
+        "type": "object",
+        "properties": {
+            "code_id": {"type": "string"},
+            "from": {"type": "integer"},
+            "to": {"type": "integer"},
+            "diff": {"type": "string", "description": "unified diff of the sources"},
+            "changes": {"type": "object", "description": "language/timeout: {from, to}"},
+        },
+        "required": ["code_id", "from", "to", "diff", "changes"],
+    },
+    "Schedule": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "target_type": {"type": "string", "enum": ["code", "flow"]},
+            "target_id": {"type": "string"},
+            "project_uuid": {"type": "string"},
+            "cron": {"type": "string"},
+            "timezone": {"type": "string"},
+            "params": {"type": "object"},
+            "variables": {"type": "object"},
+            "version": {"type": ["integer", "null"]},
+            "created_by": {"type": "string"},
+            "next_fire_at": TIMESTAMP,
+            "last_fired_at": NULLABLE_TIMESTAMP,
+            "missed": {"type": "integer", "description": "occurrences no scheduler fired"},
+            "last_missed_at": NULLABLE_TIMESTAMP,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+            "firings": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleFiring"}},
+        },
+        "required": [
+            "id", "target_type", "target_id", "cron", "timezone", "next_fire_at", "missed",
+        ],
+    },
+    "ScheduleFiring": {
+        "type": "object",
+        "properties": {
+            "id": {"type": "string"},
+            "schedule_id": {"type": "string"},
+            "scheduled_for": TIMESTAMP,
+            "fired_at": TIMESTAMP,
+            "status": {"type": "string", "enum": ["started", "fired", "failed"]},
+            "run_id": {"type": ["string", "null"]},
+            "execution_id": {"type": ["string", "null"]},
+            "error": {"type": "string"},
+        },
+        "required": ["id", "schedule_id", "scheduled_for", "status"],
+    },
+    "NewSchedule": {
+        "type": "object",
+        "properties": {
+            "cron": {"type": "string", "description": "5 fields, or 6 with seconds first"},
+            "timezone": {"type": "string", "description": "IANA name; UTC when absent"},
+            "params": {"type": "object", "description": "a code's query parameters"},
+            "variables": {"type": "object", "description": "a flow execution's variables"},
+            "version": {"type": "integer", "description": "pin a code (or flow) version"},
+        },
+        "required": ["cron"],
     },
     "CodeLog": {
         "type": "object",
@@ -539,6 +618,7 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
             "code_id": {"type": "string"}, "result": ref("CodeRun")}, "required": ["code_id", "result"]})},
         body={"required": False, "content": {"*/*": {"schema": {}}}},
         params=[path_param("code_id"),
+                query("version", "run this code version (default: the current one)"),
                 query("async", "true: answer 202 at once; a worker runs the code",
                       schema={"type": "boolean"}),
                 CALLBACK_URL],
@@ -571,6 +651,62 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
                    params=[path_param("project_uuid")]),
     },
 }
+
+CODE_ID = path_param("code_id")
+SCHEDULE_ID = path_param("schedule_id")
+NOTE = query("note", "why (kept on the new version)")
+CORE_PATHS.update({  # issue 15: code versions and schedules
+    "/code/{code_id}/versions": {"get": op(
+        "versions", "a code's versions, newest first (without sources)",
+        {"200": answer("versions", array_of("CodeVersion"))}, params=[CODE_ID],
+    )},
+    "/code/{code_id}/versions/{number}": {"get": op(
+        "versions", "one version with its source",
+        {"200": answer("the version", ref("CodeVersion"))},
+        params=[CODE_ID, VERSION],
+    )},
+    "/code/{code_id}/versions/{number}/restore": {"post": op(
+        "versions", "a new version with that version's source, language and timeout",
+        {"200": answer("the code at its new version", ref("Code"))},
+        body={"required": False, "content": {JSON: {"schema": {
+            "type": "object", "properties": {"note": {"type": "string"}}}}}},
+        params=[CODE_ID, VERSION, NOTE],
+    )},
+    "/code/{code_id}/diff": {"get": op(
+        "versions", "unified diff between two versions",
+        {"200": answer("the diff", ref("CodeDiff"))},
+        params=[CODE_ID, query("from", "a version number", required=True),
+                query("to", "a version number", required=True)],
+    )},
+    "/code/{code_id}/schedules": {
+        "get": op("schedules", "a code's schedules",
+                  {"200": answer("schedules", array_of("Schedule"))}, params=[CODE_ID]),
+        "post": op("schedules", "run the code on a cron expression in a time zone",
+                   {"201": answer("created", ref("Schedule"))},
+                   body=json_body(ref("NewSchedule")), params=[CODE_ID]),
+    },
+    "/code/{code_id}/schedules/{schedule_id}": {
+        "get": op("schedules", "a schedule and its latest firings",
+                  {"200": answer("the schedule", ref("Schedule"))}, params=[CODE_ID, SCHEDULE_ID]),
+        "delete": op("schedules", "delete a schedule and its firings",
+                     {"200": answer("the deleted schedule", ref("Schedule"))},
+                     params=[CODE_ID, SCHEDULE_ID]),
+    },
+    "/flows/{flow_id}/schedules": {
+        "get": op("schedules", "a flow's schedules",
+                  {"200": answer("schedules", array_of("Schedule"))}, params=[FLOW_ID]),
+        "post": op("schedules", "execute the flow on a cron expression in a time zone",
+                   {"201": answer("created", ref("Schedule"))},
+                   body=json_body(ref("NewSchedule")), params=[FLOW_ID]),
+    },
+    "/flows/{flow_id}/schedules/{schedule_id}": {
+        "get": op("schedules", "a schedule and its latest firings",
+                  {"200": answer("the schedule", ref("Schedule"))}, params=[FLOW_ID, SCHEDULE_ID]),
+        "delete": op("schedules", "delete a schedule and its firings",
+                     {"200": answer("the deleted schedule", ref("Schedule"))},
+                     params=[FLOW_ID, SCHEDULE_ID]),
+    },
+})
 
 
 def routes(app: falcon.App) -> Iterator[tuple[str, str, Any]]:

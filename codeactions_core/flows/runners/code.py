@@ -1,6 +1,7 @@
 """``code``: run a code action of the flow's project; its result is the step's result.
 
-Config: ``{"code_id": "...", "params": {"name": value}}``. Parameters reach the
+Config: ``{"code_id": "...", "params": {"name": value}, "version": n}`` (``version``
+optional: pins a code version; without it the code's current version runs). Parameters reach the
 code as strings: a value that is not a string (e.g. a number from
 ``{{steps.x.result.count}}``) is turned into text the way placeholders are
 interpolated (``None`` → empty, booleans → ``true``/``false``, dicts and lists →
@@ -19,6 +20,7 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "code_id": {"type": "string", "minLength": 1},
         "params": {"type": "object"},
+        "version": {"type": ["integer", "string"]},
     },
     "required": ["code_id"],
     "additionalProperties": False,
@@ -41,5 +43,9 @@ class CodeRunner:
             raise StepFailed("code steps cannot run here: no code runner is configured")
         code_id = config["code_id"]
         params = {str(name): to_text(value) for name, value in (config.get("params") or {}).items()}
-        on_log(f"running code {code_id}")
-        return StepResult(result=context.run_code(code_id, params))
+        version = config.get("version")
+        if version in (None, ""):
+            on_log(f"running code {code_id}")
+            return StepResult(result=context.run_code(code_id, params))
+        on_log(f"running code {code_id} at version {version}")
+        return StepResult(result=context.run_code(code_id, params, version=version))

@@ -7,6 +7,7 @@ from typing import Any
 
 import falcon
 
+from codeactions_core.auth import Identity, IdentityKind
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import MAX_SOURCE_BYTES, CodeInput, CodeService
 from codeactions_core.web.requests import (
@@ -58,6 +59,13 @@ def json_form(body: bytes, *, creating: bool) -> dict[str, Any] | None:
     return None
 
 
+def actor(identity: Identity) -> str:
+    """Who made a change, as a code version records it: an email, or the identity's kind."""
+    if identity.kind is IdentityKind.USER:
+        return identity.email or "user"
+    return str(identity.kind)
+
+
 def require_project(access: AccessService, req: falcon.Request, project: object, need: Need) -> None:
     """Check access when a project was named; a missing one is the use case's 400 to give."""
     if isinstance(project, str) and project.strip():
@@ -78,7 +86,7 @@ class CodeCollection:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data, _ = read_code_input(req, creating=True)
         require_project(self._access, req, data.project_uuid, Need.WRITE)
-        code = self._codes.create(data)
+        code = self._codes.create(data, author=actor(req.context.identity))
         resp.status = falcon.HTTP_201
         resp.media = code.to_json()
 
@@ -104,7 +112,7 @@ class CodeItem:
         self._codes.check_kind(data.type, data.language)
         data.type = data.type if "type" in from_json else None
         data.language = data.language if "language" in from_json else None
-        code = self._codes.update(code_id, data)
+        code = self._codes.update(code_id, data, author=actor(req.context.identity))
         resp.media = code.to_json()
 
     on_patch_admin = on_patch

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import falcon
 
-from codeactions_core.errors import TooManyRequests
+from codeactions_core.errors import TooManyRequests, Unauthenticated
 from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
@@ -18,7 +20,7 @@ from codeactions_core.services.runs import (
 )
 from codeactions_core.web.code_response import answer_with_run
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
-from codeactions_core.web.requests import first_params, read_body
+from codeactions_core.web.requests import first_param, first_params, read_body
 from codeactions_core.web.resources.async_runs import (
     answer_accepted,
     asks_async,
@@ -45,6 +47,30 @@ def run_request(req: falcon.Request, *, public: bool = True) -> RunRequest:
         body=body.decode("utf-8", errors="replace"),
         headers=headers if public else without_headers(headers, CONSUMED_HEADERS),
     )
+
+
+def pinned_version(req: falcon.Request) -> str | None:
+    """``?version=n``: the code version a run pins (checked by the run service)."""
+    value = first_param(req, "version")
+    return value if value not in (None, "") else None
+
+
+def may_pin(access: AccessService | None, req: falcon.Request) -> Callable[[Code], None] | None:
+    """On the public routes, pinning a version is for callers who may run the code (as on
+    ``/run``), once auth is configured: an old version may lack a fix its author made."""
+    if access is None or access.open:
+        return None
+    identity = access.authenticated({name.lower(): value for name, value in req.headers.items()})
+
+    def authorize(code: Code) -> None:
+        if identity is None:
+            raise Unauthenticated(
+                "?version= on a public route needs the credentials of a caller who may run "
+                "the code (Authorization header)"
+            )
+        access.require_run(identity, code.project_uuid)
+
+    return authorize
 
 
 def limit(limiter: RateLimiter, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
@@ -96,7 +122,10 @@ class RunCode:
             )
             answer_accepted(resp, accepted, code_id)
             return
-        result = self._runs.run(code_id, run_request(req, public=False), authorize=authorize)
+        result = self._runs.run(
+            code_id, run_request(req, public=False), authorize=authorize,
+            version=pinned_version(req),
+        )
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
 
 
@@ -106,13 +135,20 @@ class Endpoint:
 
     auth = PUBLIC
 
-    def __init__(self, runs: RunService, limiter: RateLimiter) -> None:
+    def __init__(
+        self, runs: RunService, limiter: RateLimiter, access: AccessService | None = None
+    ) -> None:
         self._runs = runs
         self._limiter = limiter
+        self._access = access
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         limit(self._limiter, req, resp, code_id)
-        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        version = pinned_version(req)
+        result = self._runs.run(
+            code_id, run_request(req), endpoints_only=True, version=version,
+            authorize=may_pin(self._access, req) if version is not None else None,
+        )
         if not answer_failure(resp, result):
             resp.content_type = PLAIN_TEXT
             resp.text = result.run.result
@@ -125,10 +161,15 @@ class ActionEndpoint:
     auth = PUBLIC
 
     def __init__(
-        self, runs: RunService, limiter: RateLimiter, async_runs: AsyncRunService | None = None
+        self,
+        runs: RunService,
+        limiter: RateLimiter,
+        access: AccessService | None = None,
+        async_runs: AsyncRunService | None = None,
     ) -> None:
         self._runs = runs
         self._limiter = limiter
+        self._access = access
         self._async_runs = async_runs
 
     def handle(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
@@ -141,7 +182,11 @@ class ActionEndpoint:
             answer_accepted(resp, accepted, code_id)
             resp.set_header("Preference-Applied", "respond-async")
             return
-        result = self._runs.run(code_id, run_request(req), endpoints_only=True)
+        version = pinned_version(req)
+        result = self._runs.run(
+            code_id, run_request(req), endpoints_only=True, version=version,
+            authorize=may_pin(self._access, req) if version is not None else None,
+        )
         if answer_failure(resp, result):
             return
         answer_with_run(resp, result.run)

@@ -149,6 +149,7 @@ def to_code(document: Mapping[str, Any]) -> Code:
         timeout=int(document.get("timeout") or DEFAULT_TIMEOUT),
         created_at=read_time(document, *CREATED),
         updated_at=read_time(document, *UPDATED),
+        version=document.get("version"),
     )
 
 
@@ -169,6 +170,7 @@ def run_document(new: NewRun, moment: datetime) -> dict[str, Any]:
         "updated_at": moment,
         **({"owner": new.owner} if new.owner else {}),
         **({"lease_expires_at": new.lease_expires_at} if new.lease_expires_at else {}),
+        **({"code_version": new.version} if new.version is not None else {}),
     }
 
 
@@ -192,6 +194,7 @@ def to_run(document: Mapping[str, Any]) -> CodeRun:
         headers=to_headers(document.get("headers")),
         created_at=read_time(document, *CREATED),
         updated_at=read_time(document, *UPDATED),
+        version=document.get("code_version"),
     )
 
 

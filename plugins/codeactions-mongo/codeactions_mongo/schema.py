@@ -32,6 +32,7 @@ from codeactions_mongo.documents import (
 )
 from codeactions_mongo.errors import safe_message
 from codeactions_mongo.flow_documents import FLOW_DEFINITIONS, FLOW_EXECUTIONS, FLOW_VERSIONS
+from codeactions_mongo.lifecycle import create_schedule_indexes, create_version_indexes
 
 VERSIONS = "schema_migrations"
 
@@ -134,6 +135,9 @@ MIGRATIONS = (
     Migration(2, "legacy_fields", update_legacy_fields),
     Migration(3, "flow_indexes", create_flow_indexes),
     Migration(4, "run_leases", create_lease_indexes),
+    # numbered as the SQL migrations of the same features (issue 15)
+    Migration(11, "code_version_indexes", create_version_indexes),
+    Migration(13, "schedule_indexes", create_schedule_indexes),
 )
 LATEST_VERSION = MIGRATIONS[-1].version
 

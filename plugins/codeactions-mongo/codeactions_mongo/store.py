@@ -12,6 +12,13 @@ from codeactions_mongo.documents import CODES, LIBS, LOGS, PERMISSIONS, PROJECTS
 from codeactions_mongo.errors import mongo_errors_as_store_errors
 from codeactions_mongo.flow_documents import FLOW_DEFINITIONS, FLOW_EXECUTIONS, FLOW_VERSIONS
 from codeactions_mongo.flows import MongoFlows
+from codeactions_mongo.lifecycle import (
+    CODE_VERSIONS,
+    SCHEDULE_FIRINGS,
+    SCHEDULES,
+    MongoSchedules,
+    MongoVersions,
+)
 from codeactions_mongo.locks import LOCKS, MongoLocks
 from codeactions_mongo.repositories import (
     MongoCodes,
@@ -35,6 +42,8 @@ class MongoStore:
         self.client: Any = connection.client
         self.database: Any = self.client[database_name]
         self.codes = MongoCodes(self.database[CODES])
+        self.versions = MongoVersions(self.database[CODES], self.database[CODE_VERSIONS])
+        self.schedules = MongoSchedules(self.database[SCHEDULES], self.database[SCHEDULE_FIRINGS])
         self.runs = MongoRuns(self.database[RUNS])
         self.logs = MongoLogs(self.database[LOGS])
         self.projects = MongoProjects(self.database[PROJECTS])

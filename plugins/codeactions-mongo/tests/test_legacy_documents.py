@@ -43,7 +43,7 @@ def test_codes_of_every_old_shape(legacy: MongoStore) -> None:
     read = legacy.codes.get(str(typo))  # read before any migration, under the old spelling
     assert (read.type, read.url, read.timeout, read.created_at, read.updated_at) == (
         CodeType.ENDPOINT, "https://x.org", 60, at(1), at(2))
-    assert legacy.migrate() == [1, 2, 3, 4]
+    assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     codes = legacy.codes.list_by_project("p")
     assert [c.id for c in codes] == [str(latest), str(typo), str(first)]
@@ -70,7 +70,7 @@ def test_runs_of_every_old_shape(legacy: MongoStore) -> None:
         {"_id": string_id, "code_id": str(code), "status": "queued", "result": "",
          "creted_at": at(0), "updated_at": at(0)},
     ])
-    assert legacy.migrate() == [1, 2, 3, 4]
+    assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     runs = legacy.runs.list_by_code(str(code))
     assert [r.id for r in runs] == [str(with_hex), str(with_oid), string_id]
@@ -98,7 +98,7 @@ def test_logs_of_every_old_shape(legacy: MongoStore) -> None:
         {"_id": ObjectId(), "run_id": str(run), "code_id": str(code), "type": "error",
          "content": "two", "created_at": at(1), "updated_at": at(1)},
     ])
-    assert legacy.migrate() == [1, 2, 3, 4]
+    assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     by_run = legacy.logs.list_by_run(CodeRun(id=str(run), code_id=str(code), status=RunStatus.COMPLETED), page=1, per_page=20)
     assert (by_run.total, [log.content for log in by_run.items]) == (2, ["one", "two"])
@@ -122,7 +122,7 @@ def test_projects_of_every_old_shape(legacy: MongoStore) -> None:
     old = legacy.projects.get("p-old")
     assert (old.id, old.name, old.authorizations, old.created_at, old.updated_at) == (
         str(untagged), "Old", [], at(0), at(1))
-    assert legacy.migrate() == [1, 2, 3, 4]
+    assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     legacy.database["project"].update_one({"_id": tagged}, {"$set": {"authorizations": [
         {"useremail": "a@x.org", "role": "3"},  # as the old struct would store them
@@ -143,7 +143,7 @@ def test_permissions_and_libraries_of_the_old_service(legacy: MongoStore) -> Non
     legacy.database["codelib"].insert_one(
         {"_id": lib, "name": "requests", "language": "python",
          "created_at": at(0), "updated_at": at(0)})
-    assert legacy.migrate() == [1, 2, 3, 4]
+    assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     stored = legacy.permissions.get("p", "a@x.org")
     assert (stored.id, stored.role, stored.created_at) == (str(permission), Role.MODERATOR, at(0))

@@ -28,6 +28,7 @@ class CodeRow(Row):
     url = peewee.CharField(max_length=512, null=True)
     project_uuid = peewee.CharField(max_length=255)
     timeout = peewee.IntegerField(default=60)
+    version = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "codes"
@@ -45,6 +46,7 @@ class RunRow(Row):
     headers = JSONValue(null=True)
     owner = peewee.TextField(null=True)
     lease_expires_at = UTCDateTime(null=True)
+    code_version = peewee.IntegerField(null=True)
 
     class Meta:
         table_name = "coderuns"
@@ -154,6 +156,56 @@ class SecretRow(peewee.Model):
         primary_key = peewee.CompositeKey("project_uuid", "name")
 
 
+class CodeVersionRow(peewee.Model):
+    id = UUIDText(primary_key=True)
+    code_id = UUIDText()
+    number = peewee.IntegerField()
+    source = peewee.TextField()
+    language = peewee.CharField(max_length=50)
+    timeout = peewee.IntegerField()
+    sha256 = peewee.CharField(max_length=64)
+    author = peewee.TextField(default="")
+    note = peewee.TextField(default="")
+    created_at = UTCDateTime()
+
+    class Meta:
+        table_name = "code_versions"
+
+
+class ScheduleRow(Row):
+    target_type = peewee.CharField(max_length=10)
+    target_id = UUIDText()
+    project_uuid = peewee.CharField(max_length=255)
+    cron = peewee.TextField()
+    timezone = peewee.TextField()
+    params = JSONValue()
+    variables = JSONValue()
+    version = peewee.IntegerField(null=True)
+    created_by = peewee.TextField(default="")
+    next_fire_at = UTCDateTime()
+    last_fired_at = UTCDateTime(null=True)
+    missed = peewee.BigIntegerField(default=0)
+    last_missed_at = UTCDateTime(null=True)
+
+    class Meta:
+        table_name = "schedules"
+
+
+class ScheduleFiringRow(peewee.Model):
+    id = UUIDText(primary_key=True)
+    schedule_id = UUIDText()
+    scheduled_for = UTCDateTime()
+    fired_at = UTCDateTime()
+    status = peewee.CharField(max_length=10)
+    run_id = UUIDText(null=True)
+    execution_id = UUIDText(null=True)
+    error = peewee.TextField(default="")
+    holder = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "schedule_firings"
+
+
 TABLES = {
     "codes": CodeRow,
     "runs": RunRow,
@@ -165,6 +217,9 @@ TABLES = {
     "flow_versions": FlowVersionRow,
     "flow_executions": FlowExecutionRow,
     "secrets": SecretRow,
+    "code_versions": CodeVersionRow,
+    "schedules": ScheduleRow,
+    "schedule_firings": ScheduleFiringRow,
 }
 
 

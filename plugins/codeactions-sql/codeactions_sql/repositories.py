@@ -104,6 +104,7 @@ def to_code(row: Any) -> Code:
         timeout=row.timeout or 60,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        version=row.version,
     )
 
 
@@ -121,6 +122,7 @@ def to_run(row: Any) -> CodeRun:
         updated_at=row.updated_at,
         mongo_object_id=row.mongo_object_id,
         code_mongo_id=row.code_mongo_id,
+        version=row.code_version,
     )
 
 
@@ -246,7 +248,7 @@ class SqlRuns:
         run = CodeRun(
             id=new_id(), code_id=new.code_id, status=new.status, params=new.params, body=new.body,
             headers=new.headers, result=new.result, created_at=now, updated_at=now,
-            code_mongo_id=new.code_mongo_id,
+            code_mongo_id=new.code_mongo_id, version=new.version,
         )
         self._statements.insert_run(run, new.owner, new.lease_expires_at)
         return run

@@ -16,10 +16,12 @@ import peewee
 from codeactions_core.model import Code, CodeLog, CodeRun, CodeType, RunStatus
 from codeactions_sql.fields import json_from_db, json_to_db, time_from_db, time_to_db
 
-CODE_COLUMNS = "id, name, type, source, language, url, project_uuid, timeout, created_at, updated_at"
+CODE_COLUMNS = (
+    "id, name, type, source, language, url, project_uuid, timeout, created_at, updated_at, version"
+)
 RUN_COLUMNS = (
     "id, code_id, status, result, extra, params, body, headers, created_at, updated_at, "
-    "mongo_object_id, code_mongo_id"
+    "mongo_object_id, code_mongo_id, code_version"
 )
 LOG_COLUMNS = "id, run_id, code_id, seq, type, content, created_at, updated_at"
 
@@ -40,7 +42,7 @@ class RunStatements:
         self._code_by_id = f"SELECT {CODE_COLUMNS} FROM codes WHERE id = {p}"
         self._insert_run = (
             f"INSERT INTO coderuns ({RUN_COLUMNS}, owner, lease_expires_at) "
-            f"VALUES ({', '.join([p] * 14)})"
+            f"VALUES ({', '.join([p] * 15)})"
         )
         self._finish_run = (
             f"UPDATE coderuns SET status = {p}, result = COALESCE({p}, result), "
@@ -56,7 +58,7 @@ class RunStatements:
         return Code(
             id=str(row[0]), name=row[1], type=CodeType(row[2]), source=row[3], language=row[4],
             url=row[5] or "", project_uuid=row[6], timeout=row[7] or 60,
-            created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]),
+            created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]), version=row[10],
         )
 
     def insert_run(self, run: CodeRun, owner: str | None = None, lease: Any = None) -> None:
@@ -64,7 +66,7 @@ class RunStatements:
             run.id, run.code_id, str(run.status), run.result, json_to_db(run.extra),
             json_to_db(run.params), run.body, json_to_db(run.headers),
             self._time(run.created_at), self._time(run.updated_at), run.mongo_object_id,
-            run.code_mongo_id, owner, None if lease is None else self._time(lease),
+            run.code_mongo_id, run.version, owner, None if lease is None else self._time(lease),
         ))
 
     def finish_run(self, run_id: str, status: RunStatus, result: str | None, extra: Any, now: Any) -> CodeRun | None:
@@ -97,5 +99,5 @@ def run_from_row(row: Sequence[Any]) -> CodeRun:
         id=str(row[0]), code_id=str(row[1]), status=RunStatus(row[2]), result=row[3] or "",
         extra=json_from_db(row[4]), params=json_from_db(row[5]), body=row[6] or "",
         headers=json_from_db(row[7]), created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]),
-        mongo_object_id=row[10], code_mongo_id=row[11],
+        mongo_object_id=row[10], code_mongo_id=row[11], version=row[12],
     )

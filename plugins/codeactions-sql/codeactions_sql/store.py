@@ -23,8 +23,10 @@ from codeactions_sql.repositories import (
     SqlRuns,
     first_line,
 )
+from codeactions_sql.schedules import SqlSchedules
 from codeactions_sql.secrets import SqlSecrets
 from codeactions_sql.statements import RunStatements
+from codeactions_sql.versions import SqlVersions
 
 
 class SqlStore:
@@ -49,6 +51,8 @@ class SqlStore:
         models = bind_models(database)
         statements = RunStatements(database, self.history)
         self.codes = SqlCodes(models.codes, statements)
+        self.versions = SqlVersions(models.codes, models.code_versions)
+        self.schedules = SqlSchedules(models.schedules, models.schedule_firings)
         self.runs = SqlRuns(models.runs, statements)
         self.logs = SqlLogs(models.logs, statements)
         self.projects = SqlProjects(models.projects)

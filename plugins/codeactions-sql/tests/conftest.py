@@ -10,6 +10,7 @@ from codeactions_sql import SqlStore
 TABLES = (
     "codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects",
     "flow_executions", "flow_versions", "flow_definitions", "project_secrets",
+    "code_versions", "schedule_firings", "schedules",
 )
 
 

@@ -1,0 +1,3 @@
+ALTER TABLE coderuns DROP COLUMN IF EXISTS code_version;
+ALTER TABLE codes DROP COLUMN IF EXISTS version;
+DROP TABLE IF EXISTS code_versions;
