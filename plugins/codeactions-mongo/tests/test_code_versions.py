@@ -21,7 +21,7 @@ def test_migration_11_gives_stored_codes_version_1(new_mock_store) -> None:
          "updated_at": moment},
         {"_id": second, "name": "b", "type": "flow", "source": "x", "project_uuid": "p"},
     ])
-    assert store.migrate() == [11, 13]
+    assert store.migrate() == [4, 11, 13]
     [version] = store.versions.list(str(first))
     assert (version.number, version.timeout, version.created_at) == (1, 30, moment)
     assert version.sha256 == hashlib.sha256("print('olá')".encode()).hexdigest()
