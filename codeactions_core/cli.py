@@ -16,8 +16,8 @@ from codeactions_core import __version__
 from codeactions_core.client.commands import register_command as register_client
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.flows.worker import register_command as register_worker
-from codeactions_core.libs_command import register_command as register_libs
-from codeactions_core.libs_command import sync_libraries
+from codeactions_core.libs.command import register_command as register_libs
+from codeactions_core.libs.command import sync_libraries
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
 from codeactions_core.scheduler import register_command as register_scheduler

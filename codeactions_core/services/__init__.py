@@ -13,6 +13,7 @@ from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, Lea
 from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import load_step_runners
 from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.libs.service import LibraryService
 from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
 from codeactions_core.plugins import collect, get_plugin_manager
@@ -22,7 +23,6 @@ from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService, code_runner
 from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
-from codeactions_core.services.libs import LibraryService
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.runs import RunService, Runtimes

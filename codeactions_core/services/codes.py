@@ -11,7 +11,7 @@ from codeactions_core.model import Code, CodeChanges, CodeType, NewCode, canonic
 from codeactions_core.store import CodeRepository
 
 if TYPE_CHECKING:
-    from codeactions_core.services.libs import LibraryService
+    from codeactions_core.libs.service import LibraryService
     from codeactions_core.services.runs import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
