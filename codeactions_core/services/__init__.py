@@ -30,12 +30,6 @@ from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
-STORE_PLUGINS = {
-    "sqlite": "codeactions-sql",
-    "postgres": "codeactions-sql",
-    "mongodb": "codeactions-mongo",
-}
-
 
 @dataclass
 class Services:
@@ -84,10 +78,9 @@ def open_store(settings: Settings, pm: pluggy.PluginManager) -> Store:
     """The store a plugin provides for ``settings.db_type``."""
     store = pm.hook.codeactions_store(settings=settings)
     if store is None:
-        hint = STORE_PLUGINS.get(settings.db_type, "a plugin providing it")
         raise ConfigurationError(
             f"FLOWS_CODE_ACTIONS_DB_TYPE: no installed plugin provides a {settings.db_type!r} "
-            f"store; install {hint} (see `codeactions plugins`)"
+            "store; install a plugin providing it (see `codeactions plugins`)"
         )
     return store
 

@@ -22,6 +22,7 @@ from codeactions_mongo.repositories import (
 )
 from codeactions_mongo.schema import SchemaVersions
 from codeactions_mongo.secrets import SECRETS, MongoSecrets
+from codeactions_mongo.settings import MongoSettings
 
 
 @mongo_errors_as_store_errors
@@ -50,8 +51,9 @@ class MongoStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MongoStore:
-        connection = open_client(settings.mongo_db_uri, settings.db_max_pool_size)
-        return cls(connection, settings.mongo_db_name)
+        mongo = settings.plugin(MongoSettings)
+        connection = open_client(mongo.mongo_db_uri, settings.db_max_pool_size)
+        return cls(connection, mongo.mongo_db_name)
 
     def schema_status(self) -> SchemaStatus:
         return self._schema.status()
