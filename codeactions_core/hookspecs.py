@@ -44,7 +44,8 @@ def codeactions_settings() -> Iterable[type[PluginSettings]]:
     ``settings.plugin(ItsSettings)`` (the class's defaults when the settings were built
     in code without it). A class may check values that depend on each other
     (``validate``), derive defaults from others (``legacy_defaults``) and, for a store
-    plugin, name the ``DB_TYPE`` values its store understands (``db_types``): any other
+    plugin, name the ``DB_TYPE`` values its store understands, with their aliases and
+    the ``DB_URI`` schemes that select them (``store_types``, ``StoreType``s): any other
     DB_TYPE stops the process naming the installed choices. The hook takes no argument:
     it is called before the settings exist.
     """
@@ -66,7 +67,7 @@ def codeactions_runtimes(settings: Settings) -> Iterable[Runtime]:
 def codeactions_store(settings: Settings) -> Store | None:
     """The storage backend for ``settings.db_type``, or ``None`` if not this plugin's.
 
-    ``settings`` carries ``db_type`` (one of the ``db_types`` a plugin's settings
+    ``settings`` carries ``db_type`` (one of the ``store_types`` a plugin's settings
     class declares, see ``codeactions_settings``) and the connection settings. The
     first plugin returning a store wins. The store must pass
     ``codeactions_core.testing.store_contract``.

@@ -29,8 +29,6 @@ from codeactions_core.errors import ConfigurationError
 PREFIX = "FLOWS_CODE_ACTIONS_"
 TRUE_WORDS = {"1", "t", "true", "yes", "y", "on"}
 FALSE_WORDS = {"0", "f", "false", "no", "n", "off"}
-DB_TYPE_ALIASES = {"postgresql": "postgres", "pg": "postgres", "mongo": "mongodb"}
-"""Other spellings of the documented DB_TYPE values (COMPAT.md "Configuration")."""
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SPARE_REQUEST_THREADS = 8
 
@@ -92,11 +90,12 @@ def parse_auto_bool(raw: str) -> bool | None:
 
 
 def parse_db_type(raw: str) -> str:
-    """A store name; which ones exist is up to the installed plugins (checked at start)."""
+    """A store name; which ones exist (and their other spellings) is up to the installed
+    store plugins (``StoreType``), checked at start."""
     value = raw.strip().lower()
     if not re.fullmatch(r"[a-z][a-z0-9_+.-]*", value):
         raise ValueError(f"expected a store name such as sqlite or postgres, got {raw!r}")
-    return DB_TYPE_ALIASES.get(value, value)
+    return value
 
 
 NETWORK_MODES = ("egress", "none", "host")
@@ -564,7 +563,9 @@ class Settings:
         """Read and validate every setting, the core's and those of the ``plugins`` classes
         (the plugins' declarations); raise ConfigurationError naming a bad one.
 
-        With ``plugins`` given, DB_TYPE must be one a store plugin among them declares.
+        With ``plugins`` given, DB_TYPE is resolved against the store types they declare
+        (``PluginSettings.store_types``): a name or alias, or unset, the store whose URI
+        schemes include DB_URI's, else ``sqlite``; an undeclared one stops the start.
         """
         environ = os.environ if environ is None else environ
         values = read_values(describe(), environ)
@@ -572,13 +573,14 @@ class Settings:
             values.update(legacy_defaults(values))
         except ValueError as exc:
             raise ConfigurationError(f"{PREFIX}HOST: {exc}") from None
+        plugins = tuple(plugins)
+        if plugins:
+            check_variables_unique(plugins)
+            values["db_type"] = resolve_store_type(values, plugins)
         settings = cls(**values)
         settings.validate()
-        plugins = tuple(plugins)
         if not plugins:
             return settings
-        check_variables_unique(plugins)
-        check_store_type(settings.db_type, plugins)
         return settings.with_plugin(*(section.from_env(environ, settings) for section in plugins))
 
     def plugin(self, section: type[SectionT]) -> SectionT:
@@ -663,7 +665,7 @@ class PluginSettings:
     plugin's table in ``codeactions settings --markdown``.
     """
 
-    db_types: ClassVar[tuple[str, ...]] = ()
+    store_types: ClassVar[tuple[StoreType, ...]] = ()
     """The DB_TYPE values the plugin's store understands (a store plugin declares them)."""
 
     @classmethod
@@ -718,14 +720,32 @@ def check_variables_unique(plugins: Iterable[type[PluginSettings]]) -> None:
                 owners[name] = section.__qualname__
 
 
-def check_store_type(db_type: str, plugins: Iterable[type[PluginSettings]]) -> None:
-    """DB_TYPE must be a store some installed plugin declares."""
-    choices = sorted({name for section in plugins for name in section.db_types})
-    if db_type not in choices:
+@dataclass(frozen=True)
+class StoreType:
+    """A DB_TYPE value a store plugin understands, declared in its PluginSettings."""
+
+    name: str
+    uri_schemes: tuple[str, ...] = ()
+    """DB_URI schemes that select this store when DB_TYPE is unset (the old service's way)."""
+    aliases: tuple[str, ...] = ()
+    """Other spellings DB_TYPE accepts for it."""
+
+
+def resolve_store_type(values: Mapping[str, Any], plugins: Iterable[type[PluginSettings]]) -> str:
+    """The store DB_TYPE names (or, unset, DB_URI's scheme selects) among those the
+    ``plugins`` declare; ConfigurationError naming the installed ones when none is."""
+    types = [store for section in plugins for store in section.store_types]
+    by_name = {name: store.name for store in types for name in (store.name, *store.aliases)}
+    by_scheme = {scheme: store.name for store in types for scheme in store.uri_schemes}
+    scheme = urlsplit(values.get("db_uri", "")).scheme.lower()
+    requested = values.get("db_type") or by_scheme.get(scheme) or DEFAULT_STORE
+    if requested not in by_name:
+        choices = ", ".join(sorted({store.name for store in types})) or "none"
         raise ConfigurationError(
-            f"{PREFIX}DB_TYPE: no installed plugin provides a {db_type!r} store; installed "
-            f"store types: {', '.join(choices) or 'none'} (see `codeactions plugins`)"
+            f"{PREFIX}DB_TYPE: no installed plugin provides a {requested!r} store; installed "
+            f"store types: {choices} (see `codeactions plugins`)"
         )
+    return by_name[requested]
 
 
 @dataclass(frozen=True)
@@ -761,18 +781,16 @@ def describe(section: type = Settings) -> list[SettingSpec]:
     return specs
 
 
-URI_STORES = {"postgres": "postgres", "postgresql": "postgres", "mongodb": "mongodb",
-              "mongodb+srv": "mongodb", "sqlite": "sqlite"}
+DEFAULT_STORE = "sqlite"
+"""The store when neither DB_TYPE nor DB_URI's scheme names one: the embedded default."""
 UNUSED_SETTINGS = ("memory_reservation",)
 """Old service's variables accepted for compatibility that change nothing here."""
 
 
 def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults an old deployment relies on: the store from DB_URI's scheme, HOST
-    ``:``/``:PORT`` as all interfaces (the plugins' own: their ``legacy_defaults``)."""
+    """Defaults an old deployment relies on: HOST ``:``/``:PORT`` as all interfaces (the
+    store from DB_URI's scheme: ``resolve_store_type``; the plugins': their own)."""
     derived: dict[str, Any] = {}
-    if "db_type" not in values and values.get("db_uri"):
-        derived["db_type"] = URI_STORES.get(urlsplit(values["db_uri"]).scheme.lower(), "sqlite")
     host = values.get("host")
     if host is not None and host.startswith(":"):
         derived["host"] = "0.0.0.0"

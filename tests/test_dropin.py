@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from codeactions_core.plugins import load_settings
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import start_server
 
@@ -247,10 +248,10 @@ def test_store_follows_the_db_uri_scheme_when_db_type_is_unset():
         "mongodb://h:27017": "mongodb", "sqlite:///tmp/x.db": "sqlite",
     }
     for uri, kind in cases.items():
-        assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_URI": uri}).db_type == kind
-    assert Settings.from_env({}).db_type == "sqlite"
-    explicit = Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite",
-                                  "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///tmp/y.db"})
+        assert load_settings({"FLOWS_CODE_ACTIONS_DB_URI": uri}).db_type == kind
+    assert load_settings({}).db_type == "sqlite"
+    explicit = load_settings({"FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite",
+                              "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///tmp/y.db"})
     assert explicit.db_type == "sqlite"
 
 

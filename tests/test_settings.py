@@ -15,6 +15,7 @@ from codeactions_core.plugins import declared_settings, get_plugin_manager, load
 from codeactions_core.settings import (
     PluginSettings,
     Settings,
+    StoreType,
     at_least,
     describe,
     ignored_variables,
@@ -55,7 +56,7 @@ def test_defaults_without_environment():
 
 
 def test_values_are_parsed_and_typed():
-    settings = Settings.from_env({
+    settings = load_settings({
         "FLOWS_CODE_ACTIONS_PORT": "9000",
         "FLOWS_CODE_ACTIONS_DB_TYPE": "PostgreSQL",
         "FLOWS_CODE_ACTIONS_BLACKLIST": " os.system, subprocess ,,",
@@ -164,7 +165,7 @@ def test_nothing_but_settings_reads_the_environment():
 class GreetingSettings(PluginSettings):
     """Settings of a plugin in this module:"""
 
-    db_types: ClassVar[tuple[str, ...]] = ("sqlite",)
+    store_types: ClassVar[tuple[StoreType, ...]] = (StoreType("sqlite", ("file",), ("lite",)),)
 
     greeting_text: str = setting("hello", "What it says.")
     greeting_times: int = setting(1, "How often.", parse=at_least(1))
@@ -198,6 +199,9 @@ def test_db_type_must_be_one_a_plugin_declares():
         greeting({"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres"})
     assert caught.value.message.startswith("FLOWS_CODE_ACTIONS_DB_TYPE: ")
     assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "anything"}).db_type == "anything"
+    assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "Lite"}, plugins=[GreetingSettings]).db_type == "sqlite"
+    by_uri = Settings.from_env({"FLOWS_CODE_ACTIONS_DB_URI": "file:///x"}, plugins=[GreetingSettings])
+    assert by_uri.db_type == "sqlite"
 
 
 def test_a_variable_declared_twice_stops_the_start():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from codeactions_core import hookimpl
 from codeactions_core.settings import Settings
-from codeactions_mongo.settings import MongoSettings
+from codeactions_mongo.settings import STORE_TYPE, MongoSettings
 from codeactions_mongo.store import MongoStore
 
 __all__ = ["MongoSettings", "MongoStore", "codeactions_settings", "codeactions_store"]
@@ -17,6 +17,6 @@ def codeactions_settings() -> list[type[MongoSettings]]:
 
 @hookimpl(trylast=True)
 def codeactions_store(settings: Settings) -> MongoStore | None:
-    if settings.db_type in MongoSettings.db_types:
+    if settings.db_type == STORE_TYPE.name:
         return MongoStore.from_settings(settings)
     return None

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from codeactions_core.settings import PluginSettings, Settings, setting
+from codeactions_core.settings import PluginSettings, Settings, StoreType, setting
 
-URI_SCHEMES = ("mongodb", "mongodb+srv")
+STORE_TYPE = StoreType("mongodb", uri_schemes=("mongodb", "mongodb+srv"), aliases=("mongo",))
 
 
 @dataclass(frozen=True)
 class MongoSettings(PluginSettings):
     """Settings of codeactions-mongo (the MongoDB store, `DB_TYPE=mongodb`):"""
 
-    db_types: ClassVar[tuple[str, ...]] = ("mongodb",)
+    store_types: ClassVar[tuple[StoreType, ...]] = (STORE_TYPE,)
 
     mongo_db_uri: str = setting(
         "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
@@ -27,6 +27,6 @@ class MongoSettings(PluginSettings):
     def legacy_defaults(cls, values: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
         """MONGO_DB_URI unset: a `mongodb://` DB_URI (the old service's one variable)."""
         scheme = urlsplit(settings.db_uri).scheme.lower()
-        if scheme in URI_SCHEMES and "mongo_db_uri" not in values:
+        if scheme in STORE_TYPE.uri_schemes and "mongo_db_uri" not in values:
             return {"mongo_db_uri": settings.db_uri}
         return {}
