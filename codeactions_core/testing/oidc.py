@@ -46,7 +46,7 @@ class UserinfoServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 outer.calls += 1
                 if outer.delay:
                     time.sleep(outer.delay)  # simulating a slow provider, not synchronisation
