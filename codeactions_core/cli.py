@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import logging
 import sys
@@ -16,11 +17,17 @@ from codeactions_core import __version__
 from codeactions_core.client.commands import register_command as register_client
 from codeactions_core.errors import CodeActionsError
 from codeactions_core.flows.worker import register_command as register_worker
-from codeactions_core.libs_command import register_command as register_libs
-from codeactions_core.libs_command import sync_libraries
+from codeactions_core.libs.command import register_command as register_libs
+from codeactions_core.libs.command import sync_libraries
 from codeactions_core.log_config import configure_error_reporting, configure_logging
 from codeactions_core.model import utcnow
-from codeactions_core.plugins import collect, describe_plugins, get_plugin_manager
+from codeactions_core.plugins import (
+    collect,
+    declared_settings,
+    describe_plugins,
+    get_plugin_manager,
+    load_settings,
+)
 from codeactions_core.scheduler import register_command as register_scheduler
 from codeactions_core.secrets_command import register_command as register_secrets
 from codeactions_core.services import open_store
@@ -28,7 +35,7 @@ from codeactions_core.services.instance import ServerInstance, claim_instance
 from codeactions_core.services.run_leases import LEASE_EXPIRED, SERVER_RESTARTED
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
-from codeactions_core.settings import Settings, describe, ignored_variables
+from codeactions_core.settings import PluginSettings, Settings, describe, ignored_variables
 from codeactions_core.store import RunRepository
 
 log = logging.getLogger("codeactions")
@@ -37,7 +44,7 @@ log = logging.getLogger("codeactions")
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
         configure_logging(settings.log_level)
         configure_error_reporting(settings)
         return args.handler(settings, args)
@@ -109,7 +116,7 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         store.close()
     warn_when_open(settings, pm)
-    ignored = ignored_variables()
+    ignored = ignored_variables(plugins=[type(section) for section in settings.plugin_settings])
     if ignored:
         log.warning("ignored variables (this server does not use them): %s", ", ".join(ignored))
     log.info(
@@ -199,24 +206,36 @@ def plugins_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def settings_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.markdown:
-        print(settings_table())
+        print(settings_table(declared_settings(get_plugin_manager(settings))))
         return 0
-    for spec in describe():
-        value = getattr(settings, spec.attr)
-        if spec.secret and value:
-            value = "<set>"
-        elif value is None:
-            value = "auto"
-        elif isinstance(value, tuple):
-            value = ",".join(value)
-        print(f"{spec.env}={value}")
+    for section in (settings, *settings.plugin_settings):
+        for spec in describe(type(section)):
+            value = getattr(section, spec.attr)
+            if spec.secret and value:
+                value = "<set>"
+            elif value is None:
+                value = "auto"
+            elif isinstance(value, tuple):
+                value = ",".join(value)
+            print(f"{spec.env}={value}")
     return 0
 
 
-def settings_table() -> str:
-    """Every setting as a Markdown table row: variable, default, meaning."""
+def settings_table(plugins: Sequence[type[PluginSettings]] = ()) -> str:
+    """Every setting as a Markdown table row (variable, default, meaning): the core's, then
+    one table per plugin settings class, titled by its docstring's first line."""
+    tables = [table_rows(Settings)]
+    for section in plugins:
+        if not describe(section):  # a plugin declaring only DB_TYPE values
+            continue
+        title = (inspect.getdoc(section) or section.__qualname__).splitlines()[0]
+        tables.append(f"{title}\n\n{table_rows(section)}")
+    return "\n\n".join(tables)
+
+
+def table_rows(section: type) -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for spec in describe():
+    for spec in describe(section):
         default = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
         default = "auto" if default is None else default
         default = f"`{default}`" if default not in ("", ()) else "(unset)"

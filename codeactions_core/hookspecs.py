@@ -24,10 +24,31 @@ if TYPE_CHECKING:
     from codeactions_core.execution.runtime import Runtime
     from codeactions_core.flows.steps import StepRunner
     from codeactions_core.services import Services
-    from codeactions_core.settings import Settings
+    from codeactions_core.settings import PluginSettings, Settings
     from codeactions_core.store import LogStore, Store
 
 hookspec = HookspecMarker("codeactions")
+
+
+@hookspec
+def codeactions_settings() -> Iterable[type[PluginSettings]]:
+    """The plugin's own settings, as :class:`~codeactions_core.settings.PluginSettings` classes.
+
+    Each class is a frozen dataclass whose fields are declared with
+    ``codeactions_core.settings.setting(default, help, parse=..., secret=...)``, exactly
+    like the core's: a field ``s3_bucket_name`` is read from
+    ``FLOWS_CODE_ACTIONS_S3_BUCKET_NAME``. Every process reads and validates them at
+    start with the core's (a bad value stops it with a message naming the variable;
+    a variable declared twice, too), ``codeactions settings`` lists them (secrets
+    hidden), and the plugin reads them typed in its other hooks with
+    ``settings.plugin(ItsSettings)`` (the class's defaults when the settings were built
+    in code without it). A class may check values that depend on each other
+    (``validate``), derive defaults from others (``legacy_defaults``) and, for a store
+    plugin, name the ``DB_TYPE`` values its store understands, with their aliases and
+    the ``DB_URI`` schemes that select them (``store_types``, ``StoreType``s): any other
+    DB_TYPE stops the process naming the installed choices. The hook takes no argument:
+    it is called before the settings exist.
+    """
 
 
 @hookspec
@@ -46,9 +67,9 @@ def codeactions_runtimes(settings: Settings) -> Iterable[Runtime]:
 def codeactions_store(settings: Settings) -> Store | None:
     """The storage backend for ``settings.db_type``, or ``None`` if not this plugin's.
 
-    ``settings`` carries ``db_type`` (``sqlite``, ``postgres``, ``mongodb`` or
-    any value a plugin understands) and the connection settings. The first
-    plugin returning a store wins. The store must pass
+    ``settings`` carries ``db_type`` (one of the ``store_types`` a plugin's settings
+    class declares, see ``codeactions_settings``) and the connection settings. The
+    first plugin returning a store wins. The store must pass
     ``codeactions_core.testing.store_contract``.
     """
 
@@ -57,7 +78,7 @@ def codeactions_store(settings: Settings) -> Store | None:
 def codeactions_log_store(settings: Settings, store: Store) -> LogStore | None:
     """Where run logs are kept, or ``None`` to leave the choice to others.
 
-    ``settings`` is the configuration (e.g. ``s3_enabled``); ``store`` is the
+    ``settings`` is the configuration (a plugin's own: ``settings.plugin(...)``); ``store`` is the
     chosen storage backend, whose ``logs`` the core uses when no plugin
     answers. The first plugin returning a log store wins.
     """

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pluggy
 
 from codeactions_core import hookspecs
-from codeactions_core.settings import Settings
+from codeactions_core.settings import PluginSettings, Settings
 
 ENTRY_POINT_GROUP = "codeactions"
 
@@ -30,6 +30,19 @@ def get_plugin_manager(settings: Settings) -> pluggy.PluginManager:
     pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
     pm.check_pending()
     return pm
+
+
+def declared_settings(pm: pluggy.PluginManager) -> list[type[PluginSettings]]:
+    """The PluginSettings classes the loaded plugins declare (``codeactions_settings``)."""
+    declared = dict.fromkeys(collect(pm.hook.codeactions_settings()))
+    return sorted(declared, key=lambda section: (section.__module__, section.__qualname__))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of a process: the core's, then those the plugins they enable declare,
+    all validated (ConfigurationError naming the first bad variable)."""
+    core = Settings.from_env(environ)
+    return Settings.from_env(environ, plugins=declared_settings(get_plugin_manager(core)))
 
 
 def collect(results: Iterable[Iterable[Any] | None]) -> list[Any]:

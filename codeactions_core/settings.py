@@ -4,6 +4,11 @@ Every setting is declared once below with its variable, default and meaning;
 ``Settings.from_env()`` parses and validates them all and raises
 :class:`ConfigurationError` naming the first bad variable. An empty variable
 counts as unset, as it did in the old service.
+
+These are the core's settings. A plugin declares its own the same way, as a
+:class:`PluginSettings` dataclass returned by its ``codeactions_settings`` hook;
+``Settings.from_env(plugins=...)`` reads and validates those too, and the plugin
+reads them back typed with ``settings.plugin(ItsSettings)``.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ import base64
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from codeactions_core.egress import PolicyError, parse_rule
@@ -24,7 +29,6 @@ from codeactions_core.errors import ConfigurationError
 PREFIX = "FLOWS_CODE_ACTIONS_"
 TRUE_WORDS = {"1", "t", "true", "yes", "y", "on"}
 FALSE_WORDS = {"0", "f", "false", "no", "n", "off"}
-DB_TYPES = ("sqlite", "postgres", "mongodb")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SPARE_REQUEST_THREADS = 8
 
@@ -86,10 +90,11 @@ def parse_auto_bool(raw: str) -> bool | None:
 
 
 def parse_db_type(raw: str) -> str:
+    """A store name; which ones exist (and their other spellings) is up to the installed
+    store plugins (``StoreType``), checked at start."""
     value = raw.strip().lower()
-    value = {"postgresql": "postgres", "pg": "postgres", "mongo": "mongodb"}.get(value, value)
-    if value not in DB_TYPES:
-        raise ValueError(f"expected one of {', '.join(DB_TYPES)}, got {raw!r}")
+    if not re.fullmatch(r"[a-z][a-z0-9_+.-]*", value):
+        raise ValueError(f"expected a store name such as sqlite or postgres, got {raw!r}")
     return value
 
 
@@ -199,6 +204,10 @@ def setting(
 class Settings:
     """Everything the processes can be configured with (COMPAT.md "Configuration")."""
 
+    plugin_settings: tuple[PluginSettings, ...] = field(default=(), metadata={"plugins": True})
+    """The plugins' own settings, one PluginSettings per declaring class (read them with
+    ``plugin``); filled by ``from_env(plugins=...)``."""
+
     host: str = setting(
         "0.0.0.0", "Address the API listens on; `:` or `:PORT` (the old service's forms) mean all "
         "interfaces (and that port when PORT is unset)."
@@ -219,8 +228,9 @@ class Settings:
 
     db_type: str = setting(
         "sqlite",
-        "Store: `sqlite` (embedded default), `postgres` or `mongodb`. Unset: taken from the "
-        "`DB_URI` scheme (`postgres://`, `postgresql://`, `mongodb://`; anything else SQLite).",
+        "Store: `sqlite` (embedded default), `postgres` or `mongodb`, or any a store plugin "
+        "declares. Unset: taken from the `DB_URI` scheme (`postgres://`, `postgresql://`, "
+        "`mongodb://`; anything else SQLite).",
         parse=parse_db_type,
     )
     db_uri: str = setting(
@@ -259,10 +269,6 @@ class Settings:
         "2 seconds, when the server cuts the connection itself; migrations are not bounded.",
         parse=at_least(0.5, parse_float),
     )
-    mongo_db_uri: str = setting(
-        "mongodb://localhost:27017", "MongoDB URI (with `DB_TYPE=mongodb`).", secret=True
-    )
-    mongo_db_name: str = setting("code-actions", "MongoDB database name.")
 
     auth_token: str = setting(
         "",
@@ -345,17 +351,6 @@ class Settings:
     libs_install_timeout: int = setting(
         300, "Seconds `pip install` of libraries may take.", parse=at_least(10)
     )
-
-    s3_enabled: bool = setting(
-        False, "Store run logs in S3 instead of the database. Unset: on when `S3_BUCKET_NAME` is "
-        "set (the old default).", parse=parse_bool
-    )
-    s3_region: str = setting("us-east-1", "S3 region.")
-    s3_bucket_name: str = setting("", "S3 bucket for logs (required with `S3_ENABLED`).")
-    s3_access_key_id: str = setting("", "S3 access key id (else the AWS default chain).", secret=True)
-    s3_secret_access_key: str = setting("", "S3 secret access key.", secret=True)
-    s3_prefix: str = setting("codeactions", "Key prefix of log objects.")
-    s3_endpoint: str = setting("", "Custom S3 endpoint (LocalStack, MinIO, moto).")
 
     worker_pool_size: int = setting(4, "Runs executing at once per server process.", parse=at_least(1))
     worker_pool_queue_size: int = setting(
@@ -467,45 +462,6 @@ class Settings:
         "Comma-separated paths masked by an empty directory if a runtime binds a folder holding them.",
         parse=parse_terms,
     )
-    node_binary: str = setting("node", "Node.js executable of the JavaScript runtime.")
-    node_warm_processes: int = setting(
-        2, "Node.js processes each server process keeps started, waiting for a run.", parse=at_least(0)
-    )
-    go_binary: str = setting("go", "Go toolchain of the Go runtime.")
-    go_cache_entries: int = setting(
-        256, "Compiled Go programs kept on disk (least recently used are removed).", parse=at_least(1)
-    )
-    go_cache_mb: int = setting(
-        1024, "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
-        "used are removed); Go's own build cache gets the same budget, separately.",
-        parse=at_least(16),
-    )
-    go_binary_max_mb: int = setting(
-        64, "Largest compiled Go program kept, in MiB: a bigger one fails its build.", parse=at_least(4)
-    )
-    go_build_memory_mb: int = setting(
-        1024, "Memory one sandboxed `go build` may use, in MiB.", parse=at_least(128)
-    )
-    go_build_timeout: int = setting(
-        60, "Seconds one sandboxed `go build` may take.", parse=at_least(5)
-    )
-    go_max_concurrent_builds: int = setting(
-        2, "`go build`s one server process runs at once (the others wait).", parse=at_least(1)
-    )
-
-    oidc_auth_enabled: bool = setting(False, "Check bearer tokens with the OIDC provider.", parse=parse_bool)
-    oidc_host: str = setting("", "OIDC provider base URL, e.g. `https://sso.example.com`.")
-    oidc_realm: str = setting("", "OIDC realm.")
-    oidc_cache_seconds: float = setting(
-        60.0, "Seconds a successful token lookup is remembered.", parse=at_least(0, parse_float)
-    )
-    oidc_failure_cache_seconds: float = setting(
-        3.0, "Seconds a refused token is remembered (at most 10).", parse=at_least(0, parse_float)
-    )
-    oidc_timeout_seconds: float = setting(
-        5.0, "Seconds to wait for the identity provider before answering 503.", parse=at_least(0.1, parse_float)
-    )
-
     resource_enabled: bool = setting(False, "Put runs in cgroups with the limits below.", parse=parse_bool)
     cpu_shares: int = setting(0, "cgroup CPU shares of a run (0: unset).", parse=at_least(0))
     cpu_quota: int = setting(0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0))
@@ -668,50 +624,67 @@ class Settings:
     )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every setting; raise ConfigurationError naming a bad one."""
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        plugins: Iterable[type[PluginSettings]] = (),
+    ) -> Settings:
+        """Read and validate every setting, the core's and those of the ``plugins`` classes
+        (the plugins' declarations); raise ConfigurationError naming a bad one.
+
+        With ``plugins`` given, DB_TYPE is resolved against the store types they declare
+        (``PluginSettings.store_types``): a name or alias, or unset, the store whose URI
+        schemes include DB_URI's, else ``sqlite``; an undeclared one stops the start.
+        """
         environ = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for spec in describe():
-            raw = next(
-                (environ[name] for name in (spec.env, *spec.aliases) if environ.get(name, "").strip()),
-                None,
-            )
-            if raw is None:
-                continue
-            try:
-                values[spec.attr] = spec.parse(raw)
-            except ValueError as exc:
-                raise ConfigurationError(f"{spec.env}: {exc}") from None
+        values = read_values(describe(), environ)
         try:
             values.update(legacy_defaults(values))
         except ValueError as exc:
             raise ConfigurationError(f"{PREFIX}HOST: {exc}") from None
+        plugins = tuple(plugins)
+        if plugins:
+            check_variables_unique(plugins)
+            values["db_type"] = resolve_store_type(values, plugins)
         settings = cls(**values)
         settings.validate()
-        return settings
+        if not plugins:
+            return settings
+        return settings.with_plugin(*(section.from_env(environ, settings) for section in plugins))
+
+    def plugin(self, section: type[SectionT]) -> SectionT:
+        """A plugin's settings, by its PluginSettings class: as read at start, or (settings
+        built in code without them) its defaults."""
+        for value in self.plugin_settings:
+            if type(value) is section:
+                return value
+        return section()
+
+    @classmethod
+    def of(cls, *plugins: type[PluginSettings], **values: Any) -> Settings:
+        """Settings built in code (tests, tools): each value goes to the core or to the one
+        of the ``plugins`` classes that declares it; the rest keep their defaults."""
+        owned = {f.name: section for section in plugins for f in dataclasses.fields(section)}
+        unknown = set(values) - owned.keys() - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
+        core = cls(**{name: value for name, value in values.items() if name not in owned})
+        return core.with_plugin(*(
+            section(**{name: value for name, value in values.items() if owned.get(name) is section})
+            for section in plugins
+        ))
+
+    def with_plugin(self, *sections: PluginSettings) -> Settings:
+        """These settings with ``sections`` in place of any of the same classes."""
+        replaced = {type(section) for section in sections}
+        kept = tuple(value for value in self.plugin_settings if type(value) not in replaced)
+        return self.replace(plugin_settings=kept + sections)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
     def validate(self) -> None:
-        """Checks that involve several settings."""
-        if self.s3_enabled and not self.s3_bucket_name:
-            raise ConfigurationError(f"{PREFIX}S3_BUCKET_NAME: required when S3_ENABLED is true")
-        if self.oidc_failure_cache_seconds > 10:
-            raise ConfigurationError(f"{PREFIX}OIDC_FAILURE_CACHE_SECONDS: must be at most 10")
-        if self.oidc_auth_enabled and not (self.oidc_host and self.oidc_realm):
-            raise ConfigurationError(
-                f"{PREFIX}OIDC_HOST and {PREFIX}OIDC_REALM: required when OIDC_AUTH_ENABLED is true"
-            )
-        if self.db_uri:
-            scheme = urlsplit(self.db_uri).scheme
-            expected = {"sqlite": ("sqlite",), "postgres": ("postgres", "postgresql"), "mongodb": ()}
-            if expected[self.db_type] and scheme not in expected[self.db_type]:
-                raise ConfigurationError(
-                    f"{PREFIX}DB_URI: a {self.db_type} store needs a "
-                    f"{expected[self.db_type][0]}:// URI, got scheme {scheme!r}"
-                )
+        """Checks that involve several settings (a plugin's own: its ``validate``)."""
 
     @property
     def project_run_limits(self) -> tuple[int, int]:
@@ -746,6 +719,104 @@ class Settings:
         return f"sqlite:///{Path(self.data_dir) / 'codeactions.db'}"
 
 
+SectionT = TypeVar("SectionT", bound="PluginSettings")
+
+
+class PluginSettings:
+    """Base of a plugin's own settings: subclass it as a frozen dataclass whose fields are
+    declared with ``setting(...)`` like the core's, and return the class from the plugin's
+    ``codeactions_settings`` hook.
+
+    A field ``s3_bucket_name`` is read from ``FLOWS_CODE_ACTIONS_S3_BUCKET_NAME`` (or the
+    ``env`` its ``setting`` names), parsed and validated at start with the core's, listed
+    by ``codeactions settings``; the plugin reads the values with
+    ``settings.plugin(ItsSettings)``. The first line of the class docstring titles the
+    plugin's table in ``codeactions settings --markdown``.
+    """
+
+    store_types: ClassVar[tuple[StoreType, ...]] = ()
+    """The DB_TYPE values the plugin's store understands (a store plugin declares them)."""
+
+    @classmethod
+    def legacy_defaults(cls, values: Mapping[str, Any], settings: Settings) -> dict[str, Any]:
+        """Defaults that depend on other settings: ``values`` are those set in the
+        environment, ``settings`` the core's. Returns the values to add."""
+        return {}
+
+    def validate(self, settings: Settings) -> None:
+        """Checks that involve several settings (the core's are ``settings``); raise
+        ConfigurationError naming the variable."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], settings: Settings) -> PluginSettings:
+        """The plugin's settings read from ``environ``, validated."""
+        values = read_values(describe(cls), environ)
+        values.update(cls.legacy_defaults(values, settings))
+        section = cls(**values)
+        section.validate(settings)
+        return section
+
+
+def read_values(specs: Iterable[SettingSpec], environ: Mapping[str, str]) -> dict[str, Any]:
+    """The parsed values of the settings set in ``environ``; ConfigurationError on a bad one."""
+    values: dict[str, Any] = {}
+    for spec in specs:
+        raw = next(
+            (environ[name] for name in (spec.env, *spec.aliases) if environ.get(name, "").strip()),
+            None,
+        )
+        if raw is None:
+            continue
+        try:
+            values[spec.attr] = spec.parse(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"{spec.env}: {exc}") from None
+    return values
+
+
+def check_variables_unique(plugins: Iterable[type[PluginSettings]]) -> None:
+    """Refuse two declarations of one variable (a plugin's clashing with the core's or
+    another plugin's)."""
+    owners = {name: "the core" for spec in describe() for name in (spec.env, *spec.aliases)}
+    for section in plugins:
+        for spec in describe(section):
+            for name in (spec.env, *spec.aliases):
+                if name in owners:
+                    raise ConfigurationError(
+                        f"{name}: declared by both {owners[name]} and {section.__qualname__} "
+                        f"({section.__module__})"
+                    )
+                owners[name] = section.__qualname__
+
+
+@dataclass(frozen=True)
+class StoreType:
+    """A DB_TYPE value a store plugin understands, declared in its PluginSettings."""
+
+    name: str
+    uri_schemes: tuple[str, ...] = ()
+    """DB_URI schemes that select this store when DB_TYPE is unset (the old service's way)."""
+    aliases: tuple[str, ...] = ()
+    """Other spellings DB_TYPE accepts for it."""
+
+
+def resolve_store_type(values: Mapping[str, Any], plugins: Iterable[type[PluginSettings]]) -> str:
+    """The store DB_TYPE names (or, unset, DB_URI's scheme selects) among those the
+    ``plugins`` declare; ConfigurationError naming the installed ones when none is."""
+    types = [store for section in plugins for store in section.store_types]
+    by_name = {name: store.name for store in types for name in (store.name, *store.aliases)}
+    by_scheme = {scheme: store.name for store in types for scheme in store.uri_schemes}
+    scheme = urlsplit(values.get("db_uri", "")).scheme.lower()
+    requested = values.get("db_type") or by_scheme.get(scheme) or DEFAULT_STORE
+    if requested not in by_name:
+        choices = ", ".join(sorted({store.name for store in types})) or "none"
+        raise ConfigurationError(
+            f"{PREFIX}DB_TYPE: no installed plugin provides a {requested!r} store; installed "
+            f"store types: {choices} (see `codeactions plugins`)"
+        )
+    return by_name[requested]
+
+
 @dataclass(frozen=True)
 class SettingSpec:
     attr: str
@@ -757,11 +828,14 @@ class SettingSpec:
     secret: bool
 
 
-def describe() -> list[SettingSpec]:
-    """Every setting with its variable, default and meaning (for docs and parsing)."""
+def describe(section: type = Settings) -> list[SettingSpec]:
+    """Every setting with its variable, default and meaning (for docs and parsing): the
+    core's, or those of a plugin's PluginSettings class."""
     specs = []
-    for f in dataclasses.fields(Settings):
+    for f in dataclasses.fields(section):
         meta = f.metadata
+        if "help" not in meta:  # plugin_settings
+            continue
         specs.append(
             SettingSpec(
                 attr=f.name,
@@ -776,23 +850,16 @@ def describe() -> list[SettingSpec]:
     return specs
 
 
-URI_STORES = {"postgres": "postgres", "postgresql": "postgres", "mongodb": "mongodb",
-              "mongodb+srv": "mongodb", "sqlite": "sqlite"}
+DEFAULT_STORE = "sqlite"
+"""The store when neither DB_TYPE nor DB_URI's scheme names one: the embedded default."""
 UNUSED_SETTINGS = ("memory_reservation",)
 """Old service's variables accepted for compatibility that change nothing here."""
 
 
 def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults an old deployment relies on: the store from DB_URI's scheme, S3 on with a
-    bucket, HOST ``:``/``:PORT`` as all interfaces."""
+    """Defaults an old deployment relies on: HOST ``:``/``:PORT`` as all interfaces (the
+    store from DB_URI's scheme: ``resolve_store_type``; the plugins': their own)."""
     derived: dict[str, Any] = {}
-    if "db_type" not in values and values.get("db_uri"):
-        derived["db_type"] = URI_STORES.get(urlsplit(values["db_uri"]).scheme.lower(), "sqlite")
-    uri_store = URI_STORES.get(urlsplit(values.get("db_uri", "")).scheme.lower())
-    if uri_store == "mongodb" and "mongo_db_uri" not in values:
-        derived["mongo_db_uri"] = values["db_uri"]
-    if "s3_enabled" not in values and values.get("s3_bucket_name"):
-        derived["s3_enabled"] = True
     host = values.get("host")
     if host is not None and host.startswith(":"):
         derived["host"] = "0.0.0.0"
@@ -801,10 +868,13 @@ def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
     return derived
 
 
-def ignored_variables(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Set ``FLOWS_CODE_ACTIONS_*`` variables this server does not use (named once at start)."""
+def ignored_variables(
+    environ: Mapping[str, str] | None = None, plugins: Iterable[type[PluginSettings]] = ()
+) -> list[str]:
+    """Set ``FLOWS_CODE_ACTIONS_*`` variables neither the core nor the ``plugins`` classes
+    use (named once at start)."""
     environ = os.environ if environ is None else environ
-    specs = describe()
+    specs = [*describe(), *(spec for section in plugins for spec in describe(section))]
     read = {name for spec in specs for name in (spec.env, *spec.aliases)}
     unused = {spec.env for spec in specs if spec.attr in UNUSED_SETTINGS}
     return sorted(

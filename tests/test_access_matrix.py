@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from codeactions_auth_oidc.settings import OidcSettings
 
 from codeactions_core.secret_box import new_key
 from codeactions_core.settings import Settings
@@ -54,8 +55,8 @@ _fresh = itertools.count()
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     with userinfo_server(USERS) as oidc:
-        settings = Settings(
-            data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, metrics_token=METRICS_TOKEN,
+        settings = Settings.of(
+            OidcSettings, data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, metrics_token=METRICS_TOKEN,
             secrets_key=(new_key(),),
             **oidc.settings(),
         )

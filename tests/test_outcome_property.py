@@ -145,9 +145,9 @@ def backend_settings(backend: str, tmp_path, request) -> Settings:
     if backend == "postgres":
         return Settings(db_type="postgres", db_uri=request.getfixturevalue("new_postgres_database")("ca_prop"), **common)
     pytest.importorskip("mongomock")
-    pytest.importorskip("codeactions_mongo")
-    return Settings(db_type="mongodb", mongo_db_uri="mongomock://localhost",
-                    mongo_db_name=f"ca_prop_{uuid.uuid4().hex[:8]}", **common)
+    mongo = pytest.importorskip("codeactions_mongo")
+    return Settings.of(mongo.MongoSettings, db_type="mongodb", mongo_db_uri="mongomock://localhost",
+                       mongo_db_name=f"ca_prop_{uuid.uuid4().hex[:8]}", **common)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mongomock"])

@@ -45,6 +45,7 @@ PUBLIC_CORE_API = {
     "codeactions_core.execution",  # the runtime contract and SandboxedRuntime, for language plugins
     "codeactions_core.flows.model",  # flow entities, for store plugins
     "codeactions_core.scheduling.model",  # schedule entities, for store plugins
+    "codeactions_core.libs",  # the one libs directory, for the Python runtime
     "codeactions_core.model",
     "codeactions_core.settings",
     "codeactions_core.store",  # the repository protocols, for store plugins

@@ -7,7 +7,7 @@ import pytest
 from codeactions_core import hookimpl
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.runtime import RuntimeHealth
-from codeactions_core.plugins import describe_plugins, get_plugin_manager
+from codeactions_core.plugins import describe_plugins, get_plugin_manager, load_settings
 from codeactions_core.services import build_services, open_store
 
 
@@ -91,5 +91,7 @@ def test_a_plugin_language_becomes_valid_and_first_runtime_wins(settings):
 def test_disabled_plugins_are_not_loaded(settings):
     pm = get_plugin_manager(settings.replace(disable_plugins=("sql",)))
     assert "sql" not in {info.name for info in describe_plugins(pm)}
-    with pytest.raises(ConfigurationError, match="codeactions-sql"):
+    with pytest.raises(ConfigurationError, match="no installed plugin provides a 'sqlite' store"):
         open_store(settings, pm)
+    with pytest.raises(ConfigurationError, match="DB_TYPE: .*installed store types: mongodb \\("):
+        load_settings({"CODEACTIONS_DISABLE_PLUGINS": "sql", "FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite"})

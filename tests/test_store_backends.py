@@ -21,15 +21,18 @@ def backend_settings(request, tmp_path) -> Settings:
     if backend == "postgres":
         uri = request.getfixturevalue("new_postgres_database")()
         return Settings(db_type="postgres", db_uri=uri)
-    pytest.importorskip("codeactions_mongo", reason="codeactions-mongo is not installed")
+    mongo = pytest.importorskip("codeactions_mongo", reason="codeactions-mongo is not installed")
     name = f"ca_test_{uuid.uuid4().hex[:8]}"
     if backend == "mongomock":
         pytest.importorskip("mongomock")
-        return Settings(db_type="mongodb", mongo_db_uri="mongomock://localhost", mongo_db_name=name)
+        return Settings.of(
+            mongo.MongoSettings, db_type="mongodb", mongo_db_uri="mongomock://localhost",
+            mongo_db_name=name,
+        )
     mongo_uri = request.getfixturevalue("suite_env").mongo_uri
     if not mongo_uri or not reachable(mongo_uri, 27017):
         pytest.skip("no MongoDB server: set FLOWS_CODE_ACTIONS_MONGO_DB_URI to one to run these")
-    return Settings(db_type="mongodb", mongo_db_uri=mongo_uri, mongo_db_name=name)
+    return Settings.of(mongo.MongoSettings, db_type="mongodb", mongo_db_uri=mongo_uri, mongo_db_name=name)
 
 
 class TestEveryBackend(StoreContract):

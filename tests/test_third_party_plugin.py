@@ -32,8 +32,20 @@ py-modules = ["codeactions_hello"]
 """
 
 MODULE = '''
+from dataclasses import dataclass
+
 from codeactions_core import hookimpl
 from codeactions_core.execution.runtime import RuntimeHealth
+from codeactions_core.settings import PluginSettings, at_least, setting
+
+
+@dataclass(frozen=True)
+class HelloSettings(PluginSettings):
+    """Settings of codeactions-hello:"""
+
+    hello_greeting: str = setting("from a plugin", "What `/hello` answers.")
+    hello_repeats: int = setting(1, "Times `/hello` repeats it.", parse=at_least(1))
+    hello_token: str = setting("", "A secret of the plugin.", secret=True)
 
 
 class Hello:
@@ -43,7 +55,9 @@ class Hello:
         self.services = services
 
     def on_get(self, req, resp):
-        resp.media = {"hello": "from a plugin", "store": self.services.store.kind}
+        hello = self.services.settings.plugin(HelloSettings)
+        greeting = " ".join([hello.hello_greeting] * hello.hello_repeats)
+        resp.media = {"hello": greeting, "store": self.services.store.kind}
 
 
 class ShoutRuntime:
@@ -64,6 +78,11 @@ def codeactions_add_routes(app, services):
 @hookimpl
 def codeactions_runtimes(settings):
     return [ShoutRuntime()]
+
+
+@hookimpl
+def codeactions_settings():
+    return [HelloSettings]
 '''
 
 
@@ -88,15 +107,44 @@ def test_installed_plugin_is_listed_with_its_version(plugin_site, tmp_path):
     assert listed.returncode == 0, listed.stderr
     hello = {p["name"]: p for p in json.loads(listed.stdout)}["hello"]
     assert (hello["version"], hello["distribution"]) == ("1.2.3", "codeactions-hello")
-    assert set(hello["hooks"]) == {"codeactions_add_routes", "codeactions_runtimes"}
+    assert set(hello["hooks"]) == {
+        "codeactions_add_routes", "codeactions_runtimes", "codeactions_settings"
+    }
+
+
+def test_the_plugins_settings_are_listed_secrets_hidden(plugin_site, tmp_path):
+    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(plugin_site),
+                "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "3",
+                "FLOWS_CODE_ACTIONS_HELLO_TOKEN": "hello-secret-value"}
+    listed = run_cli("settings", settings=settings)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert "FLOWS_CODE_ACTIONS_HELLO_GREETING=from a plugin" in lines
+    assert "FLOWS_CODE_ACTIONS_HELLO_REPEATS=3" in lines
+    assert "FLOWS_CODE_ACTIONS_HELLO_TOKEN=<set>" in lines
+    assert "hello-secret-value" not in listed.stdout
+    table = run_cli("settings", "--markdown", settings=settings).stdout
+    assert "Settings of codeactions-hello:\n\n| Variable | Default | Meaning |" in table
+    assert "| `FLOWS_CODE_ACTIONS_HELLO_REPEATS` | `1` | Times `/hello` repeats it. |" in table
+
+
+def test_a_bad_value_of_the_plugins_setting_stops_the_server(plugin_site, tmp_path):
+    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(plugin_site),
+                "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "0"}
+    refused = run_cli("serve", settings=settings, timeout=60)
+    assert refused.returncode == 2
+    assert "codeactions serve: FLOWS_CODE_ACTIONS_HELLO_REPEATS: must be at least 1" in refused.stderr
 
 
 def test_running_core_calls_the_plugin(plugin_site, tmp_path):
     settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path)}
-    server = start_server(settings, tmp_path, extra_env={"PYTHONPATH": str(plugin_site)})
+    extra = {"PYTHONPATH": str(plugin_site), "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "2"}
+    server = start_server(settings, tmp_path, extra_env=extra)
     try:
         hello = requests.get(server.url("/hello"), timeout=10)
-        assert (hello.status_code, hello.json()) == (200, {"hello": "from a plugin", "store": "sqlite"})
+        assert (hello.status_code, hello.json()) == (
+            200, {"hello": "from a plugin from a plugin", "store": "sqlite"}
+        )
         described = requests.get(server.url("/openapi.json"), timeout=10).json()["paths"]["/hello"]
         assert described["get"]["summary"] == "a plugin's greeting"
         created = requests.post(

@@ -16,6 +16,7 @@ from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import load_step_runners
 from codeactions_core.flows.runners import flow_egress
 from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.libs.service import LibraryService
 from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
 from codeactions_core.plugins import collect, get_plugin_manager
@@ -27,7 +28,6 @@ from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService, code_runner
 from codeactions_core.services.health import HealthService
 from codeactions_core.services.history import HistoryService
-from codeactions_core.services.libs import LibraryService
 from codeactions_core.services.outbox import Outbox
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
@@ -36,12 +36,6 @@ from codeactions_core.services.runs import RunService, Runtimes
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
-
-STORE_PLUGINS = {
-    "sqlite": "codeactions-sql",
-    "postgres": "codeactions-sql",
-    "mongodb": "codeactions-mongo",
-}
 
 
 @dataclass
@@ -102,10 +96,9 @@ def open_store(settings: Settings, pm: pluggy.PluginManager) -> Store:
     """The store a plugin provides for ``settings.db_type``."""
     store = pm.hook.codeactions_store(settings=settings)
     if store is None:
-        hint = STORE_PLUGINS.get(settings.db_type, "a plugin providing it")
         raise ConfigurationError(
             f"FLOWS_CODE_ACTIONS_DB_TYPE: no installed plugin provides a {settings.db_type!r} "
-            f"store; install {hint} (see `codeactions plugins`)"
+            "store; install a plugin providing it (see `codeactions plugins`)"
         )
     return store
 

@@ -22,7 +22,7 @@ from codeactions_core.scheduling.store import ScheduleRepository
 from codeactions_core.store import CodeRepository, CodeVersionRepository
 
 if TYPE_CHECKING:
-    from codeactions_core.services.libs import LibraryService
+    from codeactions_core.libs.service import LibraryService
     from codeactions_core.services.runs import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused

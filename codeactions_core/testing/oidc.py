@@ -30,7 +30,8 @@ class UserinfoServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def settings(self, **more: Any) -> dict[str, Any]:
-        """Settings fields that point the OIDC plugin here."""
+        """Field values of the OIDC plugin's settings pointing it here
+        (``Settings.of(OidcSettings, **values)``)."""
         return {"oidc_auth_enabled": True, "oidc_host": self.host, "oidc_realm": REALM, **more}
 
     def start(self) -> UserinfoServer:
@@ -45,7 +46,7 @@ class UserinfoServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 outer.calls += 1
                 if outer.delay:
                     time.sleep(outer.delay)  # simulating a slow provider, not synchronisation

@@ -55,7 +55,8 @@ class S3Server:
         return name
 
     def settings_values(self, bucket: str) -> dict[str, Any]:
-        """``Settings`` keyword arguments pointing the S3 log store at ``bucket`` here."""
+        """Field values of the S3 plugin's settings pointing its log store at ``bucket`` here
+        (``Settings.of(S3Settings, **values)``)."""
         return {
             "s3_enabled": True,
             "s3_endpoint": self.endpoint_url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon
 
+from codeactions_core.plugins import load_settings
 from codeactions_core.services import Services, build_services
 from codeactions_core.settings import Settings
 from codeactions_core.web import errors
@@ -33,7 +34,7 @@ from codeactions_core.web.resources.versions import add_version_routes
 def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:
     """Build the API. Without ``services`` they are built from ``settings`` (or the environment)."""
     if services is None:
-        services = build_services(settings or Settings.from_env())
+        services = build_services(settings or load_settings())
     app = falcon.App(middleware=[
         RecordRequestMetrics(services.metrics),
         ReleaseStoreConnection(services.store),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codeactions_auth_oidc.cache import ExpiringCache
+from codeactions_auth_oidc.settings import OidcSettings
 from codeactions_core.auth import Identity, IdentityKind
 from codeactions_core.errors import Unauthenticated, Unavailable
 from codeactions_core.settings import Settings
@@ -31,7 +31,8 @@ class Userinfo:
 
 
 def userinfo_url(settings: Settings) -> str:
-    return f"{settings.oidc_host.rstrip('/')}/realms/{settings.oidc_realm}/protocol/openid-connect/userinfo"
+    oidc = settings.plugin(OidcSettings)
+    return f"{oidc.oidc_host.rstrip('/')}/realms/{oidc.oidc_realm}/protocol/openid-connect/userinfo"
 
 
 class OidcUserinfo:
@@ -46,9 +47,10 @@ class OidcUserinfo:
 
     def __init__(self, settings: Settings) -> None:
         self._url = userinfo_url(settings)
-        self._timeout = settings.oidc_timeout_seconds
-        self._good_for = settings.oidc_cache_seconds
-        self._refused_for = settings.oidc_failure_cache_seconds
+        oidc = settings.plugin(OidcSettings)
+        self._timeout = oidc.oidc_timeout_seconds
+        self._good_for = oidc.oidc_cache_seconds
+        self._refused_for = oidc.oidc_failure_cache_seconds
         self._cache: ExpiringCache[Userinfo | str] = ExpiringCache()
 
     def authenticate(self, headers: Mapping[str, str]) -> Identity | None:
@@ -73,7 +75,7 @@ class OidcUserinfo:
             if 400 <= refused.code < 500:
                 return REFUSED
             raise Unavailable(f"the identity provider answered {refused.code}; try again later") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unavailable(
                 f"the identity provider did not answer within {self._timeout:g} s ({reason}); try again later"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from codeactions_auth_oidc import OidcUserinfo
+from codeactions_auth_oidc.settings import OidcSettings
 from codeactions_auth_oidc.userinfo import bearer_token
+
 from codeactions_core.auth import IdentityKind
-from codeactions_core.errors import Unauthenticated, Unavailable
+from codeactions_core.errors import ConfigurationError, Unauthenticated, Unavailable
+from codeactions_core.plugins import load_settings
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.oidc import userinfo_server
@@ -28,7 +30,7 @@ def provider_server():
 
 
 def provider(server, **settings) -> OidcUserinfo:
-    return OidcUserinfo(Settings(**server.settings(**settings)))
+    return OidcUserinfo(Settings.of(OidcSettings, **server.settings(**settings)))
 
 
 @pytest.mark.parametrize("header", ["Bearer ana-token", "bearer ana-token", "ana-token", "  Bearer   ana-token "])
@@ -85,7 +87,7 @@ def test_a_slow_provider_is_503_quickly_and_not_remembered(provider_server):
 
 
 def test_a_provider_that_is_down_is_503():
-    checker = OidcUserinfo(Settings(oidc_auth_enabled=True, oidc_host=f"http://127.0.0.1:{free_port()}",
+    checker = OidcUserinfo(Settings.of(OidcSettings, oidc_auth_enabled=True, oidc_host=f"http://127.0.0.1:{free_port()}",
                                     oidc_realm="r", oidc_timeout_seconds=1))
     with pytest.raises(Unavailable, match="try again later"):
         checker.authenticate({"authorization": "Bearer ana-token"})
@@ -103,7 +105,7 @@ def test_bearer_token(header, token):
 
 
 def test_through_the_api(provider_server, tmp_path):
-    settings = Settings(data_dir=str(tmp_path), **provider_server.settings())
+    settings = Settings.of(OidcSettings, data_dir=str(tmp_path), **provider_server.settings())
     with api_client(settings) as (client, services):
         services.store.permissions.upsert("P", "ana@example.org", 1)
         assert client.simulate_get("/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer ana-token"}).status_code == 200
@@ -113,3 +115,26 @@ def test_through_the_api(provider_server, tmp_path):
         provider_server.status_override = 503
         down = client.simulate_get("/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer other"})
         assert down.status_code == 503 and "identity provider" in down.json["message"]
+
+
+@pytest.mark.parametrize(
+    ("environment", "variable"),
+    [
+        ({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_OIDC_HOST"),
+        ({"FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS": "11"},
+         "FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS"),
+        ({"FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS": "soon"}, "FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS"),
+    ],
+)
+def test_bad_oidc_settings_stop_the_start_naming_the_variable(environment, variable):
+    with pytest.raises(ConfigurationError, match=f"^{variable}"):
+        load_settings(environment)
+
+
+def test_oidc_settings_are_read_at_start():
+    settings = load_settings({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "yes",
+                              "FLOWS_CODE_ACTIONS_OIDC_HOST": "https://sso.example.com",
+                              "FLOWS_CODE_ACTIONS_OIDC_REALM": "r"})
+    assert settings.plugin(OidcSettings) == OidcSettings(
+        oidc_auth_enabled=True, oidc_host="https://sso.example.com", oidc_realm="r"
+    )

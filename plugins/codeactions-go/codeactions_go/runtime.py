@@ -28,6 +28,7 @@ from codeactions_core.model import MAX_LOG_CONTENT, Code, LogType, RunStatus
 from codeactions_core.settings import Settings
 from codeactions_go.build import Build, Builder
 from codeactions_go.cache import BinaryCache
+from codeactions_go.settings import GoSettings
 from codeactions_go.toolchain import ADDRESS_HEADROOM, Toolchain, ToolchainError
 
 log = logging.getLogger(__name__)
@@ -55,9 +56,10 @@ class GoRuntime(SandboxedRuntime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         root = Path(settings.data_dir).resolve() / "go"
+        go = settings.plugin(GoSettings)
         self.builder = Builder(
             Toolchain(settings, root),
-            BinaryCache(root / "bin", settings.go_cache_entries, settings.go_cache_mb * MIB),
+            BinaryCache(root / "bin", go.go_cache_entries, go.go_cache_mb * MIB),
             harness_files(),
         )
         self._background: ThreadPoolExecutor | None = None

@@ -38,6 +38,7 @@ from codeactions_core.execution import (
 )
 from codeactions_core.settings import Settings
 from codeactions_go.cache import trim_directory
+from codeactions_go.settings import GoSettings
 
 VERSION_TIMEOUT = 15.0
 OUTPUT_LIMIT = 64 * 1024
@@ -80,12 +81,13 @@ class BuildLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BuildLimits:
+        go = settings.plugin(GoSettings)
         return cls(
-            memory=settings.go_build_memory_mb * MIB,
-            binary=settings.go_binary_max_mb * MIB,
-            timeout=float(settings.go_build_timeout),
-            concurrent=settings.go_max_concurrent_builds,
-            cache=settings.go_cache_mb * MIB,
+            memory=go.go_build_memory_mb * MIB,
+            binary=go.go_binary_max_mb * MIB,
+            timeout=float(go.go_build_timeout),
+            concurrent=go.go_max_concurrent_builds,
+            cache=go.go_cache_mb * MIB,
         )
 
 
@@ -131,7 +133,7 @@ class Toolchain:
 
     def __init__(self, settings: Settings, root: Path, limits: BuildLimits | None = None) -> None:
         self.settings = settings
-        self.binary = settings.go_binary
+        self.binary = settings.plugin(GoSettings).go_binary
         self.root = root
         self.limits = limits or BuildLimits.from_settings(settings)
         self.path: str | None = None

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from codeactions_go import GoRuntime
+from codeactions_go.settings import GoSettings
 
 from codeactions_core.execution.runtime import Job, Outcome
 from codeactions_core.model import Code, CodeType
@@ -34,7 +35,7 @@ def start_runtime(go_data_dir: str) -> Iterator[Callable[..., GoRuntime]]:
     started: list[GoRuntime] = []
 
     def start(**settings: Any) -> GoRuntime:
-        runtime = GoRuntime(Settings(**{"data_dir": go_data_dir, **settings}))
+        runtime = GoRuntime(Settings.of(GoSettings, **{"data_dir": go_data_dir, **settings}))
         runtime.start()
         started.append(runtime)
         return runtime

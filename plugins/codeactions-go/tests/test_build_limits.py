@@ -14,6 +14,7 @@ import pytest
 from codeactions_go import GoRuntime, build
 from codeactions_go.build import Builder, resource_failure
 from codeactions_go.cache import BinaryCache, trim_directory
+from codeactions_go.settings import GoSettings
 from codeactions_go.toolchain import (
     MIB,
     BuildLimits,
@@ -131,7 +132,7 @@ class FakeZygote:
 
 
 def test_the_build_semaphore_bounds_concurrent_builds_and_the_rest_queue(tmp_path):
-    settings = Settings(data_dir=str(tmp_path), go_max_concurrent_builds=2)
+    settings = Settings.of(GoSettings, data_dir=str(tmp_path), go_max_concurrent_builds=2)
     toolchain = Toolchain(settings, tmp_path / "go")
     toolchain.path, toolchain.goroot, toolchain.version = "/usr/bin/go", "/usr/lib/go", "go1.19"
     zygote = FakeZygote()
@@ -156,15 +157,15 @@ def test_the_build_semaphore_bounds_concurrent_builds_and_the_rest_queue(tmp_pat
 
 
 def test_the_runtime_caps_its_binary_cache_by_entries_and_bytes(tmp_path):
-    runtime = GoRuntime(Settings(data_dir=str(tmp_path), go_cache_entries=7, go_cache_mb=16))
+    runtime = GoRuntime(Settings.of(GoSettings, data_dir=str(tmp_path), go_cache_entries=7, go_cache_mb=16))
     cache = runtime.builder.cache
     assert (cache.max_entries, cache.max_bytes) == (7, 16 * MIB)
     assert runtime.builder.toolchain.limits.cache == 16 * MIB  # and Go's own build cache
 
 
 def test_build_limits_come_from_the_settings(tmp_path):
-    settings = Settings(
-        data_dir=str(tmp_path), go_build_memory_mb=512, go_binary_max_mb=8, go_build_timeout=30,
+    settings = Settings.of(
+        GoSettings, data_dir=str(tmp_path), go_build_memory_mb=512, go_binary_max_mb=8, go_build_timeout=30,
         go_max_concurrent_builds=3, go_cache_mb=64,
     )
     toolchain = Toolchain(settings, tmp_path / "go")

@@ -16,6 +16,7 @@ from codeactions_core.execution import (
 )
 from codeactions_core.settings import Settings
 from codeactions_javascript.node import Node, find_node
+from codeactions_javascript.settings import NodeSettings
 
 V8_HEADROOM = 3 * 1024 * MIB
 """Address space V8 reserves beyond its heap; the heap flag and the memory cgroup bound real use."""
@@ -50,14 +51,14 @@ class JavaScriptRuntime(SandboxedRuntime):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.warm_size = settings.node_warm_processes
+        self.warm_size = settings.plugin(NodeSettings).node_warm_processes
         self.node: Node | None = None
 
     def sandbox_limits(self, settings: Settings) -> SandboxLimits:
         return node_limits(settings)
 
     def find_toolchain(self) -> str:
-        self.node = find_node(self.settings.node_binary)
+        self.node = find_node(self.settings.plugin(NodeSettings).node_binary)
         return f"node {self.node.version}"
 
     def binds(self) -> Sequence[str | tuple[str, str]]:

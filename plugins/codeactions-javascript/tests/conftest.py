@@ -4,11 +4,12 @@ import itertools
 from collections.abc import Callable, Iterator
 
 import pytest
+from codeactions_javascript import JavaScriptRuntime
+from codeactions_javascript.settings import NodeSettings
 
 from codeactions_core.execution.runtime import Job, Outcome
 from codeactions_core.model import Code, CodeType
 from codeactions_core.settings import Settings
-from codeactions_javascript import JavaScriptRuntime
 
 _ids = itertools.count()
 
@@ -53,7 +54,7 @@ def start_runtime(tmp_path) -> Iterator[Callable[..., JavaScriptRuntime]]:
     started: list[JavaScriptRuntime] = []
 
     def start(**changes) -> JavaScriptRuntime:
-        runtime = JavaScriptRuntime(Settings(data_dir=str(tmp_path / "data"), **changes))
+        runtime = JavaScriptRuntime(Settings.of(NodeSettings, data_dir=str(tmp_path / "data"), **changes))
         started.append(runtime)
         runtime.start()
         return runtime

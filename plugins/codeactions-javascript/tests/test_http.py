@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import falcon.testing
 import pytest
+from codeactions_javascript.settings import NodeSettings
 
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
@@ -31,7 +32,7 @@ def client(tmp_path) -> Iterator[falcon.testing.TestClient]:
 
 @pytest.fixture
 def client_without_node(tmp_path) -> Iterator[falcon.testing.TestClient]:
-    yield from client_for(Settings(data_dir=str(tmp_path), node_binary="codeactions-no-such-node"))
+    yield from client_for(Settings.of(NodeSettings, data_dir=str(tmp_path), node_binary="codeactions-no-such-node"))
 
 
 def create_code(client: falcon.testing.TestClient, source: str) -> falcon.testing.Result:

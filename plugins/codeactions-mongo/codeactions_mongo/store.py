@@ -30,6 +30,7 @@ from codeactions_mongo.repositories import (
 )
 from codeactions_mongo.schema import SchemaVersions
 from codeactions_mongo.secrets import SECRETS, MongoSecrets
+from codeactions_mongo.settings import MongoSettings
 
 
 @mongo_errors_as_store_errors
@@ -61,13 +62,14 @@ class MongoStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MongoStore:
+        mongo = settings.plugin(MongoSettings)
         connect_ms = int(settings.db_connect_timeout * 1000)
         connection = open_client(
-            settings.mongo_db_uri, settings.db_max_pool_size,
+            mongo.mongo_db_uri, settings.db_max_pool_size,
             server_selection_timeout_ms=connect_ms, connect_timeout_ms=connect_ms,
             socket_timeout_ms=int((settings.db_statement_timeout + 2) * 1000),
         )
-        return cls(connection, settings.mongo_db_name)
+        return cls(connection, mongo.mongo_db_name)
 
     def schema_status(self) -> SchemaStatus:
         return self._schema.status()

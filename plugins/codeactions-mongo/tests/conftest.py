@@ -5,11 +5,12 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from codeactions_mongo import MongoStore
+from codeactions_mongo.client import Connection, open_client
+from codeactions_mongo.settings import MongoSettings
 
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings, SuiteEnvironment
-from codeactions_mongo import MongoStore
-from codeactions_mongo.client import Connection, open_client
 
 MOCK_URI = "mongomock://tests"
 
@@ -23,7 +24,7 @@ def mock_settings(**overrides: object) -> Settings:
         "db_type": "mongodb", "mongo_db_uri": MOCK_URI, "mongo_db_name": fresh_name(),
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings.of(MongoSettings, **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture

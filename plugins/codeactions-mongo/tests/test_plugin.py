@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import sys
 
+import codeactions_mongo
 import pytest
 from bson import ObjectId
-
-import codeactions_mongo
-from codeactions_core.errors import ConfigurationError, Conflict, StoreError
-from codeactions_core.model import CodeLog, CodeType, LogType, NewCode
-from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import open_store
-from codeactions_core.settings import Settings
 from codeactions_mongo import MongoStore
 from codeactions_mongo.client import open_client
 from codeactions_mongo.errors import safe_message
+from codeactions_mongo.settings import MongoSettings
+
+from codeactions_core.errors import ConfigurationError, Conflict, StoreError
+from codeactions_core.model import CodeLog, CodeType, LogType, NewCode
+from codeactions_core.plugins import get_plugin_manager, load_settings
+from codeactions_core.services import open_store
+from codeactions_core.settings import Settings
 
 SECRET = "s3cret-pw"
 
@@ -41,7 +42,7 @@ def test_open_store_gives_a_mongo_store_for_mongodb(settings_for_mock) -> None:
     try:
         assert isinstance(store, MongoStore)
         assert (store.kind, store.auto_migrate) == ("mongodb", True)
-        assert store.database.name == settings.mongo_db_name
+        assert store.database.name == settings.plugin(MongoSettings).mongo_db_name
         store.ping()
     finally:
         store.close()
@@ -61,12 +62,15 @@ def test_the_hook_leaves_other_db_types_to_other_plugins(db_type: str) -> None:
 def test_stores_on_one_mock_uri_share_their_data(settings_for_mock) -> None:
     settings = settings_for_mock(mongo_db_uri="mongomock://shared-by-two")
     first, second = MongoStore.from_settings(settings), MongoStore.from_settings(settings)
-    other = MongoStore.from_settings(settings.replace(mongo_db_uri="mongomock://another-server"))
+    db_name = settings.plugin(MongoSettings).mongo_db_name
+    other = MongoStore.from_settings(settings.with_plugin(
+        MongoSettings(mongo_db_uri="mongomock://another-server", mongo_db_name=db_name)
+    ))
     code = first.codes.create(a_code())
     first.close()  # the in-memory server outlives a store, like a real one
     assert second.codes.get(code.id) == code
     assert other.codes.get(code.id) is None
-    second.client.drop_database(settings.mongo_db_name)
+    second.client.drop_database(db_name)
 
 
 def test_a_mock_uri_without_mongomock_is_a_configuration_error(
@@ -78,7 +82,9 @@ def test_a_mock_uri_without_mongomock_is_a_configuration_error(
 
 
 def test_a_real_client_gets_the_pool_size_and_a_short_selection_timeout() -> None:
-    settings = Settings(db_type="mongodb", mongo_db_uri="mongodb://127.0.0.1:1", db_max_pool_size=7)
+    settings = Settings.of(
+        MongoSettings, db_type="mongodb", mongo_db_uri="mongodb://127.0.0.1:1", db_max_pool_size=7
+    )
     store = MongoStore.from_settings(settings)  # connects lazily: nothing is reached here
     try:
         options = store.client.options
@@ -91,7 +97,9 @@ def test_a_real_client_gets_the_pool_size_and_a_short_selection_timeout() -> Non
 
 
 def test_an_invalid_uri_is_a_configuration_error_that_hides_it() -> None:
-    settings = Settings(db_type="mongodb", mongo_db_uri=f"http://admin:{SECRET}@db.example:27017")
+    settings = Settings.of(
+        MongoSettings, db_type="mongodb", mongo_db_uri=f"http://admin:{SECRET}@db.example:27017"
+    )
     with pytest.raises(ConfigurationError) as raised:
         MongoStore.from_settings(settings)
     assert raised.value.message.startswith("FLOWS_CODE_ACTIONS_MONGO_DB_URI: ")
@@ -125,3 +133,14 @@ def test_messages_hide_uri_credentials_and_named_secrets() -> None:
     failure = Exception(f"failed for mongodb://admin:{SECRET}@db:27017/x with token tok-123\nmore")
     message = safe_message(failure, "tok-123")
     assert message == "failed for mongodb://<hidden>@db:27017/x with token <hidden>"
+
+
+def test_a_mongodb_db_uri_is_the_mongo_uri_unless_one_is_set():
+    def mongo_uri(environ: dict[str, str]) -> str:
+        return load_settings(environ).plugin(MongoSettings).mongo_db_uri
+
+    assert mongo_uri({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017"}) == "mongodb://h:27017"
+    assert load_settings({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017"}).db_type == "mongodb"
+    assert mongo_uri({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017",
+                      "FLOWS_CODE_ACTIONS_MONGO_DB_URI": "mongodb://other:27017"}) == "mongodb://other:27017"
+    assert mongo_uri({}) == "mongodb://localhost:27017"

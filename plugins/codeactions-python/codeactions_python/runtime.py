@@ -10,21 +10,16 @@ import sys
 import sysconfig
 from collections.abc import Mapping, Sequence
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from codeactions_core.errors import Unavailable
 from codeactions_core.execution import Job, SandboxedRuntime
+from codeactions_core.libs import libs_dir
 from codeactions_core.settings import Settings
 
 HARNESS = resources.files("codeactions_python") / "engine" / "codeactions_engine.py"
 LIBS_INSIDE = "/opt/codeactions/libs/python"
 """Where the libs directory appears inside the sandbox (nothing of the data directory does)."""
-
-
-def libs_dir(settings: Settings) -> str:
-    """Where installed Python libraries live: importable, never writable, by user code."""
-    return str(Path(settings.data_dir).resolve() / "libs" / "python")
 
 
 def stdlib_dirs() -> list[str]:
@@ -66,7 +61,7 @@ class PythonRuntime(SandboxedRuntime):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.libs = libs_dir(settings)
+        self.libs = str(libs_dir(settings))
         self.warm_size = min(settings.worker_pool_size, 4)
         binary = settings.python_binary
         self.binary = (shutil.which(binary) or binary) if binary else sys.executable

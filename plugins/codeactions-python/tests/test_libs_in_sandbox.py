@@ -14,15 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from codeactions_python import PythonRuntime
+from codeactions_python.runtime import LIBS_INSIDE
 
 from codeactions_core.execution.runtime import Job, Outcome
+from codeactions_core.libs import libs_dir
+from codeactions_core.libs.service import LibraryService
 from codeactions_core.model import Code, CodeType, RunStatus
-from codeactions_core.services.libs import LibraryService
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.pytest_plugin import require_service
-from codeactions_python import PythonRuntime
-from codeactions_python.runtime import LIBS_INSIDE, libs_dir
 
 LIBRARY = "six"
 USES_LIBRARY = f"""import {LIBRARY}
@@ -101,7 +102,7 @@ def snapshot(directory: Path) -> dict[str, bytes | None]:
 
 def test_the_runtime_creates_the_libs_directory(settings, sandbox):
     assert Path(libs_dir(settings)).is_dir()
-    assert str(LibraryService(settings, NoRecords()).directory) == libs_dir(settings)
+    assert LibraryService(settings, NoRecords()).directory == libs_dir(settings)
 
 
 def test_an_installed_library_is_importable_by_runs(settings, sandbox, installed):

@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING
 from codeactions_core import hookimpl
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
+from codeactions_s3.settings import S3Settings
 
 if TYPE_CHECKING:
     from codeactions_s3.store import S3LogStore
 
-__all__ = ["codeactions_log_store"]
+__all__ = ["S3Settings", "codeactions_log_store", "codeactions_settings"]
+
+
+@hookimpl(trylast=True)
+def codeactions_settings() -> list[type[S3Settings]]:
+    return [S3Settings]
 
 
 # Not ``trylast`` like the other built-ins: the core's database log store is
@@ -25,7 +31,7 @@ __all__ = ["codeactions_log_store"]
 @hookimpl
 def codeactions_log_store(settings: Settings, store: Store) -> S3LogStore | None:
     """The S3 log store when S3 is enabled; otherwise leave logs to the database."""
-    if not settings.s3_enabled:
+    if not settings.plugin(S3Settings).s3_enabled:
         return None
     from codeactions_s3.store import S3LogStore
 

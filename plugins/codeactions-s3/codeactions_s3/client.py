@@ -13,14 +13,17 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     HTTPClientError,
     NoCredentialsError,
     PartialCredentialsError,
 )
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
 
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
+from codeactions_s3.settings import S3Settings
 
 MISSING_BUCKET_CODES = {"NoSuchBucket", "404"}
 REFUSED_CODES = {
@@ -48,27 +51,29 @@ class S3Target:
 
 
 def target_of(settings: Settings) -> S3Target:
-    return S3Target(settings.s3_bucket_name, settings.s3_endpoint, settings.s3_region)
+    s3 = settings.plugin(S3Settings)
+    return S3Target(s3.s3_bucket_name, s3.s3_endpoint, s3.s3_region)
 
 
 def make_client(settings: Settings, *, pool_size: int, attempts: int = 3) -> Any:
     """A thread-safe S3 client; path-style addressing on custom endpoints (MinIO, moto)."""
+    s3 = settings.plugin(S3Settings)
     config = Config(
-        region_name=settings.s3_region or None,
+        region_name=s3.s3_region or None,
         connect_timeout=5,
         read_timeout=15,
         retries={"max_attempts": attempts, "mode": "standard"},
         max_pool_connections=pool_size,
-        s3={"addressing_style": "path"} if settings.s3_endpoint else {},
+        s3={"addressing_style": "path"} if s3.s3_endpoint else {},
     )
     credentials = {}
-    if settings.s3_access_key_id:
+    if s3.s3_access_key_id:
         credentials = {
-            "aws_access_key_id": settings.s3_access_key_id,
-            "aws_secret_access_key": settings.s3_secret_access_key,
+            "aws_access_key_id": s3.s3_access_key_id,
+            "aws_secret_access_key": s3.s3_secret_access_key,
         }
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=settings.s3_endpoint or None, config=config, **credentials)
+    return session.client("s3", endpoint_url=s3.s3_endpoint or None, config=config, **credentials)
 
 
 def error_code(exc: ClientError) -> str:

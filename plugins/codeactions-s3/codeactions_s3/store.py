@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 from codeactions_core.errors import StoreError
 from codeactions_core.model import MAX_LOG_CONTENT, CodeLog, CodeRun, LogType, Page, rfc3339, utcnow
 from codeactions_core.settings import Settings
-
 from codeactions_s3.client import S3Target, make_client, s3_errors, target_of
 from codeactions_s3.keys import (
     MAX_BATCH_LINES,
@@ -47,6 +46,7 @@ from codeactions_s3.keys import (
     to_micros,
     utc_day,
 )
+from codeactions_s3.settings import S3Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class S3LogStore:
         return cls(
             lambda: make_client(settings, pool_size=WORKERS * 2, attempts=attempts),
             target_of(settings),
-            settings.s3_prefix,
+            settings.plugin(S3Settings).s3_prefix,
         )
 
     def __repr__(self) -> str:

@@ -4,9 +4,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
+from codeactions_s3.settings import S3Settings
+from codeactions_s3.store import S3LogStore
 
 from codeactions_core.settings import Settings
-from codeactions_s3.store import S3LogStore
 
 
 @pytest.fixture
@@ -14,7 +15,7 @@ def s3_settings(s3_server, s3_bucket) -> Callable[..., Settings]:
     """Settings of the S3 log store on this test's fresh bucket (overrides as keywords)."""
 
     def make(**overrides: object) -> Settings:
-        return Settings(**{**s3_server.settings_values(s3_bucket), **overrides})
+        return Settings.of(S3Settings, **{**s3_server.settings_values(s3_bucket), **overrides})
 
     return make
 

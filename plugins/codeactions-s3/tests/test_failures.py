@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from codeactions_s3.settings import S3Settings
+from codeactions_s3.store import S3LogStore
 
 from codeactions_core.errors import StoreError
 from codeactions_core.model import CodeLog, CodeRun, LogType, RunStatus
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import free_port
-from codeactions_s3.store import S3LogStore
 
 SECRET = "sup3r-s3cret-key-value"
 KEY_ID = "AKIAEXAMPLEKEYID0001"
@@ -44,7 +45,8 @@ def test_a_missing_bucket_is_named_and_never_created(new_log_store, bucket_clien
 
 
 def test_an_endpoint_that_is_down_is_reported_as_unreachable(caplog):
-    settings = Settings(
+    settings = Settings.of(
+        S3Settings,
         s3_enabled=True, s3_bucket_name="logs", s3_endpoint=f"http://127.0.0.1:{free_port()}",
         s3_access_key_id=KEY_ID, s3_secret_access_key=SECRET,
     )

@@ -1,19 +1,21 @@
 """``codeactions libs list | install [NAMES...] [--preset NAME] | sync``: the Python libraries of the codes.
 
-``register_command(commands)`` adds the ``libs`` subcommand to the CLI's
-sub-parsers; ``python -m codeactions_core.libs_command ACTION`` runs it alone.
+``register_command(commands)`` adds the ``libs`` subcommand to the CLI's sub-parsers.
+(The CLI part of the libs package; it belongs with the other subcommands once the CLI
+is a package of its own.)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
+from codeactions_core.libs import LANGUAGE
+from codeactions_core.libs.service import InstallReport, LibraryService
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services import open_store
-from codeactions_core.services.libs import InstallReport, LibraryService
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 
@@ -88,7 +90,7 @@ def sync_libraries(settings: Settings) -> int:
     try:
         ensure_schema_ready(store)
         libraries = LibraryService(settings, store.libs)
-        names = libraries.sync(store.codes.sources("python"))
+        names = libraries.sync(store.codes.sources(LANGUAGE))
         print(f"recorded {len(names)} libraries imported by stored codes: {', '.join(names) or '-'}")
         report = libraries.install_each(names)
     finally:
@@ -112,13 +114,3 @@ def print_report(report: InstallReport) -> None:
     if not any(names for _, names in lines) and not report.failed:
         print("no libraries to install")
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m codeactions_core.libs_command ACTION``: ``codeactions libs ACTION``."""
-    from codeactions_core.cli import main as cli_main
-
-    return cli_main(["libs", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
