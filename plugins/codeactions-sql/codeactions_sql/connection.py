@@ -270,6 +270,7 @@ def open_postgres(
         options.append("-c synchronous_commit=off")
     options.append(f"-c statement_timeout={int(statement_timeout * 1000)}")
     params["options"] = " ".join(options)
+    params["connection_factory"] = deadlines.BoundedConnection
     deadlines.install(connect_timeout, statement_timeout)
     database = ReusingPooledPostgresqlDatabase(
         name,

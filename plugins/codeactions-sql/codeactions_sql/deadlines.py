@@ -38,6 +38,11 @@ def install(connect_seconds: float, statement_seconds: float) -> None:
     psycopg2.extensions.set_wait_callback(wait_with_deadline)
 
 
+class BoundedConnection(psycopg2.extensions.connection):
+    """A connection of the store's pools: the only ones whose waits get a deadline (the wait
+    callback is process-wide; other psycopg2 connections of the process wait as usual)."""
+
+
 class NoAnswer(psycopg2.OperationalError):
     """The server did not answer before the deadline: the connection was cut."""
 
@@ -69,7 +74,8 @@ def wait_with_deadline(connection: psycopg2.extensions.connection) -> None:
     connecting = connection.status == psycopg2.extensions.STATUS_SETUP
     limit = _limits["connect"] if connecting else _limits["statement"]
     limit = getattr(_local, "limit", None) or limit
-    deadline = None if getattr(_local, "unbounded", False) or limit <= 0 else time.monotonic() + limit
+    bounded = isinstance(connection, BoundedConnection) and not getattr(_local, "unbounded", False)
+    deadline = time.monotonic() + limit if bounded and limit > 0 else None
     while True:
         state = connection.poll()
         if state == psycopg2.extensions.POLL_OK:
