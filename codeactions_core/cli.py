@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_throttle_seconds)
         configure_error_reporting(settings)
         return args.handler(settings, args)
     except CodeActionsError as exc:

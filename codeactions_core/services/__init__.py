@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pluggy
 
+from codeactions_core.drain import IN_FLIGHT, TrackedRuns
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
@@ -110,7 +111,7 @@ def build_services(
         store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs, observer=metrics
     )
     runs = RunService(
-        codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
+        codes, TrackedRuns(store.runs, IN_FLIGHT), log_store, runtimes, pool, release=store.release, observer=metrics,
         endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
         limits=run_limits(settings),
     )

@@ -1,0 +1,94 @@
+"""The gunicorn worker of ``codeactions serve``: uvicorn's event loop holds the connections,
+the Falcon app runs in a thread pool behind it (see ``codeactions_core.web.asgi``).
+
+SIGTERM: readiness turns 503 at once, the listening sockets close (new connections are
+refused), open requests may finish for up to GRACEFUL_TIMEOUT, then the runs this process
+still owns are recorded failed "server shutting down" and the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from types import FrameType
+from typing import Any, ClassVar
+
+from uvicorn.server import Server
+from uvicorn_worker import UvicornWorker
+
+from codeactions_core.drain import DRAIN, IN_FLIGHT, finish_draining
+from codeactions_core.settings import Settings
+from codeactions_core.web.asgi import Front, head_deadline_protocol
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(Server):
+    """uvicorn's server, telling this process it drains as soon as a stop signal arrives."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        DRAIN.begin()
+        super().handle_exit(sig, frame)
+
+
+class ApiWorker(UvicornWorker):
+    settings: ClassVar[Settings | None] = None
+    """Set by ``ApiServer`` before the workers are forked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = self.settings or Settings.from_env()
+        self.CONFIG_KWARGS = {
+            "loop": "asyncio",
+            "http": head_deadline_protocol(settings.header_timeout),
+            "ws": "none",
+            "lifespan": "on",
+            "interface": "asgi3",
+            "limit_concurrency": settings.max_connections,
+            "timeout_graceful_shutdown": settings.graceful_timeout,
+            "access_log": settings.log_level == "debug",
+        }
+        super().__init__(*args, **kwargs)
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        settings = self.settings or Settings.from_env()
+        self.wsgi = Front(
+            self.wsgi, threads=settings.request_threads, body_timeout=settings.body_timeout
+        )
+
+    async def _serve(self) -> None:
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            from gunicorn.arbiter import Arbiter
+
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def run(self) -> None:
+        super().run()
+        self._finish()
+
+    def _finish(self) -> None:
+        """Fail what this process still owns, close its services and leave at once (threads
+        still running a run must not keep the process, and the run, alive)."""
+        from codeactions_core.web import server
+
+        settings = self.settings or Settings.from_env()
+        began = DRAIN.began_at if DRAIN.began_at is not None else time.monotonic()
+        services = server.worker_services()
+        if services is not None:
+            left = finish_draining(IN_FLIGHT, services.store.runs, began + settings.graceful_timeout)
+            if not left:
+                try:
+                    services.close()
+                except Exception:
+                    log.exception("closing this worker's services failed")
+        log.info("worker %s stopped", os.getpid())
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
