@@ -32,7 +32,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import save
+from bench.cpu_per_run import command, cpu_seconds
+from bench.harness import descendants, save
 from codeactions_core.testing.server import RunningServer, start_server
 
 LEGACY = Path(__file__).resolve().parent / "legacy_serve.py"
@@ -115,9 +116,12 @@ def probe(url: str, samples: int) -> dict:
     }
 
 
-def throughput(url: str, seconds: float, concurrency: int = 8) -> float:
-    """Runs answered 200 per second over ``concurrency`` keep-alive clients."""
-    stop = time.monotonic() + seconds
+def throughput(server: RunningServer, url: str, seconds: float, concurrency: int = 8) -> dict:
+    """Runs answered 200 per second over ``concurrency`` keep-alive clients, and the CPU the
+    server's own processes (master and workers, not the sandboxes) spent per run."""
+    before = server_cpu(server.process.pid)
+    started = time.monotonic()
+    stop = started + seconds
 
     def worker(_: int) -> int:
         session, done = requests.Session(), 0
@@ -127,7 +131,21 @@ def throughput(url: str, seconds: float, concurrency: int = 8) -> float:
         return done
 
     with ThreadPoolExecutor(concurrency) as pool:
-        return round(sum(pool.map(worker, range(concurrency))) / seconds, 1)
+        runs = sum(pool.map(worker, range(concurrency)))
+    cpu = server_cpu(server.process.pid) - before
+    return {
+        "runs_per_second": round(runs / (time.monotonic() - started), 1),
+        "server_cpu_ms_per_run": round(1000 * cpu / max(runs, 1), 3),
+    }
+
+
+def server_cpu(master: int) -> float:
+    """CPU seconds of the server's master and workers (the sandboxes' zygotes excluded)."""
+    return sum(
+        cpu_seconds(pid, with_children=False) for pid in descendants(master)
+        if "zygote.py" not in command(pid)
+        and ("codeactions_core.cli" in command(pid) or "legacy_serve.py" in command(pid))
+    )
 
 
 def create_code(server: RunningServer) -> str:
@@ -141,7 +159,7 @@ def create_code(server: RunningServer) -> str:
 
 def measure(variant: str, slow_counts: list[int], seconds: float, work: Path) -> dict:
     data = work / variant
-    data.mkdir()
+    data.mkdir(parents=True)
     settings = {
         "FLOWS_CODE_ACTIONS_DATA_DIR": str(data), "FLOWS_CODE_ACTIONS_LOG_LEVEL": "warning",
         "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "100000000",
@@ -153,7 +171,8 @@ def measure(variant: str, slow_counts: list[int], seconds: float, work: Path) ->
     try:
         code = create_code(server)
         run_url = server.url(f"/action/endpoint/{code}")
-        results = {"runs_per_second": throughput(run_url, seconds)}
+        throughput(server, run_url, 2)  # warm up: threads, sandboxes, connections
+        results = {"throughput": throughput(server, run_url, seconds)}
         for count in slow_counts:
             with SlowClients(server.port, count) as slow:
                 results[f"slow_{count}"] = {
@@ -162,7 +181,7 @@ def measure(variant: str, slow_counts: list[int], seconds: float, work: Path) ->
                     "slow_open": slow.open,
                 }
             results[f"slow_{count}"]["slow_dropped_by_server"] = slow.dropped
-        results["runs_per_second_after"] = throughput(run_url, seconds)
+        results["throughput_after"] = throughput(server, run_url, seconds)
         return results
     finally:
         server.stop()
@@ -199,12 +218,13 @@ def main() -> None:
     parser.add_argument("--slow", default="200,500")
     parser.add_argument("--variants", default="gthread,asgi")
     args = parser.parse_args()
-    slow_counts = [int(n) for n in args.slow.split(",")]
+    slow_counts = [int(n) for n in args.slow.split(",") if n.strip()]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in args.variants.split(","):
-            results[variant] = measure(variant, slow_counts, args.seconds, Path(tmp))
-            print(variant, json.dumps(results[variant]), flush=True)
+        for round_, variant in enumerate(args.variants.split(",")):
+            name = variant if variant not in results else f"{variant}#{round_}"
+            results[name] = measure(variant, slow_counts, args.seconds, Path(tmp) / str(round_))
+            print(name, json.dumps(results[name]), flush=True)
     print("saved", save("slow_clients", results))
 
 

@@ -5,18 +5,20 @@ not by threads, so slow or idle clients cost a socket, never a thread.
   headers (on a new connection, and again for each next request on a kept-alive one), or it is
   disconnected;
 - ``Front``: the request's body is read on the event loop within BODY_TIMEOUT (else 408), then
-  the Falcon WSGI app runs in a thread of a pool (a2wsgi) with the body already in hand.
+  the Falcon WSGI app runs in a thread of a pool with the body already in hand.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi import build_environ
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BUFFERED_BODY_LIMIT = 16 * 1024 * 1024
-"""Bodies up to this size are read whole before the app runs; a larger one (refused by the app
-anyway) is passed on as it arrives, each part still within the body deadline."""
+"""Bodies are read whole before the app runs; a larger one (the app accepts at most 10 MiB)
+is refused with 413."""
 
 
 class HeadDeadlineProtocol(HttpToolsProtocol):
@@ -77,82 +79,115 @@ class BodyTooSlow(Exception):
     pass
 
 
-class Front:
-    """ASGI app: reads the body within ``body_timeout``, then runs ``wsgi_app`` in a thread."""
+class BodyTooLarge(Exception):
+    pass
 
-    def __init__(
-        self,
-        wsgi_app: Callable[..., Any],
-        *,
-        threads: int,
-        body_timeout: float,
-        on_shutdown: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._wsgi = WSGIMiddleware(wsgi_app, workers=threads)
+
+class Front:
+    """ASGI app: reads the whole body on the event loop within ``body_timeout``, then runs
+    ``wsgi_app`` once in a thread of its pool and sends what it answered.
+
+    One hand-off to a thread and one back per request (a2wsgi's adapter takes a cross-thread
+    round trip per message, which cost about a third more server CPU per run here); the
+    bodies are bounded (BUFFERED_BODY_LIMIT in, the run caps out), so buffering is cheap."""
+
+    def __init__(self, wsgi_app: Callable[..., Any], *, threads: int, body_timeout: float) -> None:
+        self._app = wsgi_app
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="api")
         self._body_timeout = body_timeout
-        self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send)
             return
         if scope["type"] != "http":
-            await self._wsgi(scope, receive, send)
-            return
-        try:
-            replay = await self._read_body(receive)
-        except BodyTooSlow:
-            await respond(send, 408, f"request body not received within {self._body_timeout:g} s")
-            return
-        await self._wsgi(scope, replay, send)
-
-    async def _read_body(self, receive: Receive) -> Receive:
-        """Read the body (up to BUFFERED_BODY_LIMIT) before the deadline; a ``receive`` that
-        replays it, then goes on reading (a larger body) with what is left of the deadline."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._body_timeout
-        buffered: list[Message] = []
-        size = 0
-
-        async def within_deadline() -> Message:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise BodyTooSlow
+            return  # no websockets
+        body = b""
+        if has_body(scope):
             try:
-                return await asyncio.wait_for(receive(), remaining)
-            except TimeoutError:
-                raise BodyTooSlow from None
-
-        while True:
-            message = await within_deadline()
-            buffered.append(message)
-            size += len(message.get("body", b""))
-            if message["type"] != "http.request" or not message.get("more_body"):
-                break
-            if size > BUFFERED_BODY_LIMIT:
-                break
-
-        async def replay() -> Message:
-            if buffered:
-                return buffered.pop(0)
-            try:
-                return await within_deadline()
+                body = await self._read_body(receive)
             except BodyTooSlow:
-                return {"type": "http.disconnect"}
-
-        return replay
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                try:
-                    self._on_shutdown()
-                finally:
-                    await send({"type": "lifespan.shutdown.complete"})
+                await respond(send, 408, f"request body not received within {self._body_timeout:g} s")
                 return
+            except BodyTooLarge:
+                await respond(
+                    send, 413, f"request body must be smaller than {BUFFERED_BODY_LIMIT} bytes"
+                )
+                return
+        environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
+        environ["wsgi.input_terminated"] = True  # the whole body is in hand, chunked or not
+        loop = asyncio.get_running_loop()
+        status, headers, chunks = await loop.run_in_executor(self._pool, self._call, environ)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"".join(chunks)})
+
+    def _call(self, environ: dict) -> tuple[int, list[tuple[bytes, bytes]], list[bytes]]:
+        """Run the WSGI app in this (pool) thread; its status, headers and body."""
+        answer: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Callable:
+            if exc_info is not None and answer:
+                raise exc_info[1].with_traceback(exc_info[2])
+            answer["status"], answer["headers"] = status, headers
+            return chunks.append
+
+        try:
+            iterable = self._app(environ, start_response)
+            try:
+                chunks.extend(chunk for chunk in iterable if chunk)
+            finally:
+                getattr(iterable, "close", lambda: None)()
+        except Exception:
+            log.exception("the API failed outside its error handlers")
+            body = json.dumps({"message": "internal server error"}).encode()
+            return 500, [(b"content-type", b"application/json")], [body]
+        headers = [
+            (name.lower().encode("latin1"), value.encode("latin1"))
+            for name, value in answer["headers"]
+        ]
+        return int(answer["status"].split(" ", 1)[0]), headers, chunks
+
+    async def _read_body(self, receive: Receive) -> bytes:
+        """The whole body, before the deadline and up to BUFFERED_BODY_LIMIT bytes."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(self._body_timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break  # the client went away: what came is what there is
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > BUFFERED_BODY_LIMIT:
+                        raise BodyTooLarge
+                    parts.append(chunk)
+                    if not message.get("more_body"):
+                        break
+        except TimeoutError:
+            raise BodyTooSlow from None
+        return b"".join(parts)
+
+
+async def lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a Content-Length above 0, or chunked)."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 async def respond(send: Send, status: int, message: str) -> None:

@@ -40,7 +40,7 @@ class ApiWorker(UvicornWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = self.settings or Settings.from_env()
         self.CONFIG_KWARGS = {
-            "loop": "asyncio",
+            "loop": "auto",  # uvloop when installed
             "http": head_deadline_protocol(settings.header_timeout),
             "ws": "none",
             "lifespan": "on",
