@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import time
 from types import FrameType
@@ -26,11 +27,17 @@ log = logging.getLogger(__name__)
 
 
 class DrainingServer(Server):
-    """uvicorn's server, telling this process it drains as soon as a stop signal arrives."""
+    """uvicorn's server, telling this process it drains as soon as a stop signal arrives.
+
+    The signal is not recorded for uvicorn to raise again once it has served (that would end
+    the process before ``ApiWorker`` fails the runs it still owns)."""
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         DRAIN.begin()
-        super().handle_exit(sig, frame)
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
 
 
 class ApiWorker(UvicornWorker):
