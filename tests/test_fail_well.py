@@ -111,6 +111,22 @@ def test_hundreds_of_slow_clients_do_not_starve_the_api(slow_server):
         assert get(slow_server, "/health/ready", timeout=30)[0] == 200
 
 
+FINE = {
+    "python": 'def Run(engine):\n    engine.result.set("fine")\n',
+    "javascript": 'exports.Run = (engine) => engine.result.set("fine");\n',
+    "go": 'package main\n\nfunc Run(engine *Engine) {\n\tengine.Result.Set("fine", 200, "text")\n}\n',
+}
+
+
+@pytest.mark.parametrize("language", sorted(FINE))
+def test_every_language_runs_behind_the_asyncio_front(slow_server, language):
+    """The sandbox (fork/zygote, fd passing, threads) works unchanged behind the new front."""
+    client = CodeClient(slow_server, timeout=120)
+    client.require_runtime(language)
+    answer = client.run(FINE[language], language=language)
+    assert (answer.status_code, answer.text) == (200, "fine")
+
+
 def test_a_client_too_slow_with_its_headers_is_disconnected(tmp_path):
     server = start_server(settings_for(tmp_path, header_timeout="0.5"), tmp_path, workers=1)
     try:
