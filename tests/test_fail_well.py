@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -184,3 +185,48 @@ def test_sigterm_fails_a_run_longer_than_graceful_timeout(tmp_path):
         server.stop()
     runs = runs_of(tmp_path, code)
     assert [(run.status, run.result) for run in runs] == [(RunStatus.FAILED, "server shutting down")]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """An 8 MiB tmpfs for a data directory, unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_answers_503_and_logs_one_line_not_one_per_request(tmp_path, tiny_disk):
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tiny_disk), "FLOWS_CODE_ACTIONS_MIN_FREE_DISK_MB": "1",
+        "FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME": "0",
+        "FLOWS_CODE_ACTIONS_LOG_THROTTLE_SECONDS": "600",
+        # prometheus' memory-mapped files on a full tmpfs fault with SIGBUS: kept off it
+        "FLOWS_CODE_ACTIONS_METRICS_DIR": str(tmp_path / "metrics"),
+    }
+    server = start_server(settings, tmp_path, workers=1)
+    try:
+        client = CodeClient(server, timeout=30)
+        client.create('def Run(engine):\n    engine.result.set("fine")\n')
+        with open(tiny_disk / "filler", "wb") as filler, pytest.raises(OSError):
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        source = 'def Run(engine):\n    engine.result.set("fine")\n' + "#" * 200_000
+        answers = []
+        for _ in range(20):
+            try:
+                client.create(source)
+            except urllib.error.HTTPError as error:
+                answers.append((error.code, json.loads(error.read())["message"][:14]))
+        assert answers == [(503, "storage full: ")] * 20
+        assert get(server, "/health/ready", timeout=30)[0] == 503
+    finally:
+        server.stop()
+    assert server.log().count("storage full: ") == 1, server.log()[-3000:]
