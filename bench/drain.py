@@ -85,7 +85,11 @@ def scenario(variant: str, run_seconds: int, graceful: str, work: Path) -> dict:
         fate, after = new_connection_fate(server.port)
         server.process.wait(400)
         drained = time.monotonic() - signalled
-        result = answer.result()
+        try:
+            result = answer.result()
+            client_got = [result.status_code, result.text[:60]]
+        except OSError as exc:
+            client_got = [type(exc).__name__, str(exc)[:60]]
     settings_obj = Settings(data_dir=str(data))
     store = open_store(settings_obj, get_plugin_manager(settings_obj))
     try:
@@ -95,7 +99,7 @@ def scenario(variant: str, run_seconds: int, graceful: str, work: Path) -> dict:
     return {
         "new_connections": fate, "seconds_until_that": after,
         "seconds_sigterm_to_exit": round(drained, 2),
-        "client_got": [result.status_code, result.text[:60]],
+        "client_got": client_got,
         "runs": [[run.status.value, run.result[:40]] for run in runs],
         "runs_left_unfinished": sum(run.status.value in ("queued", "started") for run in runs),
     }

@@ -180,7 +180,6 @@ def measure(variant: str, slow_counts: list[int], seconds: float, work: Path) ->
                     "run": probe(run_url, 10),
                     "slow_open": slow.open,
                 }
-            results[f"slow_{count}"]["slow_dropped_by_server"] = slow.dropped
         results["throughput_after"] = throughput(server, run_url, seconds)
         return results
     finally:

@@ -176,11 +176,13 @@ def test_sigterm_fails_a_run_longer_than_graceful_timeout(tmp_path):
         client = CodeClient(server, timeout=60)
         code = client.create(SLEEPY.format(seconds=45), timeout=60)
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(client.call, code)
+            answer = pool.submit(client.call, code)
             wait_for_started_run(server, code)
             server.process.send_signal(signal.SIGTERM)
             assert refused_within(server.port, 10), "new connections must be refused while draining"
             assert server.process.wait(60) == 0
+            assert answer.result().status_code == 503
+            assert json.loads(answer.result().text) == {"message": "server shutting down"}
     finally:
         server.stop()
     runs = runs_of(tmp_path, code)

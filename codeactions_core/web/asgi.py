@@ -21,6 +21,8 @@ from typing import Any
 from a2wsgi.wsgi import build_environ
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from codeactions_core.drain import SHUTTING_DOWN
+
 log = logging.getLogger(__name__)
 
 Scope = MutableMapping[str, Any]
@@ -117,7 +119,11 @@ class Front:
         environ = build_environ(scope, io.BytesIO(body))  # type: ignore[arg-type]
         environ["wsgi.input_terminated"] = True  # the whole body is in hand, chunked or not
         loop = asyncio.get_running_loop()
-        status, headers, chunks = await loop.run_in_executor(self._pool, self._call, environ)
+        try:
+            status, headers, chunks = await loop.run_in_executor(self._pool, self._call, environ)
+        except asyncio.CancelledError:  # the drain's deadline passed with this request open
+            await respond(send, 503, SHUTTING_DOWN)
+            return
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b"".join(chunks)})
 
