@@ -128,12 +128,19 @@ def test_every_language_runs_behind_the_asyncio_front(slow_server, language):
     assert (answer.status_code, answer.text) == (200, "fine")
 
 
-def test_a_client_too_slow_with_its_headers_is_disconnected(tmp_path):
-    server = start_server(settings_for(tmp_path, header_timeout="0.5"), tmp_path, workers=1)
+def test_clients_too_slow_with_their_headers_or_body_are_cut_off(tmp_path):
+    settings = settings_for(tmp_path, header_timeout="0.5", body_timeout="0.5")
+    server = start_server(settings, tmp_path, workers=1)
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             assert sock.recv(1024) == b"", "the server should have closed the connection"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+            sock.sendall(b"POST /code HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
+            answer = sock.makefile("rb").read()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408 "), answer
+        assert json.loads(body) == {"message": "request body not received within 0.5 s"}
     finally:
         server.stop()
 
