@@ -152,6 +152,7 @@ def test_connections_beyond_the_cap_are_refused_at_once(tmp_path):
             slow_sockets(stack, server.port, 25)
             status, text = get(server, "/healthz", timeout=30)
             assert status == 503, text
+            assert "MAX_CONNECTIONS" in json.loads(text)["message"]
         deadline = time.monotonic() + 30
         while get(server, "/healthz", timeout=30)[0] != 200:  # the cap frees as they close
             assert time.monotonic() < deadline

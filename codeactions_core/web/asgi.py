@@ -36,9 +36,12 @@ is refused with 413."""
 
 
 class HeadDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with a deadline for the request line and headers."""
+    """uvicorn's HTTP/1.1 protocol with a deadline for the request line and headers, and a
+    cap on open connections: a request arriving while more are open is answered 503 at once
+    (in the API's ``{"message": ...}`` shape)."""
 
     header_timeout: float = 10.0
+    max_connections: int | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -51,7 +54,14 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._cancel_head_deadline()
-        super().on_headers_complete()
+        if self.max_connections is None or len(self.connections) <= self.max_connections:
+            super().on_headers_complete()
+            return
+        app, self.app = self.app, refuse_over_cap(self.max_connections)
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = app
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_deadline()
@@ -72,9 +82,23 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def head_deadline_protocol(header_timeout: float) -> type[HeadDeadlineProtocol]:
-    """The protocol class with this header deadline (uvicorn instantiates it per connection)."""
-    return type("HeadDeadline", (HeadDeadlineProtocol,), {"header_timeout": header_timeout})
+def head_deadline_protocol(
+    header_timeout: float, max_connections: int | None = None
+) -> type[HeadDeadlineProtocol]:
+    """The protocol class with these limits (uvicorn instantiates it per connection)."""
+    limits = {"header_timeout": header_timeout, "max_connections": max_connections}
+    return type("HeadDeadline", (HeadDeadlineProtocol,), limits)
+
+
+def refuse_over_cap(max_connections: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        log.warning("refused a request: more than %d connections open", max_connections)
+        await respond(
+            send, 503, f"this server has more than {max_connections} connections open "
+            "(MAX_CONNECTIONS); try again later",
+        )
+
+    return refuse
 
 
 class BodyTooSlow(Exception):

@@ -48,11 +48,10 @@ class ApiWorker(UvicornWorker):
         settings = self.settings or Settings.from_env()
         self.CONFIG_KWARGS = {
             "loop": "auto",  # uvloop when installed
-            "http": head_deadline_protocol(settings.header_timeout),
+            "http": head_deadline_protocol(settings.header_timeout, settings.max_connections),
             "ws": "none",
             "lifespan": "on",
             "interface": "asgi3",
-            "limit_concurrency": settings.max_connections,
             "timeout_graceful_shutdown": settings.graceful_timeout,
             "access_log": settings.log_level == "debug",
         }
