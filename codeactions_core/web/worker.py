@@ -66,13 +66,21 @@ class ApiWorker(UvicornWorker):
 
     async def _serve(self) -> None:
         self.config.app = self.wsgi
-        server = DrainingServer(config=self.config)
+        server = self._server = DrainingServer(config=self.config)
         self._install_sigquit_handler()
         await server.serve(sockets=self.sockets)
         if not server.started:
             from gunicorn.arbiter import Arbiter
 
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    async def callback_notify(self) -> None:
+        """The heartbeat to the master (every few seconds); without a master (it was killed),
+        drain and stop rather than serve on as an orphan."""
+        if os.getppid() != self.ppid:
+            log.warning("the gunicorn master is gone: draining")
+            self._server.handle_exit(signal.SIGTERM, None)
+        self.notify()
 
     def run(self) -> None:
         super().run()
