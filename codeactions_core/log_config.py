@@ -27,9 +27,9 @@ def configure_logging(level: str, throttle_seconds: float = 0.0) -> None:
 class Throttle(logging.Filter):
     """Lets the first of a run of identical warnings or errors through, drops the ones that
     follow within ``interval`` seconds, and notes their count on the next one let through:
-    "(N more like this since it was last logged)". Identical: same logger, level, message template
-    and exception type, whatever the arguments (a database outage logs one line per
-    interval, not one per request)."""
+    "(N more like this since it was last logged)". Identical: same logger, level, message and
+    exception type (a database outage logs one line per interval, not one per request: the
+    API's store-failure line names the route, not the raw path)."""
 
     def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
@@ -42,7 +42,7 @@ class Throttle(logging.Filter):
         if record.levelno < logging.WARNING:
             return True
         exc_type = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
-        key = (record.name, record.levelno, str(record.msg), exc_type)
+        key = (record.name, record.levelno, record.getMessage(), exc_type)
         now = self._clock()
         with self._lock:
             seen = self._seen.get(key)

@@ -176,21 +176,23 @@ def test_repeated_identical_errors_log_one_line_per_interval_with_a_count():
     logger.propagate, level = False, logger.level
     logger.setLevel(logging.INFO)
     try:
-        for number in range(500):  # a database outage: one error per request
-            logger.error("store failure: %s (on GET /code/%s)", "database unavailable", number)
+        for _ in range(500):  # a database outage: one error per request
+            logger.error("store failure: %s (on GET /code/{code_id})", "database unavailable")
         logger.error("another error")
+        logger.error("store failure: %s (on GET /code/{code_id})", "another reason")
         logger.info("info is never throttled")
         logger.info("info is never throttled")
         clock.now = 10.0
-        logger.error("store failure: %s (on GET /code/%s)", "database unavailable", 500)
+        logger.error("store failure: %s (on GET /code/{code_id})", "database unavailable")
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
     assert lines == [
-        "store failure: database unavailable (on GET /code/0)",
+        "store failure: database unavailable (on GET /code/{code_id})",
         "another error",
+        "store failure: another reason (on GET /code/{code_id})",
         "info is never throttled",
         "info is never throttled",
-        ("store failure: database unavailable (on GET /code/500) "
+        ("store failure: database unavailable (on GET /code/{code_id}) "
          "(499 more like this since it was last logged)"),
     ]

@@ -40,12 +40,18 @@ def handle_domain_error(
             if kind is errors.StoreError:
                 full = storage_full(ex)
                 message = storage_full_message(full) if full else message
-                log.error("store failure: %s (on %s %s)", message, req.method, req.path)
+                log.error("store failure: %s (on %s %s)", message, req.method, route_of(req))
             render(resp, STATUS_OF[kind], message)
             if isinstance(ex, errors.TooManyRequests):
                 resp.set_header("Retry-After", str(ex.retry_after))
             return
     handle_unexpected(req, resp, ex, params)
+
+
+def route_of(req: falcon.Request) -> str:
+    """The route template (``/code/{code_id}``), so that the same failure on many ids logs
+    identical lines (throttled together) and no id reaches the log."""
+    return req.uri_template or "(no route)"
 
 
 def handle_route_not_found(
@@ -78,7 +84,7 @@ def handle_unexpected(
         return
     full = storage_full(ex)
     if full:
-        log.error("storage full: %s (on %s %s)", full, req.method, req.path)
+        log.error("storage full: %s (on %s %s)", full, req.method, route_of(req))
         render(resp, falcon.HTTP_503, storage_full_message(full))
         return
     log.exception("unhandled error on %s %s", req.method, req.path)

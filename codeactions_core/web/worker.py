@@ -8,6 +8,7 @@ still owns are recorded failed "server shutting down" and the process exits.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import signal
@@ -87,21 +88,22 @@ class ApiWorker(UvicornWorker):
         self._finish()
 
     def _finish(self) -> None:
-        """Fail what this process still owns, close its services and leave at once (threads
-        still running a run must not keep the process, and the run, alive)."""
+        """Fail what this process still owns. With nothing left it returns, and gunicorn ends
+        the worker as usual (services closed, exit handlers run); with runs still going their
+        threads would hold the process, so it runs the exit handlers itself (the sandbox
+        network restores the host's ip_forward in one) and leaves at once."""
         from codeactions_core.web import server
 
         settings = self.settings or Settings.from_env()
         began = DRAIN.began_at if DRAIN.began_at is not None else time.monotonic()
         services = server.worker_services()
-        if services is not None:
-            left = finish_draining(IN_FLIGHT, services.store.runs, began + settings.graceful_timeout)
-            if not left:
-                try:
-                    services.close()
-                except Exception:
-                    log.exception("closing this worker's services failed")
-        log.info("worker %s stopped", os.getpid())
+        if services is None:
+            return
+        left = finish_draining(IN_FLIGHT, services.store.runs, began + settings.graceful_timeout)
+        if not left:
+            return
+        log.info("worker %s stopped with %d runs cut short", os.getpid(), left)
+        atexit._run_exitfuncs()
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
