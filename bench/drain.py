@@ -31,7 +31,9 @@ from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import CodeClient, RunningServer, start_server
 
-SLEEPY = 'import time\n\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set("slept")\n'
+SLEEPY = (
+    'import time\n\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set("slept")\n'
+)
 
 
 def started_run(server: RunningServer, code: str) -> None:

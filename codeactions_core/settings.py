@@ -331,7 +331,8 @@ class Settings:
         parse=at_least(0),
     )
     header_timeout: float = setting(
-        10.0, "Seconds a client has to send a request's line and headers before it is disconnected.",
+        10.0,
+        "Seconds a client has to send a request's line and headers before it is disconnected.",
         parse=at_least(0.1, parse_float),
     )
     body_timeout: float = setting(

@@ -25,7 +25,9 @@ from codeactions_core.testing.server import CodeClient, RunningServer, start_ser
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
 SLOW_CLIENTS = 300
-SLEEPY = 'import time\n\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set("slept")\n'
+SLEEPY = (
+    'import time\n\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set("slept")\n'
+)
 
 
 def slow_sockets(stack: ExitStack, port: int, count: int) -> list[socket.socket]:
@@ -115,7 +117,9 @@ def test_hundreds_of_slow_clients_do_not_starve_the_api(slow_server):
 FINE = {
     "python": 'def Run(engine):\n    engine.result.set("fine")\n',
     "javascript": 'exports.Run = (engine) => engine.result.set("fine");\n',
-    "go": 'package main\n\nfunc Run(engine *Engine) {\n\tengine.Result.Set("fine", 200, "text")\n}\n',
+    "go": (
+        'package main\n\nfunc Run(engine *Engine) {\n\tengine.Result.Set("fine", 200, "text")\n}\n'
+    ),
 }
 
 
@@ -194,7 +198,8 @@ def test_sigterm_fails_a_run_longer_than_graceful_timeout(tmp_path):
     finally:
         server.stop()
     runs = runs_of(tmp_path, code)
-    assert [(run.status, run.result) for run in runs] == [(RunStatus.FAILED, "server shutting down")]
+    stored = [(run.status, run.result) for run in runs]
+    assert stored == [(RunStatus.FAILED, "server shutting down")]
 
 
 @pytest.fixture

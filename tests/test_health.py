@@ -93,7 +93,8 @@ def test_draining_turns_readiness_503_at_once(tmp_path):
     health = service_with(Settings(data_dir=str(tmp_path)), {}, drain=drain)
     assert health.readiness()[0]
     drain.begin()
-    assert health.readiness() == (False, {"status": "unavailable", "reasons": ["server shutting down"]})
+    refused = {"status": "unavailable", "reasons": ["server shutting down"]}
+    assert health.readiness() == (False, refused)
 
 
 def test_a_data_directory_below_the_free_space_threshold_is_not_ready(tmp_path):
@@ -127,7 +128,8 @@ def service_with(
         def health(self) -> dict:
             states = {"python": True} if runtimes is None else runtimes
             return {
-                language: RuntimeHealth(ready=ready, message="") for language, ready in states.items()
+                language: RuntimeHealth(ready=ready, message="")
+                for language, ready in states.items()
             }
 
     health = HealthService(settings, Store(), None, Runtimes(), **kwargs)

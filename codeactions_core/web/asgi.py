@@ -133,7 +133,9 @@ class Front:
             try:
                 body = await self._read_body(receive)
             except BodyTooSlow:
-                await respond(send, 408, f"request body not received within {self._body_timeout:g} s")
+                await respond(
+                    send, 408, f"request body not received within {self._body_timeout:g} s"
+                )
                 return
             except BodyTooLarge:
                 await respond(
