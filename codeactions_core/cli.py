@@ -45,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_throttle_seconds)
         configure_error_reporting(settings)
         return args.handler(settings, args)
     except CodeActionsError as exc:

@@ -217,12 +217,13 @@ class Settings:
         "./data", "Directory for the embedded SQLite database and local caches."
     )
     web_workers: int = setting(
-        2, "gunicorn worker processes of `codeactions serve`.", parse=at_least(1)
+        2, "Worker processes of `codeactions serve`.", parse=at_least(1)
     )
     web_threads: int = setting(
         0,
-        "Threads per gunicorn worker (gthread). A request, and the run it asks for, holds one; "
-        "0: WORKER_POOL_SIZE + WORKER_POOL_QUEUE_SIZE + 8, so that a full queue answers 503 at once.",
+        "Threads per server process (the API runs in them behind an asyncio front). A request, "
+        "and the run it asks for, holds one; 0: WORKER_POOL_SIZE + WORKER_POOL_QUEUE_SIZE + 8, "
+        "so that a full queue answers 503 at once.",
         parse=at_least(0),
     )
 
@@ -378,6 +379,37 @@ class Settings:
     )
     health_check_cache_time: float = setting(
         3.0, "Seconds `/health` results are cached.", parse=at_least(0, parse_float)
+    )
+    graceful_timeout: int = setting(
+        330,
+        "Seconds `serve` lets in-flight runs finish after SIGTERM (the longest code timeout, 300, "
+        "plus a margin); runs still going then are recorded failed \"server shutting down\".",
+        parse=at_least(0),
+    )
+    header_timeout: float = setting(
+        10.0,
+        "Seconds a client has to send a request's line and headers before it is disconnected.",
+        parse=at_least(0.1, parse_float),
+    )
+    body_timeout: float = setting(
+        30.0, "Seconds a client has to send a request's body before it gets 408.",
+        parse=at_least(0.1, parse_float),
+    )
+    max_connections: int = setting(
+        1000,
+        "Open connections per server process; a request beyond them is refused at once with 503.",
+        parse=at_least(1),
+    )
+    min_free_disk_mb: int = setting(
+        100,
+        "Free space (MiB) the data directory needs; below it `/health/ready` answers 503.",
+        parse=at_least(0),
+    )
+    log_throttle_seconds: float = setting(
+        10.0,
+        "Interval within which a repeated identical warning or error is logged once, then "
+        "summarised with its count; 0 logs every one.",
+        parse=at_least(0, parse_float),
     )
 
     sandbox_memory_mb: int = setting(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 
-
+from codeactions_core.drain import DrainState
+from codeactions_core.execution.runtime import RuntimeHealth
 from codeactions_core.services.health import HealthService
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
@@ -45,7 +47,9 @@ def test_every_configured_dependency_is_checked(tmp_path, redis_url, suite_env):
     assert all(check["status"] == "healthy" and LATENCY.match(check["latency"]) for check in services.values())
 
 
-def test_an_unreachable_dependency_answers_503_naming_it(tmp_path):
+def test_unreachable_optional_dependencies_leave_it_degraded_and_ready(tmp_path):
+    """Redis fails open and RabbitMQ is a hint: down, they degrade the report, they do not
+    take the replica out of the load balancer."""
     dead = free_port()
     settings = Settings(
         data_dir=str(tmp_path),
@@ -54,17 +58,65 @@ def test_an_unreachable_dependency_answers_503_naming_it(tmp_path):
     )
     with api_client(settings) as (client, _):
         answer = client.simulate_get("/health")
-    assert answer.status_code == 503
+        ready = client.simulate_get("/health/ready")
+    assert answer.status_code == 200, answer.text
     report = answer.json
-    assert report["status"] == "unhealthy"
+    assert report["status"] == "degraded"
     assert report["services"]["database"]["status"] == "healthy"
     for name in ("redis", "rabbitmq"):
         assert report["services"][name]["status"] == "unhealthy"
         assert "refused" in report["services"][name]["message"].lower()
     assert "hunter2" not in answer.text
+    assert ready.status_code == 200, ready.text
+    assert ready.json == {"status": "degraded", "degraded": ["redis", "rabbitmq"]}
 
 
-def service_with(settings: Settings, checks: dict, **kwargs) -> HealthService:
+def test_a_required_dependency_down_answers_503_naming_it(tmp_path):
+    def broken() -> str:
+        raise ConnectionError("connection refused")
+
+    health = service_with(Settings(data_dir=str(tmp_path)), {"database": broken})
+    assert health.report()["status"] == "unhealthy"
+    ready, body = health.readiness()
+    assert not ready
+    assert body["reasons"] == ["database: ConnectionError: connection refused"]
+
+
+def test_live_and_ready_answer_on_the_embedded_default(client):
+    live, ready = client.simulate_get("/health/live"), client.simulate_get("/health/ready")
+    assert (live.status_code, live.json) == (200, {"status": "ok"})
+    assert (ready.status_code, ready.json) == (200, {"status": "ready", "degraded": []})
+
+
+def test_draining_turns_readiness_503_at_once(tmp_path):
+    drain = DrainState()
+    health = service_with(Settings(data_dir=str(tmp_path)), {}, drain=drain)
+    assert health.readiness()[0]
+    drain.begin()
+    refused = {"status": "unavailable", "reasons": ["server shutting down"]}
+    assert health.readiness() == (False, refused)
+
+
+def test_a_data_directory_below_the_free_space_threshold_is_not_ready(tmp_path):
+    free_mb = shutil.disk_usage(tmp_path).free // (1024 * 1024)
+    health = service_with(Settings(data_dir=str(tmp_path), min_free_disk_mb=free_mb + 1024), {})
+    report = health.report()
+    assert report["status"] == "unhealthy"
+    assert report["disk"]["status"] == "unhealthy"
+    assert "MIN_FREE_DISK_MB" in report["disk"]["message"]
+    ready, body = health.readiness()
+    assert not ready and body["reasons"][0].startswith("disk: OSError: only ")
+
+
+def test_no_ready_runtime_is_not_ready(tmp_path):
+    health = service_with(Settings(data_dir=str(tmp_path)), {}, runtimes={"python": False})
+    ready, body = health.readiness()
+    assert not ready and body["reasons"] == ["runtimes: no runtime is ready"]
+
+
+def service_with(
+    settings: Settings, checks: dict, runtimes: dict | None = None, **kwargs
+) -> HealthService:
     class Store:
         kind = "fake"
         logs = None
@@ -74,7 +126,11 @@ def service_with(settings: Settings, checks: dict, **kwargs) -> HealthService:
 
     class Runtimes:
         def health(self) -> dict:
-            return {}
+            states = {"python": True} if runtimes is None else runtimes
+            return {
+                language: RuntimeHealth(ready=ready, message="")
+                for language, ready in states.items()
+            }
 
     health = HealthService(settings, Store(), None, Runtimes(), **kwargs)
     health.checks = checks

@@ -9,6 +9,7 @@ from pathlib import Path
 import pluggy
 
 from codeactions_core.async_queue import PublishRuns
+from codeactions_core.drain import IN_FLIGHT, TrackedRuns
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
@@ -131,7 +132,7 @@ def build_services(
     )
     secrets = SecretService(store.secrets, settings.secrets_key)
     runs = RunService(
-        codes, store.runs, log_store, runtimes, pool, release=store.release, observer=metrics,
+        codes, TrackedRuns(store.runs, IN_FLIGHT), log_store, runtimes, pool, release=store.release, observer=metrics,
         endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
         limits=run_limits(settings), secrets=secrets,
         leases=RunLeases(

@@ -1,10 +1,16 @@
-"""``/health``: every configured dependency checked at once, the report cached briefly."""
+"""``/health``: every configured dependency checked at once, the report cached briefly.
+
+Required dependencies (the database, the data directory's free space) make the report
+``unhealthy``; optional ones (Redis, which fails open; RabbitMQ; a separate log store) only
+``degraded``. Readiness (``/health/ready``) also needs a ready runtime and a process that is not
+draining."""
 
 from __future__ import annotations
 
 import os
 import platform
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -13,12 +19,15 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from codeactions_core import __version__
+from codeactions_core.drain import DRAIN, DrainState
 from codeactions_core.model import rfc3339, utcnow
 from codeactions_core.redis_client import connect_redis
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store
 
 CHECK_TIMEOUT_SECONDS = 3.0
+OPTIONAL = frozenset({"redis", "rabbitmq"})
+"""Dependencies the API serves runs without (the log store is added when separate)."""
 STARTED = time.monotonic()
 
 Check = Callable[[], str]
@@ -75,8 +84,12 @@ class HealthService:
         runtimes: Any,
         clock: Callable[[], float] = time.monotonic,
         check_timeout: float = CHECK_TIMEOUT_SECONDS,
+        drain: DrainState = DRAIN,
     ) -> None:
         self._settings = settings
+        self._drain = drain
+        self.optional = set(OPTIONAL)
+        self.disk_paths = data_paths(settings, getattr(store, "kind", ""))
         self._check_timeout = check_timeout
         self._runtimes = runtimes
         self._clock = clock
@@ -92,6 +105,7 @@ class HealthService:
         if log_store is not store.logs and callable(getattr(log_store, "ping", None)):
             kind = getattr(log_store, "kind", "log_store")
             self.checks[kind] = ping_check(log_store.ping, kind)
+            self.optional.add(kind)
 
     def report(self) -> dict[str, Any]:
         """The latest report; checks run again once it is older than HEALTH_CHECK_CACHE_TIME.
@@ -103,11 +117,40 @@ class HealthService:
                 self._cached_until = self._clock() + self._settings.health_check_cache_time
             return self._cached
 
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Whether this process can serve runs now, and why not: draining, a required
+        dependency down, the data directory (nearly) full, or no runtime ready."""
+        if self._drain.draining:
+            return False, {"status": "unavailable", "reasons": ["server shutting down"]}
+        report = self.report()
+        reasons = [
+            f"{name}: {check['message']}" for name, check in report["services"].items()
+            if check["status"] != "healthy" and name not in self.optional
+        ]
+        if report["disk"]["status"] != "healthy":
+            reasons.append(f"disk: {report['disk']['message']}")
+        started = getattr(self._runtimes, "started", True)  # not yet: they start on first use
+        if started and not any(runtime["ready"] for runtime in report["runtimes"].values()):
+            reasons.append("runtimes: no runtime is ready")
+        if reasons:
+            return False, {"status": "unavailable", "reasons": reasons}
+        degraded = [
+            name for name, check in report["services"].items() if check["status"] != "healthy"
+        ]
+        return True, {"status": "degraded" if degraded else "ready", "degraded": degraded}
+
     def _check_now(self) -> dict[str, Any]:
         services = run_concurrently(self.checks, self._check_timeout)
-        healthy = all(check["status"] == "healthy" for check in services.values())
+        disk = timed(disk_check(self.disk_paths, self._settings.min_free_disk_mb))
+        failing = {name for name, check in services.items() if check["status"] != "healthy"}
+        if disk["status"] != "healthy" or failing - self.optional:
+            status = "unhealthy"
+        else:
+            status = "degraded" if failing else "healthy"
         return {
-            "status": "healthy" if healthy else "unhealthy",
+            "status": status,
+            "disk": disk,
+            "draining": self._drain.draining,
             "timestamp": rfc3339(utcnow()),
             "uptime": round(time.monotonic() - STARTED, 3),
             "version": __version__,
@@ -116,6 +159,36 @@ class HealthService:
             "services": services,
             **runtime_report(self._runtimes),
         }
+
+def data_paths(settings: Settings, store_kind: str) -> list[str]:
+    """The directories whose free space matters: the data directory and SQLite's."""
+    paths = [settings.data_dir]
+    uri = settings.database_uri
+    if store_kind == "sqlite" and uri.startswith("sqlite:///"):
+        paths.append(os.path.dirname(uri[len("sqlite:///"):]) or ".")
+    return list(dict.fromkeys(os.path.abspath(path) for path in paths))
+
+
+def disk_check(paths: list[str], min_free_mb: int) -> Check:
+    """Healthy while every directory has at least ``min_free_mb`` MiB free (one that does not
+    exist yet is skipped)."""
+
+    def check() -> str:
+        lowest = None
+        for path in paths:
+            if not os.path.isdir(path):
+                continue
+            free_mb = shutil.disk_usage(path).free / (1024 * 1024)
+            if free_mb < min_free_mb:
+                raise OSError(
+                    f"only {free_mb:.1f} MiB free on the data directory "
+                    f"{path} (at least {min_free_mb} MiB needed: MIN_FREE_DISK_MB)"
+                )
+            lowest = free_mb if lowest is None else min(lowest, free_mb)
+        return "no data directory" if lowest is None else f"{lowest:.0f} MiB free"
+
+    return check
+
 
 def rabbitmq_check(url: str, timeout: float) -> Check:
     """Healthy when an AMQP connection opens (one attempt, no retries)."""

@@ -110,6 +110,17 @@ class Outbox:
                 return 0
             return self._connection.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
+    def holds(self, run_id: str) -> bool:
+        """Whether this process's outbox keeps a final write of ``run_id`` (the run has ended;
+        its record waits for the database)."""
+        with self._lock:
+            if self._connection is None or self._pid != os.getpid():
+                return False
+            found = self._connection.execute(
+                "SELECT 1 FROM entries WHERE run_id = ? LIMIT 1", (run_id,)
+            ).fetchone()
+            return found is not None
+
     def replay(self, write: Replay) -> int:
         """Store this process's entries, then those of dead processes, in order; stop at the
         first that finds the database unreachable. How many were stored."""

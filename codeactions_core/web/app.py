@@ -17,7 +17,7 @@ from codeactions_core.web.resources.async_runs import AsyncRunItem, SigningKeyIt
 from codeactions_core.web.resources.codes import CodeCollection, CodeItem
 from codeactions_core.web.resources.docs import DocsPage, OpenApiDocument
 from codeactions_core.web.resources.flows import add_flow_routes
-from codeactions_core.web.resources.health import Health, Liveness
+from codeactions_core.web.resources.health import Health, Liveness, Readiness
 from codeactions_core.web.resources.history import LogCollection, LogItem, RunCollection, RunItem
 from codeactions_core.web.resources.metrics import MetricsExposition
 from codeactions_core.web.resources.projects import (
@@ -52,6 +52,8 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/", liveness)
     app.add_route("/healthz", liveness)
     app.add_route("/health", Health(services.health, services.access))
+    app.add_route("/health/live", liveness)
+    app.add_route("/health/ready", Readiness(services.health))
     app.add_route("/metrics", MetricsExposition(services.metrics, services.access))
     app.add_route("/openapi.json", OpenApiDocument(app))
     app.add_route("/docs", DocsPage())

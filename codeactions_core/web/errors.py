@@ -8,6 +8,7 @@ from typing import Any
 import falcon
 
 from codeactions_core import errors
+from codeactions_core.faults import storage_full, storage_full_message
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,22 @@ def handle_domain_error(
 ) -> None:
     for kind in type(ex).__mro__:
         if kind in STATUS_OF:
+            message = ex.message
             if kind is errors.StoreError:
-                log.error("store failure on %s %s: %s", req.method, req.path, ex.message)
-            render(resp, STATUS_OF[kind], ex.message)
+                full = storage_full(ex)
+                message = storage_full_message(full) if full else message
+                log.error("store failure: %s (on %s %s)", message, req.method, route_of(req))
+            render(resp, STATUS_OF[kind], message)
             if isinstance(ex, errors.TooManyRequests):
                 resp.set_header("Retry-After", str(ex.retry_after))
             return
     handle_unexpected(req, resp, ex, params)
+
+
+def route_of(req: falcon.Request) -> str:
+    """The route template (``/code/{code_id}``), so that the same failure on many ids logs
+    identical lines (throttled together) and no id reaches the log."""
+    return req.uri_template or "(no route)"
 
 
 def handle_route_not_found(
@@ -71,6 +81,11 @@ def handle_unexpected(
 ) -> None:
     if isinstance(ex, falcon.HTTPError):
         serialize_http_error(req, resp, ex)
+        return
+    full = storage_full(ex)
+    if full:
+        log.error("storage full: %s (on %s %s)", full, req.method, route_of(req))
+        render(resp, falcon.HTTP_503, storage_full_message(full))
         return
     log.exception("unhandled error on %s %s", req.method, req.path)
     render(resp, falcon.HTTP_500, "internal server error")

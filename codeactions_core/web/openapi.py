@@ -449,7 +449,19 @@ CORE_PATHS: dict[str, dict[str, Operation]] = {
     "/healthz": {"get": op("health", "liveness", {"200": answer("alive", {"type": "object"})}, public=True)},
     "/health": {"get": op(
         "health", "every dependency's state",
-        {"200": answer("healthy", {"type": "object"}), "503": answer("a dependency is unhealthy", {"type": "object"})},
+        {"200": answer("healthy, or degraded (an optional dependency is down)", {"type": "object"}),
+         "503": answer("a required dependency is unhealthy", {"type": "object"})},
+        public=True,
+    )},
+    "/health/live": {"get": op(
+        "health", "liveness: the process answers", {"200": answer("alive", {"type": "object"})},
+        public=True,
+    )},
+    "/health/ready": {"get": op(
+        "health", "readiness: this process can serve runs",
+        {"200": answer("ready, or degraded (an optional dependency is down)", {"type": "object"}),
+         "503": answer("not ready: a required dependency is down, the disk is (nearly) full, "
+                       "no runtime is ready, or the server is shutting down", {"type": "object"})},
         public=True,
     )},
     "/metrics": {"get": op(

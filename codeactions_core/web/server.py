@@ -1,4 +1,5 @@
-"""``codeactions serve``: the API on gunicorn with gthread workers."""
+"""``codeactions serve``: the API on gunicorn, each worker an asyncio front (uvicorn) with the
+Falcon app in a thread pool behind it (``codeactions_core.web.worker``)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from gunicorn.app.base import BaseApplication
 
 from codeactions_core.services.instance import ServerInstance
 from codeactions_core.settings import Settings
+from codeactions_core.web.worker import ApiWorker
 
 log = logging.getLogger(__name__)
+
+DRAIN_MARGIN_SECONDS = 15
 
 
 class ApiServer(BaseApplication):
@@ -25,11 +29,11 @@ class ApiServer(BaseApplication):
         self.options = {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.web_workers,
-            "worker_class": "gthread",
-            "threads": settings.request_threads,
+            "worker_class": "codeactions_core.web.worker.ApiWorker",
             "proc_name": "codeactions",
             "timeout": 60,
-            "graceful_timeout": 30,
+            # the worker drains for GRACEFUL_TIMEOUT, then needs a moment to fail what is left
+            "graceful_timeout": settings.graceful_timeout + DRAIN_MARGIN_SECONDS,
             "keepalive": 5,
             "loglevel": settings.log_level,
             "accesslog": "-" if settings.log_level == "debug" else None,
@@ -40,6 +44,7 @@ class ApiServer(BaseApplication):
             "child_exit": _forget_worker_metrics if settings.metrics_dir else None,
             **overrides,
         }
+        ApiWorker.settings = settings
         super().__init__()
 
     def load_config(self) -> None:
@@ -48,8 +53,8 @@ class ApiServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from codeactions_core.web.app import create_app
         from codeactions_core.services import build_services
+        from codeactions_core.web.app import create_app
 
         global _worker_services
         _worker_services = build_services(
@@ -67,6 +72,11 @@ class ApiServer(BaseApplication):
 
 
 _worker_services = None
+
+
+def worker_services() -> Any:
+    """This worker's services once its app is loaded (None before)."""
+    return _worker_services
 
 
 def _close_worker_services(server: Any, worker: Any) -> None:
