@@ -58,7 +58,7 @@ def test_runs_are_counted_per_code_with_their_elapsed_time(client, create_code):
 
 def test_failures_and_timeouts_are_told_apart(client, create_code):
     failing = create_code("def Run(engine):\n    raise ValueError('no')\n")
-    slow = create_code("import time\ndef Run(engine):\n    time.sleep(5)\n", timeout="1")
+    slow = create_code("import time\ndef Run(engine):\n    time.sleep(60)\n", timeout="1")
     assert client.simulate_get(f"/action/endpoint/{failing['id']}").status_code == 500
     assert client.simulate_get(f"/action/endpoint/{slow['id']}").status_code == 408
     text = client.simulate_get("/metrics").text
