@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.harness import save
 from bench.slow_clients import start_legacy
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import CodeClient, RunningServer, start_server
+from codeactions_core.wiring import open_store
 
 SLEEPY = (
     'import time\n\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set("slept")\n'

@@ -37,10 +37,10 @@ from bench.harness import save
 from codeactions_core.flows.model import NewExecution
 from codeactions_core.flows.runners import HttpCallRunner
 from codeactions_core.flows.steps import StepContext
-from codeactions_core.services import build_services
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import child_env, run_cli, start_server, start_until_logged
+from codeactions_core.wiring import build_services
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 THREADS = 4

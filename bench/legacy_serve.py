@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from codeactions_core import cli
+from codeactions_core.cli import main as cli
 from codeactions_core.web import server
 
 

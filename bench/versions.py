@@ -19,9 +19,9 @@ from collections.abc import Callable
 from falcon import testing
 
 from bench.execution import new_database
-from codeactions_core.services import build_services
 from codeactions_core.settings import Settings
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import build_services
 
 SOURCE = "def Run(engine):\n    engine.result.set('v%d')\n"
 

@@ -25,11 +25,11 @@ from typing import Any
 from kombu import Connection, Consumer, Exchange, Message, Queue
 from kombu.pools import producers
 
-from codeactions_core.consumer import (
+from codeactions_core.broker import (
     BrokerConsumer,
     Malformed,
     broker_connection,
-    describe,
+    describe_message,
     parse_body,
 )
 from codeactions_core.errors import ConfigurationError, Unavailable
@@ -160,7 +160,7 @@ class RunConsumer(BrokerConsumer):
             if not isinstance(job, dict) or not isinstance(job.get("run_id"), str):
                 raise Malformed("expected a JSON object with a run_id")
         except Malformed as exc:
-            log.warning("dropped an unreadable async run message: %s (%s)", exc, describe(message))
+            log.warning("dropped an unreadable async run message: %s (%s)", exc, describe_message(message))
             message.ack()
             return
         redelivered = bool((message.delivery_info or {}).get("redelivered"))
@@ -206,7 +206,7 @@ class RunConsumer(BrokerConsumer):
                 self.should_stop = True
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
-        log.warning("dropped an unreadable async run message: %s (%s)", exc, describe(message))
+        log.warning("dropped an unreadable async run message: %s (%s)", exc, describe_message(message))
         message.ack()
 
     def close(self) -> None:

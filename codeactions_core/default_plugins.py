@@ -5,13 +5,6 @@ from __future__ import annotations
 from codeactions_core import hookimpl
 from codeactions_core.flows.steps import StepRunner
 from codeactions_core.settings import Settings
-from codeactions_core.store import LogStore, Store
-
-
-@hookimpl(trylast=True)
-def codeactions_log_store(settings: Settings, store: Store) -> LogStore:
-    """Without a log-store plugin, logs live in the store's own database."""
-    return store.logs
 
 
 @hookimpl(trylast=True)

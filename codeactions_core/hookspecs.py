@@ -13,7 +13,7 @@ core concatenates what every plugin returns.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pluggy import HookspecMarker
 
@@ -23,11 +23,18 @@ if TYPE_CHECKING:
     from codeactions_core.auth import AuthProvider
     from codeactions_core.execution.runtime import Runtime
     from codeactions_core.flows.steps import StepRunner
-    from codeactions_core.services import Services
     from codeactions_core.settings import PluginSettings, Settings
     from codeactions_core.store import LogStore, Store
 
 hookspec = HookspecMarker("codeactions")
+
+
+class RouteServices(Protocol):
+    """What ``codeactions_add_routes`` is handed: the process's settings and store (the
+    object is ``codeactions_core.wiring.Services``, with every use case as an attribute)."""
+
+    settings: Settings
+    store: Store
 
 
 @hookspec
@@ -106,7 +113,7 @@ def codeactions_step_runners(settings: Settings) -> Iterable[StepRunner]:
 
 
 @hookspec
-def codeactions_add_routes(app: falcon.App, services: Services) -> None:
+def codeactions_add_routes(app: falcon.App, services: RouteServices) -> None:
     """Add HTTP routes to the API.
 
     ``app`` is the Falcon application being built (call ``app.add_route``);

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 import falcon.testing
 import pytest
 
-from codeactions_core.services import Services, build_services
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.testing.samples import PYTHON_ACTION
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import Services, build_services
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -10,16 +10,15 @@ from datetime import timedelta
 import falcon.testing
 import pytest
 
-from codeactions_core.execution import protections as sandbox_protections
-
 from codeactions_core.errors import StoreError
+from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.model import RunStatus, utcnow
-from codeactions_core.services import build_services
 from codeactions_core.services.runs import ABANDONED, fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.store import NewRun
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import build_services
 
 TOKEN = "s3rvice-token"
 

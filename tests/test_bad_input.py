@@ -95,8 +95,8 @@ def test_source_just_under_the_limit_is_accepted(client):
 
 
 def test_blacklisted_term(settings, tmp_path):
-    from codeactions_core.services import build_services
     from codeactions_core.services.schema import ensure_schema_ready
+    from codeactions_core.wiring import build_services
 
     services = build_services(settings.replace(blacklist=("os.system", "subprocess")))
     ensure_schema_ready(services.store)

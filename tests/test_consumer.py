@@ -22,7 +22,6 @@ import pytest
 
 from codeactions_core.model import Project
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.testing.pytest_plugin import require_service
@@ -35,6 +34,7 @@ from codeactions_core.testing.rabbitmq import (
     start_consuming,
 )
 from codeactions_core.testing.server import free_port, run_cli
+from codeactions_core.wiring import open_store
 
 pytestmark = pytest.mark.e2e
 

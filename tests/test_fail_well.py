@@ -18,9 +18,9 @@ import pytest
 
 from codeactions_core.model import RunStatus
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import CodeClient, RunningServer, start_server
+from codeactions_core.wiring import open_store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 

@@ -8,11 +8,12 @@ import pytest
 
 from codeactions_core import hookimpl
 from codeactions_core.errors import ConfigurationError, InvalidInput
-from codeactions_core.flows.registry import InvalidSteps, StepRunners, check_resolved, load_step_runners
+from codeactions_core.flows.registry import InvalidSteps, StepRunners, check_resolved
 from codeactions_core.flows.runners import WaitRunner, builtin_runners
 from codeactions_core.flows.steps import StepFailed, StepResult
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import load_step_runners
 
 
 class EchoRunner:

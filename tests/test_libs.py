@@ -18,8 +18,8 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
+from codeactions_core.cli.libs import install_command, list_command
 from codeactions_core.errors import InvalidInput, Unavailable
-from codeactions_core.libs.command import install_command, list_command
 from codeactions_core.libs.imports import distribution_of, imports_of
 from codeactions_core.libs.installer import (
     OUTPUT_CAP,
@@ -29,13 +29,13 @@ from codeactions_core.libs.installer import (
     run_pip,
 )
 from codeactions_core.libs.service import LibraryService
-from codeactions_core.services import Services, build_services
 from codeactions_core.services.codes import CodeInput, CodeService
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.testing.pytest_plugin import require_service
 from codeactions_core.testing.server import child_env, cli_command
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import Services, build_services
 
 NO_SUCH_LIBRARY = "codeactions_no_such_library_4f1c"
 

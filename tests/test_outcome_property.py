@@ -17,10 +17,10 @@ from codeactions_core.execution.runtime import Job, LogLine, Outcome, RuntimeHea
 from codeactions_core.execution.sandbox import Report
 from codeactions_core.model import Code, LogType, RunStatus
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import build_services
 from codeactions_core.services.codes import CodeInput
 from codeactions_core.services.runs import RunRequest
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import build_services
 
 LANGUAGE = "frames"
 RESULT_LIMIT = 64 * 1024

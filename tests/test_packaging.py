@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codeactions_core.cli import settings_table
+from codeactions_core.cli.settings import settings_table
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"

@@ -8,7 +8,7 @@ from codeactions_core import hookimpl
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.runtime import RuntimeHealth
 from codeactions_core.plugins import describe_plugins, get_plugin_manager, load_settings
-from codeactions_core.services import build_services, open_store
+from codeactions_core.wiring import build_services, open_store
 
 
 class FakeRuntime:
@@ -28,7 +28,7 @@ def test_builtins_are_loaded_with_versions(settings):
     infos = {info.name: info for info in describe_plugins(get_plugin_manager(settings))}
     assert infos["sql"].distribution == "codeactions-sql"
     assert infos["sql"].version and "codeactions_store" in infos["sql"].hooks
-    assert "codeactions_log_store" in infos["codeactions_core.default_plugins"].hooks
+    assert "codeactions_step_runners" in infos["codeactions_core.default_plugins"].hooks
 
 
 def test_a_third_party_store_wins_over_the_builtin(settings):

@@ -20,22 +20,18 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from codeactions_core.cli.scheduler import Cleaning, GracefulStop, open_cleaning
+from codeactions_core.cli.scheduler import register as register_command
+from codeactions_core.cli.scheduler import run as scheduler_command
 from codeactions_core.errors import StoreError
 from codeactions_core.locks import KEY_PREFIX, RedisLocks
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.scheduler import (
-    CLEANING_LOCK,
-    Cleaning,
-    GracefulStop,
-    open_cleaning,
-    register_command,
-    scheduler_command,
-)
-from codeactions_core.services import open_store
+from codeactions_core.services.cleaning import CLEANING_LOCK
 from codeactions_core.settings import Settings
 from codeactions_core.testing.lock_contract import LockContract
 from codeactions_core.testing.pytest_plugin import require_service
 from codeactions_core.testing.server import child_env, stop_process
+from codeactions_core.wiring import open_store
 
 psycopg2 = pytest.importorskip("psycopg2")
 redis = pytest.importorskip("redis")
@@ -171,7 +167,7 @@ def start_scheduler(
     settings: dict[str, str], *args: str, stderr=subprocess.PIPE
 ) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "codeactions_core.scheduler", *args],
+        [sys.executable, "-m", "codeactions_core.cli", "scheduler", *args],
         env=child_env(settings), stdout=subprocess.PIPE, stderr=stderr, text=True,
     )
 

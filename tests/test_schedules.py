@@ -19,7 +19,6 @@ from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.scheduling.cron import Cron
 from codeactions_core.scheduling.firing import STILL_RUNNING, Fired, ScheduleFirer
 from codeactions_core.scheduling.model import FiringStatus, NewSchedule, Schedule, TargetType
-from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.testing.server import (
@@ -29,6 +28,7 @@ from codeactions_core.testing.server import (
     start_server,
     start_until_logged,
 )
+from codeactions_core.wiring import open_store
 
 T0 = datetime(2030, 6, 3, 12, 0, tzinfo=UTC)  # a Monday
 FIVE_MINUTES = timedelta(minutes=5)

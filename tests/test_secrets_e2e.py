@@ -326,8 +326,8 @@ def test_rotation_re_encrypts_with_the_newest_key(world):
     assert "re-encrypted 1 secret" in rotated.stdout
     assert VALUE not in rotated.stdout + rotated.stderr
     # The stored value now opens with the newest key alone.
-    from codeactions_core.services import build_services
     from codeactions_core.settings import Settings
+    from codeactions_core.wiring import build_services
 
     services = build_services(
         Settings.from_env({**settings, "FLOWS_CODE_ACTIONS_SECRETS_KEY": newest})

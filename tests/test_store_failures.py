@@ -9,10 +9,10 @@ import falcon.testing
 import pytest
 
 from codeactions_core.log_config import configure_error_reporting
-from codeactions_core.services import build_services
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import free_port
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import build_services
 
 
 @pytest.fixture

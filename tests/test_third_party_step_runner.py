@@ -23,12 +23,13 @@ from pathlib import Path
 import pytest
 
 from codeactions_core.flows.placeholders import make_scope, resolve
-from codeactions_core.flows.registry import InvalidSteps, check_resolved, load_step_runners
+from codeactions_core.flows.registry import InvalidSteps, check_resolved
 from codeactions_core.flows.runners import HttpCallRunner, WaitRunner
 from codeactions_core.flows.steps import StepContext, StepResult
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import run_cli
+from codeactions_core.wiring import load_step_runners
 
 THIRD_PARTY_STEP_TYPE = "shout"
 THIRD_PARTY_PLUGIN = "shout_steps"

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from kombu import Connection, Consumer, Exchange, Message, Queue
 from kombu.pools import producers
 
-from codeactions_core.consumer import BrokerConsumer, broker_connection, describe
+from codeactions_core.broker import BrokerConsumer, broker_connection, describe_message
 from codeactions_core.flows.sweeper import Sweeper
 from codeactions_core.settings import Settings
 
@@ -117,14 +117,14 @@ class DueConsumer(BrokerConsumer):
         try:
             execution_id = str(json.loads(message.body)["execution_id"])
         except (ValueError, TypeError, KeyError) as exc:
-            log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe(message))
+            log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message))
         else:
             if not self._sweeper.submit(execution_id):
                 self._sweeper.kick()  # busy or driving it already: the store keeps it due
         message.ack()
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
-        log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe(message))
+        log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message))
         message.ack()
 
     def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kwargs: Any) -> None:

@@ -21,15 +21,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import pluggy
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, ValidationError
 
 from codeactions_core.errors import ConfigurationError, InvalidInput
 from codeactions_core.flows import placeholders
 from codeactions_core.flows.steps import StepFailed, StepRunner
-from codeactions_core.plugins import collect
-from codeactions_core.settings import Settings
 
 STEP_KEYS = ("id", "type", "name", "nome", "config", "continue_on_error")
 STEP_ID = re.compile(r"[^\s.{}]+")
@@ -191,11 +188,6 @@ def check_resolved(runner: StepRunner, config: dict[str, Any]) -> None:
     problems = config_problems(runner, config)
     if problems:
         raise StepFailed(f"invalid config once placeholders were resolved: {'; '.join(problems)}")
-
-
-def load_step_runners(pm: pluggy.PluginManager, settings: Settings) -> StepRunners:
-    """The runners every loaded plugin provides (third-party first, so they win)."""
-    return StepRunners(collect(pm.hook.codeactions_step_runners(settings=settings)))
 
 
 def describe(error: ValidationError) -> str:

@@ -1,24 +1,14 @@
-"""What a firing starts, wired from the services of the scheduler process: a code runs
-there (as a recorded run, sandboxed like every run), a flow execution is created for
-the servers or workers that drive flows (announced on the broker when there is one)."""
+"""What a firing starts: a code runs in the scheduler process (as a recorded run, sandboxed
+like every run), a flow execution is created for the servers or workers that drive flows
+(announced on the broker when there is one). ``codeactions_core.wiring.open_firing``
+wires them."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import timedelta
-
-from codeactions_core.flows.dispatch import Announce, LeaveToWorkers
-from codeactions_core.flows.registry import load_step_runners
-from codeactions_core.scheduling.firing import Fired, ScheduleFirer, Target, run_failure
-from codeactions_core.scheduling.model import Schedule, TargetType
-from codeactions_core.services import Services, build_services
+from codeactions_core.scheduling.firing import Fired, Target, run_failure
+from codeactions_core.scheduling.model import Schedule
 from codeactions_core.services.flows import FlowService
 from codeactions_core.services.runs import RunRequest, RunService
-from codeactions_core.settings import Settings
-from codeactions_core.store import LockRepository, Store
-
-FIRING_THREADS = 8
 
 
 def code_target(runs: RunService) -> Target:
@@ -40,43 +30,3 @@ def flow_target(flows: FlowService) -> Target:
         return Fired(execution_id=execution.id)
 
     return fire
-
-
-@dataclass
-class Firing:
-    """The scheduler process's schedule firer and what it needs, closed together."""
-
-    firer: ScheduleFirer
-    services: Services
-    executor: ThreadPoolExecutor
-    dispatcher: Announce | LeaveToWorkers
-
-    def close(self) -> None:
-        """Wait for firings under way, then stop runtimes and the pool (the store is the
-        caller's)."""
-        self.executor.shutdown(wait=True)
-        if isinstance(self.dispatcher, Announce):
-            self.dispatcher.close()
-        self.services.pool.shutdown()
-        self.services.runtimes.stop()
-
-
-def open_firing(settings: Settings, store: Store, locks: LockRepository) -> Firing:
-    services = build_services(settings, store=store)
-    dispatcher = Announce(settings) if settings.rabbitmq_url else LeaveToWorkers()
-    flows = FlowService(
-        store.flows,
-        load_step_runners(services.plugins, settings),
-        dispatcher,
-        wait_seconds=settings.flow_wait_seconds,
-    )
-    executor = ThreadPoolExecutor(max_workers=FIRING_THREADS, thread_name_prefix="schedule-fire")
-    firer = ScheduleFirer(
-        schedules=store.schedules,
-        locks=locks,
-        targets={TargetType.CODE: code_target(services.runs), TargetType.FLOW: flow_target(flows)},
-        executor=executor,
-        grace=timedelta(seconds=settings.schedule_misfire_grace_seconds),
-        release=store.release,
-    )
-    return Firing(firer, services, executor, dispatcher)

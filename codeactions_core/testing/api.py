@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 import falcon.testing
 
-from codeactions_core.services import Services, build_services
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
 from codeactions_core.web.app import create_app
+from codeactions_core.wiring import Services, build_services
 
 
 @contextmanager

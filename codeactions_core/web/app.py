@@ -5,7 +5,6 @@ from __future__ import annotations
 import falcon
 
 from codeactions_core.plugins import load_settings
-from codeactions_core.services import Services, build_services
 from codeactions_core.settings import Settings
 from codeactions_core.web import errors
 from codeactions_core.web.middleware import (
@@ -26,9 +25,10 @@ from codeactions_core.web.resources.projects import (
     ProjectItem,
 )
 from codeactions_core.web.resources.runs import ActionEndpoint, Endpoint, RunCode
-from codeactions_core.web.resources.secrets import add_secret_routes
 from codeactions_core.web.resources.schedules import add_schedule_routes
+from codeactions_core.web.resources.secrets import add_secret_routes
 from codeactions_core.web.resources.versions import add_version_routes
+from codeactions_core.wiring import Services, build_services
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> falcon.App:

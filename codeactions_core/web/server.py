@@ -53,15 +53,13 @@ class ApiServer(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Any:
-        from codeactions_core.services import build_services
         from codeactions_core.web.app import create_app
+        from codeactions_core.wiring import build_services
 
-        global _worker_services
-        _worker_services = build_services(
-            self.settings, instance=self.instance.id if self.instance else ""
-        )
-        _worker_services.start()
-        return create_app(services=_worker_services)
+        services = build_services(self.settings, instance=self.instance.id if self.instance else "")
+        ApiWorker.services = services
+        services.start()
+        return create_app(services=services)
 
 
     def _post_fork(self, server: Any, worker: Any) -> None:
@@ -71,17 +69,9 @@ class ApiServer(BaseApplication):
             self.instance.handle.close()
 
 
-_worker_services = None
-
-
-def worker_services() -> Any:
-    """This worker's services once its app is loaded (None before)."""
-    return _worker_services
-
-
 def _close_worker_services(server: Any, worker: Any) -> None:
-    if _worker_services is not None:
-        _worker_services.close()
+    if ApiWorker.services is not None:
+        ApiWorker.services.close()
 
 
 def _forget_worker_metrics(server: Any, worker: Any) -> None:

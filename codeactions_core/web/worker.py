@@ -44,6 +44,8 @@ class DrainingServer(Server):
 class ApiWorker(UvicornWorker):
     settings: ClassVar[Settings | None] = None
     """Set by ``ApiServer`` before the workers are forked."""
+    services: ClassVar[Any] = None
+    """This worker's ``codeactions_core.wiring.Services`` once its app is loaded (None before)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = self.settings or Settings.from_env()
@@ -92,11 +94,9 @@ class ApiWorker(UvicornWorker):
         the worker as usual (services closed, exit handlers run); with runs still going their
         threads would hold the process, so it runs the exit handlers itself (the sandbox
         network restores the host's ip_forward in one) and leaves at once."""
-        from codeactions_core.web import server
-
         settings = self.settings or Settings.from_env()
         began = DRAIN.began_at if DRAIN.began_at is not None else time.monotonic()
-        services = server.worker_services()
+        services = self.services
         if services is None:
             return
         outbox = services.runs.outbox

@@ -11,12 +11,12 @@ import logging
 import falcon
 
 from codeactions_core.model import Code
-from codeactions_core.services import Services
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.versions import VersionService
 from codeactions_core.web.requests import first_param
 from codeactions_core.web.resources.flows import actor, body_of
+from codeactions_core.wiring import Services
 
 log = logging.getLogger(__name__)
 

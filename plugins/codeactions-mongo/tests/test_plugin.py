@@ -15,8 +15,8 @@ from codeactions_mongo.settings import MongoSettings
 from codeactions_core.errors import ConfigurationError, Conflict, StoreError
 from codeactions_core.model import CodeLog, CodeType, LogType, NewCode
 from codeactions_core.plugins import get_plugin_manager, load_settings
-from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import open_store
 
 SECRET = "s3cret-pw"
 

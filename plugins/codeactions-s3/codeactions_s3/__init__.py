@@ -26,9 +26,7 @@ def codeactions_settings() -> list[type[S3Settings]]:
     return [S3Settings]
 
 
-# Not ``trylast`` like the other built-ins: the core's database log store is
-# ``trylast`` and registered first, so it would always answer before this one.
-@hookimpl
+@hookimpl(trylast=True)
 def codeactions_log_store(settings: Settings, store: Store) -> S3LogStore | None:
     """The S3 log store when S3 is enabled; otherwise leave logs to the database."""
     if not settings.plugin(S3Settings).s3_enabled:

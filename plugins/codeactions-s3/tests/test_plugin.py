@@ -12,8 +12,8 @@ from codeactions_s3.store import S3LogStore
 
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.plugins import describe_plugins, get_plugin_manager, load_settings
-from codeactions_core.services import build_services
 from codeactions_core.settings import Settings, inherited_environment
+from codeactions_core.wiring import build_services
 
 
 def test_disabled_returns_none_and_the_database_keeps_logs(tmp_path):

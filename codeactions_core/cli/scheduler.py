@@ -1,16 +1,10 @@
-"""The ``codeactions scheduler`` process: the cleaners on an APScheduler BlockingScheduler.
+"""``codeactions scheduler [--run-once]``: the cleaners on an APScheduler BlockingScheduler.
 
-Daily at CLEANER_SCHEDULE_TIME (UTC) a cleaning pass deletes the runs and logs
-older than CLEANER_RETENTION_PERIOD days, in batches, and fails abandoned
-runs; a lock (Redis, else the database) lets one replica at a time do it.
-Every few minutes, abandoned runs are failed on their own (one idempotent
-statement, no lock needed). Every SCHEDULE_POLL_SECONDS the schedules that are
-due fire (``codeactions_core.scheduling.firing``: one replica per occurrence).
-SIGTERM or SIGINT stops the process once the
-running pass is done.
-
-``python -m codeactions_core.scheduler [--run-once]`` runs the same command
-as ``codeactions scheduler`` (see :func:`register_command`).
+Daily at CLEANER_SCHEDULE_TIME (UTC) a cleaning pass (``codeactions_core.services.cleaning``)
+deletes old runs and logs, one replica at a time. Every few minutes, abandoned runs are
+failed on their own. Every SCHEDULE_POLL_SECONDS the schedules that are due fire
+(``codeactions_core.scheduling.firing``: one replica per occurrence). SIGTERM or SIGINT
+stops the process once the running pass is done.
 """
 
 from __future__ import annotations
@@ -18,12 +12,10 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED
@@ -34,21 +26,16 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from codeactions_core import __version__
-from codeactions_core.errors import CodeActionsError
-from codeactions_core.locks import FallbackLocks, RedisLocks, new_holder, open_locks
-from codeactions_core.model import utcnow
+from codeactions_core.locks import FallbackLocks, RedisLocks, open_locks
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.scheduling.firing import ScheduleFirer
-from codeactions_core.services import open_store
-from codeactions_core.services.run_leases import LEASE_EXPIRED
-from codeactions_core.services.runs import fail_abandoned_runs
-from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.services.cleaning import Cleaner, fail_abandoned
 from codeactions_core.settings import Settings
-from codeactions_core.store import LockRepository, LogStore, RunRepository, Store
+from codeactions_core.store import Store
+from codeactions_core.wiring import open_firing, open_log_store, ready_store
 
 log = logging.getLogger("codeactions.scheduler")
 
-CLEANING_LOCK = "cleaner"
 CLEANING_JOB = "clean-runs-and-logs"
 ABANDONED_JOB = "fail-abandoned-runs"
 SCHEDULES_JOB = "fire-due-schedules"
@@ -56,108 +43,6 @@ SCHEDULES_JOB_NAME = "fire due schedules"
 ABANDONED_INTERVAL = timedelta(minutes=5)
 CLEANING_MISFIRE_GRACE_SECONDS = 3600  # a daily pass delayed (process paused, busy) still runs
 ABANDONED_MISFIRE_GRACE_SECONDS = 60
-
-
-@dataclass(frozen=True)
-class CleaningSummary:
-    """What one cleaning pass did; ``batches`` counts its delete statements."""
-
-    status: str  # "done", or "skipped" when another replica held the lock
-    runs_deleted: int = 0
-    logs_deleted: int = 0
-    batches: int = 0
-    abandoned_failed: int = 0
-    seconds: float = 0.0
-
-    def line(self) -> str:
-        """One log line, ``key=value`` pairs."""
-        return (
-            f"cleaning pass status={self.status} runs_deleted={self.runs_deleted} "
-            f"logs_deleted={self.logs_deleted} batches={self.batches} "
-            f"abandoned_failed={self.abandoned_failed} seconds={self.seconds:.3f}"
-        )
-
-
-def delete_in_batches(
-    delete: Callable[[datetime, int], int], cutoff: datetime, batch_size: int
-) -> tuple[int, int]:
-    """Call ``delete(cutoff, batch_size)`` until a batch comes back short; (deleted, statements)."""
-    deleted = statements = 0
-    while True:
-        count = delete(cutoff, batch_size)
-        deleted += count
-        statements += 1
-        if count < batch_size:
-            return deleted, statements
-
-
-@dataclass
-class Cleaner:
-    """One cleaning pass at a time across all replicas."""
-
-    runs: RunRepository
-    logs: LogStore
-    locks: LockRepository
-    retention: timedelta
-    batch_size: int
-    lock_ttl: timedelta
-    holder: str = field(default_factory=new_holder)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, runs: RunRepository, logs: LogStore, locks: LockRepository
-    ) -> Cleaner:
-        return cls(
-            runs=runs,
-            logs=logs,
-            locks=locks,
-            retention=timedelta(days=settings.cleaner_retention_period),
-            batch_size=settings.cleaner_batch_size,
-            lock_ttl=timedelta(seconds=settings.cleaner_lock_seconds),
-        )
-
-    def clean(self) -> CleaningSummary:
-        """Take the lock or skip; delete old runs and logs in batches; fail abandoned runs."""
-        started = time.perf_counter()
-        if not self.locks.try_acquire(CLEANING_LOCK, self.holder, self.lock_ttl):
-            summary = CleaningSummary("skipped", seconds=time.perf_counter() - started)
-            log.info("%s (another replica holds the lock)", summary.line())
-            return summary
-        try:
-            cutoff = utcnow() - self.retention
-            runs, run_batches = delete_in_batches(
-                self.runs.delete_older_than, cutoff, self.batch_size
-            )
-            logs, log_batches = delete_in_batches(
-                self.logs.delete_older_than, cutoff, self.batch_size
-            )
-            abandoned = fail_all_abandoned(self.runs)
-        finally:
-            self._release()
-        summary = CleaningSummary(
-            "done", runs, logs, run_batches + log_batches, abandoned, time.perf_counter() - started
-        )
-        log.info("%s (older than %s)", summary.line(), cutoff.isoformat())
-        return summary
-
-    def _release(self) -> None:
-        try:
-            self.locks.release(CLEANING_LOCK, self.holder)
-        except CodeActionsError as exc:  # it expires by itself; the pass's own error matters more
-            log.warning("could not release the cleaning lock (it expires): %s", exc.message)
-
-
-def fail_all_abandoned(runs: RunRepository) -> int:
-    """Fail the runs of dead processes (expired leases) and old ownerless unfinished runs."""
-    return runs.fail_expired_leases(utcnow(), LEASE_EXPIRED) + fail_abandoned_runs(runs)
-
-
-def fail_abandoned(runs: RunRepository) -> int:
-    """The frequent job: fail abandoned runs, log how many and how long it took."""
-    started = time.perf_counter()
-    failed = fail_all_abandoned(runs)
-    log.info("abandoned runs pass failed=%d seconds=%.3f", failed, time.perf_counter() - started)
-    return failed
 
 
 @dataclass
@@ -177,10 +62,9 @@ class Cleaning:
 def open_cleaning(settings: Settings) -> Cleaning:
     """The store (schema checked), its log store and the lock the settings select."""
     pm = get_plugin_manager(settings)
-    store = open_store(settings, pm)
+    store = ready_store(settings, pm)
     try:
-        ensure_schema_ready(store)
-        log_store = pm.hook.codeactions_log_store(settings=settings, store=store)
+        log_store = open_log_store(settings, pm, store)
         locks = open_locks(settings, store)
     except BaseException:
         store.close()
@@ -209,7 +93,7 @@ def build_scheduler(
     """A BlockingScheduler (UTC) with the daily cleaning job and the abandoned-runs job, and
     with ``firer`` the job that fires due schedules."""
     scheduler = BlockingScheduler(
-        timezone=timezone.utc,
+        timezone=UTC,
         executors={"default": ThreadPoolExecutor(max_workers=2)},
         job_defaults={"coalesce": True, "max_instances": 1},
     )
@@ -217,7 +101,7 @@ def build_scheduler(
     release = cleaning.store.release
     scheduler.add_job(
         releasing(cleaning.cleaner.clean, release),
-        CronTrigger(hour=int(hour), minute=int(minute), timezone=timezone.utc),
+        CronTrigger(hour=int(hour), minute=int(minute), timezone=UTC),
         id=CLEANING_JOB,
         name=f"clean runs and logs daily at {settings.cleaner_schedule_time} UTC",
         misfire_grace_time=CLEANING_MISFIRE_GRACE_SECONDS,
@@ -225,7 +109,7 @@ def build_scheduler(
     every = min(int(ABANDONED_INTERVAL.total_seconds()), settings.run_lease_seconds)
     scheduler.add_job(
         releasing(lambda: fail_abandoned(cleaning.store.runs), release),
-        IntervalTrigger(seconds=every, timezone=timezone.utc),
+        IntervalTrigger(seconds=every, timezone=UTC),
         id=ABANDONED_JOB,
         name=f"fail abandoned runs every {every}s",
         misfire_grace_time=ABANDONED_MISFIRE_GRACE_SECONDS,
@@ -234,7 +118,7 @@ def build_scheduler(
         logging.getLogger("apscheduler.executors.default").addFilter(QuietJob(SCHEDULES_JOB_NAME))
         scheduler.add_job(
             releasing(firer.tick, release),
-            IntervalTrigger(seconds=settings.schedule_poll_seconds, timezone=timezone.utc),
+            IntervalTrigger(seconds=settings.schedule_poll_seconds, timezone=UTC),
             id=SCHEDULES_JOB,
             name=f"{SCHEDULES_JOB_NAME} every {settings.schedule_poll_seconds}s",
             misfire_grace_time=max(1, int(settings.schedule_poll_seconds)),
@@ -315,10 +199,8 @@ def run_until_stopped(scheduler: BlockingScheduler) -> None:
     log.info("scheduler stopped")
 
 
-def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     """``codeactions scheduler [--run-once]``."""
-    from codeactions_core.scheduling.targets import open_firing  # imports the run services
-
     cleaning = open_cleaning(settings)
     firing = None
     try:
@@ -341,8 +223,8 @@ def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
         cleaning.close()
 
 
-def register_command(commands: Any) -> argparse.ArgumentParser:
-    """Add ``scheduler`` to the CLI's sub-parsers (``argparse`` ``add_subparsers()`` result)."""
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``scheduler`` to the CLI's sub-parsers."""
     parser = commands.add_parser(
         "scheduler", help="run the cleaners on their schedule until SIGTERM (one replica per pass)"
     )
@@ -351,16 +233,4 @@ def register_command(commands: Any) -> argparse.ArgumentParser:
         help="do one cleaning pass and one pass over due schedules now, print their summaries "
         "and exit",
     )
-    parser.set_defaults(handler=scheduler_command)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m codeactions_core.scheduler [--run-once]``: ``codeactions scheduler``."""
-    from codeactions_core.cli import main as cli_main
-
-    return cli_main(["scheduler", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    parser.set_defaults(handler=run)

@@ -1,8 +1,6 @@
 """``codeactions libs list | install [NAMES...] [--preset NAME] | sync``: the Python libraries of the codes.
 
-``register_command(commands)`` adds the ``libs`` subcommand to the CLI's sub-parsers.
-(The CLI part of the libs package; it belongs with the other subcommands once the CLI
-is a package of its own.)
+The use case is ``codeactions_core.libs.service``; this module is its command line.
 """
 
 from __future__ import annotations
@@ -14,18 +12,16 @@ from contextlib import contextmanager
 
 from codeactions_core.libs import LANGUAGE
 from codeactions_core.libs.service import InstallReport, LibraryService
-from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.services import open_store
-from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import ready_store
 
 
-def register_command(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``libs`` (actions ``list`` and ``install``) to the CLI's sub-parsers."""
     libs = commands.add_parser("libs", help="list or install the Python libraries codes import")
     actions = libs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="recorded libraries and whether they are installed")
-    listing.set_defaults(handler=list_command)
+    listing.set_defaults(handler=run, run_action=list_command)
     install = actions.add_parser(
         "install", help="install libraries (default: every recorded one that is missing)"
     )
@@ -34,19 +30,22 @@ def register_command(commands: argparse._SubParsersAction) -> None:
         "--preset", metavar="PRESET",
         help="install a pinned set instead: `legacy` (the old image's libraries) or a file path",
     )
-    install.set_defaults(handler=install_command)
+    install.set_defaults(handler=run, run_action=install_command)
     sync = actions.add_parser(
         "sync", help="record every stored Python code's imports, then install what is missing"
     )
-    sync.set_defaults(handler=sync_command)
+    sync.set_defaults(handler=run, run_action=sync_command)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return args.run_action(settings, args)
 
 
 @contextmanager
 def library_service(settings: Settings) -> Iterator[LibraryService]:
     """A LibraryService on the configured store, closed afterwards."""
-    store = open_store(settings, get_plugin_manager(settings))
+    store = ready_store(settings)
     try:
-        ensure_schema_ready(store)
         yield LibraryService(settings, store.libs)
     finally:
         store.close()
@@ -86,9 +85,8 @@ def sync_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def sync_libraries(settings: Settings) -> int:
     """Backfill codelibs from every stored Python code, install the missing ones; exit status."""
-    store = open_store(settings, get_plugin_manager(settings))
+    store = ready_store(settings)
     try:
-        ensure_schema_ready(store)
         libraries = LibraryService(settings, store.libs)
         names = libraries.sync(store.codes.sources(LANGUAGE))
         print(f"recorded {len(names)} libraries imported by stored codes: {', '.join(names) or '-'}")

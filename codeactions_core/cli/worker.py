@@ -1,7 +1,8 @@
 """``codeactions worker``: drives flow executions and runs async runs until SIGTERM.
 
 With ``RABBITMQ_URL`` it also takes async runs (``POST /run/{id}?async=true``) from
-their queue, ASYNC_WORKER_THREADS at a time (``codeactions_core/async_worker.py``).
+their queue, ASYNC_WORKER_THREADS at a time (:class:`AsyncRunWorker`: on SIGTERM it stops
+taking runs, lets the ones in hand finish, stored, called back and acknowledged).
 
 It takes the executions the broker announces (when ``RABBITMQ_URL`` is set)
 and, every ``FLOW_POLL_SECONDS``, those the store says are due: waits that
@@ -20,29 +21,29 @@ import threading
 from typing import Any
 
 from codeactions_core import __version__
-from codeactions_core.async_worker import AsyncRunWorker, worker_settings
-from codeactions_core.consumer import stop_on_signals
+from codeactions_core.async_queue import RunConsumer
+from codeactions_core.broker import stop_on_signals
 from codeactions_core.flows.dispatch import DueConsumer
 from codeactions_core.metrics import serve_metrics
-from codeactions_core.services import build_services
-from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.services.async_runs import AsyncRunService, this_process
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import build_services, ready_store
 
 log = logging.getLogger("codeactions.worker")
 
 
-def register_command(commands: Any) -> argparse.ArgumentParser:
+def register(commands: argparse._SubParsersAction) -> None:
     """Add ``worker`` to the CLI's sub-parsers."""
     parser = commands.add_parser(
         "worker", help="drive flow executions and run async runs until SIGTERM"
     )
-    parser.set_defaults(handler=worker_command)
-    return parser
+    parser.set_defaults(handler=run)
 
 
-def worker_command(settings: Settings, args: argparse.Namespace) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     # One process: its metrics stay in memory, apart from the files of `serve`'s workers.
-    services = build_services(worker_settings(settings).replace(metrics_dir=""))
+    settings = worker_settings(settings).replace(metrics_dir="")
+    services = build_services(settings, store=ready_store(settings))
     metrics_server = None
     try:
         if settings.worker_metrics_port:
@@ -51,7 +52,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
                 authorize=services.access.require_metrics,
             )
             log.info("metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
-        status = ensure_schema_ready(services.store)
+        status = services.store.schema_status()
         log.info(
             "codeactions %s worker: %s store at schema version %s; step types: %s",
             __version__, services.store.kind, status.current, ", ".join(services.flows.step_types()),
@@ -59,7 +60,7 @@ def worker_command(settings: Settings, args: argparse.Namespace) -> int:
         services.flow_sweeper.start()
         if settings.rabbitmq_url:
             consumer = DueConsumer(settings, services.flow_sweeper)
-            async_runs = AsyncRunWorker(settings, services)
+            async_runs = AsyncRunWorker(settings, services.async_runs)
             async_runs.start()
             try:
                 with stop_on_signals(consumer):
@@ -92,3 +93,42 @@ def wait_for_signal() -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+READY_SECONDS = 30.0
+
+
+def worker_settings(settings: Settings) -> Settings:
+    """A worker's pool holds every async run and flow step it may take at once, whatever
+    the project: the broker already hands runs over one by one, oldest first."""
+    size = max(
+        settings.worker_pool_size, settings.async_worker_threads + settings.flow_worker_threads
+    )
+    return settings.replace(worker_pool_size=size, project_max_concurrent_runs=size)
+
+
+class AsyncRunWorker:
+    def __init__(self, settings: Settings, service: AsyncRunService) -> None:
+        worker = this_process()
+
+        def execute(job: dict[str, Any], redelivered: bool) -> None:
+            service.execute(job, redelivered=redelivered, worker=worker)
+
+        self.consumer = RunConsumer(settings, execute, settings.async_worker_threads)
+        self._thread = threading.Thread(target=self._run, name="async-runs", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.consumer.run()
+        except Exception:
+            log.exception("the async run consumer stopped")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Finish the runs in hand and stop (returns once they are acknowledged)."""
+        self.consumer.stop()
+        self._thread.join()
+        self.consumer.close()
+        log.info("async runs: stopped")

@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import argparse
 
-from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.secret_box import new_key
-from codeactions_core.services import open_store
-from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
+from codeactions_core.wiring import ready_store
 
 
-def register_command(commands: argparse._SubParsersAction) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
     secrets = commands.add_parser("secrets", help="project secrets: new-key | rotate")
     actions = secrets.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser(
         "new-key", help="print a new random key for FLOWS_CODE_ACTIONS_SECRETS_KEY"
-    ).set_defaults(handler=new_key_command)
+    ).set_defaults(handler=run, run_action=new_key_command)
     actions.add_parser(
         "rotate",
         help="re-encrypt every stored secret with the first key of FLOWS_CODE_ACTIONS_SECRETS_KEY",
-    ).set_defaults(handler=rotate_command)
+    ).set_defaults(handler=run, run_action=rotate_command)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    return args.run_action(settings, args)
 
 
 def new_key_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -30,9 +32,8 @@ def new_key_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def rotate_command(settings: Settings, args: argparse.Namespace) -> int:
-    store = open_store(settings, get_plugin_manager(settings))
+    store = ready_store(settings)
     try:
-        ensure_schema_ready(store)
         rotation = SecretService(store.secrets, settings.secrets_key).rotate()
     finally:
         store.close()

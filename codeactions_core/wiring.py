@@ -1,0 +1,301 @@
+"""The composition root: every process builds what it needs here, from settings and plugins.
+
+``ready_store`` opens the store a plugin provides and checks its schema (every process);
+``build_services`` wires the whole service graph (the API server, the worker, the
+scheduler's firings); ``load_step_runners`` and ``open_log_store`` ask the plugins.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import pluggy
+
+from codeactions_core.async_queue import PublishRuns
+from codeactions_core.drain import IN_FLIGHT, TrackedRuns
+from codeactions_core.errors import ConfigurationError
+from codeactions_core.execution.pool import RunPool
+from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
+from codeactions_core.flows.engine import FlowEngine
+from codeactions_core.flows.registry import StepRunners
+from codeactions_core.flows.runners import flow_egress
+from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.libs.service import LibraryService
+from codeactions_core.locks import new_holder
+from codeactions_core.metrics import Metrics
+from codeactions_core.plugins import collect, get_plugin_manager
+from codeactions_core.ratelimit import RateLimiter, build_rate_limiter
+from codeactions_core.scheduling.firing import ScheduleFirer
+from codeactions_core.scheduling.model import TargetType
+from codeactions_core.scheduling.targets import code_target, flow_target
+from codeactions_core.services.access import AccessService
+from codeactions_core.services.async_runs import AsyncRunService, RunHere, RunOnWorkers
+from codeactions_core.services.callbacks import CallbackSender
+from codeactions_core.services.codes import CodeService
+from codeactions_core.services.flows import FlowService, code_runner
+from codeactions_core.services.health import HealthService
+from codeactions_core.services.history import HistoryService
+from codeactions_core.services.outbox import Outbox
+from codeactions_core.services.projects import ProjectService
+from codeactions_core.services.run_caps import RunLimits
+from codeactions_core.services.run_leases import RunLeases, run_owner
+from codeactions_core.services.runs import RunService, Runtimes
+from codeactions_core.services.schema import ensure_schema_ready
+from codeactions_core.services.secrets import SecretService
+from codeactions_core.settings import Settings
+from codeactions_core.store import LockRepository, LogStore, Store
+
+
+@dataclass
+class Services:
+    """Everything a process needs, built once from settings and plugins."""
+
+    settings: Settings
+    plugins: pluggy.PluginManager
+    store: Store
+    log_store: LogStore
+    runtimes: Runtimes
+    pool: RunPool
+    codes: CodeService
+    history: HistoryService
+    runs: RunService
+    projects: ProjectService
+    access: AccessService
+    libs: LibraryService
+    metrics: Metrics
+    rate_limiter: RateLimiter
+    health: HealthService
+    flows: FlowService
+    flow_sweeper: Sweeper
+    """Drives flow executions in this process once started (workers; servers without a broker)."""
+    flow_dispatcher: Dispatcher
+    secrets: SecretService
+    async_runs: AsyncRunService
+    """Async runs and their callbacks (issue 15)."""
+
+    def start(self) -> None:
+        """Start the runtimes now rather than on the first run, renew this process's run
+        leases, and drive flows when this server is to (server workers call it after their
+        fork)."""
+        self.runtimes.start()
+        if self.runs.leases is not None:
+            self.runs.leases.start()
+        if self.settings.drives_flows_in_server:
+            self.flow_sweeper.start()
+
+    def close(self) -> None:
+        if self.runs.leases is not None:
+            self.runs.leases.stop()
+        if self.runs.outbox is not None:
+            self.runs.outbox.close()
+        self.flow_sweeper.stop()
+        if self.async_runs.submitter is not None:
+            self.async_runs.submitter.close()
+        if isinstance(self.flow_dispatcher, Announce):
+            self.flow_dispatcher.close()
+        self.pool.shutdown()
+        self.runtimes.stop()
+        if self.log_store is not self.store.logs and callable(getattr(self.log_store, "close", None)):
+            self.log_store.close()
+        self.store.close()
+
+
+def open_store(settings: Settings, pm: pluggy.PluginManager) -> Store:
+    """The store a plugin provides for ``settings.db_type``."""
+    store = pm.hook.codeactions_store(settings=settings)
+    if store is None:
+        raise ConfigurationError(
+            f"FLOWS_CODE_ACTIONS_DB_TYPE: no installed plugin provides a {settings.db_type!r} "
+            "store; install a plugin providing it (see `codeactions plugins`)"
+        )
+    return store
+
+
+def ready_store(settings: Settings, pm: pluggy.PluginManager | None = None) -> Store:
+    """The store for ``settings``, its schema checked (closed again when the check fails):
+    what every process opens first."""
+    store = open_store(settings, pm or get_plugin_manager(settings))
+    try:
+        ensure_schema_ready(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def open_log_store(settings: Settings, pm: pluggy.PluginManager, store: Store) -> LogStore:
+    """The log store a plugin provides, else the store's own database."""
+    return pm.hook.codeactions_log_store(settings=settings, store=store) or store.logs
+
+
+def load_step_runners(pm: pluggy.PluginManager, settings: Settings) -> StepRunners:
+    """The runners every loaded plugin provides (third-party first, so they win)."""
+    return StepRunners(collect(pm.hook.codeactions_step_runners(settings=settings)))
+
+
+def build_services(
+    settings: Settings,
+    pm: pluggy.PluginManager | None = None,
+    store: Store | None = None,
+    *,
+    instance: str = "",
+) -> Services:
+    """``instance``: the ``serve`` this process belongs to (see ``services.instance``)."""
+    pm = pm or get_plugin_manager(settings)
+    store = store or open_store(settings, pm)
+    runtimes = Runtimes(
+        collect(pm.hook.codeactions_runtimes(settings=settings)), required=settings.sandbox_require
+    )
+    log_store = open_log_store(settings, pm, store)
+    metrics = Metrics(settings.metrics_dir or None, code_labels=settings.metrics_code_labels)
+    per_project, per_project_queue = settings.project_run_limits
+    pool = RunPool(
+        settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics,
+        per_project=per_project, per_project_queue=per_project_queue,
+    )
+    libs = LibraryService(settings, store.libs)
+    codes = CodeService(
+        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs,
+        observer=metrics, versions=getattr(store, "versions", None),
+        schedules=getattr(store, "schedules", None),
+    )
+    secrets = SecretService(store.secrets, settings.secrets_key)
+    runs = RunService(
+        codes, TrackedRuns(store.runs, IN_FLIGHT), log_store, runtimes, pool, release=store.release, observer=metrics,
+        endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
+        limits=run_limits(settings), secrets=secrets,
+        leases=RunLeases(
+            store.runs, timedelta(seconds=settings.run_lease_seconds), owner=run_owner(instance),
+            release=store.release,
+        ),
+    )
+    runs.outbox = Outbox(
+        Path(settings.data_dir) / "outbox", settings.run_outbox_mb * 1024 * 1024, runs.leases.owner
+    )
+    runs.leases.on_tick = runs.replay_outbox
+    step_runners = load_step_runners(pm, settings)
+    sweeper = Sweeper(
+        FlowEngine(
+            store.flows, step_runners, owner=new_holder(),
+            lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
+            observer=metrics,
+        ),
+        store.flows,
+        threads=settings.flow_worker_threads,
+        poll_seconds=settings.flow_poll_seconds,
+        release=store.release,
+    )
+    dispatcher = flow_dispatcher(settings, sweeper)
+    return Services(
+        settings=settings,
+        plugins=pm,
+        store=store,
+        log_store=log_store,
+        runtimes=runtimes,
+        pool=pool,
+        codes=codes,
+        history=HistoryService(codes, store.runs, log_store),
+        runs=runs,
+        projects=ProjectService(store.projects, store.permissions),
+        access=AccessService(
+            collect(pm.hook.codeactions_auth_providers(settings=settings)),
+            store.permissions,
+            metrics_token=settings.metrics_token,
+        ),
+        libs=libs,
+        metrics=metrics,
+        rate_limiter=build_rate_limiter(settings, on_failure=metrics.rate_limiter_errors.inc),
+        health=HealthService(settings, store, log_store, runtimes),
+        flows=FlowService(
+            store.flows, step_runners, dispatcher, wait_seconds=settings.flow_wait_seconds
+        ),
+        flow_sweeper=sweeper,
+        flow_dispatcher=dispatcher,
+        secrets=secrets,
+        async_runs=async_run_service(settings, store, codes, runs, pool),
+    )
+
+
+def async_run_service(
+    settings: Settings, store: Store, codes: CodeService, runs: RunService, pool: RunPool
+) -> AsyncRunService:
+    """Async runs go to the broker's workers when there is a broker, else to ``pool``."""
+    egress = flow_egress(settings)
+    callbacks = CallbackSender(
+        egress,
+        attempts=settings.callback_attempts,
+        backoff_seconds=settings.callback_backoff_seconds,
+        timeout_seconds=settings.callback_timeout_seconds,
+    )
+    service = AsyncRunService(
+        codes, runs, store.runs, store.async_runs, callbacks, egress, store.release
+    )
+    service.submitter = (
+        RunOnWorkers(PublishRuns(settings)) if settings.rabbitmq_url else RunHere(service, pool)
+    )
+    return service
+
+
+def run_limits(settings: Settings) -> RunLimits:
+    """The server's caps on what a run stores (RUN_MAX_*, SANDBOX_OUTPUT_KB)."""
+    return RunLimits(
+        log_lines=settings.run_max_log_lines,
+        log_bytes=settings.run_max_log_kb * 1024,
+        result_bytes=settings.run_max_result_kb * 1024,
+        extra_bytes=settings.run_max_extra_kb * 1024,
+        output_bytes=settings.sandbox_output_kb * 1024,
+    )
+
+
+def flow_dispatcher(settings: Settings, sweeper: Sweeper) -> Dispatcher:
+    """How a started execution reaches whoever drives it: the broker, this process, or
+    (neither) the workers' look into the store."""
+    if settings.rabbitmq_url:
+        return Announce(settings)
+    return DriveHere(sweeper) if settings.drives_flows_in_server else LeaveToWorkers()
+
+
+FIRING_THREADS = 8
+
+
+@dataclass
+class Firing:
+    """The scheduler process's schedule firer and what it needs, closed together."""
+
+    firer: ScheduleFirer
+    services: Services
+    executor: ThreadPoolExecutor
+    dispatcher: Announce | LeaveToWorkers
+
+    def close(self) -> None:
+        """Wait for firings under way, then stop runtimes and the pool (the store is the
+        caller's)."""
+        self.executor.shutdown(wait=True)
+        if isinstance(self.dispatcher, Announce):
+            self.dispatcher.close()
+        self.services.pool.shutdown()
+        self.services.runtimes.stop()
+
+
+def open_firing(settings: Settings, store: Store, locks: LockRepository) -> Firing:
+    services = build_services(settings, store=store)
+    dispatcher = Announce(settings) if settings.rabbitmq_url else LeaveToWorkers()
+    flows = FlowService(
+        store.flows,
+        load_step_runners(services.plugins, settings),
+        dispatcher,
+        wait_seconds=settings.flow_wait_seconds,
+    )
+    executor = ThreadPoolExecutor(max_workers=FIRING_THREADS, thread_name_prefix="schedule-fire")
+    firer = ScheduleFirer(
+        schedules=store.schedules,
+        locks=locks,
+        targets={TargetType.CODE: code_target(services.runs), TargetType.FLOW: flow_target(flows)},
+        executor=executor,
+        grace=timedelta(seconds=settings.schedule_misfire_grace_seconds),
+        release=store.release,
+    )
+    return Firing(firer, services, executor, dispatcher)
