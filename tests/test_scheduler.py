@@ -34,7 +34,7 @@ from codeactions_core.scheduler import (
 from codeactions_core.services import open_store
 from codeactions_core.settings import Settings
 from codeactions_core.testing.lock_contract import LockContract
-from codeactions_core.testing.pytest_plugin import require_service
+from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import child_env, stop_process
 
 psycopg2 = pytest.importorskip("psycopg2")
