@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import falcon.testing
+import hypothesis.configuration
 import pytest
 
 from codeactions_core.services import Services, build_services
@@ -18,6 +22,12 @@ from codeactions_core.testing.fixtures import (  # noqa: F401 - fixtures, found 
 from codeactions_core.web.app import create_app
 from tests.support import postgres, redis_server
 from tests.support.samples import PYTHON_ACTION
+
+# Hypothesis (and schemathesis on it) keeps its files in a temporary directory of this
+# process, not in `.hypothesis/` of the working directory: no test writes outside one.
+_HYPOTHESIS_HOME = tempfile.mkdtemp(prefix="codeactions-test-hypothesis-")
+atexit.register(shutil.rmtree, _HYPOTHESIS_HOME, ignore_errors=True)
+hypothesis.configuration.set_hypothesis_home_dir(_HYPOTHESIS_HOME)
 
 
 @pytest.hookimpl(hookwrapper=True)
