@@ -49,6 +49,7 @@ PUBLIC_CORE_API = {
     "codeactions_core.model",
     "codeactions_core.settings",
     "codeactions_core.store",  # the repository protocols, for store plugins
+    "codeactions_core.testing.server",  # real processes, for a plugin's own testing helpers
 }
 """The core modules a plugin may import; the rest of the core may change under it."""
 
