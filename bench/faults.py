@@ -27,7 +27,7 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from codeactions_core.testing.postgres import PrivatePostgres, wait_until
+from tests.support.postgres import PrivatePostgres, wait_until
 from codeactions_core.testing.server import RunningServer, run_cli, start_server
 
 CLIENTS = 8

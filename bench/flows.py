@@ -33,7 +33,7 @@ from pathlib import Path
 import requests
 
 from bench.execution import new_database
-from bench.harness import save
+from bench.harness import ROOT, save
 from codeactions_core.flows.model import NewExecution
 from codeactions_core.flows.runners import HttpCallRunner
 from codeactions_core.flows.steps import StepContext
@@ -48,8 +48,8 @@ THREADS = 4
 
 def start_echo() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeactions_core.testing.echo"], stdout=subprocess.PIPE, text=True,
-        env=child_env({}),
+        [sys.executable, "-m", "tests.support.echo"], stdout=subprocess.PIPE, text=True,
+        env=child_env({}), cwd=ROOT,
     )
     return process, process.stdout.readline().strip()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from codeactions_core.testing.samples import PYTHON_ACTION
+from tests.support.samples import PYTHON_ACTION
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 CODE_KEYS = {

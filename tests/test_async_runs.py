@@ -29,8 +29,8 @@ from codeactions_core.services.callbacks import (
 )
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_core.testing.echo import Answer, Recorded, echo_server
-from codeactions_core.testing.pytest_plugin import require_service
+from tests.support.echo import Answer, Recorded, echo_server
+from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import free_port
 
 SOURCE = "def Run(engine):\n    engine.result.set('got ' + engine.params.get('x', '-'))\n"

@@ -23,8 +23,8 @@ import pytest
 import requests
 from kombu import Connection
 
-from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
-from codeactions_core.testing.pytest_plugin import require_service
+from tests.support.echo import Answer, EchoServer, Recorded, echo_server
+from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import (
     RunningProcess,
     RunningServer,

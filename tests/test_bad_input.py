@@ -6,7 +6,7 @@ import falcon.testing
 import pytest
 
 from codeactions_core.services.codes import MAX_SOURCE_BYTES
-from codeactions_core.testing.samples import PYTHON_ACTION
+from tests.support.samples import PYTHON_ACTION
 from codeactions_core.web.app import create_app
 
 VALID = {"name": "a", "language": "python", "type": "endpoint", "project_uuid": "P1"}

@@ -24,8 +24,8 @@ from codeactions_core.model import Project
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
-from codeactions_core.testing.pytest_plugin import require_service
-from codeactions_core.testing.rabbitmq import (
+from codeactions_core.testing.fixtures import require_service
+from tests.support.rabbitmq import (
     EventBroker,
     RunningConsumer,
     close_all_connections,

@@ -14,10 +14,10 @@ import requests
 
 from codeactions_core.libs.installer import PRESETS, pip_install, preset_requirements
 from codeactions_core.testing.server import run_cli, start_server
+from tests.support.legacy_database import version_5_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "plugins/codeactions-sql/codeactions_sql/migrations"
 CODE_ID = "0b3a6d1e-5c2f-4a8e-9d7b-1c2e3f4a5b60"
 MONGO_ID = "65b2f0c2e4b0a1b2c3d4e5aa"
 OLD_RUN_ID = "7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
@@ -30,17 +30,8 @@ SIX_CODE = (
 
 
 def build_version_5_database(uri: str) -> None:
-    """What golang-migrate and the old Go service leave behind: codes, no codelibs rows."""
-    import psycopg2
-
-    connection = psycopg2.connect(uri)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)")
-        for version in range(1, 6):
-            (path,) = MIGRATIONS.glob(f"{version:06d}_*.up.sql")
-            cursor.execute(path.read_text())
-        cursor.execute("INSERT INTO schema_migrations (version, dirty) VALUES (5, false)")
+    """The old service's rows on a version-5 database: codes and a run, no codelibs rows."""
+    with version_5_database(uri) as cursor:
         cursor.execute(
             "INSERT INTO codes (id, mongo_object_id, name, type, source, language, project_uuid, timeout) "
             "VALUES (%s, %s, 'old', 'endpoint', %s, 'python', 'proj-old', 30)",
@@ -60,7 +51,6 @@ def build_version_5_database(uri: str) -> None:
             "NULL, 'b', 'null'::jsonb, '2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
             (OLD_RUN_ID, OLD_RUN_MONGO_ID, CODE_ID, MONGO_ID),
         )
-    connection.close()
 
 
 def codelibs(uri: str) -> list[tuple[str, str]]:

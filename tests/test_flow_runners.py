@@ -22,7 +22,7 @@ from codeactions_core.flows.runners import (
 )
 from codeactions_core.flows.runners.tabular import method_url
 from codeactions_core.flows.steps import StepContext, StepFailed, StepResult
-from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
+from tests.support.echo import Answer, EchoServer, Recorded, echo_server
 
 Seen = Recorded
 LOOPBACK = Egress(EgressPolicy.from_terms(["127.0.0.1"]))

@@ -14,9 +14,9 @@ import requests
 
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_core.testing.echo import Answer, EchoServer, Recorded, echo_server
-from codeactions_core.testing.metrics import value
-from codeactions_core.testing.pytest_plugin import require_service
+from tests.support.echo import Answer, EchoServer, Recorded, echo_server
+from tests.support.metrics import value
+from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import RunningProcess, free_port, run_cli, start_until_logged
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

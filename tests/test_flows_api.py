@@ -12,8 +12,8 @@ import pytest
 
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
-from codeactions_core.testing.echo import Answer, EchoServer, echo_server
-from codeactions_core.testing.metrics import value
+from tests.support.echo import Answer, EchoServer, echo_server
+from tests.support.metrics import value
 from codeactions_core.testing.server import free_port
 from codeactions_core.web.app import create_app
 from codeactions_core.wiring import Services, build_services

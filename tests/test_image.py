@@ -22,6 +22,7 @@ import pytest
 import requests
 
 from codeactions_core.testing.server import child_env, free_port, stop_process
+from tests.support.wheels import build_alone
 
 pytestmark = pytest.mark.e2e
 
@@ -156,17 +157,6 @@ def test_the_installed_image_serves_and_runs_every_language(image, tmp_path):
     finally:
         stop_process(process)
     assert not re.search(r"FileNotFoundError|Worker failed to boot", log_path.read_text())
-
-
-def build_alone(plugin: Path, folder: Path) -> Path:
-    """A wheel of the plugin built from a copy of its directory alone (nothing beside it)."""
-    alone = folder / "alone" / plugin.name
-    shutil.copytree(plugin, alone, symlinks=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(folder / "wheels"), str(alone)], folder)
-    (wheel,) = (folder / "wheels").glob(f"{plugin.name.replace('-', '_')}-*.whl")
-    return wheel
 
 
 @pytest.mark.parametrize("plugin", sorted(path.name for path in (ROOT / "plugins").iterdir()

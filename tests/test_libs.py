@@ -32,7 +32,7 @@ from codeactions_core.libs.service import LibraryService
 from codeactions_core.services.codes import CodeInput, CodeService
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
-from codeactions_core.testing.pytest_plugin import require_service
+from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import child_env, cli_command
 from codeactions_core.web.app import create_app
 from codeactions_core.wiring import Services, build_services

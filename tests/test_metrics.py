@@ -10,8 +10,8 @@ import requests
 
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.metrics import Metrics
-from codeactions_core.testing.metrics import samples, value
-from codeactions_core.testing.samples import PYTHON_ACTION
+from tests.support.metrics import samples, value
+from tests.support.samples import PYTHON_ACTION
 from codeactions_core.testing.server import start_server
 
 COMPAT_NAMES = (

@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import requests
 from codeactions_sql.migrator import migrations_for
 
 from codeactions_core.testing.server import run_cli, start_server
+from tests.support.legacy_database import version_5_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.e2e]
 
-MIGRATIONS = Path(__file__).resolve().parents[1] / "plugins/codeactions-sql/codeactions_sql/migrations"
 CODE_ID = "6f1c1a52-0d1e-4a51-9a57-0a7f3b1d2c01"
 LEGACY_CODE_ID = "65a1f0c2e4b0a1b2c3d4e5f6"
 RUN_ID = "2b7e5a10-88aa-4c33-9f00-5d4c3b2a1f00"
 
 
 def build_old_database(uri: str) -> None:
-    """What golang-migrate and the old Go service leave behind."""
-    import psycopg2
-
-    connection = psycopg2.connect(uri)
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)")
-        for version in range(1, 6):
-            (path,) = MIGRATIONS.glob(f"{version:06d}_*.up.sql")
-            cursor.execute(path.read_text())
-        cursor.execute("INSERT INTO schema_migrations (version, dirty) VALUES (5, false)")
+    """The old service's rows on a version-5 database."""
+    with version_5_database(uri) as cursor:
         cursor.execute(
             "INSERT INTO codes (id, mongo_object_id, name, type, source, language, url, project_uuid, timeout, created_at, updated_at) "
             "VALUES (%s, %s, 'legacy', 'endpoint', 'def Run(engine): pass', 'python', NULL, 'proj-old', 30, "
@@ -52,7 +42,6 @@ def build_old_database(uri: str) -> None:
             (json.dumps([{"user_email": "a@x.org", "role": 3}]),),
         )
         cursor.execute("INSERT INTO user_permissions (project_uuid, email, role) VALUES ('proj-old', 'a@x.org', 3)")
-    connection.close()
 
 
 def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):

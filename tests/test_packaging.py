@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import ast
 import configparser
-import subprocess
-import sys
 import tomllib
 import zipfile
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from codeactions_core.cli.settings import settings_table
+from tests.support.wheels import build_alone
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"
@@ -49,6 +48,7 @@ PUBLIC_CORE_API = {
     "codeactions_core.model",
     "codeactions_core.settings",
     "codeactions_core.store",  # the repository protocols, for store plugins
+    "codeactions_core.testing.server",  # real processes, for a plugin's own testing helpers
 }
 """The core modules a plugin may import; the rest of the core may change under it."""
 
@@ -82,12 +82,7 @@ def test_plugin_imports_only_the_public_core_api(plugin):
 
 
 def test_sql_wheel_ships_both_migration_sets(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path), str(ROOT / "plugins" / "codeactions-sql")],
-        check=True, capture_output=True,
-    )
-    (wheel,) = tmp_path.glob("codeactions_sql-*.whl")
+    wheel = build_alone(ROOT / "plugins" / "codeactions-sql", tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     for source in MIGRATIONS.rglob("*.sql"):
         assert f"codeactions_sql/migrations/{source.relative_to(MIGRATIONS)}" in names
@@ -95,12 +90,7 @@ def test_sql_wheel_ships_both_migration_sets(tmp_path):
 
 @pytest.mark.parametrize("language", ["python", "javascript", "go"])
 def test_runtime_wheel_ships_its_engine(tmp_path, language):
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--wheel-dir", str(tmp_path), str(ROOT / "plugins" / f"codeactions-{language}")],
-        check=True, capture_output=True,
-    )
-    (wheel,) = tmp_path.glob(f"codeactions_{language}-*.whl")
+    wheel = build_alone(ROOT / "plugins" / f"codeactions-{language}", tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     engine = ROOT / "plugins" / f"codeactions-{language}" / f"codeactions_{language}" / "engine"
     sources = [path for path in engine.iterdir() if path.suffix in (".py", ".js", ".go")]

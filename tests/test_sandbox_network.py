@@ -1,6 +1,6 @@
 """The sandbox network: a prepared namespace per slot, the egress policy, nothing left behind.
 
-Every packet stays inside namespaces these tests create (``codeactions_core.testing.netns``):
+Every packet stays inside namespaces these tests create (``tests.support.netns``):
 the SandboxNetwork under test runs in ``cat-srv-<tag>`` (the "host"), the world and its
 listeners (a public host, metadata, private, CGNAT and documentation addresses, a name
 server) in ``cat-net-<tag>``.
@@ -27,7 +27,8 @@ from codeactions_core.execution.network import (
     router_ruleset,
 )
 from codeactions_core.settings import Settings
-from codeactions_core.testing.netns import (
+from tests.support import ROOT
+from tests.support.netns import (
     DENIED_TARGETS,
     DNS,
     DNS_NAME,
@@ -202,8 +203,8 @@ def run_probe(topology: Topology, spec: dict, timeout: float = 30, read_only_pro
             **spec, "network": {"state_dir": str(topology.directory / "state"), "dns": [DNS], **spec["network"]}}
     prefix = READ_ONLY_PROC_SYS if read_only_proc_sys else []
     result = subprocess.run(
-        topology.exec_command(*prefix, sys.executable, "-m", "codeactions_core.testing.netprobe", json.dumps(spec)),
-        capture_output=True, text=True, timeout=timeout, check=False,
+        topology.exec_command(*prefix, sys.executable, "-m", "tests.support.netprobe", json.dumps(spec)),
+        capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.splitlines()[-1])
@@ -285,8 +286,8 @@ def hold(topology: Topology, **options: object) -> tuple[subprocess.Popen[str], 
     """A process holding a started SandboxNetwork in the server namespace, and what it reported."""
     spec = {"action": "hold", "network": {"state_dir": str(topology.directory / "state"), "dns": [DNS], **options}}
     holder = subprocess.Popen(
-        topology.exec_command(sys.executable, "-m", "codeactions_core.testing.netprobe", json.dumps(spec)),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        topology.exec_command(sys.executable, "-m", "tests.support.netprobe", json.dumps(spec)),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
     )
     assert holder.stdout is not None
     line = holder.stdout.readline()

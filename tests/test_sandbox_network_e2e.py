@@ -2,7 +2,7 @@
 public host, metadata, private, CGNAT and documentation addresses, the name server's other
 ports and the server itself.
 
-The server runs inside ``cat-srv-<tag>`` (``codeactions_core.testing.netns``) and the test
+The server runs inside ``cat-srv-<tag>`` (``tests.support.netns``) and the test
 reaches it through sockets made inside that namespace; every packet stays in namespaces the
 test creates.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from codeactions_core.testing.netns import (
+from tests.support.netns import (
     DENIED_TARGETS,
     DNS,
     DNS_NAME,

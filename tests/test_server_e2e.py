@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from codeactions_core.testing.samples import PYTHON_ACTION
+from tests.support.samples import PYTHON_ACTION
 from codeactions_core.testing.server import run_cli, start_server
 
 pytestmark = pytest.mark.e2e

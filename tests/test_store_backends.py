@@ -9,7 +9,7 @@ import pytest
 
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
-from codeactions_core.testing.pytest_plugin import reachable
+from codeactions_core.testing.fixtures import reachable
 from codeactions_core.testing.store_contract import StoreContract
 from codeactions_core.wiring import open_store
 

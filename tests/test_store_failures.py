@@ -16,9 +16,9 @@ from codeactions_core.wiring import build_services
 
 
 @pytest.fixture
-def unreachable_client():
+def unreachable_client(tmp_path):
     uri = f"postgres://codeactions:pw-secret@127.0.0.1:{free_port()}/nowhere"
-    services = build_services(Settings(db_type="postgres", db_uri=uri))
+    services = build_services(Settings(data_dir=str(tmp_path), db_type="postgres", db_uri=uri))
     yield falcon.testing.TestClient(create_app(services=services))
     services.close()
 

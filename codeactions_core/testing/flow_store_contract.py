@@ -40,7 +40,7 @@ from codeactions_core.flows.store import FlowRepository as Flows
 from codeactions_core.model import utcnow
 from codeactions_core.store import Store
 from codeactions_core.testing.log_store_contract import NOT_IDS
-from codeactions_core.testing.store_contract import assert_utc
+from codeactions_core.testing.records import assert_utc
 
 DRAFT, PUBLISHED, ARCHIVED = VersionStatus.DRAFT, VersionStatus.PUBLISHED, VersionStatus.ARCHIVED
 PENDING, RUNNING = ExecutionStatus.PENDING, ExecutionStatus.RUNNING

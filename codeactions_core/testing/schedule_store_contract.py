@@ -9,14 +9,13 @@ from datetime import UTC, datetime, timedelta
 from codeactions_core.scheduling.model import FiringStatus, NewSchedule, TargetType
 from codeactions_core.store import Store
 from codeactions_core.testing.log_store_contract import NOT_IDS
+from codeactions_core.testing.records import new_code
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 class ScheduleStoreContract:
     def _schedule(self, store: Store, next_fire_at: datetime = T0, **overrides: object):
-        from codeactions_core.testing.store_contract import new_code
-
         code = store.codes.create(new_code())
         fields: dict[str, object] = {
             "target_type": TargetType.CODE,

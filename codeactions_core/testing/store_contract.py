@@ -14,7 +14,7 @@ against ``store.logs``, with runs created in the store.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -23,32 +23,15 @@ from codeactions_core.model import (
     CodeChanges,
     CodeRun,
     CodeType,
-    NewCode,
     Role,
     RunStatus,
     utcnow,
 )
 from codeactions_core.store import LogStore, NewRun, Store
 from codeactions_core.testing.log_store_contract import NOT_IDS, LogStoreContract, NewRunFactory
+from codeactions_core.testing.records import assert_utc, new_code
 from codeactions_core.testing.schedule_store_contract import ScheduleStoreContract
 from codeactions_core.testing.version_store_contract import VersionStoreContract
-
-
-def new_code(**overrides: object) -> NewCode:
-    fields: dict[str, object] = {
-        "name": "greeter",
-        "type": CodeType.ENDPOINT,
-        "source": "def Run(engine):\n    engine.result.set('olá ✓')\n",
-        "language": "python",
-        "project_uuid": "project-a",
-        "timeout": 60,
-    }
-    fields.update(overrides)
-    return NewCode(**fields)  # type: ignore[arg-type]
-
-
-def assert_utc(moment: datetime) -> None:
-    assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
 
 
 class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContract):

@@ -10,6 +10,7 @@ import threading
 from codeactions_core.model import NewCodeVersion, RunStatus
 from codeactions_core.store import NewRun, Store
 from codeactions_core.testing.log_store_contract import NOT_IDS
+from codeactions_core.testing.records import new_code
 
 SOURCE_V2 = "def Run(engine):\n    engine.result.set('dois ✓')\n"
 
@@ -20,8 +21,6 @@ def draft(source: str, language: str = "python", timeout: int = 60, **extra: str
 
 class VersionStoreContract:
     def _code(self, store: Store):  # a code as created before versions existed (no version)
-        from codeactions_core.testing.store_contract import new_code
-
         return store.codes.create(new_code())
 
     def test_commit_numbers_versions_and_changes_the_code_with_them(self, store: Store) -> None:

@@ -14,7 +14,7 @@ from codeactions_core.errors import ConfigurationError, Unauthenticated, Unavail
 from codeactions_core.plugins import load_settings
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_core.testing.oidc import userinfo_server
+from codeactions_auth_oidc.testing import userinfo_server
 from codeactions_core.testing.server import free_port
 
 USERS = {

@@ -23,7 +23,7 @@ from codeactions_core.libs.service import LibraryService
 from codeactions_core.model import Code, CodeType, RunStatus
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_core.testing.pytest_plugin import require_service
+from codeactions_core.testing.fixtures import require_service
 
 LIBRARY = "six"
 USES_LIBRARY = f"""import {LIBRARY}

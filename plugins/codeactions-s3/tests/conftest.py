@@ -6,8 +6,26 @@ from collections.abc import Callable, Iterator
 import pytest
 from codeactions_s3.settings import S3Settings
 from codeactions_s3.store import S3LogStore
+from codeactions_s3.testing import S3Server, start_s3_server
 
-from codeactions_core.settings import Settings
+from codeactions_core.settings import Settings, SuiteEnvironment
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> Iterator[S3Server]:
+    """moto's S3 server in a child process, for the whole session (``codeactions_s3.testing``)."""
+    if SuiteEnvironment.from_env().require_services:
+        import moto.server  # noqa: F401 - CI must have it: fail loudly rather than skip
+    pytest.importorskip("moto.server", reason="moto[server] is not installed")
+    server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the session's S3 server."""
+    return s3_server.create_bucket()
 
 
 @pytest.fixture

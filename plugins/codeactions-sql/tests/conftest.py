@@ -3,9 +3,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from codeactions_sql import SqlStore
 
 from codeactions_core.settings import Settings
-from codeactions_sql import SqlStore
+from codeactions_core.testing.fixtures import (  # noqa: F401 - fixtures, found here by name
+    new_postgres_database,
+    postgres_server_uri,
+    postgres_uri,
+    suite_env,
+)
 
 TABLES = (
     "codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects",
@@ -27,7 +33,7 @@ def fresh_sqlite_store(tmp_path) -> Iterator[SqlStore]:
 
 
 @pytest.fixture(scope="session")
-def migrated_postgres_uri(postgres_uri: str) -> str:
+def migrated_postgres_uri(postgres_uri: str) -> str:  # noqa: F811 - the fixture imported above
     store = SqlStore.from_settings(Settings(db_type="postgres", db_uri=postgres_uri))
     store.migrate()
     store.close()

@@ -10,7 +10,7 @@ documentation address and a name server (``10.53.0.53``) that answers
 policy bug shows up as a line in that log. Every packet stays inside namespaces
 the test created; ``remove()`` deletes them (and their veths with them).
 
-Run as ``python -m codeactions_core.testing.netns world LOG`` inside the world
+Run as ``python -m tests.support.netns world LOG`` inside the world
 namespace to serve the listeners.
 """
 
@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from codeactions_core.settings import inherited_environment
+from tests.support import ROOT
 
 SERVER_ADDRESS = "198.51.100.2"
 WORLD_ADDRESS = "198.51.100.1"
@@ -128,10 +129,10 @@ class Topology:
                        check=True, env=TOOL_ENV)
         self.world_log.write_text("")
         self.world = subprocess.Popen(
-            ["ip", "netns", "exec", net, sys.executable, "-m", "codeactions_core.testing.netns", "world",
+            ["ip", "netns", "exec", net, sys.executable, "-m", "tests.support.netns", "world",
              str(self.world_log)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=TOOL_ENV,
+            env=TOOL_ENV, cwd=ROOT,  # where `tests.support` is importable
         )
         assert self.world.stdout is not None
         line = self.world.stdout.readline().decode()

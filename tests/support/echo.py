@@ -132,7 +132,7 @@ def echo_server(answer: Callable[[Recorded], Answer] | None = None) -> Iterator[
 
 
 def main() -> None:
-    """``python -m codeactions_core.testing.echo``: serve until killed, printing the URL first."""
+    """``python -m tests.support.echo``: serve until killed, printing the URL first."""
     server = EchoServer(answer=lambda request: Answer(body={"ok": True}))
     print(server.url, flush=True)
     server._server.serve_forever()

@@ -1,8 +1,8 @@
 """An S3-compatible server for tests: moto's server mode in a child process.
 
-One server per test session (``s3_server`` fixture); one fresh bucket per test
-(``s3_bucket``). moto and boto3 are imported only when a test asks for them,
-so suites that never touch S3 need neither installed.
+The plugin's tests start one per session (the ``s3_server`` fixture of its
+``tests/conftest.py``) and make one fresh bucket per test (``s3_bucket``). moto
+(the ``test`` extra) is needed only when a server starts.
 """
 
 from __future__ import annotations

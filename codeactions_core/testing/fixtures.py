@@ -1,7 +1,14 @@
-"""pytest fixtures shared by the core's and the plugins' test suites.
+"""pytest fixtures for the core's and the plugins' test suites: opt in by importing them.
 
-Services (PostgreSQL, Redis, RabbitMQ) are the real ones on this machine. When
-one is unreachable its tests are skipped with the reason, except under
+Nothing here is registered with pytest on its own. A suite's ``conftest.py`` imports
+the fixtures its tests use, and those they depend on, which pytest then finds there::
+
+    from codeactions_core.testing.fixtures import (  # noqa: F401 - fixtures, found by name
+        new_postgres_database, postgres_server_uri, postgres_uri, suite_env,
+    )
+
+Services (PostgreSQL, Redis) are the real ones on this machine. When one is
+unreachable its tests are skipped with the reason, except under
 ``CODEACTIONS_REQUIRE_SERVICES=1`` (set by CI), where they fail.
 """
 
@@ -97,55 +104,3 @@ def new_postgres_database(postgres_server_uri: str) -> Iterator:
 def postgres_uri(new_postgres_database) -> str:
     """One fresh database for the session (tests sharing it must clean up after themselves)."""
     return new_postgres_database()
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory, suite_env: SuiteEnvironment) -> Iterator:
-    """moto's S3 server in a child process, for the whole session (testing/s3.py)."""
-    if suite_env.require_services:
-        import moto.server  # noqa: F401 - CI must have it: fail loudly rather than skip
-    pytest.importorskip("moto.server", reason="moto[server] is not installed")
-    from codeactions_core.testing.s3 import start_s3_server
-
-    server = start_s3_server(tmp_path_factory.mktemp("s3"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(s3_server) -> str:
-    """A fresh, empty bucket on the session's S3 server."""
-    return s3_server.create_bucket()
-
-
-def _require_program(name: str, ok: bool) -> None:
-    if ok:
-        return
-    message = f"{name} is not installed here"
-    if SuiteEnvironment.from_env().require_services:
-        pytest.fail(f"{message} and CODEACTIONS_REQUIRE_SERVICES=1")
-    pytest.skip(message)
-
-
-@pytest.fixture(scope="module")
-def private_postgres() -> Iterator:
-    """A PostgreSQL server of this test module's own (temporary directory, free port) to
-    stop, crash, freeze and thaw: ``codeactions_core.testing.postgres.PrivatePostgres``."""
-    from codeactions_core.testing import postgres
-
-    _require_program("PostgreSQL (initdb, pg_ctl)", postgres.available())
-    server = postgres.PrivatePostgres.start()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-def private_redis() -> Iterator:
-    """A redis-server of this test's own to kill, freeze and restart:
-    ``codeactions_core.testing.redis_server.PrivateRedis``."""
-    from codeactions_core.testing import redis_server
-
-    _require_program("redis-server", redis_server.available())
-    server = redis_server.PrivateRedis.start()
-    yield server
-    server.destroy()

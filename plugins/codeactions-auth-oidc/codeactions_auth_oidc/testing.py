@@ -1,4 +1,4 @@
-"""A real OIDC userinfo endpoint on loopback, for tests."""
+"""A real OIDC userinfo endpoint on loopback, for tests (this plugin's and the core's)."""
 
 from __future__ import annotations
 

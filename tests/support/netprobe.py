@@ -1,6 +1,6 @@
 """Drive a SandboxNetwork from inside a test's server namespace, as the zygote's children would.
 
-``python -m codeactions_core.testing.netprobe SPEC_JSON`` (inside ``cat-srv-<tag>``,
+``python -m tests.support.netprobe SPEC_JSON`` (inside ``cat-srv-<tag>``,
 as root) starts a ``SandboxNetwork``, forks children that ``setns`` into its
 slots, drop to uid 65534 and try connections, and prints one JSON line of what
 happened. Actions:
@@ -173,7 +173,7 @@ def network_from(spec: dict) -> SandboxNetwork:
 
 def serve_local_dns(address: str) -> None:
     """A name server on this namespace's loopback (as systemd-resolved's 127.0.0.53 is)."""
-    from codeactions_core.testing.netns import DNS_NAME, PUBLIC, dns_answer
+    from tests.support.netns import DNS_NAME, PUBLIC, dns_answer
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((address, 53))
