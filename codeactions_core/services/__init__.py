@@ -11,6 +11,7 @@ import pluggy
 from codeactions_core.async_queue import PublishRuns
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
+from codeactions_core.execution.runtimes import Runtimes
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
 from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import load_step_runners
@@ -32,7 +33,7 @@ from codeactions_core.services.outbox import Outbox
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.run_leases import RunLeases, run_owner
-from codeactions_core.services.runs import RunService, Runtimes
+from codeactions_core.services.runs import RunService
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LogStore, Store

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import (
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
     Code,
     CodeChanges,
     CodeType,
@@ -23,11 +26,9 @@ from codeactions_core.store import CodeRepository, CodeVersionRepository
 
 if TYPE_CHECKING:
     from codeactions_core.libs.service import LibraryService
-    from codeactions_core.services.runs import Runtimes
+    from codeactions_core.execution.runtimes import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
-DEFAULT_TIMEOUT = 60
-MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
 MAX_NAME = 255
 MAX_URL = 512
 MAX_NOTE = 1000

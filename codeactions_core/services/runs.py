@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -13,11 +11,20 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, StoreError, Unavailable
-from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
-from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
-from codeactions_core.model import Code, CodeLog, CodeRun, LogType, RunStatus, utcnow
-from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
+from codeactions_core.execution.runtime import Job, Outcome, Runtime
+from codeactions_core.execution.runtimes import Runtimes
+from codeactions_core.model import (
+    MAX_TIMEOUT,
+    OBJECT_ID,
+    Code,
+    CodeLog,
+    CodeRun,
+    LogType,
+    RunStatus,
+    utcnow,
+)
+from codeactions_core.services.codes import CodeService
 from codeactions_core.services.outbox import Outbox, OutboxFull, PendingWrite
 from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
 from codeactions_core.services.run_leases import SHUTTING_DOWN, RunLeases
@@ -26,10 +33,6 @@ from codeactions_core.services.secrets import SecretService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
-
-OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
-"""A MongoDB id: old clients still run migrated codes by it (the run keeps it as code_mongo_id)."""
-
 
 @dataclass
 class RunRequest:
@@ -48,81 +51,6 @@ class RunResult:
     run: CodeRun
     outcome: Outcome
     seconds: float
-
-
-class Runtimes:
-    """The installed runtimes by language."""
-
-    def __init__(self, runtimes: Iterable[Runtime] = (), *, required: Iterable[str] = ()) -> None:
-        self.required = tuple(required)
-        """Protections the sandbox must have (SANDBOX_REQUIRE): start fails without them."""
-        self._started = False
-        self._start_lock = threading.Lock()
-        self._by_language: dict[str, Runtime] = {}
-        for runtime in runtimes:
-            self._by_language.setdefault(runtime.language, runtime)  # the first plugin called wins
-
-    def languages(self) -> list[str]:
-        return sorted(self._by_language)
-
-    def __iter__(self):
-        return iter(self._by_language.values())
-
-    def __getitem__(self, language: str) -> Runtime:
-        return self._by_language[language]
-
-    def ready(self, language: str) -> Runtime:
-        """The runtime of ``language``; Unavailable (with the reason) when it cannot run now."""
-        runtime = self._by_language.get(language)
-        if runtime is None:
-            raise Unavailable(f"no runtime for language {language!r} is installed on this server")
-        self.start()
-        health = runtime.health()
-        if not health.ready:
-            raise Unavailable(f"the {language} runtime is unavailable: {health.message}")
-        return runtime
-
-    def health(self) -> dict[str, RuntimeHealth]:
-        return {language: runtime.health() for language, runtime in self._by_language.items()}
-
-    def start(self) -> None:
-        """Start every runtime once (server workers at boot; elsewhere on first use)."""
-        if self._started:
-            return
-        with self._start_lock:
-            if self._started:
-                return
-            for runtime in self._by_language.values():
-                try:
-                    runtime.start()
-                except Exception:  # a broken runtime must not take the others down
-                    log.exception("the %s runtime failed to start", runtime.language)
-                health = runtime.health()
-                if health.ready:
-                    log.info("%s runtime ready (%s)", runtime.language, health.message)
-                else:
-                    log.warning("%s runtime unavailable: %s", runtime.language, health.message)
-            self._started = True
-            protections = next((h.details for h in self.health().values() if h.details), None)
-            if protections:
-                log.info("sandbox protections: %s", sandbox_protections.describe(protections))
-                if protections.get("network") == "host":
-                    log.warning(
-                        "SANDBOX_NETWORK=host: user code shares the server's network (loopback "
-                        "services, private ranges, cloud metadata). For development only."
-                    )
-            if self.required:
-                sandbox_protections.check_required(protections or {}, self.required)
-
-    def stop(self) -> None:
-        if not self._started:
-            return
-        self._started = False
-        for runtime in self._by_language.values():
-            try:
-                runtime.stop()
-            except Exception:
-                log.exception("the %s runtime failed to stop", runtime.language)
 
 
 class RunObserver(Protocol):
@@ -473,29 +401,3 @@ def redacted(headers: Mapping[str, list[str]], names: frozenset[str]) -> dict[st
         name: [REDACTED for _ in values] if name.lower() in names else list(values)
         for name, values in headers.items()
     }
-
-
-def without_headers(headers: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, list[str]]:
-    """``headers`` without ``names`` (any case): credentials the server consumed itself."""
-    dropped = {name.lower() for name in names}
-    return {name: list(values) for name, values in headers.items() if name.lower() not in dropped}
-
-
-def canonical_header(name: str) -> str:
-    """Go's canonical MIME header form, as the old service passed headers: ``X-Api-Key``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-
-
-def headers_from_environ(environ: Mapping[str, str]) -> dict[str, list[str]]:
-    headers: dict[str, list[str]] = {}
-    for key, value in environ.items():
-        if key == "HTTP_HOST":
-            continue  # Go's request headers never listed Host, so code never saw it
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            name = key
-        else:
-            continue
-        headers.setdefault(canonical_header(name.replace("_", "-")), []).append(value)
-    return headers
