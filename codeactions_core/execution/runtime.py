@@ -29,7 +29,9 @@ class LogLine:
 
 @dataclass
 class Outcome:
-    """What a run produced. ``status`` is terminal: completed or failed."""
+    """What a run produced. ``status`` is terminal: completed or failed. ``extra`` holds the
+    rest of the response the code shaped (``headers``, ``result_encoding``,
+    ``response_errors``), kept on the run as it is."""
 
     status: RunStatus
     result: str = ""
@@ -38,6 +40,11 @@ class Outcome:
     stdout: str = ""
     stderr: str = ""
     timed_out: bool = False
+    status_code: int | None = None
+    """The HTTP status the code answered with (None: unset, 200)."""
+    content_type: str | None = None
+    """The content type the code answered with: ``json``, ``html``, another short word (plain
+    text) or a full media type (None: unset, plain text)."""
 
 
 @dataclass(frozen=True)

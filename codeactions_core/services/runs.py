@@ -341,6 +341,7 @@ class RunService:
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
         outcome.status, outcome.extra = RunStatus.FAILED, {}
+        outcome.status_code = outcome.content_type = None
         outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
         try:
             finished = self._runs.update(run.id, status=RunStatus.FAILED, result=outcome.result, extra={})
@@ -379,8 +380,14 @@ def fail_abandoned_runs(runs: RunRepository, now: datetime | None = None) -> int
 
 
 def run_extra(outcome: Outcome) -> dict:
-    """``extra`` of the stored run: status code and content type, plus captured output."""
-    extra = dict(outcome.extra)
+    """``extra`` of the stored run: status code and content type, the rest of the response
+    the code shaped, then captured output."""
+    extra: dict = {}
+    if outcome.status_code is not None:
+        extra["status_code"] = outcome.status_code
+    if outcome.content_type is not None:
+        extra["content_type"] = outcome.content_type
+    extra.update(outcome.extra)
     if outcome.stdout:
         extra["stdout"] = outcome.stdout
     if outcome.stderr:

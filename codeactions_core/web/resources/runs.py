@@ -12,7 +12,7 @@ from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
 from codeactions_core.services.async_runs import AsyncRunService
 from codeactions_core.services.runs import RunRequest, RunResult, RunService
-from codeactions_core.web.code_response import answer_with_run
+from codeactions_core.web.code_response import answer_with_outcome
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
 from codeactions_core.web.requests import (
     first_param,
@@ -189,7 +189,7 @@ class ActionEndpoint:
         )
         if answer_failure(resp, result):
             return
-        answer_with_run(resp, result.run)
+        answer_with_outcome(resp, result.outcome)
 
 
 for resource in (Endpoint, ActionEndpoint):
