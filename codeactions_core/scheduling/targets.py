@@ -8,13 +8,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.flows.dispatch import Announce, LeaveToWorkers
 from codeactions_core.flows.registry import load_step_runners
 from codeactions_core.scheduling.firing import Fired, ScheduleFirer, Target, run_failure
 from codeactions_core.scheduling.model import Schedule, TargetType
 from codeactions_core.services import Services, build_services
 from codeactions_core.services.flows import FlowService
-from codeactions_core.services.runs import RunRequest, RunService
+from codeactions_core.services.runs import RunService
 from codeactions_core.settings import Settings
 from codeactions_core.store import LockRepository, Store
 

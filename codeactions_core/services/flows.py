@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from codeactions_core.errors import CodeActionsError, Conflict, InvalidInput, NotFound
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.flows.diff import diff_steps
 from codeactions_core.flows.dispatch import Dispatcher
 from codeactions_core.flows.engine import CodeRunner
@@ -25,7 +26,7 @@ from codeactions_core.flows.steps import StepFailed
 from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import RunStatus, utcnow
 from codeactions_core.services.codes import CodeService
-from codeactions_core.services.runs import RunRequest, RunService
+from codeactions_core.services.runs import RunService
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 10_000

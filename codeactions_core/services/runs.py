@@ -6,13 +6,13 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, StoreError, Unavailable
 from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
-from codeactions_core.execution.runtime import Job, Outcome, Runtime
+from codeactions_core.execution.runtime import Job, Outcome, RunRequest, Runtime
 from codeactions_core.execution.runtimes import Runtimes
 from codeactions_core.model import (
     MAX_TIMEOUT,
@@ -33,16 +33,6 @@ from codeactions_core.services.secrets import SecretService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
-
-@dataclass
-class RunRequest:
-    """What a caller hands to a run: query parameters, body text, headers."""
-
-    params: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    """The code's project secrets (the server fills them in; never stored)."""
 
 
 @dataclass
@@ -221,9 +211,7 @@ class RunService:
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
-            outcome = runtime.execute(Job(
-                run.id, code, request.params, request.body, request.headers, secrets=request.secrets
-            ))
+            outcome = runtime.execute(Job.of(run.id, code, request))
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")

@@ -7,11 +7,12 @@ from collections.abc import Callable
 import falcon
 
 from codeactions_core.errors import TooManyRequests, Unauthenticated
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
 from codeactions_core.services.async_runs import AsyncRunService
-from codeactions_core.services.runs import RunRequest, RunResult, RunService
+from codeactions_core.services.runs import RunResult, RunService
 from codeactions_core.web.code_response import answer_with_outcome
 from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
 from codeactions_core.web.requests import (
