@@ -466,7 +466,6 @@ class Settings:
     cpu_shares: int = setting(0, "cgroup CPU shares of a run (0: unset).", parse=at_least(0))
     cpu_quota: int = setting(0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0))
     memory_limit: int = setting(0, "cgroup memory limit of a run in bytes (0: unset).", parse=at_least(0))
-    memory_reservation: int = setting(0, "cgroup memory reservation in bytes (0: unset).", parse=at_least(0))
 
     rabbitmq_url: str = setting("", "AMQP URL of the broker for project and permission events.", secret=True)
     project_exchange: str = setting("projects.topic", "Topic exchange of project events.")
@@ -852,8 +851,9 @@ def describe(section: type = Settings) -> list[SettingSpec]:
 
 DEFAULT_STORE = "sqlite"
 """The store when neither DB_TYPE nor DB_URI's scheme names one: the embedded default."""
-UNUSED_SETTINGS = ("memory_reservation",)
-"""Old service's variables accepted for compatibility that change nothing here."""
+UNUSED_SETTINGS = (PREFIX + "MEMORY_RESERVATION",)
+"""Old service's variables accepted for compatibility that change nothing here (whatever
+their value): no setting reads them, so they are named among the ignored at start."""
 
 
 def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -876,10 +876,9 @@ def ignored_variables(
     environ = os.environ if environ is None else environ
     specs = [*describe(), *(spec for section in plugins for spec in describe(section))]
     read = {name for spec in specs for name in (spec.env, *spec.aliases)}
-    unused = {spec.env for spec in specs if spec.attr in UNUSED_SETTINGS}
     return sorted(
         name for name, value in environ.items()
-        if value.strip() and name.startswith(PREFIX) and (name not in read or name in unused)
+        if value.strip() and name.startswith(PREFIX) and name not in read
     )
 
 
