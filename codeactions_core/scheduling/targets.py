@@ -53,12 +53,11 @@ class Firing:
     dispatcher: Announce | LeaveToWorkers
 
     def close(self) -> None:
-        """Wait for firings under way, then stop runtimes and the pool (the store is the
+        """Wait for firings under way, then stop runtimes (the store is the
         caller's)."""
         self.executor.shutdown(wait=True)
         if isinstance(self.dispatcher, Announce):
             self.dispatcher.close()
-        self.services.pool.shutdown()
         self.services.runtimes.stop()
 
 

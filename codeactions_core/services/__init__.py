@@ -86,7 +86,6 @@ class Services:
             self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()
-        self.pool.shutdown()
         self.runtimes.stop()
         if self.log_store is not self.store.logs and callable(getattr(self.log_store, "close", None)):
             self.log_store.close()
