@@ -35,7 +35,7 @@ from codeactions_core.services.instance import ServerInstance, claim_instance
 from codeactions_core.services.run_leases import LEASE_EXPIRED, SERVER_RESTARTED
 from codeactions_core.services.runs import fail_abandoned_runs
 from codeactions_core.services.schema import ensure_schema_ready
-from codeactions_core.settings import PluginSettings, Settings, describe, ignored_variables
+from codeactions_core.settings import PluginSettings, Settings, describe_settings, ignored_variables
 from codeactions_core.store import RunRepository
 
 log = logging.getLogger("codeactions")
@@ -209,7 +209,7 @@ def settings_command(settings: Settings, args: argparse.Namespace) -> int:
         print(settings_table(declared_settings(get_plugin_manager(settings))))
         return 0
     for section in (settings, *settings.plugin_settings):
-        for spec in describe(type(section)):
+        for spec in describe_settings(type(section)):
             value = getattr(section, spec.attr)
             if spec.secret and value:
                 value = "<set>"
@@ -226,7 +226,7 @@ def settings_table(plugins: Sequence[type[PluginSettings]] = ()) -> str:
     one table per plugin settings class, titled by its docstring's first line."""
     tables = [table_rows(Settings)]
     for section in plugins:
-        if not describe(section):  # a plugin declaring only DB_TYPE values
+        if not describe_settings(section):  # a plugin declaring only DB_TYPE values
             continue
         title = (inspect.getdoc(section) or section.__qualname__).splitlines()[0]
         tables.append(f"{title}\n\n{table_rows(section)}")
@@ -235,7 +235,7 @@ def settings_table(plugins: Sequence[type[PluginSettings]] = ()) -> str:
 
 def table_rows(section: type) -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for spec in describe(section):
+    for spec in describe_settings(section):
         default = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
         default = "auto" if default is None else default
         default = f"`{default}`" if default not in ("", ()) else "(unset)"

@@ -636,7 +636,7 @@ class Settings:
         schemes include DB_URI's, else ``sqlite``; an undeclared one stops the start.
         """
         environ = os.environ if environ is None else environ
-        values = read_values(describe(), environ)
+        values = read_values(describe_settings(), environ)
         try:
             values.update(legacy_defaults(values))
         except ValueError as exc:
@@ -749,7 +749,7 @@ class PluginSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], settings: Settings) -> PluginSettings:
         """The plugin's settings read from ``environ``, validated."""
-        values = read_values(describe(cls), environ)
+        values = read_values(describe_settings(cls), environ)
         values.update(cls.legacy_defaults(values, settings))
         section = cls(**values)
         section.validate(settings)
@@ -776,9 +776,11 @@ def read_values(specs: Iterable[SettingSpec], environ: Mapping[str, str]) -> dic
 def check_variables_unique(plugins: Iterable[type[PluginSettings]]) -> None:
     """Refuse two declarations of one variable (a plugin's clashing with the core's or
     another plugin's)."""
-    owners = {name: "the core" for spec in describe() for name in (spec.env, *spec.aliases)}
+    owners = {
+        name: "the core" for spec in describe_settings() for name in (spec.env, *spec.aliases)
+    }
     for section in plugins:
-        for spec in describe(section):
+        for spec in describe_settings(section):
             for name in (spec.env, *spec.aliases):
                 if name in owners:
                     raise ConfigurationError(
@@ -827,7 +829,7 @@ class SettingSpec:
     secret: bool
 
 
-def describe(section: type = Settings) -> list[SettingSpec]:
+def describe_settings(section: type = Settings) -> list[SettingSpec]:
     """Every setting with its variable, default and meaning (for docs and parsing): the
     core's, or those of a plugin's PluginSettings class."""
     specs = []
@@ -874,7 +876,9 @@ def ignored_variables(
     """Set ``FLOWS_CODE_ACTIONS_*`` variables neither the core nor the ``plugins`` classes
     use (named once at start)."""
     environ = os.environ if environ is None else environ
-    specs = [*describe(), *(spec for section in plugins for spec in describe(section))]
+    specs = [
+        *describe_settings(), *(spec for section in plugins for spec in describe_settings(section))
+    ]
     read = {name for spec in specs for name in (spec.env, *spec.aliases)}
     return sorted(
         name for name, value in environ.items()

@@ -18,7 +18,7 @@ from codeactions_core.settings import (
     Settings,
     StoreType,
     at_least,
-    describe,
+    describe_settings,
     ignored_variables,
     parse_bool,
     setting,
@@ -36,7 +36,10 @@ MEMORY_LIMIT MEMORY_RESERVATION RABBITMQ_URL PROJECT_EXCHANGE PROJECT_QUEUE PERM
 def every_spec():
     """The core's settings and those every installed plugin declares."""
     sections = declared_settings(get_plugin_manager(Settings()))
-    return [*describe(), *(spec for section in sections for spec in describe(section))]
+    return [
+        *describe_settings(),
+        *(spec for section in sections for spec in describe_settings(section)),
+    ]
 
 
 def test_every_compat_variable_is_read():

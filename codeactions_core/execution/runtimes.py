@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterable
 
 from codeactions_core.errors import Unavailable
-from codeactions_core.execution import protections as sandbox_protections
+from codeactions_core.execution.protections import check_required, describe_protections
 from codeactions_core.execution.runtime import Runtime, RuntimeHealth
 
 log = logging.getLogger(__name__)
@@ -68,14 +68,14 @@ class Runtimes:
             self._started = True
             protections = next((h.details for h in self.health().values() if h.details), None)
             if protections:
-                log.info("sandbox protections: %s", sandbox_protections.describe(protections))
+                log.info("sandbox protections: %s", describe_protections(protections))
                 if protections.get("network") == "host":
                     log.warning(
                         "SANDBOX_NETWORK=host: user code shares the server's network (loopback "
                         "services, private ranges, cloud metadata). For development only."
                     )
             if self.required:
-                sandbox_protections.check_required(protections or {}, self.required)
+                check_required(protections or {}, self.required)
 
     def stop(self) -> None:
         if not self._started:

@@ -13,10 +13,10 @@ from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
 from codeactions_core.execution.runtimes import Runtimes
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
+from codeactions_core.flows.driver import ExecutionDriver
 from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import load_step_runners
 from codeactions_core.flows.runners import flow_egress
-from codeactions_core.flows.sweeper import Sweeper
 from codeactions_core.libs.service import LibraryService
 from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
@@ -59,7 +59,7 @@ class Services:
     rate_limiter: RateLimiter
     health: HealthService
     flows: FlowService
-    flow_sweeper: Sweeper
+    flow_sweeper: ExecutionDriver
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
     secrets: SecretService
@@ -144,7 +144,7 @@ def build_services(
     )
     runs.leases.on_tick = runs.replay_outbox
     step_runners = load_step_runners(pm, settings)
-    sweeper = Sweeper(
+    sweeper = ExecutionDriver(
         FlowEngine(
             store.flows, step_runners, owner=new_holder(),
             lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
@@ -217,7 +217,7 @@ def run_limits(settings: Settings) -> RunLimits:
     )
 
 
-def flow_dispatcher(settings: Settings, sweeper: Sweeper) -> Dispatcher:
+def flow_dispatcher(settings: Settings, sweeper: ExecutionDriver) -> Dispatcher:
     """How a started execution reaches whoever drives it: the broker, this process, or
     (neither) the workers' look into the store."""
     if settings.rabbitmq_url:

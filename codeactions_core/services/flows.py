@@ -11,7 +11,7 @@ from codeactions_core.errors import CodeActionsError, Conflict, InvalidInput, No
 from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.flows.diff import diff_steps
 from codeactions_core.flows.dispatch import Dispatcher
-from codeactions_core.flows.engine import CodeRunner
+from codeactions_core.flows.engine import RunCodeFunction
 from codeactions_core.flows.model import (
     ExecutionStatus,
     FlowDefinition,
@@ -280,7 +280,7 @@ class FlowService:
         return version
 
 
-def code_runner(codes: CodeService, runs: RunService) -> CodeRunner:
+def code_runner(codes: CodeService, runs: RunService) -> RunCodeFunction:
     """How ``code`` steps run a code action: of the flow's project only, as a recorded run."""
 
     def run_code(
