@@ -298,7 +298,7 @@ def code_runner(codes: CodeService, runs: RunService) -> RunCodeFunction:
         run = result.run
         if run.status is not RunStatus.COMPLETED:
             raise StepFailed(f"code {code_id!r} failed (run {run.id}): {run.result}")
-        if str(run.extra.get("content_type", "")).lower() == "json":
+        if str(result.outcome.content_type or "").lower() == "json":
             try:
                 return json.loads(run.result)
             except ValueError:
