@@ -27,8 +27,8 @@ from pathlib import Path
 import psycopg2
 import requests
 
-from tests.support.postgres import PrivatePostgres, wait_until
 from codeactions_core.testing.server import RunningServer, run_cli, start_server
+from tests.support.postgres import PrivatePostgres, wait_until
 
 CLIENTS = 8
 SLEEP = "import time\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set('ok')\n"

@@ -12,6 +12,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 MAX_LOG_CONTENT = 8000
+DEFAULT_TIMEOUT = 60
+"""A code's run timeout in seconds when none (or 0) is given."""
+MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
+"""The bounds a code's timeout is clamped into; no run lasts longer than MAX_TIMEOUT."""
 
 
 class CodeType(enum.StrEnum):

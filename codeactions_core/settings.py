@@ -498,7 +498,6 @@ class Settings:
     cpu_shares: int = setting(0, "cgroup CPU shares of a run (0: unset).", parse=at_least(0))
     cpu_quota: int = setting(0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0))
     memory_limit: int = setting(0, "cgroup memory limit of a run in bytes (0: unset).", parse=at_least(0))
-    memory_reservation: int = setting(0, "cgroup memory reservation in bytes (0: unset).", parse=at_least(0))
 
     rabbitmq_url: str = setting("", "AMQP URL of the broker for project and permission events.", secret=True)
     project_exchange: str = setting("projects.topic", "Topic exchange of project events.")
@@ -669,7 +668,7 @@ class Settings:
         schemes include DB_URI's, else ``sqlite``; an undeclared one stops the start.
         """
         environ = os.environ if environ is None else environ
-        values = read_values(describe(), environ)
+        values = read_values(describe_settings(), environ)
         try:
             values.update(legacy_defaults(values))
         except ValueError as exc:
@@ -782,7 +781,7 @@ class PluginSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], settings: Settings) -> PluginSettings:
         """The plugin's settings read from ``environ``, validated."""
-        values = read_values(describe(cls), environ)
+        values = read_values(describe_settings(cls), environ)
         values.update(cls.legacy_defaults(values, settings))
         section = cls(**values)
         section.validate(settings)
@@ -809,9 +808,11 @@ def read_values(specs: Iterable[SettingSpec], environ: Mapping[str, str]) -> dic
 def check_variables_unique(plugins: Iterable[type[PluginSettings]]) -> None:
     """Refuse two declarations of one variable (a plugin's clashing with the core's or
     another plugin's)."""
-    owners = {name: "the core" for spec in describe() for name in (spec.env, *spec.aliases)}
+    owners = {
+        name: "the core" for spec in describe_settings() for name in (spec.env, *spec.aliases)
+    }
     for section in plugins:
-        for spec in describe(section):
+        for spec in describe_settings(section):
             for name in (spec.env, *spec.aliases):
                 if name in owners:
                     raise ConfigurationError(
@@ -860,7 +861,7 @@ class SettingSpec:
     secret: bool
 
 
-def describe(section: type = Settings) -> list[SettingSpec]:
+def describe_settings(section: type = Settings) -> list[SettingSpec]:
     """Every setting with its variable, default and meaning (for docs and parsing): the
     core's, or those of a plugin's PluginSettings class."""
     specs = []
@@ -884,8 +885,9 @@ def describe(section: type = Settings) -> list[SettingSpec]:
 
 DEFAULT_STORE = "sqlite"
 """The store when neither DB_TYPE nor DB_URI's scheme names one: the embedded default."""
-UNUSED_SETTINGS = ("memory_reservation",)
-"""Old service's variables accepted for compatibility that change nothing here."""
+UNUSED_SETTINGS = (PREFIX + "MEMORY_RESERVATION",)
+"""Old service's variables accepted for compatibility that change nothing here (whatever
+their value): no setting reads them, so they are named among the ignored at start."""
 
 
 def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -906,12 +908,13 @@ def ignored_variables(
     """Set ``FLOWS_CODE_ACTIONS_*`` variables neither the core nor the ``plugins`` classes
     use (named once at start)."""
     environ = os.environ if environ is None else environ
-    specs = [*describe(), *(spec for section in plugins for spec in describe(section))]
+    specs = [
+        *describe_settings(), *(spec for section in plugins for spec in describe_settings(section))
+    ]
     read = {name for spec in specs for name in (spec.env, *spec.aliases)}
-    unused = {spec.env for spec in specs if spec.attr in UNUSED_SETTINGS}
     return sorted(
         name for name, value in environ.items()
-        if value.strip() and name.startswith(PREFIX) and (name not in read or name in unused)
+        if value.strip() and name.startswith(PREFIX) and name not in read
     )
 
 

@@ -18,11 +18,12 @@ from codeactions_core.async_queue import PublishRuns
 from codeactions_core.drain import IN_FLIGHT, TrackedRuns
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.execution.pool import RunPool
+from codeactions_core.execution.runtimes import Runtimes
 from codeactions_core.flows.dispatch import Announce, Dispatcher, DriveHere, LeaveToWorkers
+from codeactions_core.flows.driver import ExecutionDriver
 from codeactions_core.flows.engine import FlowEngine
 from codeactions_core.flows.registry import StepRunners
 from codeactions_core.flows.runners import flow_egress
-from codeactions_core.flows.sweeper import Sweeper
 from codeactions_core.libs.service import LibraryService
 from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
@@ -42,7 +43,7 @@ from codeactions_core.services.outbox import Outbox
 from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.run_leases import RunLeases, run_owner
-from codeactions_core.services.runs import RunService, Runtimes
+from codeactions_core.services.runs import RunService
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings
@@ -69,7 +70,7 @@ class Services:
     rate_limiter: RateLimiter
     health: HealthService
     flows: FlowService
-    flow_sweeper: Sweeper
+    flow_sweeper: ExecutionDriver
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
     secrets: SecretService
@@ -96,7 +97,6 @@ class Services:
             self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()
-        self.pool.shutdown()
         self.runtimes.stop()
         if self.log_store is not self.store.logs and callable(getattr(self.log_store, "close", None)):
             self.log_store.close()
@@ -177,7 +177,7 @@ def build_services(
     )
     runs.leases.on_tick = runs.replay_outbox
     step_runners = load_step_runners(pm, settings)
-    sweeper = Sweeper(
+    sweeper = ExecutionDriver(
         FlowEngine(
             store.flows, step_runners, owner=new_holder(),
             lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
@@ -250,7 +250,7 @@ def run_limits(settings: Settings) -> RunLimits:
     )
 
 
-def flow_dispatcher(settings: Settings, sweeper: Sweeper) -> Dispatcher:
+def flow_dispatcher(settings: Settings, sweeper: ExecutionDriver) -> Dispatcher:
     """How a started execution reaches whoever drives it: the broker, this process, or
     (neither) the workers' look into the store."""
     if settings.rabbitmq_url:
@@ -271,12 +271,10 @@ class Firing:
     dispatcher: Announce | LeaveToWorkers
 
     def close(self) -> None:
-        """Wait for firings under way, then stop runtimes and the pool (the store is the
-        caller's)."""
+        """Wait for firings under way, then stop runtimes (the store is the caller's)."""
         self.executor.shutdown(wait=True)
         if isinstance(self.dispatcher, Announce):
             self.dispatcher.close()
-        self.services.pool.shutdown()
         self.services.runtimes.stop()
 
 

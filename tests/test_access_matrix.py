@@ -7,11 +7,11 @@ import itertools
 
 import pytest
 from codeactions_auth_oidc.settings import OidcSettings
+from codeactions_auth_oidc.testing import userinfo_server
 
 from codeactions_core.secret_box import new_key
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_auth_oidc.testing import userinfo_server
 
 TOKEN = "matrix-service-token"
 METRICS_TOKEN = "matrix-metrics-token"

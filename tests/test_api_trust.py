@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from codeactions_auth_oidc.testing import userinfo_server
+
 from codeactions_core.testing.server import start_server
 
 TOKEN = f"service-{uuid.uuid4().hex}"

@@ -29,9 +29,9 @@ from codeactions_core.services.callbacks import (
 )
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from tests.support.echo import Answer, Recorded, echo_server
 from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import free_port
+from tests.support.echo import Answer, Recorded, echo_server
 
 SOURCE = "def Run(engine):\n    engine.result.set('got ' + engine.params.get('x', '-'))\n"
 DEADLINE = 30.0

@@ -23,7 +23,6 @@ import pytest
 import requests
 from kombu import Connection
 
-from tests.support.echo import Answer, EchoServer, Recorded, echo_server
 from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import (
     RunningProcess,
@@ -32,6 +31,7 @@ from codeactions_core.testing.server import (
     start_server,
     start_until_logged,
 )
+from tests.support.echo import Answer, EchoServer, Recorded, echo_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

@@ -6,8 +6,8 @@ import falcon.testing
 import pytest
 
 from codeactions_core.services.codes import MAX_SOURCE_BYTES
-from tests.support.samples import PYTHON_ACTION
 from codeactions_core.web.app import create_app
+from tests.support.samples import PYTHON_ACTION
 
 VALID = {"name": "a", "language": "python", "type": "endpoint", "project_uuid": "P1"}
 

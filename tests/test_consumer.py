@@ -25,6 +25,8 @@ from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.testing.fixtures import require_service
+from codeactions_core.testing.server import free_port, run_cli
+from codeactions_core.wiring import open_store
 from tests.support.rabbitmq import (
     EventBroker,
     RunningConsumer,
@@ -33,8 +35,6 @@ from tests.support.rabbitmq import (
     start_consumer,
     start_consuming,
 )
-from codeactions_core.testing.server import free_port, run_cli
-from codeactions_core.wiring import open_store
 
 pytestmark = pytest.mark.e2e
 

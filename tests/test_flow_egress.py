@@ -17,8 +17,8 @@ from codeactions_core.egress import EgressPolicy
 from codeactions_core.flows.runners import Egress, HttpCallRunner, TabularRunner
 from codeactions_core.flows.runners.common import EgressRefused
 from codeactions_core.flows.steps import StepContext
-from tests.support.echo import Answer, echo_server
 from codeactions_core.testing.server import start_server
+from tests.support.echo import Answer, echo_server
 
 
 class Listener:

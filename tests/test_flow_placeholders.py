@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from codeactions_core.flows.steps import StepFailed
-
 from codeactions_core.flows.placeholders import (
     PlaceholderError,
     make_scope,
@@ -14,6 +12,7 @@ from codeactions_core.flows.placeholders import (
     resolve,
     to_text,
 )
+from codeactions_core.flows.steps import StepFailed
 
 SCOPE = make_scope(
     "42",

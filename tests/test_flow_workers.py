@@ -14,10 +14,10 @@ import requests
 
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from tests.support.echo import Answer, EchoServer, Recorded, echo_server
-from tests.support.metrics import value
 from codeactions_core.testing.fixtures import require_service
 from codeactions_core.testing.server import RunningProcess, free_port, run_cli, start_until_logged
+from tests.support.echo import Answer, EchoServer, Recorded, echo_server
+from tests.support.metrics import value
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

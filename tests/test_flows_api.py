@@ -12,11 +12,11 @@ import pytest
 
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.settings import Settings
-from tests.support.echo import Answer, EchoServer, echo_server
-from tests.support.metrics import value
 from codeactions_core.testing.server import free_port
 from codeactions_core.web.app import create_app
 from codeactions_core.wiring import Services, build_services
+from tests.support.echo import Answer, EchoServer, echo_server
+from tests.support.metrics import value
 
 DEADLINE = 30.0
 PROJECT = "P1"

@@ -10,9 +10,9 @@ import requests
 
 from codeactions_core.execution.pool import QueueFull, RunPool
 from codeactions_core.metrics import Metrics
-from tests.support.metrics import samples, value
-from tests.support.samples import PYTHON_ACTION
 from codeactions_core.testing.server import start_server
+from tests.support.metrics import value
+from tests.support.samples import PYTHON_ACTION
 
 COMPAT_NAMES = (
     "ca_run_count", "ca_run_elapsed", "ca_code_created_count", "ca_code_updated_count",

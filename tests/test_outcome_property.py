@@ -13,12 +13,11 @@ from hypothesis import strategies as st
 
 from codeactions_core import hookimpl
 from codeactions_core.execution.outcome import outcome_from_report
-from codeactions_core.execution.runtime import Job, LogLine, Outcome, RuntimeHealth
+from codeactions_core.execution.runtime import Job, LogLine, Outcome, RunRequest, RuntimeHealth
 from codeactions_core.execution.sandbox import Report
 from codeactions_core.model import Code, LogType, RunStatus
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services.codes import CodeInput
-from codeactions_core.services.runs import RunRequest
 from codeactions_core.settings import Settings
 from codeactions_core.wiring import build_services
 

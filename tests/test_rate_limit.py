@@ -21,8 +21,8 @@ from codeactions_core.ratelimit import (
 from codeactions_core.redis_client import connect_redis
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from tests.support.samples import PYTHON_ACTION
 from codeactions_core.testing.server import free_port, run_cli, start_server
+from tests.support.samples import PYTHON_ACTION
 
 DEAD_REDIS = f"redis://:s3cret-password@127.0.0.1:{free_port()}/0"
 

@@ -19,9 +19,9 @@ from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services.run_leases import LEASE_EXPIRED, SERVER_RESTARTED
 from codeactions_core.settings import Settings
 from codeactions_core.store import NewRun
-from tests.support.postgres import wait_until
 from codeactions_core.testing.server import run_cli, start_server
 from codeactions_core.wiring import open_store
+from tests.support.postgres import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 

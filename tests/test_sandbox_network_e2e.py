@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from codeactions_core.testing.server import child_env, cli_command, stop_process
 from tests.support.netns import (
     DENIED_TARGETS,
     DNS,
@@ -35,7 +36,6 @@ from tests.support.netns import (
     nft_tables,
     wait_for,
 )
-from codeactions_core.testing.server import child_env, cli_command, stop_process
 
 pytestmark = pytest.mark.e2e
 

@@ -28,8 +28,8 @@ from codeactions_core.locks import KEY_PREFIX, RedisLocks
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services.cleaning import CLEANING_LOCK
 from codeactions_core.settings import Settings
-from codeactions_core.testing.lock_contract import LockContract
 from codeactions_core.testing.fixtures import require_service
+from codeactions_core.testing.lock_contract import LockContract
 from codeactions_core.testing.server import child_env, stop_process
 from codeactions_core.wiring import open_store
 

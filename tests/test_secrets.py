@@ -56,11 +56,13 @@ def test_masking_covers_every_place_and_form():
         ],
         stdout=f"{VALUE}\n",
         stderr=f"err {tricky}",
+        content_type=f"text/x; v={VALUE}",
     )
     masked = mask_outcome(outcome, [VALUE, tricky, VALUE + "-tail"])
     text = json.dumps(
         [
             masked.result,
+            masked.content_type,
             masked.extra,
             [line.content for line in masked.logs],
             masked.stdout,
@@ -158,7 +160,7 @@ def test_the_outcome_keeps_valid_headers_and_records_refusals():
         result_limit=1000,
     )
     assert outcome.status is RunStatus.COMPLETED
-    assert outcome.extra["content_type"] == "image/png" and outcome.extra["headers"] == {
+    assert outcome.content_type == "image/png" and outcome.extra["headers"] == {
         "Location": ["/f"]
     }
     assert (
@@ -178,7 +180,7 @@ def test_the_outcome_keeps_valid_headers_and_records_refusals():
         timeout=10,
         result_limit=1000,
     )
-    assert old.extra == {"status_code": 200, "content_type": "json"}
+    assert (old.status_code, old.content_type, old.extra) == (200, "json", {})
 
 
 SECRET_READER = 'def Run(engine):\n    engine.result.set(repr(engine.secrets.get("API_TOKEN")))\n'

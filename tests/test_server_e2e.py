@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.samples import PYTHON_ACTION
 from codeactions_core.testing.server import run_cli, start_server
+from tests.support.samples import PYTHON_ACTION
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import inspect
 from collections.abc import Sequence
 
 from codeactions_core.plugins import declared_settings, get_plugin_manager
-from codeactions_core.settings import PluginSettings, Settings, describe
+from codeactions_core.settings import PluginSettings, Settings, describe_settings
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(settings_table(declared_settings(get_plugin_manager(settings))))
         return 0
     for section in (settings, *settings.plugin_settings):
-        for spec in describe(type(section)):
+        for spec in describe_settings(type(section)):
             value = getattr(section, spec.attr)
             if spec.secret and value:
                 value = "<set>"
@@ -39,7 +39,7 @@ def settings_table(plugins: Sequence[type[PluginSettings]] = ()) -> str:
     one table per plugin settings class, titled by its docstring's first line."""
     tables = [table_rows(Settings)]
     for section in plugins:
-        if not describe(section):  # a plugin declaring only DB_TYPE values
+        if not describe_settings(section):  # a plugin declaring only DB_TYPE values
             continue
         title = (inspect.getdoc(section) or section.__qualname__).splitlines()[0]
         tables.append(f"{title}\n\n{table_rows(section)}")
@@ -48,7 +48,7 @@ def settings_table(plugins: Sequence[type[PluginSettings]] = ()) -> str:
 
 def table_rows(section: type) -> str:
     rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
-    for spec in describe(section):
+    for spec in describe_settings(section):
         default = ",".join(spec.default) if isinstance(spec.default, tuple) else spec.default
         default = "auto" if default is None else default
         default = f"`{default}`" if default not in ("", ()) else "(unset)"

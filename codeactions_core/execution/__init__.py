@@ -1,7 +1,8 @@
 """Running code in the sandbox: the public API for runtime plugins.
 
 A language plugin imports from here only (a test keeps the list): the run
-contract (:class:`Job`, :class:`Outcome`, :class:`Runtime`), the sandbox
+contract (:class:`Job` — a :class:`RunRequest` for one run of one code —,
+:class:`Outcome`, :class:`Runtime`), the sandbox
 (:class:`SandboxSpec`, :class:`SandboxLimits`, :class:`ZygoteConfig`,
 :class:`Zygote`, :class:`Report`) and :class:`SandboxedRuntime`, the base class
 that does job → warm or fresh sandbox → outcome for every language. A runtime
@@ -10,7 +11,14 @@ declares what its sandboxes need in their empty root by overriding
 """
 
 from codeactions_core.execution.outcome import describe_death, outcome_from_report
-from codeactions_core.execution.runtime import Job, LogLine, Outcome, Runtime, RuntimeHealth
+from codeactions_core.execution.runtime import (
+    Job,
+    LogLine,
+    Outcome,
+    RunRequest,
+    Runtime,
+    RuntimeHealth,
+)
 from codeactions_core.execution.sandbox import (
     MIB,
     Report,
@@ -29,6 +37,7 @@ __all__ = [
     "LogLine",
     "Outcome",
     "Report",
+    "RunRequest",
     "Runtime",
     "RuntimeHealth",
     "SandboxLimits",

@@ -55,11 +55,9 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
         result = document.get("result") if document.get("has_run") else report.stdout
         outcome.result = "" if result is None else str(result)
         outcome.status = RunStatus.COMPLETED
-        outcome.extra = {
-            "status_code": http_status(document.get("status_code")),
-            "content_type": str(document.get("content_type") or "text"),
-        }
-        if not status_as_set(document.get("status_code"), outcome.extra["status_code"]):
+        outcome.status_code = http_status(document.get("status_code"))
+        outcome.content_type = str(document.get("content_type") or "text")
+        if not status_as_set(document.get("status_code"), outcome.status_code):
             outcome.extra["invalid_status_code"] = str(document.get("status_code"))[:50]
         if document.get("has_run"):
             shape_response(outcome, document)
@@ -67,7 +65,7 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
             outcome.stdout = ""  # it is the result
     if len(outcome.result.encode("utf-8", errors="replace")) > result_limit:
         outcome.status = RunStatus.FAILED
-        outcome.extra = {}
+        outcome.extra, outcome.status_code, outcome.content_type = {}, None, None
         outcome.result = f"the result is larger than the {result_limit} bytes allowed"
     if report.stdout_truncated or report.stderr_truncated:
         outcome.logs.append(LogLine(LogType.ERROR, "output beyond the limit was cut"))
@@ -79,8 +77,8 @@ def shape_response(outcome: Outcome, document: dict[str, Any]) -> None:
     what is refused is recorded on the run (``extra.response_errors`` and error log lines)."""
     headers, problems = response_headers(document.get("headers"))
     for name in [name for name in headers if name.lower() == "content-type"]:
-        outcome.extra["content_type"] = headers.pop(name)[-1]
-    problem = content_type_problem(outcome.extra["content_type"])
+        outcome.content_type = headers.pop(name)[-1]
+    problem = content_type_problem(outcome.content_type or "text")
     if problem:
         problems.append(problem)
     if document.get("result_encoding") == "base64":

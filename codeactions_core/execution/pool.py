@@ -17,7 +17,6 @@ import collections
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from codeactions_core.errors import Unavailable
@@ -27,20 +26,6 @@ T = TypeVar("T")
 
 class QueueFull(Unavailable):
     """Every worker is busy and the queue is full."""
-
-
-@dataclass(frozen=True)
-class PoolStats:
-    workers: int
-    busy: int
-    queued: int
-    capacity: int
-    submitted: int
-    completed: int
-    failed: int
-    rejected: int
-    queue_wait_seconds: float
-    """Total time admitted runs spent waiting for a worker."""
 
 
 class PoolObserver(Protocol):
@@ -103,8 +88,6 @@ class RunPool:
         self._lock = threading.Lock()
         self._waiting: collections.deque[Ticket] = collections.deque()
         self._busy = 0
-        self._submitted = self._completed = self._failed = self._rejected = 0
-        self._queue_wait = 0.0
 
     def admit(self, project: str = "") -> Ticket:
         """A place for one run of ``project``; raise QueueFull (never block) when there is none."""
@@ -128,9 +111,7 @@ class RunPool:
                 ticket = Ticket(immediate=False, project=project)
                 self._waiting.append(ticket)
                 self._queued[project] += 1
-            if refusal:
-                self._rejected += 1
-            else:
+            if not refusal:
                 self._observer.pool_occupancy(self._busy, len(self._waiting))
         if refusal:
             self._observer.pool_rejected()
@@ -148,24 +129,18 @@ class RunPool:
         asked = time.monotonic()
         ticket.turn.wait()
         started = time.monotonic()
-        with self._lock:
-            self._submitted += 1
-            self._queue_wait += started - asked
         self._observer.pool_started(started - asked)
-        ok = False
         try:
-            result = work(*args)
-            ok = True
-            return result
+            return work(*args)
         finally:
-            self._leave(ticket, ok)
+            self._leave(ticket)
             self._observer.pool_finished(time.monotonic() - started)
 
     def cancel(self, ticket: Ticket) -> None:
         """Give the place back without running anything."""
-        self._leave(ticket, None)
+        self._leave(ticket)
 
-    def _leave(self, ticket: Ticket, ok: bool | None) -> None:
+    def _leave(self, ticket: Ticket) -> None:
         with self._lock:
             if not ticket.open:
                 return
@@ -178,10 +153,6 @@ class RunPool:
             else:
                 self._waiting.remove(ticket)
                 self._unqueue(ticket)
-            if ok is True:
-                self._completed += 1
-            elif ok is False:
-                self._failed += 1
             for following in list(self._waiting):
                 if self._busy >= self.workers:
                     break
@@ -196,19 +167,8 @@ class RunPool:
         if not self._queued[ticket.project]:
             del self._queued[ticket.project]
 
-    def stats(self) -> PoolStats:
+    @property
+    def busy(self) -> int:
+        """Runs executing now."""
         with self._lock:
-            return PoolStats(
-                workers=self.workers,
-                busy=self._busy,
-                queued=len(self._waiting),
-                capacity=self.queue_size,
-                submitted=self._submitted,
-                completed=self._completed,
-                failed=self._failed,
-                rejected=self._rejected,
-                queue_wait_seconds=self._queue_wait,
-            )
-
-    def shutdown(self) -> None:
-        """Nothing to stop: runs execute in their requests' threads."""
+            return self._busy

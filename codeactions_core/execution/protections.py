@@ -66,7 +66,7 @@ def check_required(protections: Mapping[str, Any], required: Iterable[str]) -> N
         )
 
 
-def describe(protections: Mapping[str, Any]) -> str:
+def describe_protections(protections: Mapping[str, Any]) -> str:
     """One line for the start log: what is on and what is off, and why."""
     holding = in_force(protections)
     cgroups = protections.get("cgroups") or {}

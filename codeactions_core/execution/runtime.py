@@ -8,17 +8,33 @@ from typing import Any, Protocol, runtime_checkable
 from codeactions_core.model import Code, LogType, RunStatus
 
 
-@dataclass
-class Job:
-    """One run of one code, as handed to a runtime."""
+@dataclass(kw_only=True)
+class RunRequest:
+    """What a caller hands to a run: query parameters, body text, headers."""
 
-    run_id: str
-    code: Code
     params: dict[str, Any] = field(default_factory=dict)
     body: str = ""
     headers: dict[str, list[str]] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    """The secrets of the code's project: only ever sent into the sandbox in the job."""
+    """The secrets of the code's project (the server fills them in; never stored): only ever
+    sent into the sandbox in the job."""
+
+
+@dataclass
+class Job(RunRequest):
+    """One run of one code, as handed to a runtime: the request, for run ``run_id`` of
+    ``code`` (``Job(run_id, code, params=..., body=..., headers=...)``)."""
+
+    run_id: str
+    code: Code
+
+    @classmethod
+    def of(cls, run_id: str, code: Code, request: RunRequest) -> Job:
+        """The job that runs ``request`` as run ``run_id`` of ``code``."""
+        return cls(
+            run_id, code, params=request.params, body=request.body, headers=request.headers,
+            secrets=request.secrets,
+        )
 
 
 @dataclass
@@ -29,7 +45,9 @@ class LogLine:
 
 @dataclass
 class Outcome:
-    """What a run produced. ``status`` is terminal: completed or failed."""
+    """What a run produced. ``status`` is terminal: completed or failed. ``extra`` holds the
+    rest of the response the code shaped (``headers``, ``result_encoding``,
+    ``response_errors``), kept on the run as it is."""
 
     status: RunStatus
     result: str = ""
@@ -38,6 +56,11 @@ class Outcome:
     stdout: str = ""
     stderr: str = ""
     timed_out: bool = False
+    status_code: int | None = None
+    """The HTTP status the code answered with (None: unset, 200)."""
+    content_type: str | None = None
+    """The content type the code answered with: ``json``, ``html``, another short word (plain
+    text) or a full media type (None: unset, plain text)."""
 
 
 @dataclass(frozen=True)

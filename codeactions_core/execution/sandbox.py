@@ -126,11 +126,6 @@ class Report:
     stderr_truncated: bool = False
     error: str | None = None
 
-    @classmethod
-    def from_message(cls, message: Mapping[str, Any]) -> Report:
-        known = {name: message[name] for name in cls.__dataclass_fields__ if name in message}
-        return cls(**known)
-
 
 class Sandbox:
     """One sandboxed process, waiting for its job. The server holds its pipes,

@@ -28,14 +28,10 @@ from codeactions_core.execution.sandbox import (
     ZygoteConfig,
 )
 from codeactions_core.execution.warm import WarmPool
-from codeactions_core.model import Code
+from codeactions_core.model import MAX_TIMEOUT, Code
 from codeactions_core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-MAX_TIMEOUT = 300
-"""Warm sandboxes start before their job is known: they get the longest timeout, and each
-job brings its own."""
 
 
 class SandboxedRuntime:
@@ -88,7 +84,8 @@ class SandboxedRuntime:
         return None
 
     def warm_spec(self) -> SandboxSpec:
-        """The spec of sandboxes started ahead of need."""
+        """The spec of sandboxes started ahead of need: they start before their job is known,
+        so they get the longest timeout (MAX_TIMEOUT), and each job brings its own."""
         return SandboxSpec(timeout=MAX_TIMEOUT, limits=self.limits, network=self.settings.sandbox_network)
 
     def job_document(self, job: Job) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class Identities:
         self._free.append(identity)
 
 
-class Zygote:
+class ZygoteServer:
     """The serving loop, and what it learnt at start-up about this machine."""
 
     def __init__(self, config: dict) -> None:
@@ -404,7 +404,7 @@ class Zygote:
             self.identities.release(slot.identity)
 
 
-def make_scratch_dir(zygote: Zygote) -> str:
+def make_scratch_dir(zygote: ZygoteServer) -> str:
     """Without a mount namespace: a fresh directory under the configured scratch root."""
     return tempfile.mkdtemp(prefix="run-", dir=zygote.config.get("scratch_root", "/tmp"))
 
@@ -428,7 +428,7 @@ def read_all(fd: int) -> bytes:
 
 def main() -> None:
     config = json.loads(sys.argv[1])
-    zygote = Zygote(config)
+    zygote = ZygoteServer(config)
     gc.freeze()  # clones no longer copy pages when the collector walks old objects
     try:
         zygote.serve()

@@ -18,7 +18,7 @@ from kombu import Connection, Consumer, Exchange, Message, Queue
 from kombu.pools import producers
 
 from codeactions_core.broker import BrokerConsumer, broker_connection, describe_message
-from codeactions_core.flows.sweeper import Sweeper
+from codeactions_core.flows.driver import ExecutionDriver
 from codeactions_core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Dispatcher(Protocol):
 class DriveHere:
     """The server process drives executions itself (no broker)."""
 
-    def __init__(self, sweeper: Sweeper) -> None:
+    def __init__(self, sweeper: ExecutionDriver) -> None:
         self._sweeper = sweeper
 
     def dispatch(self, execution_id: str) -> None:
@@ -102,7 +102,7 @@ class DueConsumer(BrokerConsumer):
     is busy the announcement is dropped: the execution stays due in the store, and a
     sweeper (this worker's or another's) takes it as soon as a thread is free."""
 
-    def __init__(self, settings: Settings, sweeper: Sweeper) -> None:
+    def __init__(self, settings: Settings, sweeper: ExecutionDriver) -> None:
         self.connection = broker_connection(settings.rabbitmq_url)
         self._queue = due_queue(settings)
         self._prefetch = settings.flow_worker_threads

@@ -35,7 +35,7 @@ MAX_STEP_LOG_LINES = 200
 MAX_STEP_LOG_CHARS = 2000
 INTERRUPTED = "interrupted: the worker running this step stopped; it ran again"
 
-CodeRunner = Callable[[str, str, Mapping[str, str]], Any]
+RunCodeFunction = Callable[[str, str, Mapping[str, str]], Any]
 """``run_code(project_uuid, code_id, params)``: the result of a code action of that project."""
 
 
@@ -45,13 +45,13 @@ class Next(enum.Enum):
     DONE = "done"
     """The execution is terminal (or unknown)."""
     WAITING = "waiting"
-    """It waits until ``Outcome.due``; drive it again then."""
+    """It waits until ``DriveResult.due``; drive it again then."""
     HELD = "held"
     """Another worker holds it; it drives it on, or its lease expires and it is due again."""
 
 
 @dataclass(frozen=True)
-class Outcome:
+class DriveResult:
     next: Next
     due: datetime | None = None
     steps_run: int = 0
@@ -141,7 +141,7 @@ class FlowEngine:
         *,
         owner: str,
         lease: timedelta = timedelta(seconds=30),
-        run_code: CodeRunner | None = None,
+        run_code: RunCodeFunction | None = None,
         clock: Callable[[], datetime] = utcnow,
         observer: FlowObserver | None = None,
     ) -> None:
@@ -164,7 +164,7 @@ class FlowEngine:
         due at once, for another worker to go on with."""
         self._stopping.set()
 
-    def drive(self, execution_id: str) -> Outcome:
+    def drive(self, execution_id: str) -> DriveResult:
         """Run the execution's steps until it ends, waits or is held by another worker."""
         now = self._clock()
         execution = self._flows.claim(execution_id, self._owner, now + self._lease, now)
@@ -173,13 +173,13 @@ class FlowEngine:
         with Lease(self._flows, execution_id, self._owner, self._lease, self._clock) as lease:
             return self._run(execution, lease)
 
-    def _unclaimed(self, execution_id: str) -> Outcome:
+    def _unclaimed(self, execution_id: str) -> DriveResult:
         current = self._flows.get_execution(execution_id)
         if current is None or current.status.terminal:
-            return Outcome(Next.DONE)
-        return Outcome(Next.HELD, current.lease_expires_at)
+            return DriveResult(Next.DONE)
+        return DriveResult(Next.HELD, current.lease_expires_at)
 
-    def _run(self, execution: FlowExecution, lease: Lease) -> Outcome:
+    def _run(self, execution: FlowExecution, lease: Lease) -> DriveResult:
         program = self._program(execution)
         if program is None:
             return self._finish(execution, ExecutionStatus.FAILED, "its flow version no longer exists")
@@ -189,17 +189,17 @@ class FlowEngine:
             if execution.cancel_requested:
                 return self._finish(execution, ExecutionStatus.CANCELLED, "cancelled", steps_run)
             if execution.resume_at and execution.resume_at > self._clock():
-                return self._save_and_release(execution, Outcome(Next.WAITING, execution.resume_at, steps_run))
+                return self._save_and_release(execution, DriveResult(Next.WAITING, execution.resume_at, steps_run))
             if execution.status is ExecutionStatus.PENDING:
                 execution.status, execution.started_at = ExecutionStatus.RUNNING, self._clock()
             if execution.next_step >= len(steps):
                 return self._finish(execution, ExecutionStatus.COMPLETED, "", steps_run)
             if self._stopping.is_set():
-                return self._save_and_release(execution, Outcome(Next.HELD, steps_run=steps_run))
+                return self._save_and_release(execution, DriveResult(Next.HELD, steps_run=steps_run))
             step_ran = self._step(execution, steps, project, lease)
             steps_run += 1
-            if isinstance(step_ran, Outcome):
-                return Outcome(step_ran.next, step_ran.due, steps_run)
+            if isinstance(step_ran, DriveResult):
+                return DriveResult(step_ran.next, step_ran.due, steps_run)
             execution = step_ran
 
     def _program(self, execution: FlowExecution) -> tuple[list[dict[str, Any]], str] | None:
@@ -220,9 +220,9 @@ class FlowEngine:
 
     def _step(
         self, execution: FlowExecution, steps: list[dict[str, Any]], project: str, lease: Lease
-    ) -> Outcome | FlowExecution:
+    ) -> DriveResult | FlowExecution:
         """Run (or finish waiting for) the step at ``next_step``: the execution as saved to go
-        on with, or an Outcome when driving stops."""
+        on with, or an DriveResult when driving stops."""
         index = execution.next_step
         step = steps[index]
         previous = last_record(execution, index)
@@ -238,7 +238,7 @@ class FlowEngine:
         # the start is on record (with the end of the step before, when there was one)
         saved = self._flows.save(execution, self._owner, release=False)
         if saved is None:
-            return Outcome(Next.HELD)
+            return DriveResult(Next.HELD)
         if saved.cancel_requested:
             execution.logs.pop()
             return self._finish(execution, ExecutionStatus.CANCELLED, "cancelled")
@@ -259,7 +259,7 @@ class FlowEngine:
             self._observer.flow_step_ran(str(step.get("type")), str(outcome), seconds)
         if lease.lost:
             log.warning("execution %s: lease lost while step %s ran; another worker goes on", execution.id, index)
-            return Outcome(Next.HELD)
+            return DriveResult(Next.HELD)
         if result is None:
             if not step.get("continue_on_error"):
                 error = f"step {step.get('id')!r} ({step.get('type')}) failed: {record['error']}"
@@ -270,7 +270,7 @@ class FlowEngine:
         if result.resume_after > 0:
             record["status"] = str(StepStatus.WAITING)
             execution.resume_at = self._clock() + timedelta(seconds=result.resume_after)
-            return self._save_and_release(execution, Outcome(Next.WAITING, execution.resume_at))
+            return self._save_and_release(execution, DriveResult(Next.WAITING, execution.resume_at))
         record["status"] = str(StepStatus.COMPLETED)
         return self._advance(execution, index, steps)
 
@@ -311,38 +311,38 @@ class FlowEngine:
         run_code = self._run_code
         return lambda code_id, params, **options: run_code(project, code_id, params, **options)
 
-    def _advance(self, execution: FlowExecution, index: int, steps: list) -> Outcome | FlowExecution:
+    def _advance(self, execution: FlowExecution, index: int, steps: list) -> DriveResult | FlowExecution:
         """Move past step ``index``: the execution to go on with (written together with the
-        start of the next step), or an Outcome when it finished after its last step."""
+        start of the next step), or an DriveResult when it finished after its last step."""
         execution.next_step = index + 1
         execution.resume_at = self._clock()
         if execution.next_step >= len(steps):
             return self._finish(execution, ExecutionStatus.COMPLETED, "")
         return execution
 
-    def _finish(self, execution: FlowExecution, status: ExecutionStatus, error: str, steps_run: int = 0) -> Outcome:
+    def _finish(self, execution: FlowExecution, status: ExecutionStatus, error: str, steps_run: int = 0) -> DriveResult:
         execution.status, execution.error_message = status, error
         execution.finished_at = self._clock()
         execution.resume_at = None
         if self._flows.save(execution, self._owner, release=True) is None:
-            return Outcome(Next.HELD, steps_run=steps_run)
+            return DriveResult(Next.HELD, steps_run=steps_run)
         if self._observer is not None:
             self._observer.flow_execution_finished(str(status))
-        return Outcome(Next.DONE, steps_run=steps_run)
+        return DriveResult(Next.DONE, steps_run=steps_run)
 
-    def _save_and_release(self, execution: FlowExecution, outcome: Outcome) -> Outcome:
+    def _save_and_release(self, execution: FlowExecution, outcome: DriveResult) -> DriveResult:
         saved = self._flows.save(execution, self._owner, release=True)
         if saved is None:
-            return Outcome(Next.HELD, steps_run=outcome.steps_run)
+            return DriveResult(Next.HELD, steps_run=outcome.steps_run)
         if saved.cancel_requested and not saved.status.terminal:
             return self._cancel_now(execution.id, outcome.steps_run)  # asked while we held it
         return outcome
 
-    def _cancel_now(self, execution_id: str, steps_run: int) -> Outcome:
+    def _cancel_now(self, execution_id: str, steps_run: int) -> DriveResult:
         now = self._clock()
         execution = self._flows.claim(execution_id, self._owner, now + self._lease, now)
         if execution is None:
-            return Outcome(Next.HELD, steps_run=steps_run)
+            return DriveResult(Next.HELD, steps_run=steps_run)
         return self._finish(execution, ExecutionStatus.CANCELLED, "cancelled", steps_run)
 
 

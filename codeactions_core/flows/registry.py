@@ -176,7 +176,7 @@ def config_problems(runner: StepRunner, config: dict[str, Any]) -> list[str]:
     validator = Draft202012Validator(runner.config_schema)
     errors = sorted(validator.iter_errors(config), key=lambda error: [str(part) for part in error.absolute_path])
     if errors:
-        return [f"{json_path(error.absolute_path)}: {describe(error)}" for error in errors]
+        return [f"{json_path(error.absolute_path)}: {describe_error(error)}" for error in errors]
     try:
         return [str(problem) for problem in runner.validate_config(config) or []]
     except Exception as error:  # a runner's bug must not hide behind a 500
@@ -190,12 +190,12 @@ def check_resolved(runner: StepRunner, config: dict[str, Any]) -> None:
         raise StepFailed(f"invalid config once placeholders were resolved: {'; '.join(problems)}")
 
 
-def describe(error: ValidationError) -> str:
+def describe_error(error: ValidationError) -> str:
     """A schema error in words; for ``anyOf`` the branch that matched the value's type speaks."""
     if error.validator in ("anyOf", "oneOf") and error.context:
         specific = [child for child in error.context if child.validator not in ("type", "pattern")]
         if specific:
-            return "; ".join(dict.fromkeys(describe(child) for child in specific))
+            return "; ".join(dict.fromkeys(describe_error(child) for child in specific))
         expected = error.schema.get("description") if isinstance(error.schema, dict) else None
         if expected:
             return f"{error.instance!r} is not {expected}"

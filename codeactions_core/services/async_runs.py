@@ -27,11 +27,12 @@ from typing import Any, Protocol
 from codeactions_core.async_store import AsyncRun, AsyncRunRepository, CallbackState, SigningKey
 from codeactions_core.errors import Conflict, InvalidInput, NotFound
 from codeactions_core.execution.pool import RunPool, Ticket
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.flows.runners.common import Egress
 from codeactions_core.model import Code, CodeRun, RunStatus
 from codeactions_core.services.callbacks import CallbackSender, check_callback_url, new_signing_key
 from codeactions_core.services.codes import CodeService
-from codeactions_core.services.runs import RunRequest, RunService
+from codeactions_core.services.runs import RunService
 from codeactions_core.store import RunRepository
 
 log = logging.getLogger(__name__)

@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import (
+    DEFAULT_TIMEOUT,
+    MAX_TIMEOUT,
+    MIN_TIMEOUT,
     Code,
     CodeChanges,
     CodeType,
@@ -22,12 +25,10 @@ from codeactions_core.scheduling.store import ScheduleRepository
 from codeactions_core.store import CodeRepository, CodeVersionRepository
 
 if TYPE_CHECKING:
+    from codeactions_core.execution.runtimes import Runtimes
     from codeactions_core.libs.service import LibraryService
-    from codeactions_core.services.runs import Runtimes
 
 MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
-DEFAULT_TIMEOUT = 60
-MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
 MAX_NAME = 255
 MAX_URL = 512
 MAX_NOTE = 1000
@@ -188,10 +189,11 @@ class CodeService:
         kind = parse_code_type(code_type) if code_type else None
         return self._codes.list_by_project(project_uuid, kind)
 
-    def update(self, code_id: str, data: CodeInput, author: str = "") -> Code:
+    def update(self, code: Code | str, data: CodeInput, author: str = "") -> Code:
         """Change what ``data`` holds; an absent or empty source keeps the stored one. A
-        change of source, language or timeout is a new version (the code's ``version``)."""
-        stored = self.get(code_id)
+        change of source, language or timeout is a new version (the code's ``version``).
+        ``code``: the code as the caller read it (to check access: one read), or its id."""
+        stored = code if isinstance(code, Code) else self.get(code)
         changes = CodeChanges(
             name=self._text(data.name, "name", MAX_NAME),
             type=parse_code_type(data.type) if data.type not in (None, "") else None,
@@ -219,8 +221,12 @@ class CodeService:
         if language not in (None, ""):
             self._language(language)
 
-    def delete(self, code_id: str) -> None:
-        code = self._codes.get(canonical_id(code_id))
+    def delete(self, code: Code | str) -> None:
+        """Delete ``code`` (as the caller read it to check access: one read; or its id), its
+        versions and its schedules."""
+        code_id = code.id if isinstance(code, Code) else code
+        if not isinstance(code, Code):
+            code = self._codes.get(canonical_id(code_id))
         if code is None or not self._codes.delete(code.id):
             raise NotFound(f"code {code_id!r} not found")
         if self._versions is not None:

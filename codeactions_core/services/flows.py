@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from codeactions_core.errors import CodeActionsError, Conflict, InvalidInput, NotFound
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.flows.diff import diff_steps
 from codeactions_core.flows.dispatch import Dispatcher
-from codeactions_core.flows.engine import CodeRunner
+from codeactions_core.flows.engine import RunCodeFunction
 from codeactions_core.flows.model import (
     ExecutionStatus,
     FlowDefinition,
@@ -25,7 +26,7 @@ from codeactions_core.flows.steps import StepFailed
 from codeactions_core.flows.store import FlowRepository
 from codeactions_core.model import RunStatus, utcnow
 from codeactions_core.services.codes import CodeService
-from codeactions_core.services.runs import RunRequest, RunService
+from codeactions_core.services.runs import RunService
 
 MAX_NAME = 255
 MAX_DESCRIPTION = 10_000
@@ -279,7 +280,7 @@ class FlowService:
         return version
 
 
-def code_runner(codes: CodeService, runs: RunService) -> CodeRunner:
+def code_runner(codes: CodeService, runs: RunService) -> RunCodeFunction:
     """How ``code`` steps run a code action: of the flow's project only, as a recorded run."""
 
     def run_code(
@@ -297,7 +298,7 @@ def code_runner(codes: CodeService, runs: RunService) -> CodeRunner:
         run = result.run
         if run.status is not RunStatus.COMPLETED:
             raise StepFailed(f"code {code_id!r} failed (run {run.id}): {run.result}")
-        if str(run.extra.get("content_type", "")).lower() == "json":
+        if str(result.outcome.content_type or "").lower() == "json":
             try:
                 return json.loads(run.result)
             except ValueError:

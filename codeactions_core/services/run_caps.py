@@ -16,6 +16,9 @@ MIN_STATUS, MAX_STATUS = 200, 599
 behind a proxy), nothing beyond 599."""
 MAX_CONTENT_TYPE = 100
 OUTPUT_KEYS = ("stdout", "stderr")
+RESPONSE_KEYS = ("status_code", "content_type")
+"""The outcome's typed fields, first in a stored run's ``extra`` (a runtime written before
+they were typed may still report them in ``extra``)."""
 REPLACEMENT = "\ufffd"
 
 
@@ -72,10 +75,15 @@ def failed(reason: str, outcome: Outcome) -> Outcome:
 
 def bounded(outcome: Outcome, limits: RunLimits) -> Outcome:
     """The outcome as the run is stored: terminal, within every cap, storable."""
+    extra = dict(outcome.extra) if isinstance(outcome.extra, Mapping) else {}
+    response = {key: extra.pop(key) for key in RESPONSE_KEYS if key in extra}
+    for key in RESPONSE_KEYS:
+        if getattr(outcome, key, None) is not None:
+            response[key] = getattr(outcome, key)
     outcome = Outcome(
         status=outcome.status if isinstance(outcome.status, RunStatus) else RunStatus.FAILED,
         result=storable("" if outcome.result is None else outcome.result),
-        extra=dict(outcome.extra) if isinstance(outcome.extra, Mapping) else {},
+        extra={**response, **extra},
         logs=bounded_logs(outcome.logs, limits),
         stdout=cut(storable(outcome.stdout or ""), limits.output_bytes)[0],
         stderr=cut(storable(outcome.stderr or ""), limits.output_bytes)[0],
@@ -90,7 +98,9 @@ def bounded(outcome: Outcome, limits: RunLimits) -> Outcome:
         problem = status_problem(outcome.extra.get("invalid_status_code", outcome.extra.get("status_code", 200)))
         if problem:
             return failed(problem, outcome)
-    outcome.extra = bounded_extra(outcome.extra, limits)
+    kept = bounded_extra(outcome.extra, limits)
+    outcome.status_code, outcome.content_type = kept.pop("status_code", None), kept.pop("content_type", None)
+    outcome.extra = kept
     return outcome
 
 

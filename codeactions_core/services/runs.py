@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from codeactions_core.errors import NotFound, StoreError, Unavailable
-from codeactions_core.execution import protections as sandbox_protections
 from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
-from codeactions_core.execution.runtime import Job, Outcome, Runtime, RuntimeHealth
-from codeactions_core.model import Code, CodeLog, CodeRun, LogType, RunStatus, utcnow
-from codeactions_core.services.codes import MAX_TIMEOUT, CodeService
+from codeactions_core.execution.runtime import Job, Outcome, RunRequest, Runtime
+from codeactions_core.execution.runtimes import Runtimes
+from codeactions_core.model import (
+    MAX_TIMEOUT,
+    OBJECT_ID,
+    Code,
+    CodeLog,
+    CodeRun,
+    LogType,
+    RunStatus,
+    utcnow,
+)
+from codeactions_core.services.codes import CodeService
 from codeactions_core.services.outbox import Outbox, OutboxFull, PendingWrite
 from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
 from codeactions_core.services.run_leases import SHUTTING_DOWN, RunLeases
@@ -27,20 +34,6 @@ from codeactions_core.store import LogStore, NewRun, RunRepository
 
 log = logging.getLogger(__name__)
 
-OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
-"""A MongoDB id: old clients still run migrated codes by it (the run keeps it as code_mongo_id)."""
-
-
-@dataclass
-class RunRequest:
-    """What a caller hands to a run: query parameters, body text, headers."""
-
-    params: dict[str, str] = field(default_factory=dict)
-    body: str = ""
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    """The code's project secrets (the server fills them in; never stored)."""
-
 
 @dataclass
 class RunResult:
@@ -48,86 +41,6 @@ class RunResult:
     run: CodeRun
     outcome: Outcome
     seconds: float
-
-
-class Runtimes:
-    """The installed runtimes by language."""
-
-    def __init__(self, runtimes: Iterable[Runtime] = (), *, required: Iterable[str] = ()) -> None:
-        self.required = tuple(required)
-        """Protections the sandbox must have (SANDBOX_REQUIRE): start fails without them."""
-        self._started = False
-        self._start_lock = threading.Lock()
-        self._by_language: dict[str, Runtime] = {}
-        for runtime in runtimes:
-            self._by_language.setdefault(runtime.language, runtime)  # the first plugin called wins
-
-    def languages(self) -> list[str]:
-        return sorted(self._by_language)
-
-    def __iter__(self):
-        return iter(self._by_language.values())
-
-    def __getitem__(self, language: str) -> Runtime:
-        return self._by_language[language]
-
-    def ready(self, language: str) -> Runtime:
-        """The runtime of ``language``; Unavailable (with the reason) when it cannot run now."""
-        runtime = self._by_language.get(language)
-        if runtime is None:
-            raise Unavailable(f"no runtime for language {language!r} is installed on this server")
-        self.start()
-        health = runtime.health()
-        if not health.ready:
-            raise Unavailable(f"the {language} runtime is unavailable: {health.message}")
-        return runtime
-
-    def health(self) -> dict[str, RuntimeHealth]:
-        return {language: runtime.health() for language, runtime in self._by_language.items()}
-
-    @property
-    def started(self) -> bool:
-        """Whether ``start`` ran (server workers at boot; elsewhere on first use)."""
-        return self._started
-
-    def start(self) -> None:
-        """Start every runtime once (server workers at boot; elsewhere on first use)."""
-        if self._started:
-            return
-        with self._start_lock:
-            if self._started:
-                return
-            for runtime in self._by_language.values():
-                try:
-                    runtime.start()
-                except Exception:  # a broken runtime must not take the others down
-                    log.exception("the %s runtime failed to start", runtime.language)
-                health = runtime.health()
-                if health.ready:
-                    log.info("%s runtime ready (%s)", runtime.language, health.message)
-                else:
-                    log.warning("%s runtime unavailable: %s", runtime.language, health.message)
-            self._started = True
-            protections = next((h.details for h in self.health().values() if h.details), None)
-            if protections:
-                log.info("sandbox protections: %s", sandbox_protections.describe(protections))
-                if protections.get("network") == "host":
-                    log.warning(
-                        "SANDBOX_NETWORK=host: user code shares the server's network (loopback "
-                        "services, private ranges, cloud metadata). For development only."
-                    )
-            if self.required:
-                sandbox_protections.check_required(protections or {}, self.required)
-
-    def stop(self) -> None:
-        if not self._started:
-            return
-        self._started = False
-        for runtime in self._by_language.values():
-            try:
-                runtime.stop()
-            except Exception:
-                log.exception("the %s runtime failed to stop", runtime.language)
 
 
 class RunObserver(Protocol):
@@ -298,9 +211,7 @@ class RunService:
         try:
             if run.status is RunStatus.QUEUED:
                 self._runs.update(run.id, status=RunStatus.STARTED)
-            outcome = runtime.execute(Job(
-                run.id, code, request.params, request.body, request.headers, secrets=request.secrets
-            ))
+            outcome = runtime.execute(Job.of(run.id, code, request))
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
             outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
@@ -418,6 +329,7 @@ class RunService:
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
         outcome.status, outcome.extra = RunStatus.FAILED, {}
+        outcome.status_code = outcome.content_type = None
         outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
         try:
             finished = self._runs.update(run.id, status=RunStatus.FAILED, result=outcome.result, extra={})
@@ -456,8 +368,14 @@ def fail_abandoned_runs(runs: RunRepository, now: datetime | None = None) -> int
 
 
 def run_extra(outcome: Outcome) -> dict:
-    """``extra`` of the stored run: status code and content type, plus captured output."""
-    extra = dict(outcome.extra)
+    """``extra`` of the stored run: status code and content type, the rest of the response
+    the code shaped, then captured output."""
+    extra: dict = {}
+    if outcome.status_code is not None:
+        extra["status_code"] = outcome.status_code
+    if outcome.content_type is not None:
+        extra["content_type"] = outcome.content_type
+    extra.update(outcome.extra)
     if outcome.stdout:
         extra["stdout"] = outcome.stdout
     if outcome.stderr:
@@ -478,29 +396,3 @@ def redacted(headers: Mapping[str, list[str]], names: frozenset[str]) -> dict[st
         name: [REDACTED for _ in values] if name.lower() in names else list(values)
         for name, values in headers.items()
     }
-
-
-def without_headers(headers: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, list[str]]:
-    """``headers`` without ``names`` (any case): credentials the server consumed itself."""
-    dropped = {name.lower() for name in names}
-    return {name: list(values) for name, values in headers.items() if name.lower() not in dropped}
-
-
-def canonical_header(name: str) -> str:
-    """Go's canonical MIME header form, as the old service passed headers: ``X-Api-Key``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-
-
-def headers_from_environ(environ: Mapping[str, str]) -> dict[str, list[str]]:
-    headers: dict[str, list[str]] = {}
-    for key, value in environ.items():
-        if key == "HTTP_HOST":
-            continue  # Go's request headers never listed Host, so code never saw it
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            name = key
-        else:
-            continue
-        headers.setdefault(canonical_header(name.replace("_", "-")), []).append(value)
-    return headers

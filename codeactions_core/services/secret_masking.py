@@ -73,6 +73,7 @@ def mask_outcome(outcome: Outcome, values: Iterable[str]) -> Outcome:
         logs=[LogLine(line.type, masker.text(line.content)) for line in outcome.logs],
         stdout=masker.text(outcome.stdout),
         stderr=masker.text(outcome.stderr),
+        content_type=masker.value(outcome.content_type),
     )
 
 

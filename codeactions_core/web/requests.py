@@ -1,9 +1,10 @@
-"""Reading what a client sent: query parameters and bounded bodies."""
+"""Reading what a client sent: query parameters, headers and bounded bodies."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import falcon
@@ -166,3 +167,29 @@ def json_object(req: falcon.Request, data: bytes) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput(f"JSON body must be an object, got {type(value).__name__}")
     return value
+
+
+def without_headers(headers: Mapping[str, list[str]], names: Iterable[str]) -> dict[str, list[str]]:
+    """``headers`` without ``names`` (any case): credentials the server consumed itself."""
+    dropped = {name.lower() for name in names}
+    return {name: list(values) for name, values in headers.items() if name.lower() not in dropped}
+
+
+def canonical_header(name: str) -> str:
+    """Go's canonical MIME header form, as the old service passed headers: ``X-Api-Key``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def headers_from_environ(environ: Mapping[str, str]) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for key, value in environ.items():
+        if key == "HTTP_HOST":
+            continue  # Go's request headers never listed Host, so code never saw it
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            name = key
+        else:
+            continue
+        headers.setdefault(canonical_header(name.replace("_", "-")), []).append(value)
+    return headers

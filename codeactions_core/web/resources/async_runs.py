@@ -11,10 +11,10 @@ from __future__ import annotations
 import falcon
 
 from codeactions_core.errors import InvalidInput
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.async_runs import AsyncAccepted, AsyncRunService
 from codeactions_core.services.history import HistoryService
-from codeactions_core.services.runs import RunRequest
 from codeactions_core.settings import FALSE_WORDS, TRUE_WORDS
 from codeactions_core.web.requests import first_param
 

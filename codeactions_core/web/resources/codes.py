@@ -112,7 +112,7 @@ class CodeItem:
         self._codes.check_kind(data.type, data.language)
         data.type = data.type if "type" in from_json else None
         data.language = data.language if "language" in from_json else None
-        code = self._codes.update(code_id, data, author=actor(req.context.identity))
+        code = self._codes.update(stored, data, author=actor(req.context.identity))
         resp.media = code.to_json()
 
     on_patch_admin = on_patch
@@ -120,7 +120,7 @@ class CodeItem:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
         stored = self._codes.get(code_id)
         self._access.require(req.context.identity, stored.project_uuid, Need.WRITE)
-        self._codes.delete(code_id)
+        self._codes.delete(stored)
         resp.status = falcon.HTTP_200
         resp.text = ""
         resp.content_type = falcon.MEDIA_TEXT

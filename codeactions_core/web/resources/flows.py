@@ -13,7 +13,13 @@ import falcon
 from codeactions_core.auth import Identity, IdentityKind
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.flows import FlowService
-from codeactions_core.web.requests import JSON_BODY_LIMIT, first_param, first_params, json_object, read_body
+from codeactions_core.web.requests import (
+    JSON_BODY_LIMIT,
+    first_param,
+    first_params,
+    json_object,
+    read_body,
+)
 from codeactions_core.web.resources.codes import require_project
 
 WAIT_WORDS = {"1", "true", "yes"}

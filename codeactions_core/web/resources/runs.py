@@ -7,20 +7,21 @@ from collections.abc import Callable
 import falcon
 
 from codeactions_core.errors import TooManyRequests, Unauthenticated
+from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.model import Code, RunStatus, canonical_id
 from codeactions_core.ratelimit import RateLimiter
 from codeactions_core.services.access import AccessService
 from codeactions_core.services.async_runs import AsyncRunService
-from codeactions_core.services.runs import (
-    RunRequest,
-    RunResult,
-    RunService,
+from codeactions_core.services.runs import RunResult, RunService
+from codeactions_core.web.code_response import answer_with_outcome
+from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
+from codeactions_core.web.requests import (
+    first_param,
+    first_params,
     headers_from_environ,
+    read_body,
     without_headers,
 )
-from codeactions_core.web.code_response import answer_with_run
-from codeactions_core.web.middleware import CONSUMED_HEADERS, PUBLIC, RUN
-from codeactions_core.web.requests import first_param, first_params, read_body
 from codeactions_core.web.resources.async_runs import (
     answer_accepted,
     asks_async,
@@ -189,7 +190,7 @@ class ActionEndpoint:
         )
         if answer_failure(resp, result):
             return
-        answer_with_run(resp, result.run)
+        answer_with_outcome(resp, result.outcome)
 
 
 for resource in (Endpoint, ActionEndpoint):

@@ -7,6 +7,7 @@ import time
 import pytest
 from codeactions_auth_oidc import OidcUserinfo
 from codeactions_auth_oidc.settings import OidcSettings
+from codeactions_auth_oidc.testing import userinfo_server
 from codeactions_auth_oidc.userinfo import bearer_token
 
 from codeactions_core.auth import IdentityKind
@@ -14,7 +15,6 @@ from codeactions_core.errors import ConfigurationError, Unauthenticated, Unavail
 from codeactions_core.plugins import load_settings
 from codeactions_core.settings import Settings
 from codeactions_core.testing.api import api_client
-from codeactions_auth_oidc.testing import userinfo_server
 from codeactions_core.testing.server import free_port
 
 USERS = {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from codeactions_auth_token import ServiceToken, codeactions_auth_providers
+
 from codeactions_core.auth import IdentityKind
 from codeactions_core.errors import Unauthenticated
 from codeactions_core.plugins import collect, get_plugin_manager

@@ -23,7 +23,7 @@ def test_the_engine_api_example(run):
     outcome = run(EXAMPLE, params={"name": "x"})
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     assert outcome.result == '{"hi":"x"}'
-    assert outcome.extra == {"status_code": 200, "content_type": "json"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "json", {})
     assert [(line.type, line.content) for line in outcome.logs] == [(LogType.INFO, "hello x")]
 
 
@@ -53,7 +53,7 @@ func Run(engine *Engine) {
 """
     outcome = run(source, body="héllo ✓\n{}", params={"a": "1", "n": 3}, headers={"X": ["y"]})
     assert outcome.result == "héllo ✓\n{}|héllo ✓\n{}|1|3||y"
-    assert outcome.extra == {"status_code": 202, "content_type": "html"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (202, "html", {})
 
 
 def test_logs_keep_their_order_and_kinds(run):
@@ -73,8 +73,8 @@ func Run(engine *Engine) {
         (LogType.ERROR, "three"),
         (LogType.INFO, "4-four"),
     ]
-    assert (outcome.status, outcome.result, outcome.extra) == (
-        RunStatus.COMPLETED, "", {"status_code": 200, "content_type": "text"}
+    assert (outcome.status, outcome.result, outcome.status_code, outcome.content_type) == (
+        RunStatus.COMPLETED, "", 200, "text"
     )
 
 
@@ -118,7 +118,7 @@ func Run(engine *Engine) {{
     outcome = run(source)
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     assert outcome.result.startswith(expected) if expected == "0x" else outcome.result == expected
-    assert outcome.extra == {"status_code": 201, "content_type": "json"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (201, "json", {})
 
 
 def test_a_program_with_its_own_main_answers_its_standard_output(run):
@@ -137,7 +137,7 @@ func main() {
     outcome = run(source)
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     assert outcome.result == "hello from main\n"
-    assert outcome.extra == {"status_code": 200, "content_type": "text"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
     assert (outcome.stdout, outcome.stderr) == ("", "a warning\n")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from codeactions_core.errors import Unavailable
-from codeactions_core.services.runs import Runtimes
+from codeactions_core.execution.runtimes import Runtimes
 
 
 def test_a_ready_runtime_names_the_go_version_and_the_protections(runtime):

@@ -25,7 +25,7 @@ exports.Run = async function (engine) {
     assert json.loads(outcome.result) == {
         "hi": "ana", "waited": "later", "pairs": [["name", "ana"], ["x", "1"]],
     }
-    assert outcome.extra == {"status_code": 201, "content_type": "json"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (201, "json", {})
     assert log_lines(outcome) == [(LogType.INFO, "hello ana")]
 
 
@@ -87,7 +87,7 @@ def test_a_sync_run(run):
     source = 'exports.Run = function (engine) { engine.result.set("sync " + engine.params.get("n")); };'
     outcome = run(source, params={"n": "7"})
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "sync 7")
-    assert outcome.extra == {"status_code": 200, "content_type": "text"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
 
 
 def test_module_exports_object_and_builtins_are_there(run):
@@ -122,7 +122,7 @@ exports.Run = (engine) => {
 
 def test_setting_the_result_again_replaces_it(run):
     outcome = run('exports.Run = (e) => { e.result.set("a", 202, "html"); e.result.set("b"); };')
-    assert (outcome.result, outcome.extra) == ("b", {"status_code": 200, "content_type": "text"})
+    assert (outcome.result, outcome.status_code, outcome.content_type) == ("b", 200, "text")
 
 
 def test_a_run_without_result_answers_empty(run):
@@ -133,7 +133,7 @@ def test_a_run_without_result_answers_empty(run):
 def test_a_script_without_run_answers_its_stdout(run):
     outcome = run('console.log("line one");\nprocess.stdout.write("dos\\n");\n')
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "line one\ndos\n")
-    assert outcome.extra == {"status_code": 200, "content_type": "text"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
 
 
 def test_a_script_is_done_when_its_own_async_work_is(run):
@@ -152,8 +152,8 @@ def test_output_of_a_run_is_kept_apart(run):
 
 
 def test_status_code_from_a_string_and_out_of_range(run):
-    assert run('exports.Run = (e) => e.result.set("", "404");').extra["status_code"] == 404
-    assert run('exports.Run = (e) => e.result.set("", 999);').extra["status_code"] == 200
+    assert run('exports.Run = (e) => e.result.set("", "404");').status_code == 404
+    assert run('exports.Run = (e) => e.result.set("", 999);').status_code == 200
 
 
 def test_a_result_too_large_fails(run):

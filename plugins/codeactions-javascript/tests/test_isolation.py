@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from codeactions_javascript.runtime import HARNESS
 
 from codeactions_core.model import RunStatus
-from codeactions_javascript.runtime import HARNESS
 
 CANARY = "codeactions-js-canary-7c1f"
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from codeactions_javascript import JavaScriptRuntime
 
 from codeactions_core.errors import Unavailable
 from codeactions_core.execution.runtime import Runtime
 from codeactions_core.model import Code, CodeType
 from codeactions_core.settings import Settings
-from codeactions_javascript import JavaScriptRuntime
 
 MISSING_NODE = "codeactions-no-such-node"
 

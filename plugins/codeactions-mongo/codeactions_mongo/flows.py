@@ -39,6 +39,9 @@ from codeactions_core.flows.model import (
     NewFlow,
     VersionStatus,
 )
+from codeactions_mongo.errors import mongo_errors_as_store_errors
+from codeactions_mongo.fields import bson_time, object_id
+from codeactions_mongo.fields import now as stored_now
 from codeactions_mongo.flow_documents import (
     UNFINISHED,
     definition_document,
@@ -49,9 +52,6 @@ from codeactions_mongo.flow_documents import (
     to_version,
     version_document,
 )
-from codeactions_mongo.errors import mongo_errors_as_store_errors
-from codeactions_mongo.fields import bson_time, object_id
-from codeactions_mongo.fields import now as stored_now
 
 VERSION_ATTEMPTS = 100  # each lost race means another creator got a number
 NEWEST_FIRST = [("created_at", -1), ("_id", -1)]

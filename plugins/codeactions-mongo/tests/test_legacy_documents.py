@@ -10,9 +10,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from bson import ObjectId
-
-from codeactions_core.model import CodeRun, Authorization, CodeChanges, CodeType, LogType, Role, RunStatus
 from codeactions_mongo import MongoStore
+
+from codeactions_core.model import (
+    Authorization,
+    CodeChanges,
+    CodeRun,
+    CodeType,
+    LogType,
+    Role,
+    RunStatus,
+)
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
 

@@ -6,11 +6,11 @@ from datetime import datetime, timezone
 
 import pytest
 from bson import ObjectId
+from codeactions_mongo import MongoStore
+from codeactions_mongo.schema import LATEST_VERSION, MIGRATIONS
 
 from codeactions_core.errors import SchemaBehind, StoreError
 from codeactions_core.store import SchemaStatus
-from codeactions_mongo import MongoStore
-from codeactions_mongo.schema import LATEST_VERSION, MIGRATIONS
 
 OLD = datetime(2023, 1, 1, tzinfo=timezone.utc)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from bson import ObjectId
+from codeactions_mongo import MongoStore
 
 from codeactions_core.model import Authorization, CodeLog, CodeType, LogType, NewCode, Role
 from codeactions_core.store import NewRun
-from codeactions_mongo import MongoStore
 
 
 def stored(store: MongoStore, collection: str, entity_id: str) -> dict:

@@ -4,11 +4,11 @@ import itertools
 from collections.abc import Iterator
 
 import pytest
+from codeactions_python import PythonRuntime
 
 from codeactions_core.execution.runtime import Job, Outcome
 from codeactions_core.model import Code, CodeType
 from codeactions_core.settings import Settings
-from codeactions_python import PythonRuntime
 
 _ids = itertools.count()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+from codeactions_python import PythonRuntime
+
 from codeactions_core.execution.runtime import Job
 from codeactions_core.model import Code, CodeType, LogType, RunStatus
 from codeactions_core.settings import Settings
-from codeactions_python import PythonRuntime
 
 
 def test_the_documented_example(run):
@@ -29,7 +30,7 @@ def Run(engine):
         "hi": "ana", "pairs": [["name", "ana"], ["x", "1"]], "raw": "raw ✓", "agent": "curl/8",
         "names": ["User-Agent", "X-Trace"],
     }
-    assert outcome.extra == {"status_code": 201, "content_type": "json"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (201, "json", {})
     assert [(line.type, line.content) for line in outcome.logs] == [(LogType.INFO, "hello")]
 
 
@@ -63,13 +64,14 @@ def Run(engine):
     assert run(source, params={"kind": "list"}).result == '[1, "\\u00e9"]'
     assert run(source, params={"kind": "thing"}).result == "a thing"
     assert run(source, params={"kind": "number"}).result == "42"
-    assert run(source, params={"kind": "number"}).extra == {"status_code": 200, "content_type": "text"}
+    outcome = run(source, params={"kind": "number"})
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
 
 
 def test_setting_the_result_again_replaces_it(run):
     outcome = run('def Run(engine):\n    engine.result.set("a", status_code=202, content_type="html")\n'
                   '    engine.result.set("b")\n')
-    assert (outcome.result, outcome.extra) == ("b", {"status_code": 200, "content_type": "text"})
+    assert (outcome.result, outcome.status_code, outcome.content_type) == ("b", 200, "text")
 
 
 def test_run_without_result_answers_empty(run):
@@ -97,7 +99,7 @@ def test_too_many_logs_are_counted_not_kept(run):
 def test_a_script_without_run_answers_its_stdout(run):
     outcome = run('import sys\nprint("line one")\nprint("dos", file=sys.stdout)\n')
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "line one\ndos\n")
-    assert outcome.extra == {"status_code": 200, "content_type": "text"}
+    assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
 
 
 def test_a_script_may_exit_normally(run):
@@ -160,8 +162,8 @@ def test_a_result_too_large_fails(run):
 
 
 def test_status_code_from_a_string_and_out_of_range(run):
-    assert run('def Run(engine):\n    engine.result.set("", status_code="404")\n').extra["status_code"] == 404
-    assert run('def Run(engine):\n    engine.result.set("", status_code=999)\n').extra["status_code"] == 200
+    assert run('def Run(engine):\n    engine.result.set("", status_code="404")\n').status_code == 404
+    assert run('def Run(engine):\n    engine.result.set("", status_code=999)\n').status_code == 200
 
 
 def test_output_beyond_the_limit_is_cut(tmp_path):

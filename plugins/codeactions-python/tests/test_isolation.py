@@ -7,11 +7,11 @@ import json
 import os
 
 import pytest
+from codeactions_python import PythonRuntime
 
 from codeactions_core.execution.runtime import Job
 from codeactions_core.model import Code, CodeType, RunStatus
 from codeactions_core.settings import Settings
-from codeactions_python import PythonRuntime
 
 
 def test_runs_are_isolated_from_the_server(run, monkeypatch):

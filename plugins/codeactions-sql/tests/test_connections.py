@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import psycopg2
 import pytest
+from codeactions_sql import SqlStore
 
 from codeactions_core.errors import StoreError
 from codeactions_core.settings import Settings
-from codeactions_sql import SqlStore
 
 pytestmark = pytest.mark.postgres
 

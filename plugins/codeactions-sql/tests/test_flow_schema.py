@@ -8,10 +8,10 @@ from importlib import resources
 
 import peewee
 import pytest
+from codeactions_sql import SqlStore
 
 from codeactions_core.flows.model import NewExecution, NewFlow, VersionStatus
 from codeactions_core.settings import Settings
-from codeactions_sql import SqlStore
 
 FLOW_TABLES = ("flow_definitions", "flow_versions", "flow_executions")
 

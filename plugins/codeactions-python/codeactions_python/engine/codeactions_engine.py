@@ -14,14 +14,6 @@ Code without a ``Run`` function runs as a script; its standard output is the res
 
 from __future__ import annotations
 
-import json
-import linecache
-import os
-import select
-import sys
-import traceback
-import types
-
 # Imported here, once, so that user code importing them costs nothing per run.
 import base64
 import collections  # noqa: F401
@@ -32,11 +24,18 @@ import hashlib  # noqa: F401
 import hmac  # noqa: F401
 import http.client  # noqa: F401
 import itertools  # noqa: F401
+import json
+import linecache
 import math  # noqa: F401
+import os
 import random  # noqa: F401
 import re  # noqa: F401
+import select
 import string  # noqa: F401
+import sys
 import time  # noqa: F401
+import traceback
+import types
 import typing  # noqa: F401
 import urllib.parse  # noqa: F401
 import urllib.request  # noqa: F401

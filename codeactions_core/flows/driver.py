@@ -15,7 +15,7 @@ from codeactions_core.model import utcnow
 log = logging.getLogger(__name__)
 
 
-class Sweeper:
+class ExecutionDriver:
     """At most ``threads`` executions at once, each driven by one thread of this process."""
 
     def __init__(
