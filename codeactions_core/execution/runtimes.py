@@ -48,6 +48,11 @@ class Runtimes:
     def health(self) -> dict[str, RuntimeHealth]:
         return {language: runtime.health() for language, runtime in self._by_language.items()}
 
+    @property
+    def started(self) -> bool:
+        """Whether ``start`` ran (server workers at boot; elsewhere on first use)."""
+        return self._started
+
     def start(self) -> None:
         """Start every runtime once (server workers at boot; elsewhere on first use)."""
         if self._started:
