@@ -29,9 +29,7 @@ from codeactions_core.locks import new_holder
 from codeactions_core.metrics import Metrics
 from codeactions_core.plugins import collect, get_plugin_manager
 from codeactions_core.ratelimit import RateLimiter, build_rate_limiter
-from codeactions_core.scheduling.firing import ScheduleFirer
 from codeactions_core.scheduling.model import TargetType
-from codeactions_core.scheduling.targets import code_target, flow_target
 from codeactions_core.services.access import AccessService
 from codeactions_core.services.async_runs import AsyncRunService, RunHere, RunOnWorkers
 from codeactions_core.services.callbacks import CallbackSender
@@ -44,6 +42,8 @@ from codeactions_core.services.projects import ProjectService
 from codeactions_core.services.run_caps import RunLimits
 from codeactions_core.services.run_leases import RunLeases, run_owner
 from codeactions_core.services.runs import RunService
+from codeactions_core.services.schedule_firing import ScheduleFirer
+from codeactions_core.services.schedule_targets import code_target, flow_target
 from codeactions_core.services.schema import ensure_schema_ready
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.settings import Settings

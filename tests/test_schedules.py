@@ -17,8 +17,8 @@ from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import CodeType, NewCode
 from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.scheduling.cron import Cron
-from codeactions_core.scheduling.firing import STILL_RUNNING, Fired, ScheduleFirer
 from codeactions_core.scheduling.model import FiringStatus, NewSchedule, Schedule, TargetType
+from codeactions_core.services.schedule_firing import STILL_RUNNING, Fired, ScheduleFirer
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.testing.server import (

@@ -3,7 +3,7 @@
 Daily at CLEANER_SCHEDULE_TIME (UTC) a cleaning pass (``codeactions_core.services.cleaning``)
 deletes old runs and logs, one replica at a time. Every few minutes, abandoned runs are
 failed on their own. Every SCHEDULE_POLL_SECONDS the schedules that are due fire
-(``codeactions_core.scheduling.firing``: one replica per occurrence). SIGTERM or SIGINT
+(``codeactions_core.services.schedule_firing``: one replica per occurrence). SIGTERM or SIGINT
 stops the process once the running pass is done.
 """
 
@@ -28,8 +28,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from codeactions_core import __version__
 from codeactions_core.locks import FallbackLocks, RedisLocks, open_locks
 from codeactions_core.plugins import get_plugin_manager
-from codeactions_core.scheduling.firing import ScheduleFirer
 from codeactions_core.services.cleaning import Cleaner, fail_abandoned
+from codeactions_core.services.schedule_firing import ScheduleFirer
 from codeactions_core.settings import Settings
 from codeactions_core.store import Store
 from codeactions_core.wiring import open_firing, open_log_store, ready_store

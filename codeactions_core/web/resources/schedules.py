@@ -11,10 +11,10 @@ import logging
 import falcon
 
 from codeactions_core.scheduling.model import TargetType
-from codeactions_core.scheduling.service import ScheduleService
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService
+from codeactions_core.services.schedules import ScheduleService
 from codeactions_core.web.resources.flows import actor, body_of
 from codeactions_core.wiring import Services
 

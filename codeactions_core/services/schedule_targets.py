@@ -6,10 +6,10 @@ wires them."""
 from __future__ import annotations
 
 from codeactions_core.execution.runtime import RunRequest
-from codeactions_core.scheduling.firing import Fired, Target, run_failure
 from codeactions_core.scheduling.model import Schedule
 from codeactions_core.services.flows import FlowService
 from codeactions_core.services.runs import RunService
+from codeactions_core.services.schedule_firing import Fired, Target, run_failure
 
 
 def code_target(runs: RunService) -> Target:
