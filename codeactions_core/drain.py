@@ -88,6 +88,10 @@ class TrackedRuns:
             self._in_flight.discard(run_id)
         return updated
 
+    def forget(self, run_id: str) -> None:
+        """``run_id`` is not this process's to finish (an async run handed to a broker)."""
+        self._in_flight.discard(run_id)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._runs, name)
 

@@ -131,7 +131,9 @@ class AsyncRunService:
             )
         ticket = self.submitter.admit(code.project_uuid)
         try:
-            code, run = self._runs.enqueue(code_id, request, endpoints_only=endpoints_only)
+            code, run = self._runs.enqueue(
+                code_id, request, endpoints_only=endpoints_only, here=self.submitter.via != "broker"
+            )
             record = self._records.create(
                 AsyncRun(
                     run_id=run.id,

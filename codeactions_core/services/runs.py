@@ -155,9 +155,12 @@ class RunService:
         *,
         endpoints_only: bool = False,
         authorize: Callable[[Code], None] | None = None,
+        here: bool = True,
     ) -> tuple[Code, CodeRun]:
         """Check a run like :meth:`run` does and record it queued, for a worker to run later
-        with :meth:`run_queued` (async runs, ``services/async_runs.py``)."""
+        with :meth:`run_queued` (async runs, ``services/async_runs.py``); ``here``: this
+        process runs it (else a broker's worker does, and this process's drain does not wait
+        for it)."""
         code = self._codes.get(code_id)
         if endpoints_only and code.type.value not in self._endpoint_types:
             raise NotFound(f"code {code_id!r} not found")
@@ -167,8 +170,12 @@ class RunService:
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
         run = self._runs.create(NewRun(
             code_id=code.id, status=RunStatus.QUEUED, params=stored.params, body=stored.body,
-            headers=stored.headers, code_mongo_id=legacy_id,
+            headers=stored.headers, code_mongo_id=legacy_id, version=code.version,
         ))
+        if not here:
+            forget = getattr(self._runs, "forget", None)  # drain.TrackedRuns
+            if forget is not None:
+                forget(run.id)
         return code, run
 
     def run_queued(
