@@ -22,14 +22,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kombu import Connection, Consumer, Exchange, Message, Queue
+from kombu import Connection, Consumer, Message, Queue
 from kombu.pools import producers
 
 from codeactions_core.broker import (
     BrokerConsumer,
+    LazyConnection,
     Malformed,
     broker_connection,
     describe_message,
+    durable_queue,
     parse_body,
 )
 from codeactions_core.errors import ConfigurationError, Unavailable
@@ -51,32 +53,21 @@ so that an unreachable database does not make runs bounce between workers at ful
 
 def run_queue(settings: Settings) -> Queue:
     """The durable queue of async runs, on its durable direct exchange."""
-    exchange = Exchange(settings.async_run_exchange, type="direct", durable=True)
-    return Queue(settings.async_run_queue, exchange=exchange, routing_key=ROUTING_KEY, durable=True)
+    return durable_queue(settings.async_run_exchange, settings.async_run_queue, ROUTING_KEY)
 
 
 class PublishRuns:
     """Publishes async runs persistently; returns once the broker confirmed each one."""
 
     def __init__(self, settings: Settings) -> None:
-        self._url = settings.rabbitmq_url
         self._queue = run_queue(settings)
-        self._connection: Connection | None = None
-        self._lock = threading.Lock()
-
-    def _broker(self) -> Connection:
-        with self._lock:  # made on first use: after the fork of a server's worker process
-            if self._connection is None:
-                connection = broker_connection(self._url).clone(
-                    transport_options={"confirm_publish": True}
-                )
-                self._connection = connection
-            return self._connection
+        self._connection = LazyConnection(settings.rabbitmq_url, confirm_publish=True)
 
     def publish(self, job: dict[str, Any]) -> None:
         """Unavailable when the broker did not take (and confirm) the message."""
         try:
-            with producers[self._broker()].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
+            broker = self._connection.get()
+            with producers[broker].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
                 producer.publish(
                     job,
                     exchange=self._queue.exchange,
@@ -101,10 +92,7 @@ class PublishRuns:
             ) from None
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.release()
-                self._connection = None
+        self._connection.close()
 
 
 Execute = Callable[[dict[str, Any], bool], None]

@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kombu import Connection, Message
+from kombu import Connection, Exchange, Message, Queue
 from kombu.mixins import ConsumerMixin
 
 from codeactions_core.errors import ConfigurationError
@@ -178,3 +179,35 @@ def stop_on_signals(consumer: BrokerConsumer) -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def durable_queue(exchange: str, queue: str, routing_key: str) -> Queue:
+    """A durable queue bound to its durable direct exchange."""
+    bound_to = Exchange(exchange, type="direct", durable=True)
+    return Queue(queue, exchange=bound_to, routing_key=routing_key, durable=True)
+
+
+class LazyConnection:
+    """A publisher's connection, made on first use: after the fork of a server's worker
+    process, never inherited across it."""
+
+    def __init__(self, url: str, **transport_options: Any) -> None:
+        self._url = url
+        self._transport_options = transport_options
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Connection:
+        with self._lock:
+            if self._connection is None:
+                connection = broker_connection(self._url)
+                if self._transport_options:
+                    connection = connection.clone(transport_options=self._transport_options)
+                self._connection = connection
+            return self._connection
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None:
+                self._connection.release()
+                self._connection = None

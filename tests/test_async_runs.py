@@ -300,7 +300,7 @@ def test_runs_are_published_persistently_with_publisher_confirms(suite_env):
     publisher = PublishRuns(settings)
     try:
         publisher.publish({"run_id": "r1"})
-        with producers[publisher._broker()].acquire(block=True, timeout=2) as producer:
+        with producers[publisher._connection.get()].acquire(block=True, timeout=2) as producer:
             channel = producer.channel
             assert channel.connection.confirm_publish
             assert channel.basic_publish.__func__.__name__ == "basic_publish_confirm"

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any, Protocol
 
-from kombu import Connection, Consumer, Exchange, Message, Queue
+from kombu import Connection, Consumer, Message, Queue
 from kombu.pools import producers
 
-from codeactions_core.broker import BrokerConsumer, broker_connection, describe_message
+from codeactions_core.broker import (
+    BrokerConsumer,
+    LazyConnection,
+    broker_connection,
+    describe_message,
+    durable_queue,
+)
 from codeactions_core.flows.driver import ExecutionDriver
 from codeactions_core.settings import Settings
 
@@ -52,28 +57,20 @@ class LeaveToWorkers:
 
 def due_queue(settings: Settings) -> Queue:
     """The durable queue of due executions, on its durable direct exchange."""
-    exchange = Exchange(settings.flow_exchange, type="direct", durable=True)
-    return Queue(settings.flow_queue, exchange=exchange, routing_key=ROUTING_KEY, durable=True)
+    return durable_queue(settings.flow_exchange, settings.flow_queue, ROUTING_KEY)
 
 
 class Announce:
     """Publishes ``{"execution_id": ...}`` persistently to the due queue."""
 
     def __init__(self, settings: Settings) -> None:
-        self._url = settings.rabbitmq_url
         self._queue = due_queue(settings)
-        self._connection: Connection | None = None
-        self._lock = threading.Lock()
-
-    def _broker(self) -> Connection:
-        with self._lock:  # made on first use: after the fork of a server's worker process
-            if self._connection is None:
-                self._connection = broker_connection(self._url)
-            return self._connection
+        self._connection = LazyConnection(settings.rabbitmq_url)
 
     def dispatch(self, execution_id: str) -> None:
         try:
-            with producers[self._broker()].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
+            broker = self._connection.get()
+            with producers[broker].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
                 producer.publish(
                     {"execution_id": execution_id},
                     exchange=self._queue.exchange,
@@ -91,10 +88,7 @@ class Announce:
             )
 
     def close(self) -> None:
-        with self._lock:
-            if self._connection is not None:
-                self._connection.release()
-                self._connection = None
+        self._connection.close()
 
 
 class DueConsumer(BrokerConsumer):
