@@ -39,7 +39,9 @@ def cpu_seconds(pid: int, *, with_children: bool) -> float:
 
 def command(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 
@@ -66,15 +68,22 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="ca-cpu-"))
     settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(work)}
     if args.store == "postgres":
-        settings |= {"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": new_database()}
+        settings |= {
+            "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+            "FLOWS_CODE_ACTIONS_DB_URI": new_database(),
+        }
         run_cli("migrate", settings=settings).check_returncode()
     server = start_server(settings, work, workers=args.workers)
     try:
         url = server.url(f"/action/endpoint/{create_code(server.base_url, 'python')}")
         subprocess.run(["wrk", "-t2", "-c2", "-d2s", url], capture_output=True, check=True)
         before, started = snapshot(server.process.pid), time.monotonic()
-        output = subprocess.run(["wrk", "-t2", "-c8", f"-d{args.seconds}s", url],
-                                capture_output=True, text=True, check=True).stdout
+        output = subprocess.run(
+            ["wrk", "-t2", "-c8", f"-d{args.seconds}s", url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         elapsed = time.monotonic() - started
         time.sleep(0.5)  # let the zygotes reap the last children
         after = snapshot(server.process.pid)

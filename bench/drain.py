@@ -72,11 +72,16 @@ def new_connection_fate(port: int, deadline: float = 40) -> tuple[str, float]:
 def scenario(variant: str, run_seconds: int, graceful: str, work: Path) -> dict:
     data = work / "data"
     settings = {
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(data), "FLOWS_CODE_ACTIONS_GRACEFUL_TIMEOUT": graceful,
-        "FLOWS_CODE_ACTIONS_WEB_WORKERS": "1", "FLOWS_CODE_ACTIONS_LOG_LEVEL": "warning",
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(data),
+        "FLOWS_CODE_ACTIONS_GRACEFUL_TIMEOUT": graceful,
+        "FLOWS_CODE_ACTIONS_WEB_WORKERS": "1",
+        "FLOWS_CODE_ACTIONS_LOG_LEVEL": "warning",
     }
-    server = start_legacy(settings, work) if variant == "gthread" else start_server(
-        settings, work, workers=1)
+    server = (
+        start_legacy(settings, work)
+        if variant == "gthread"
+        else start_server(settings, work, workers=1)
+    )
     client = CodeClient(server, timeout=120)
     code = client.create(SLEEPY.format(seconds=run_seconds), timeout=60)
     with ThreadPoolExecutor(1) as pool:
@@ -99,7 +104,8 @@ def scenario(variant: str, run_seconds: int, graceful: str, work: Path) -> dict:
     finally:
         store.close()
     return {
-        "new_connections": fate, "seconds_until_that": after,
+        "new_connections": fate,
+        "seconds_until_that": after,
         "seconds_sigterm_to_exit": round(drained, 2),
         "client_got": client_got,
         "runs": [[run.status.value, run.result[:40]] for run in runs],

@@ -44,8 +44,14 @@ ACTIONS = {
 def create_code(base_url: str, language: str, source: str | None = None) -> str:
     answer = requests.post(
         f"{base_url}/code",
-        params={"name": f"bench-{language}", "language": language, "type": "endpoint", "project_uuid": "bench"},
-        data=(source or ACTIONS[language]).encode(), timeout=120,
+        params={
+            "name": f"bench-{language}",
+            "language": language,
+            "type": "endpoint",
+            "project_uuid": "bench",
+        },
+        data=(source or ACTIONS[language]).encode(),
+        timeout=120,
     )
     answer.raise_for_status()
     return answer.json()["id"]
@@ -63,7 +69,10 @@ def new_database() -> str:
 
 def measure(url: str, seconds: float) -> dict[str, Load]:
     wrk(url, connections=2, seconds=2)  # warm up
-    return {"c1": wrk(url, connections=1, seconds=seconds), "c8": wrk(url, connections=8, seconds=seconds)}
+    return {
+        "c1": wrk(url, connections=1, seconds=seconds),
+        "c8": wrk(url, connections=8, seconds=seconds),
+    }
 
 
 def main() -> None:
@@ -82,10 +91,15 @@ def main() -> None:
         old, old_url = gunicorn(f"bench.apps.old_strategy:create_app({old_database!r})", work)
         processes.append(old)
 
-        servers["sqlite"] = sqlite = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "sqlite")}, work)
+        servers["sqlite"] = sqlite = start_server(
+            {"FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "sqlite")}, work
+        )
         postgres_uri = new_database()
-        postgres_settings = {"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": postgres_uri,
-                             "FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "postgres")}
+        postgres_settings = {
+            "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+            "FLOWS_CODE_ACTIONS_DB_URI": postgres_uri,
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "postgres"),
+        }
         run_cli("migrate", settings=postgres_settings).check_returncode()
         servers["postgres"] = start_server(postgres_settings, work)
         for url in (f"{hello_url}/hello", f"{old_url}/run"):
@@ -93,7 +107,9 @@ def main() -> None:
 
         targets = {"hello (floor)": f"{hello_url}/hello", "old strategy": f"{old_url}/run"}
         for name, server in servers.items():
-            targets[f"codeactions {name}"] = server.url(f"/action/endpoint/{create_code(server.base_url, 'python')}")
+            targets[f"codeactions {name}"] = server.url(
+                f"/action/endpoint/{create_code(server.base_url, 'python')}"
+            )
         for name, url in targets.items():
             results[name] = {k: v.as_dict() for k, v in measure(url, args.seconds).items()}
             print(name, results[name], flush=True)
@@ -119,8 +135,13 @@ def memory_profile(server, runs: int) -> dict:
     before = server_memory(server.process.pid)
     failures = hammer(url, runs, 8)
     after = server_memory(server.process.pid)
-    return {"runs": runs, "failures": failures, "before_mb": round(before / 2**20, 1),
-            "after_mb": round(after / 2**20, 1), "growth_percent": round(100 * (after - before) / before, 1)}
+    return {
+        "runs": runs,
+        "failures": failures,
+        "before_mb": round(before / 2**20, 1),
+        "after_mb": round(after / 2**20, 1),
+        "growth_percent": round(100 * (after - before) / before, 1),
+    }
 
 
 def other_languages(server, seconds: float) -> dict:
@@ -137,25 +158,35 @@ def other_languages(server, seconds: float) -> dict:
         first = requests.get(server.url(f"/action/endpoint/{code_id}"), timeout=120)
         first_run = time.perf_counter() - started
         assert first.status_code == 200, first.text
-        found["go"] = {"first_run_s": round(first_run, 2),
-                       **measure(server.url(f"/action/endpoint/{code_id}"), seconds)["c1"].as_dict()}
+        found["go"] = {
+            "first_run_s": round(first_run, 2),
+            **measure(server.url(f"/action/endpoint/{code_id}"), seconds)["c1"].as_dict(),
+        }
     return found
 
 
 def report(results: dict) -> str:
     floor, old = results["hello (floor)"], results["old strategy"]
-    lines = ["| server | p50 c=1 (ms) | p99 c=1 (ms) | runs/s c=8 | p50 c=8 (ms) | × old (c=8) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| server | p50 c=1 (ms) | p99 c=1 (ms) | runs/s c=8 | p50 c=8 (ms) | × old (c=8) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in ("hello (floor)", "codeactions sqlite", "codeactions postgres", "old strategy"):
         c1, c8 = results[name]["c1"], results[name]["c8"]
         ratio = c8["requests_per_second"] / old["c8"]["requests_per_second"]
-        lines.append(f"| {name} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | {c8['requests_per_second']:.0f} | "
-                     f"{c8['p50_ms']:.2f} | {ratio:.0f}× |")
+        lines.append(
+            f"| {name} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | {c8['requests_per_second']:.0f} | "
+            f"{c8['p50_ms']:.2f} | {ratio:.0f}× |"
+        )
     memory = results["memory"]
-    lines.append(f"\nmemory: {memory['before_mb']} MB → {memory['after_mb']} MB after {memory['runs']} runs "
-                 f"({memory['growth_percent']:+}%), {memory['failures']} failures")
+    lines.append(
+        f"\nmemory: {memory['before_mb']} MB → {memory['after_mb']} MB after {memory['runs']} runs "
+        f"({memory['growth_percent']:+}%), {memory['failures']} failures"
+    )
     for language, figures in results["languages"].items():
-        extra = f", first run (compile) {figures['first_run_s']} s" if "first_run_s" in figures else ""
+        extra = (
+            f", first run (compile) {figures['first_run_s']} s" if "first_run_s" in figures else ""
+        )
         lines.append(f"{language}: p50 c=1 {figures['p50_ms']:.2f} ms{extra}")
     lines.append(f"\nfloor p50 c=1: {floor['c1']['p50_ms']:.2f} ms")
     return "\n".join(lines)

@@ -99,8 +99,11 @@ def query(pg: PrivatePostgres, sql: str, *args: object) -> list[tuple]:
 
 
 def unfinished(pg: PrivatePostgres, code_id: str) -> int:
-    rows = query(pg, "SELECT count(*) FROM coderuns WHERE code_id = %s AND status IN "
-                     "('queued', 'started')", code_id)
+    rows = query(
+        pg,
+        "SELECT count(*) FROM coderuns WHERE code_id = %s AND status IN ('queued', 'started')",
+        code_id,
+    )
     return rows[0][0] if rows else -1
 
 
@@ -111,18 +114,26 @@ def settle(pg: PrivatePostgres, code_id: str, deadline: float = 60) -> float:
     return time.monotonic() - started
 
 
-def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: float,
-            recovered_at: float | None) -> dict:
+def summary(
+    pg: PrivatePostgres,
+    code_id: str,
+    answers: list[Answer],
+    fault_at: float,
+    recovered_at: float | None,
+) -> dict:
     ok_ids = [a.run_id for a in answers if a.completed]
     waited = time.monotonic()  # outbox replays run every third of the lease
     wait_until(lambda: recorded_ok(pg, [a for a in answers if a.completed]), 30, 0.2)
     waited = time.monotonic() - waited
     statuses = dict(query(pg, "SELECT id::text, status FROM coderuns WHERE code_id = %s", code_id))
-    first_503 = min((a.ended for a in answers if a.status == 503 and a.ended >= fault_at), default=None)
+    first_503 = min(
+        (a.ended for a in answers if a.status == 503 and a.ended >= fault_at), default=None
+    )
     first_ok_after = None
     if recovered_at is not None:
         first_ok_after = min(
-            (a.ended for a in answers if a.status == 200 and a.started >= recovered_at), default=None
+            (a.ended for a in answers if a.status == 200 and a.started >= recovered_at),
+            default=None,
         )
     during = [a.ended - a.started for a in answers if a.started >= fault_at - 1]
     by_status: dict[str, int] = {}
@@ -133,12 +144,15 @@ def summary(pg: PrivatePostgres, code_id: str, answers: list[Answer], fault_at: 
         "answers": by_status,
         "seconds_to_first_503": None if first_503 is None else round(first_503 - fault_at, 1),
         "longest_request_s": round(max(during, default=0), 1),
-        "seconds_to_recovery": None if first_ok_after is None else round(first_ok_after - recovered_at, 1),
+        "seconds_to_recovery": None
+        if first_ok_after is None
+        else round(first_ok_after - recovered_at, 1),
         "runs_left_non_terminal": unfinished(pg, code_id),
         "answered_completed_not_completed": sum(statuses.get(i) != "completed" for i in ok_ids),
         "answered_completed_now_by_status": {
             str(status): sum(statuses.get(i) == status for i in ok_ids)
-            for status in {statuses.get(i) for i in ok_ids} if status != "completed"
+            for status in {statuses.get(i) for i in ok_ids}
+            if status != "completed"
         },
         "seconds_waited_for_outbox_replays": round(waited, 1),
     }
@@ -159,9 +173,16 @@ def children(pid: int) -> list[int]:
 
 def create(server: RunningServer, seconds: float) -> str:
     answer = requests.post(
-        server.url("/code"), data=SLEEP.format(seconds=seconds).encode(), timeout=30,
-        params={"name": "f", "language": "python", "type": "endpoint", "project_uuid": "P",
-                "timeout": 60},
+        server.url("/code"),
+        data=SLEEP.format(seconds=seconds).encode(),
+        timeout=30,
+        params={
+            "name": "f",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": "P",
+            "timeout": 60,
+        },
     )
     answer.raise_for_status()
     return answer.json()["id"]
@@ -237,8 +258,9 @@ def database_gone_mid_run(pg: PrivatePostgres, server: RunningServer) -> dict:
 
 def recorded_ok(pg: PrivatePostgres, answers: list[Answer]) -> bool:
     ids = [a.run_id for a in answers if a.run_id]
-    rows = query(pg, "SELECT count(*) FROM coderuns WHERE id::text = ANY(%s) AND status = "
-                     "'completed'", ids)
+    rows = query(
+        pg, "SELECT count(*) FROM coderuns WHERE id::text = ANY(%s) AND status = 'completed'", ids
+    )
     return bool(rows) and rows[0][0] == len(ids)
 
 
@@ -270,7 +292,8 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="codeactions-faults-"))
     try:
         settings = {
-            "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": pg.uri(),
+            "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+            "FLOWS_CODE_ACTIONS_DB_URI": pg.uri(),
             "FLOWS_CODE_ACTIONS_DATA_DIR": str(root / "data"),
             "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000",
         }
@@ -279,10 +302,12 @@ def main() -> None:
         results = {}
         server = start_server(settings, root, workers=2)
         try:
-            for name, scenario in (("worker SIGKILL", worker_kill),
-                                   ("PostgreSQL crash, restarted after 2 s", database_crash),
-                                   ("PostgreSQL frozen 20 s", database_frozen),
-                                   ("PostgreSQL stopped 5 s during 2 s runs", database_gone_mid_run)):
+            for name, scenario in (
+                ("worker SIGKILL", worker_kill),
+                ("PostgreSQL crash, restarted after 2 s", database_crash),
+                ("PostgreSQL frozen 20 s", database_frozen),
+                ("PostgreSQL stopped 5 s during 2 s runs", database_gone_mid_run),
+            ):
                 results[name] = scenario(pg, server)
                 print(name, json.dumps(results[name]), flush=True)
         finally:

@@ -35,7 +35,9 @@ MODES = {
     "final write sync (now)": {"db_synchronous_runs": False, "final": "database"},
     "all sync (DB_SYNCHRONOUS_RUNS)": {"db_synchronous_runs": True, "final": "database"},
     "final write sync, no client deadline": {
-        "db_synchronous_runs": False, "final": "database", "blocking": True,
+        "db_synchronous_runs": False,
+        "final": "database",
+        "blocking": True,
     },
 }
 
@@ -51,10 +53,14 @@ def new_database() -> str:
 
 
 def open_mode(uri: str, mode: dict) -> SqlStore:
-    store = SqlStore.from_settings(Settings(
-        db_type="postgres", db_uri=uri, db_max_pool_size=16,
-        db_synchronous_runs=mode["db_synchronous_runs"],
-    ))
+    store = SqlStore.from_settings(
+        Settings(
+            db_type="postgres",
+            db_uri=uri,
+            db_max_pool_size=16,
+            db_synchronous_runs=mode["db_synchronous_runs"],
+        )
+    )
     if mode["final"] == "history":  # the routing before issue 13: every run write async
         store.runs._statements._final = store.history
     return store
@@ -63,10 +69,12 @@ def open_mode(uri: str, mode: dict) -> SqlStore:
 def one_run(store: SqlStore, code_id: str) -> float:
     started = time.perf_counter()
     run = store.runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED))
-    store.logs.add_many([
-        CodeLog(id="", run_id=run.id, code_id=code_id, type=LogType.INFO, content=f"line {n}")
-        for n in range(3)
-    ])
+    store.logs.add_many(
+        [
+            CodeLog(id="", run_id=run.id, code_id=code_id, type=LogType.INFO, content=f"line {n}")
+            for n in range(3)
+        ]
+    )
     store.runs.update(run.id, status=RunStatus.COMPLETED, result="ok", extra={"status_code": 200})
     store.release()
     return (time.perf_counter() - started) * 1000
@@ -94,8 +102,16 @@ def main() -> None:
     stores = {name: open_mode(uri, mode) for name, mode in MODES.items()}
     first = next(iter(stores.values()))
     first.migrate()
-    code = first.codes.create(NewCode(name="b", type=CodeType.ENDPOINT, source="x",
-                                      language="python", project_uuid="bench", timeout=10))
+    code = first.codes.create(
+        NewCode(
+            name="b",
+            type=CodeType.ENDPOINT,
+            source="x",
+            language="python",
+            project_uuid="bench",
+            timeout=10,
+        )
+    )
     results: dict = {name: {1: [], 8: []} for name in MODES}
     for _ in range(args.rounds):
         for threads in (1, 8):
@@ -103,7 +119,9 @@ def main() -> None:
                 # psycopg2's blocking mode (before issue 13) or the wait callback with deadlines
                 blocking = MODES[name].get("blocking", False)
                 psycopg2.extensions.set_wait_callback(None if blocking else wait_with_deadline)
-                results[name][threads].append(measure(store, code.id, args.runs // args.rounds, threads))
+                results[name][threads].append(
+                    measure(store, code.id, args.runs // args.rounds, threads)
+                )
     summary = {
         name: {
             f"c={threads}": {key: statistics.median(m[key] for m in rounds) for key in rounds[0]}
@@ -119,8 +137,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, figures in summary.items():
         one, eight = figures["c=1"], figures["c=8"]
-        print(f"| {name} | {one['p50_ms']:.2f} ms | {one['p99_ms']:.2f} ms | "
-              f"{one['runs_per_s']:.0f} | {eight['p50_ms']:.2f} ms | {eight['runs_per_s']:.0f} |")
+        print(
+            f"| {name} | {one['p50_ms']:.2f} ms | {one['p99_ms']:.2f} ms | "
+            f"{one['runs_per_s']:.0f} | {eight['p50_ms']:.2f} ms | {eight['runs_per_s']:.0f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -48,16 +48,27 @@ THREADS = 4
 
 def start_echo() -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.echo"], stdout=subprocess.PIPE, text=True,
-        env=child_env({}), cwd=ROOT,
+        [sys.executable, "-m", "tests.support.echo"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=child_env({}),
+        cwd=ROOT,
     )
     return process, process.stdout.readline().strip()
 
 
 def steps_for(url: str) -> list[dict]:
     return [
-        {"id": name, "type": "http_call", "name": name,
-         "config": {"method": "POST", "url": f"{url}/{name}", "body": {"lead": "{{leadId}}", "step": name}}}
+        {
+            "id": name,
+            "type": "http_call",
+            "name": name,
+            "config": {
+                "method": "POST",
+                "url": f"{url}/{name}",
+                "body": {"lead": "{{leadId}}", "step": name},
+            },
+        }
         for name in ("first", "second", "third")
     ]
 
@@ -72,7 +83,9 @@ def rate(count: int, threads: int, one: Callable[[int], object]) -> float:
 
 def direct(url: str, count: int, threads: int) -> float:
     runner = HttpCallRunner()
-    context = StepContext(execution_id="x", flow_id="f", project_uuid="bench", step_id="s", lead_id="1")
+    context = StepContext(
+        execution_id="x", flow_id="f", project_uuid="bench", step_id="s", lead_id="1"
+    )
     configs = [
         {"method": "POST", "url": f"{url}/{name}", "body": {"lead": "1", "step": name}}
         for name in ("first", "second", "third")
@@ -115,7 +128,9 @@ class Timed:
 def engine(
     url: str, database: str, count: int, threads: int, data_dir: str, timed: Timed | None = None
 ) -> float:
-    settings = Settings(db_type="postgres", db_uri=database, data_dir=data_dir, flows_in_server=False)
+    settings = Settings(
+        db_type="postgres", db_uri=database, data_dir=data_dir, flows_in_server=False
+    )
     services = build_services(settings)
     try:
         ensure_schema_ready(services.store)
@@ -146,34 +161,53 @@ def engine(
 
 def end_to_end(url: str, database: str, count: int, tmp: Path) -> dict[str, float]:
     settings = {
-        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": database,
+        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+        "FLOWS_CODE_ACTIONS_DB_URI": database,
         "FLOWS_CODE_ACTIONS_RABBITMQ_URL": RABBITMQ,
         "FLOWS_CODE_ACTIONS_FLOW_QUEUE": f"bench.flows.{tmp.name}",
         "FLOWS_CODE_ACTIONS_FLOW_EXCHANGE": f"bench.flows.{tmp.name}",
         "FLOWS_CODE_ACTIONS_FLOW_WORKER_THREADS": str(THREADS),
     }
-    server = start_server({**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "api")}, tmp, workers=2)
+    server = start_server(
+        {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "api")}, tmp, workers=2
+    )
     worker = start_until_logged(
-        "worker", {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "worker")}, tmp, "taking due flow"
+        "worker",
+        {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp / "worker")},
+        tmp,
+        "taking due flow",
     )
     try:
         base = server.base_url
-        flow = requests.post(f"{base}/flows", json={"name": "bench", "project_uuid": "bench"}, timeout=10).json()
-        requests.post(f"{base}/flows/{flow['id']}/versions", json={"steps": steps_for(url)}, timeout=10)
+        flow = requests.post(
+            f"{base}/flows", json={"name": "bench", "project_uuid": "bench"}, timeout=10
+        ).json()
+        requests.post(
+            f"{base}/flows/{flow['id']}/versions", json={"steps": steps_for(url)}, timeout=10
+        )
         requests.post(f"{base}/flows/{flow['id']}/versions/1/publish", timeout=10)
         executions = f"{base}/flows/{flow['id']}/executions"
         latencies = []
         for i in range(20):
             started = time.perf_counter()
-            answer = requests.post(executions, params={"wait": "true"}, json={"lead_id": i}, timeout=60)
+            answer = requests.post(
+                executions, params={"wait": "true"}, json={"lead_id": i}, timeout=60
+            )
             latencies.append((time.perf_counter() - started) * 1000)
             assert answer.json()["status"] == "completed", answer.text
 
         started = time.perf_counter()
         with requests.Session() as session, ThreadPoolExecutor(8) as pool:
-            list(pool.map(lambda i: session.post(executions, json={"lead_id": i}, timeout=30), range(count)))
+            list(
+                pool.map(
+                    lambda i: session.post(executions, json={"lead_id": i}, timeout=30),
+                    range(count),
+                )
+            )
         while True:
-            done = requests.get(executions, params={"status": "completed", "limit": 1000}, timeout=30).json()
+            done = requests.get(
+                executions, params={"status": "completed", "limit": 1000}, timeout=30
+            ).json()
             if len(done) >= count + 20:
                 break
             time.sleep(0.05)  # polling for the worker to finish
@@ -196,8 +230,16 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             database = new_database()
-            assert run_cli("migrate", settings={"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
-                                                "FLOWS_CODE_ACTIONS_DB_URI": database}).returncode == 0
+            assert (
+                run_cli(
+                    "migrate",
+                    settings={
+                        "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+                        "FLOWS_CODE_ACTIONS_DB_URI": database,
+                    },
+                ).returncode
+                == 0
+            )
             direct(url, 20, 1)  # warm up
             for threads in (1, THREADS):
                 results[f"direct_{threads}"] = direct(url, count, threads)
@@ -231,7 +273,8 @@ def report(r: dict) -> str:
         "",
         "engine, 1 thread, per execution: "
         + ", ".join(
-            f"{name} {call['calls']:g} × {call['median_ms']:.2f} ms" for name, call in r["engine_calls"].items()
+            f"{name} {call['calls']:g} × {call['median_ms']:.2f} ms"
+            for name, call in r["engine_calls"].items()
         ),
     ]
     return "\n".join(rows)

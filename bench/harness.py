@@ -41,12 +41,23 @@ def wrk(url: str, *, connections: int, seconds: float) -> Load:
         sys.exit("wrk is needed: apt-get install -y wrk")
     threads = min(connections, 2)
     output = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "--timeout", "30s", url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            "--latency",
+            "--timeout",
+            "30s",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     percentiles = {
         int(match[1]): float(match[2]) * UNITS[match[3]]
-        for match in re.finditer(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        for match in re.finditer(r"^\s+(50|90|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
     }
     throughput = float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1])
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
@@ -71,10 +82,28 @@ def gunicorn(app: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     log = open(log_dir / f"gunicorn-{port}.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(GUNICORN_WORKERS),
-         "--threads", str(GUNICORN_THREADS), "--keep-alive", "5", "-b", f"127.0.0.1:{port}",
-         "--no-control-socket", "--chdir", str(ROOT), app],
-        env=child_env({}), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gthread",
+            "-w",
+            str(GUNICORN_WORKERS),
+            "--threads",
+            str(GUNICORN_THREADS),
+            "--keep-alive",
+            "5",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--no-control-socket",
+            "--chdir",
+            str(ROOT),
+            app,
+        ],
+        env=child_env({}),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     return process, f"http://127.0.0.1:{port}"
 
@@ -121,7 +150,9 @@ def _parent(pid: int) -> int:
 
 def _command(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        return (
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        )
     except OSError:
         return ""
 

@@ -12,8 +12,11 @@ from codeactions_core.web import server
 class GthreadServer(server.ApiServer):
     def __init__(self, settings, **overrides):
         super().__init__(
-            settings, worker_class="gthread", threads=settings.request_threads,
-            graceful_timeout=30, **overrides,
+            settings,
+            worker_class="gthread",
+            threads=settings.request_threads,
+            graceful_timeout=30,
+            **overrides,
         )
 
 

@@ -33,8 +33,11 @@ UNLIMITED = {"FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "1000000000"}
 def baseline_tree(ref: str, work: Path) -> Path:
     """The baseline's code in a worktree of its own (removed afterwards)."""
     tree = work / "baseline"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), ref],
+        check=True,
+        capture_output=True,
+    )
     return tree
 
 
@@ -42,7 +45,9 @@ def python_path(tree: Path | None) -> dict[str, str]:
     """PYTHONPATH that makes a server import the baseline's core and plugins first."""
     if tree is None:
         return {}
-    paths = [str(tree)] + [str(plugin) for plugin in sorted((tree / "plugins").iterdir()) if plugin.is_dir()]
+    paths = [str(tree)] + [
+        str(plugin) for plugin in sorted((tree / "plugins").iterdir()) if plugin.is_dir()
+    ]
     return {"PYTHONPATH": os.pathsep.join(paths)}
 
 
@@ -61,8 +66,12 @@ def checked(name: str, figures: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--baseline", default="80e3724", help="git ref of the sandbox before hardening")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating measurements of each server")
+    parser.add_argument(
+        "--baseline", default="80e3724", help="git ref of the sandbox before hardening"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating measurements of each server"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ca-bench-sandbox-"))
     tree = baseline_tree(args.baseline, work)
@@ -75,24 +84,37 @@ def main() -> None:
                 for variant, source in (("before", tree), ("hardened", None)):
                     settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(work / f"{store}-{variant}")}
                     if store == "postgres":
-                        settings |= {"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
-                                     "FLOWS_CODE_ACTIONS_DB_URI": new_database()}
+                        settings |= {
+                            "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+                            "FLOWS_CODE_ACTIONS_DB_URI": new_database(),
+                        }
                         run_cli("migrate", settings=settings).check_returncode()
                     servers[variant] = serve(settings, work, source)
                 # Both servers up, measured in turn: drift of a noisy machine hits both alike.
-                urls = {variant: server.url(f"/action/endpoint/{create_code(server.base_url, 'python')}")
-                        for variant, server in servers.items()}
+                urls = {
+                    variant: server.url(
+                        f"/action/endpoint/{create_code(server.base_url, 'python')}"
+                    )
+                    for variant, server in servers.items()
+                }
                 rounds: dict[str, list[dict]] = {variant: [] for variant in servers}
                 for _ in range(args.rounds):
                     for variant, url in urls.items():
                         name = f"{store} {variant}"
                         rounds[variant].append(
-                            checked(name, {k: v.as_dict() for k, v in measure(url, args.seconds).items()}))
+                            checked(
+                                name,
+                                {k: v.as_dict() for k, v in measure(url, args.seconds).items()},
+                            )
+                        )
                 for variant, server in servers.items():
                     name = f"{store} {variant}"
                     protections = requests.get(server.url("/health"), timeout=30).json()["sandbox"]
-                    results[name] = {"c1": median_of(rounds[variant], "c1"), "c8": median_of(rounds[variant], "c8"),
-                                     "network": protections.get("network", protections.get("network_isolation"))}
+                    results[name] = {
+                        "c1": median_of(rounds[variant], "c1"),
+                        "c8": median_of(rounds[variant], "c8"),
+                        "network": protections.get("network", protections.get("network_isolation")),
+                    }
                     if store == "sqlite":
                         results[name]["languages"] = languages(server, args.seconds)
                     print(name, results[name], flush=True)
@@ -100,8 +122,11 @@ def main() -> None:
                 for server in servers.values():
                     server.stop()
     finally:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
-                       capture_output=True, check=False)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+            capture_output=True,
+            check=False,
+        )
         shutil.rmtree(work, ignore_errors=True)
     path = save("sandbox", results)
     print(report(results))
@@ -126,20 +151,26 @@ def languages(server: RunningServer, seconds: float) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = ["| server | p50 c=1 (ms) | p99 c=1 (ms) | runs/s c=8 | p50 c=8 (ms) | kept (c=8) |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| server | p50 c=1 (ms) | p99 c=1 (ms) | runs/s c=8 | p50 c=8 (ms) | kept (c=8) |",
+        "|---|---|---|---|---|---|",
+    ]
     for store in ("sqlite", "postgres"):
         before = results[f"{store} before"]
         for variant in ("before", "hardened"):
             figures = results[f"{store} {variant}"]
             c1, c8 = figures["c1"], figures["c8"]
             kept = c8["requests_per_second"] / before["c8"]["requests_per_second"]
-            lines.append(f"| {store} {variant} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
-                         f"{c8['requests_per_second']:.0f} | {c8['p50_ms']:.2f} | {kept:.0%} |")
+            lines.append(
+                f"| {store} {variant} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+                f"{c8['requests_per_second']:.0f} | {c8['p50_ms']:.2f} | {kept:.0%} |"
+            )
     for variant in ("before", "hardened"):
         for language, figures in results[f"sqlite {variant}"].get("languages", {}).items():
-            lines.append(f"{language} ({variant}): p50 c=1 {figures['p50_ms']:.2f} ms, "
-                         f"{figures['requests_per_second']:.0f} runs/s")
+            lines.append(
+                f"{language} ({variant}): p50 c=1 {figures['p50_ms']:.2f} ms, "
+                f"{figures['requests_per_second']:.0f} runs/s"
+            )
     return "\n".join(lines)
 
 

@@ -142,7 +142,8 @@ def throughput(server: RunningServer, url: str, seconds: float, concurrency: int
 def server_cpu(master: int) -> float:
     """CPU seconds of the server's master and workers (the sandboxes' zygotes excluded)."""
     return sum(
-        cpu_seconds(pid, with_children=False) for pid in descendants(master)
+        cpu_seconds(pid, with_children=False)
+        for pid in descendants(master)
         if "zygote.py" not in command(pid)
         and ("codeactions_core.cli" in command(pid) or "legacy_serve.py" in command(pid))
     )
@@ -150,7 +151,9 @@ def server_cpu(master: int) -> float:
 
 def create_code(server: RunningServer) -> str:
     answer = requests.post(
-        server.url("/code"), data=HELLO, timeout=30,
+        server.url("/code"),
+        data=HELLO,
+        timeout=30,
         params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": "P"},
     )
     answer.raise_for_status()
@@ -161,7 +164,8 @@ def measure(variant: str, slow_counts: list[int], seconds: float, work: Path) ->
     data = work / variant
     data.mkdir(parents=True)
     settings = {
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(data), "FLOWS_CODE_ACTIONS_LOG_LEVEL": "warning",
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(data),
+        "FLOWS_CODE_ACTIONS_LOG_LEVEL": "warning",
         "FLOWS_CODE_ACTIONS_CODE_LIMITER_MAX_REQUESTS": "100000000",
     }
     if variant == "gthread":
@@ -193,10 +197,14 @@ def start_legacy(settings: dict, work: Path) -> RunningServer:
     from codeactions_core.testing.server import child_env, free_port
 
     port = free_port()
-    env = child_env({
-        "FLOWS_CODE_ACTIONS_HOST": "127.0.0.1", "FLOWS_CODE_ACTIONS_PORT": str(port),
-        "FLOWS_CODE_ACTIONS_WEB_WORKERS": "2", **settings,
-    })
+    env = child_env(
+        {
+            "FLOWS_CODE_ACTIONS_HOST": "127.0.0.1",
+            "FLOWS_CODE_ACTIONS_PORT": str(port),
+            "FLOWS_CODE_ACTIONS_WEB_WORKERS": "2",
+            **settings,
+        }
+    )
     log_path = work / f"legacy-{port}.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(

@@ -52,10 +52,15 @@ def full_disk(work: Path) -> dict:
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
     try:
-        server = start_server({
-            "FLOWS_CODE_ACTIONS_DATA_DIR": str(mount), "FLOWS_CODE_ACTIONS_MIN_FREE_DISK_MB": "1",
-            "FLOWS_CODE_ACTIONS_METRICS_DIR": str(work / "metrics"),
-        }, work, workers=1)
+        server = start_server(
+            {
+                "FLOWS_CODE_ACTIONS_DATA_DIR": str(mount),
+                "FLOWS_CODE_ACTIONS_MIN_FREE_DISK_MB": "1",
+                "FLOWS_CODE_ACTIONS_METRICS_DIR": str(work / "metrics"),
+            },
+            work,
+            workers=1,
+        )
         try:
             client = CodeClient(server, timeout=30)
             client.create(HELLO)
@@ -91,15 +96,31 @@ def full_disk(work: Path) -> dict:
 def redis_killed(work: Path) -> dict:
     port = free_port()
     redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(work)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     time.sleep(0.5)  # bench only: let the fresh redis-server bind
-    server = start_server({
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "data"),
-        "FLOWS_CODE_ACTIONS_REDIS": f"redis://127.0.0.1:{port}/0",
-    }, work, workers=1)
+    server = start_server(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "data"),
+            "FLOWS_CODE_ACTIONS_REDIS": f"redis://127.0.0.1:{port}/0",
+        },
+        work,
+        workers=1,
+    )
     try:
         client = CodeClient(server, timeout=30)
         code = client.create(HELLO)

@@ -148,7 +148,9 @@ class RunConsumer(BrokerConsumer):
             if not isinstance(job, dict) or not isinstance(job.get("run_id"), str):
                 raise Malformed("expected a JSON object with a run_id")
         except Malformed as exc:
-            log.warning("dropped an unreadable async run message: %s (%s)", exc, describe_message(message))
+            log.warning(
+                "dropped an unreadable async run message: %s (%s)", exc, describe_message(message)
+            )
             message.ack()
             return
         redelivered = bool((message.delivery_info or {}).get("redelivered"))
@@ -194,7 +196,9 @@ class RunConsumer(BrokerConsumer):
                 self.should_stop = True
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
-        log.warning("dropped an unreadable async run message: %s (%s)", exc, describe_message(message))
+        log.warning(
+            "dropped an unreadable async run message: %s (%s)", exc, describe_message(message)
+        )
         message.ack()
 
     def close(self) -> None:

@@ -142,8 +142,10 @@ class BrokerConsumer(ConsumerMixin):
         """ConsumerMixin's, retrying every 1 to 5 s and giving up at once when stopped."""
         with self.create_connection() as conn:
             conn.ensure_connection(
-                self.on_connection_error, self.connect_max_retries,
-                callback=self.stop_if_asked, **RECONNECT_INTERVALS,
+                self.on_connection_error,
+                self.connect_max_retries,
+                callback=self.stop_if_asked,
+                **RECONNECT_INTERVALS,
             )
             yield conn
 
@@ -163,13 +165,15 @@ class BrokerConsumer(ConsumerMixin):
                 if not self.should_stop:
                     log.warning(
                         "lost the connection to the broker at %s: %r; reconnecting",
-                        self.address, exc,
+                        self.address,
+                        exc,
                     )
 
 
 @contextmanager
 def stop_on_signals(consumer: BrokerConsumer) -> Iterator[None]:
     """SIGTERM and SIGINT ask ``consumer`` to stop; the previous handlers come back after."""
+
     def handle(signum: int, frame: Any) -> None:
         consumer.stop()
 

@@ -89,7 +89,9 @@ def parse_rule(term: str) -> Rule:
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise PolicyError(f"{term!r}: expected a CIDR such as 10.0.0.0/8 or an address:port") from None
+        raise PolicyError(
+            f"{term!r}: expected a CIDR such as 10.0.0.0/8 or an address:port"
+        ) from None
     return Rule(network, port)
 
 

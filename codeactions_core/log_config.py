@@ -66,8 +66,10 @@ def configure_error_reporting(settings: Settings) -> bool:
     try:
         sentry_sdk = importlib.import_module("sentry_sdk")
     except ImportError:
-        log.warning("FLOWS_CODE_ACTIONS_SENTRY_DSN is set but sentry-sdk is not installed: "
-                    "errors are only logged (pip install sentry-sdk)")
+        log.warning(
+            "FLOWS_CODE_ACTIONS_SENTRY_DSN is set but sentry-sdk is not installed: "
+            "errors are only logged (pip install sentry-sdk)"
+        )
         return False
     sentry_sdk.init(dsn=settings.sentry_dsn, environment=settings.environment)
     return True

@@ -63,7 +63,9 @@ def mark_worker_dead(directory: str | Path, pid: int) -> None:
 class Metrics:
     """One process's metrics. ``multiprocess_dir``: share values with the other workers there."""
 
-    def __init__(self, multiprocess_dir: str | Path | None = None, *, code_labels: bool = True) -> None:
+    def __init__(
+        self, multiprocess_dir: str | Path | None = None, *, code_labels: bool = True
+    ) -> None:
         self.code_labels = code_labels
         """False: ``project_uuid`` and ``code_id`` are left empty (METRICS_CODE_LABELS)."""
         self.multiprocess_dir = str(multiprocess_dir) if multiprocess_dir else None
@@ -77,8 +79,11 @@ class Metrics:
         code_labels = ("project_uuid", "code_id")
         self.runs = Counter("ca_run_count", "Runs of a code.", code_labels, registry=self.registry)
         self.run_elapsed = Histogram(
-            "ca_run_elapsed", "Seconds a run took, from request to stored result.", code_labels,
-            buckets=RUN_BUCKETS, registry=self.registry,
+            "ca_run_elapsed",
+            "Seconds a run took, from request to stored result.",
+            code_labels,
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
         )
         self.codes_created = Counter(
             "ca_code_created_count", "Codes created.", code_labels, registry=self.registry
@@ -86,63 +91,100 @@ class Metrics:
         self.codes_updated = Counter(
             "ca_code_updated_count", "Codes updated.", code_labels, registry=self.registry
         )
-        self.pool_workers = self._gauge("workerpool_workers_total", "Runs a server executes at once.")
+        self.pool_workers = self._gauge(
+            "workerpool_workers_total", "Runs a server executes at once."
+        )
         self.pool_busy = self._gauge("workerpool_workers_busy", "Runs executing now.")
         self.pool_queued = self._gauge("workerpool_queue_size", "Runs waiting for a worker.")
         self.pool_capacity = self._gauge("workerpool_queue_capacity", "Runs that may wait.")
-        self.tasks_submitted = self._counter("workerpool_tasks_submitted", "Runs that got a worker.")
+        self.tasks_submitted = self._counter(
+            "workerpool_tasks_submitted", "Runs that got a worker."
+        )
         self.tasks_completed = self._counter("workerpool_tasks_completed", "Runs that completed.")
-        self.tasks_failed = self._counter("workerpool_tasks_failed", "Runs that failed (not timeouts).")
-        self.tasks_rejected = self._counter("workerpool_tasks_rejected", "Runs refused: queue full.")
-        self.tasks_timeout = self._counter("workerpool_tasks_timeout", "Runs killed at their timeout.")
+        self.tasks_failed = self._counter(
+            "workerpool_tasks_failed", "Runs that failed (not timeouts)."
+        )
+        self.tasks_rejected = self._counter(
+            "workerpool_tasks_rejected", "Runs refused: queue full."
+        )
+        self.tasks_timeout = self._counter(
+            "workerpool_tasks_timeout", "Runs killed at their timeout."
+        )
         self.queue_wait = Histogram(
-            "workerpool_queue_wait_seconds", "Seconds a run waited for a worker.",
-            buckets=HTTP_BUCKETS, registry=self.registry,
+            "workerpool_queue_wait_seconds",
+            "Seconds a run waited for a worker.",
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
         )
         self.task_duration = Histogram(
-            "workerpool_task_duration_seconds", "Seconds a run held its worker.",
-            buckets=RUN_BUCKETS, registry=self.registry,
+            "workerpool_task_duration_seconds",
+            "Seconds a run held its worker.",
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
         )
         self.http_requests = Counter(
-            "http_requests", "HTTP requests by route template.", ("method", "route", "status"),
+            "http_requests",
+            "HTTP requests by route template.",
+            ("method", "route", "status"),
             registry=self.registry,
         )
         self.http_duration = Histogram(
-            "http_request_duration_seconds", "Seconds to answer an HTTP request, by route template.",
-            ("method", "route"), buckets=HTTP_BUCKETS, registry=self.registry,
+            "http_request_duration_seconds",
+            "Seconds to answer an HTTP request, by route template.",
+            ("method", "route"),
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
         )
         # The old service's HTTP series (echo's Prometheus middleware, subsystem "codeactions"),
         # kept beside the new ones for existing dashboards; ``url`` is the route template.
         old_labels = ("code", "method", "host", "url")
         self.old_requests = Counter(
-            "codeactions_requests", "How many HTTP requests processed, partitioned by status code "
-            "and HTTP method.", old_labels, registry=self.registry,
+            "codeactions_requests",
+            "How many HTTP requests processed, partitioned by status code and HTTP method.",
+            old_labels,
+            registry=self.registry,
         )
         self.old_duration = Histogram(
-            "codeactions_request_duration_seconds", "The HTTP request latencies in seconds.",
-            old_labels, buckets=HTTP_BUCKETS, registry=self.registry,
+            "codeactions_request_duration_seconds",
+            "The HTTP request latencies in seconds.",
+            old_labels,
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
         )
         self.old_request_size = Histogram(
-            "codeactions_request_size_bytes", "The HTTP request sizes in bytes.", old_labels,
-            buckets=SIZE_BUCKETS, registry=self.registry,
+            "codeactions_request_size_bytes",
+            "The HTTP request sizes in bytes.",
+            old_labels,
+            buckets=SIZE_BUCKETS,
+            registry=self.registry,
         )
         self.old_response_size = Histogram(
-            "codeactions_response_size_bytes", "The HTTP response sizes in bytes.", old_labels,
-            buckets=SIZE_BUCKETS, registry=self.registry,
+            "codeactions_response_size_bytes",
+            "The HTTP response sizes in bytes.",
+            old_labels,
+            buckets=SIZE_BUCKETS,
+            registry=self.registry,
         )
         self._hosts: set[str] = set()
         self._hosts_lock = threading.Lock()
         self.flow_executions = Counter(
-            "ca_flow_executions_finished", "Flow executions that ended, by status.", ("status",),
+            "ca_flow_executions_finished",
+            "Flow executions that ended, by status.",
+            ("status",),
             registry=self.registry,
         )
         self.flow_steps = Counter(
-            "ca_flow_steps", "Flow steps run, by step type and outcome (completed, waiting, failed).",
-            ("type", "status"), registry=self.registry,
+            "ca_flow_steps",
+            "Flow steps run, by step type and outcome (completed, waiting, failed).",
+            ("type", "status"),
+            registry=self.registry,
         )
         self.flow_step_duration = Histogram(
-            "ca_flow_step_duration_seconds", "Seconds a flow step ran, by step type.", ("type",),
-            buckets=RUN_BUCKETS, registry=self.registry,
+            "ca_flow_step_duration_seconds",
+            "Seconds a flow step ran, by step type.",
+            ("type",),
+            buckets=RUN_BUCKETS,
+            registry=self.registry,
         )
         self.rate_limiter_errors = self._counter(
             "ca_rate_limiter_errors",
@@ -192,7 +234,9 @@ class Metrics:
             self.tasks_completed.inc()
 
     def code_saved(self, project_uuid: str, code_id: str, *, created: bool) -> None:
-        (self.codes_created if created else self.codes_updated).labels(*self._code(project_uuid, code_id)).inc()
+        (self.codes_created if created else self.codes_updated).labels(
+            *self._code(project_uuid, code_id)
+        ).inc()
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in HTTP_METHODS else "OTHER"
@@ -200,8 +244,15 @@ class Metrics:
         self.http_duration.labels(method, route).observe(seconds)
 
     def http_exchange(
-        self, method: str, route: str, status: int, seconds: float, *, host: str,
-        request_bytes: int, response_bytes: int,
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        *,
+        host: str,
+        request_bytes: int,
+        response_bytes: int,
     ) -> None:
         """The old service's series of one request (``url`` = route template)."""
         method = method if method in HTTP_METHODS else "OTHER"
@@ -253,12 +304,16 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 
 
 REFUSED: tuple[tuple[type[CodeActionsError], str], ...] = (
-    (Unauthenticated, "401 Unauthorized"), (Unavailable, "503 Service Unavailable"),
+    (Unauthenticated, "401 Unauthorized"),
+    (Unavailable, "503 Service Unavailable"),
 )
 
 
 def serve_metrics(
-    metrics: Metrics, host: str, port: int, authorize: Callable[[Mapping[str, str]], None] | None = None
+    metrics: Metrics,
+    host: str,
+    port: int,
+    authorize: Callable[[Mapping[str, str]], None] | None = None,
 ) -> WSGIServer:
     """Serve ``GET /metrics`` on ``host:port`` from a thread (for processes other than
     ``serve``, which answers /metrics itself); ``shutdown()`` the server to stop.
@@ -270,16 +325,22 @@ def serve_metrics(
             return [b"only /metrics here\n"]
         if authorize is not None:
             headers = {
-                key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")
+                key[5:].replace("_", "-").lower(): value
+                for key, value in environ.items()
+                if key.startswith("HTTP_")
             }
             try:
                 authorize(headers)
             except CodeActionsError as exc:
-                status = next((text for kind, text in REFUSED if isinstance(exc, kind)), "403 Forbidden")
+                status = next(
+                    (text for kind, text in REFUSED if isinstance(exc, kind)), "403 Forbidden"
+                )
                 start_response(status, [("Content-Type", "application/json")])
                 return [json.dumps({"message": exc.message}).encode()]
         body, content_type = metrics.render()
-        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_Quiet)

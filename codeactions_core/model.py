@@ -8,7 +8,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_LOG_CONTENT = 8000
@@ -62,14 +62,14 @@ def canonical_id(raw: str) -> str:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime) -> str:
     """Format a datetime as RFC 3339 in UTC, with a ``Z`` suffix like Go's encoder."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    text = moment.astimezone(timezone.utc).isoformat()
+        moment = moment.replace(tzinfo=UTC)
+    text = moment.astimezone(UTC).isoformat()
     return text.removesuffix("+00:00") + "Z"
 
 
@@ -281,7 +281,9 @@ class Project:
         return {
             "uuid": self.uuid,
             "name": self.name,
-            "authorizations": [{"user_email": a.user_email, "role": int(a.role)} for a in self.authorizations],
+            "authorizations": [
+                {"user_email": a.user_email, "role": int(a.role)} for a in self.authorizations
+            ],
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         }

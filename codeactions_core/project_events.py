@@ -64,7 +64,9 @@ def event_routes(settings: Settings, projects: ProjectService) -> list[EventRout
             "project", settings.project_exchange, settings.project_queue, projects.apply_project
         ),
         EventRoute(
-            "permission", settings.permission_exchange, settings.permission_queue,
+            "permission",
+            settings.permission_exchange,
+            settings.permission_queue,
             projects.apply_permission,
         ),
     ]
@@ -134,7 +136,9 @@ class EventConsumer(BrokerConsumer):
     def refuse(self, route: EventRoute, message: Message, exc: Exception) -> None:
         """Log a message that can never be stored, and acknowledge it."""
         reason = exc.message if isinstance(exc, CodeActionsError) else str(exc)
-        log.warning("dropped a malformed %s event: %s (%s)", route.kind, reason, describe_message(message))
+        log.warning(
+            "dropped a malformed %s event: %s (%s)", route.kind, reason, describe_message(message)
+        )
         message.ack()
 
     def retry_later(self, route: EventRoute, message: Message, exc: Exception) -> None:
@@ -144,7 +148,11 @@ class EventConsumer(BrokerConsumer):
             logging.WARNING if isinstance(exc, CodeActionsError) else logging.ERROR,
             "could not store a %s event, not acknowledged: %s: %s; "
             "requeued, retrying in %.1f s (%s)",
-            route.kind, type(exc).__name__, exc, pause, describe_message(message),
+            route.kind,
+            type(exc).__name__,
+            exc,
+            pause,
+            describe_message(message),
             exc_info=not isinstance(exc, CodeActionsError),
         )
         message.requeue()
@@ -182,9 +190,7 @@ def describe_routes(routes: list[EventRoute]) -> str:
     )
 
 
-def run_consumer(
-    settings: Settings, projects: ProjectService, release: Callable[[], None]
-) -> None:
+def run_consumer(settings: Settings, projects: ProjectService, release: Callable[[], None]) -> None:
     """Consume events until SIGTERM or SIGINT; every broker failure is retried meanwhile.
     ``release`` gives the store's connection back after each message."""
     consumer = EventConsumer.from_settings(settings, projects, release)

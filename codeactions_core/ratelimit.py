@@ -85,7 +85,9 @@ def decide(limit: int, count: int, reset_ms: float, counted: bool = True) -> Rat
 class MemoryRateLimiter:
     """Fixed windows counted in this process (the embedded default)."""
 
-    def __init__(self, limit: int, window: int, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, window: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.limit = limit
         self.window = window
         self._clock = clock
@@ -161,12 +163,17 @@ class RedisRateLimiter:
         log.warning("rate limiter: Redis unavailable (%s: %s); %s", type(exc).__name__, exc, action)
 
 
-def build_rate_limiter(settings: Settings, on_failure: Callable[[], None] = lambda: None) -> RateLimiter:
+def build_rate_limiter(
+    settings: Settings, on_failure: Callable[[], None] = lambda: None
+) -> RateLimiter:
     """Redis when ``FLOWS_CODE_ACTIONS_REDIS`` is set, else this process's own counts."""
     limit, window = settings.code_limiter_max_requests, settings.code_limiter_window
     if not settings.redis:
         return MemoryRateLimiter(limit, window)
     return RedisRateLimiter(
-        connect_redis(settings.redis, timeout=settings.redis_timeout), limit, window,
-        fail_open=settings.rate_limit_fail_open, on_failure=on_failure,
+        connect_redis(settings.redis, timeout=settings.redis_timeout),
+        limit,
+        window,
+        fail_open=settings.rate_limit_fail_open,
+        on_failure=on_failure,
     )

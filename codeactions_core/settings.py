@@ -113,7 +113,16 @@ def parse_network_mode(raw: str) -> str:
     return value
 
 
-SANDBOX_PROTECTIONS = ("namespaces", "filesystem", "network", "egress", "seccomp", "uid", "cgroups", "cpu")
+SANDBOX_PROTECTIONS = (
+    "namespaces",
+    "filesystem",
+    "network",
+    "egress",
+    "seccomp",
+    "uid",
+    "cgroups",
+    "cpu",
+)
 
 
 def parse_protections(raw: str) -> tuple[str, ...]:
@@ -125,7 +134,9 @@ def parse_protections(raw: str) -> tuple[str, ...]:
         elif term in SANDBOX_PROTECTIONS:
             names.append(term)
         else:
-            raise ValueError(f"unknown protection {term!r} (known: {', '.join(SANDBOX_PROTECTIONS)}, all)")
+            raise ValueError(
+                f"unknown protection {term!r} (known: {', '.join(SANDBOX_PROTECTIONS)}, all)"
+            )
     return tuple(dict.fromkeys(names))
 
 
@@ -209,16 +220,15 @@ class Settings:
     ``plugin``); filled by ``from_env(plugins=...)``."""
 
     host: str = setting(
-        "0.0.0.0", "Address the API listens on; `:` or `:PORT` (the old service's forms) mean all "
-        "interfaces (and that port when PORT is unset)."
+        "0.0.0.0",
+        "Address the API listens on; `:` or `:PORT` (the old service's forms) mean all "
+        "interfaces (and that port when PORT is unset).",
     )
     port: int = setting(8050, "Port the API listens on.", parse=port)
     data_dir: str = setting(
         "./data", "Directory for the embedded SQLite database and local caches."
     )
-    web_workers: int = setting(
-        2, "Worker processes of `codeactions serve`.", parse=at_least(1)
-    )
+    web_workers: int = setting(2, "Worker processes of `codeactions serve`.", parse=at_least(1))
     web_threads: int = setting(
         0,
         "Threads per server process (the API runs in them behind an asyncio front). A request, "
@@ -241,9 +251,7 @@ class Settings:
         "`postgres://postgres@127.0.0.1:5432/<DB_NAME>` for PostgreSQL.",
         secret=True,
     )
-    db_name: str = setting(
-        "codeactions", "PostgreSQL database name when `DB_URI` names none."
-    )
+    db_name: str = setting("codeactions", "PostgreSQL database name when `DB_URI` names none.")
     db_max_pool_size: int = setting(
         10,
         "Most database connections each process keeps per pool (PostgreSQL: a second pool writes "
@@ -313,9 +321,7 @@ class Settings:
     cleaner_schedule_time: str = setting(
         "01:00", "Time of day (HH:MM, UTC) the cleaners run.", parse=parse_clock
     )
-    cleaner_retention_period: int = setting(
-        30, "Days runs and logs are kept.", parse=at_least(1)
-    )
+    cleaner_retention_period: int = setting(30, "Days runs and logs are kept.", parse=at_least(1))
     cleaner_batch_size: int = setting(
         1000, "Rows a cleaner deletes per statement.", parse=at_least(1)
     )
@@ -326,7 +332,8 @@ class Settings:
         parse=at_least(10),
     )
     schedule_poll_seconds: float = setting(
-        5.0, "How often `codeactions scheduler` looks for schedules that are due.",
+        5.0,
+        "How often `codeactions scheduler` looks for schedules that are due.",
         parse=at_least(0.2, parse_float),
     )
     schedule_misfire_grace_seconds: int = setting(
@@ -353,7 +360,9 @@ class Settings:
         300, "Seconds `pip install` of libraries may take.", parse=at_least(10)
     )
 
-    worker_pool_size: int = setting(4, "Runs executing at once per server process.", parse=at_least(1))
+    worker_pool_size: int = setting(
+        4, "Runs executing at once per server process.", parse=at_least(1)
+    )
     worker_pool_queue_size: int = setting(
         100, "Runs waiting per server process before new ones get 503.", parse=at_least(0)
     )
@@ -383,7 +392,7 @@ class Settings:
     graceful_timeout: int = setting(
         330,
         "Seconds `serve` lets in-flight runs finish after SIGTERM (the longest code timeout, 300, "
-        "plus a margin); runs still going then are recorded failed \"server shutting down\".",
+        'plus a margin); runs still going then are recorded failed "server shutting down".',
         parse=at_least(0),
     )
     header_timeout: float = setting(
@@ -392,7 +401,8 @@ class Settings:
         parse=at_least(0.1, parse_float),
     )
     body_timeout: float = setting(
-        30.0, "Seconds a client has to send a request's body before it gets 408.",
+        30.0,
+        "Seconds a client has to send a request's body before it gets 408.",
         parse=at_least(0.1, parse_float),
     )
     max_connections: int = setting(
@@ -413,19 +423,23 @@ class Settings:
     )
 
     sandbox_memory_mb: int = setting(
-        512, "Memory a run may use, in MiB (address space; also its memory cgroup when available).",
+        512,
+        "Memory a run may use, in MiB (address space; also its memory cgroup when available).",
         parse=at_least(32),
     )
     sandbox_processes: int = setting(
         64, "Processes and threads one run may have (pids cgroup).", parse=at_least(8)
     )
-    sandbox_file_size_mb: int = setting(16, "Largest file a run may write, in MiB.", parse=at_least(1))
+    sandbox_file_size_mb: int = setting(
+        16, "Largest file a run may write, in MiB.", parse=at_least(1)
+    )
     sandbox_scratch_mb: int = setting(
         64, "Size of a run's private scratch directory (/tmp), in MiB.", parse=at_least(1)
     )
     sandbox_open_files: int = setting(256, "Files a run may have open at once.", parse=at_least(16))
     sandbox_output_kb: int = setting(
-        1024, "Bytes kept of each of a run's stdout and stderr, in KiB (the rest is cut).",
+        1024,
+        "Bytes kept of each of a run's stdout and stderr, in KiB (the rest is cut).",
         parse=at_least(1),
     )
     sandbox_network: str = setting(
@@ -494,12 +508,20 @@ class Settings:
         "Comma-separated paths masked by an empty directory if a runtime binds a folder holding them.",
         parse=parse_terms,
     )
-    resource_enabled: bool = setting(False, "Put runs in cgroups with the limits below.", parse=parse_bool)
+    resource_enabled: bool = setting(
+        False, "Put runs in cgroups with the limits below.", parse=parse_bool
+    )
     cpu_shares: int = setting(0, "cgroup CPU shares of a run (0: unset).", parse=at_least(0))
-    cpu_quota: int = setting(0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0))
-    memory_limit: int = setting(0, "cgroup memory limit of a run in bytes (0: unset).", parse=at_least(0))
+    cpu_quota: int = setting(
+        0, "cgroup CPU quota in microseconds per 100 ms (0: unset).", parse=at_least(0)
+    )
+    memory_limit: int = setting(
+        0, "cgroup memory limit of a run in bytes (0: unset).", parse=at_least(0)
+    )
 
-    rabbitmq_url: str = setting("", "AMQP URL of the broker for project and permission events.", secret=True)
+    rabbitmq_url: str = setting(
+        "", "AMQP URL of the broker for project and permission events.", secret=True
+    )
     project_exchange: str = setting("projects.topic", "Topic exchange of project events.")
     project_queue: str = setting("code-actions.projects", "Queue of project events.")
     permission_exchange: str = setting("permissions.topic", "Topic exchange of permission events.")
@@ -510,10 +532,16 @@ class Settings:
         aliases=(PREFIX + "PERMISSION_QUEUE",),
     )
 
-    flow_exchange: str = setting("codeactions.flows", "Direct exchange announcing flow executions that are due.")
-    flow_queue: str = setting("codeactions.flow-executions", "Queue `codeactions worker` takes due executions from.")
+    flow_exchange: str = setting(
+        "codeactions.flows", "Direct exchange announcing flow executions that are due."
+    )
+    flow_queue: str = setting(
+        "codeactions.flow-executions", "Queue `codeactions worker` takes due executions from."
+    )
     flow_worker_threads: int = setting(
-        4, "Executions one `codeactions worker` (or server process) drives at once.", parse=at_least(1)
+        4,
+        "Executions one `codeactions worker` (or server process) drives at once.",
+        parse=at_least(1),
     )
     worker_metrics_port: int = setting(
         0,
@@ -527,12 +555,16 @@ class Settings:
         parse=at_least(2),
     )
     flow_poll_seconds: float = setting(
-        1.0, "How often workers look in the store for executions that are due (waits that ended, "
-        "executions a dead worker left).", parse=at_least(0.05, parse_float),
+        1.0,
+        "How often workers look in the store for executions that are due (waits that ended, "
+        "executions a dead worker left).",
+        parse=at_least(0.05, parse_float),
     )
     flow_wait_seconds: float = setting(
-        30.0, "Longest `POST /flows/{id}/executions?wait=true` waits for the execution to finish "
-        "before answering 202 with it unfinished.", parse=at_least(0, parse_float),
+        30.0,
+        "Longest `POST /flows/{id}/executions?wait=true` waits for the execution to finish "
+        "before answering 202 with it unfinished.",
+        parse=at_least(0, parse_float),
     )
     flows_in_server: bool | None = setting(
         None,
@@ -552,7 +584,8 @@ class Settings:
         4, "Async runs one `codeactions worker` executes at once.", parse=at_least(1)
     )
     callback_attempts: int = setting(
-        5, "Attempts to deliver a finished async run to its `callback_url` (any 2xx ends them).",
+        5,
+        "Attempts to deliver a finished async run to its `callback_url` (any 2xx ends them).",
         parse=at_least(1),
     )
     callback_backoff_seconds: float = setting(
@@ -561,7 +594,8 @@ class Settings:
         parse=at_least(0, parse_float),
     )
     callback_timeout_seconds: float = setting(
-        10.0, "Seconds one callback attempt may take (connecting, sending, reading the answer).",
+        10.0,
+        "Seconds one callback attempt may take (connecting, sending, reading the answer).",
         parse=at_least(0.1, parse_float),
     )
 
@@ -598,18 +632,24 @@ class Settings:
         parse=at_least(0),
     )
     run_max_log_lines: int = setting(
-        1000, "Log lines the server keeps of one run, whatever the sandbox reports (the rest are "
-        "dropped and counted in a last line).", parse=at_least(1),
+        1000,
+        "Log lines the server keeps of one run, whatever the sandbox reports (the rest are "
+        "dropped and counted in a last line).",
+        parse=at_least(1),
     )
     run_max_log_kb: int = setting(
         1024, "Bytes of log lines the server keeps of one run, in KiB.", parse=at_least(1)
     )
     run_max_result_kb: int = setting(
-        4096, "Largest result the server stores, in KiB: a larger one fails the run.", parse=at_least(1)
+        4096,
+        "Largest result the server stores, in KiB: a larger one fails the run.",
+        parse=at_least(1),
     )
     run_max_extra_kb: int = setting(
-        64, "Largest `extra` a runtime may report beyond stdout and stderr (which SANDBOX_OUTPUT_KB "
-        "bounds), in KiB: a larger one is dropped and the run says so.", parse=at_least(1),
+        64,
+        "Largest `extra` a runtime may report beyond stdout and stderr (which SANDBOX_OUTPUT_KB "
+        "bounds), in KiB: a larger one is dropped and the run says so.",
+        parse=at_least(1),
     )
     flow_egress_allow: tuple[str, ...] = setting(
         (),
@@ -700,10 +740,14 @@ class Settings:
         if unknown:
             raise TypeError(f"no such setting: {', '.join(sorted(unknown))}")
         core = cls(**{name: value for name, value in values.items() if name not in owned})
-        return core.with_plugin(*(
-            section(**{name: value for name, value in values.items() if owned.get(name) is section})
-            for section in plugins
-        ))
+        return core.with_plugin(
+            *(
+                section(
+                    **{name: value for name, value in values.items() if owned.get(name) is section}
+                )
+                for section in plugins
+            )
+        )
 
     def with_plugin(self, *sections: PluginSettings) -> Settings:
         """These settings with ``sections`` in place of any of the same classes."""
@@ -909,11 +953,13 @@ def ignored_variables(
     use (named once at start)."""
     environ = os.environ if environ is None else environ
     specs = [
-        *describe_settings(), *(spec for section in plugins for spec in describe_settings(section))
+        *describe_settings(),
+        *(spec for section in plugins for spec in describe_settings(section)),
     ]
     read = {name for spec in specs for name in (spec.env, *spec.aliases)}
     return sorted(
-        name for name, value in environ.items()
+        name
+        for name, value in environ.items()
         if value.strip() and name.startswith(PREFIX) and name not in read
     )
 
@@ -960,7 +1006,8 @@ class ClientEnvironment:
         return cls(
             url=(environ.get("CODEACTIONS_URL") or "").strip(),
             token=(environ.get("CODEACTIONS_TOKEN") or "").strip(),
-            config=environ.get("CODEACTIONS_CONFIG") or str(Path(config_home) / "codeactions" / "client.toml"),
+            config=environ.get("CODEACTIONS_CONFIG")
+            or str(Path(config_home) / "codeactions" / "client.toml"),
         )
 
 

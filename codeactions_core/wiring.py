@@ -98,7 +98,9 @@ class Services:
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()
         self.runtimes.stop()
-        if self.log_store is not self.store.logs and callable(getattr(self.log_store, "close", None)):
+        if self.log_store is not self.store.logs and callable(
+            getattr(self.log_store, "close", None)
+        ):
             self.log_store.close()
         self.store.close()
 
@@ -153,22 +155,39 @@ def build_services(
     metrics = Metrics(settings.metrics_dir or None, code_labels=settings.metrics_code_labels)
     per_project, per_project_queue = settings.project_run_limits
     pool = RunPool(
-        settings.worker_pool_size, settings.worker_pool_queue_size, observer=metrics,
-        per_project=per_project, per_project_queue=per_project_queue,
+        settings.worker_pool_size,
+        settings.worker_pool_queue_size,
+        observer=metrics,
+        per_project=per_project,
+        per_project_queue=per_project_queue,
     )
     libs = LibraryService(settings, store.libs)
     codes = CodeService(
-        store.codes, runtimes=runtimes, blacklist=settings.blacklist, libraries=libs,
-        observer=metrics, versions=getattr(store, "versions", None),
+        store.codes,
+        runtimes=runtimes,
+        blacklist=settings.blacklist,
+        libraries=libs,
+        observer=metrics,
+        versions=getattr(store, "versions", None),
         schedules=getattr(store, "schedules", None),
     )
     secrets = SecretService(store.secrets, settings.secrets_key)
     runs = RunService(
-        codes, TrackedRuns(store.runs, IN_FLIGHT), log_store, runtimes, pool, release=store.release, observer=metrics,
-        endpoint_types=settings.endpoint_code_types, redact_headers=settings.redact_headers,
-        limits=run_limits(settings), secrets=secrets,
+        codes,
+        TrackedRuns(store.runs, IN_FLIGHT),
+        log_store,
+        runtimes,
+        pool,
+        release=store.release,
+        observer=metrics,
+        endpoint_types=settings.endpoint_code_types,
+        redact_headers=settings.redact_headers,
+        limits=run_limits(settings),
+        secrets=secrets,
         leases=RunLeases(
-            store.runs, timedelta(seconds=settings.run_lease_seconds), owner=run_owner(instance),
+            store.runs,
+            timedelta(seconds=settings.run_lease_seconds),
+            owner=run_owner(instance),
             release=store.release,
         ),
     )
@@ -179,8 +198,11 @@ def build_services(
     step_runners = load_step_runners(pm, settings)
     sweeper = ExecutionDriver(
         FlowEngine(
-            store.flows, step_runners, owner=new_holder(),
-            lease=timedelta(seconds=settings.flow_lease_seconds), run_code=code_runner(codes, runs),
+            store.flows,
+            step_runners,
+            owner=new_holder(),
+            lease=timedelta(seconds=settings.flow_lease_seconds),
+            run_code=code_runner(codes, runs),
             observer=metrics,
         ),
         store.flows,

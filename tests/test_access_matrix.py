@@ -56,18 +56,27 @@ _fresh = itertools.count()
 def world(tmp_path_factory):
     with userinfo_server(USERS) as oidc:
         settings = Settings.of(
-            OidcSettings, data_dir=str(tmp_path_factory.mktemp("data")), auth_token=TOKEN, metrics_token=METRICS_TOKEN,
+            OidcSettings,
+            data_dir=str(tmp_path_factory.mktemp("data")),
+            auth_token=TOKEN,
+            metrics_token=METRICS_TOKEN,
             secrets_key=(new_key(),),
             **oidc.settings(),
         )
         with api_client(settings) as (client, services):
-            for user, role, project in (("viewer", 1, PROJECT), ("contributor", 2, PROJECT),
-                                        ("moderator", 3, PROJECT), ("other-moderator", 3, OTHER)):
+            for user, role, project in (
+                ("viewer", 1, PROJECT),
+                ("contributor", 2, PROJECT),
+                ("moderator", 3, PROJECT),
+                ("other-moderator", 3, OTHER),
+            ):
                 services.store.permissions.upsert(project, USERS[user]["email"], role)
             service = CALLERS["service"]
             code = client.simulate_post("/code", params=CREATE, body=CODE, headers=service).json
             run = client.simulate_post(f"/run/{code['id']}", headers=service).json["result"]
-            log = client.simulate_get("/codelog", params={"run_id": run["id"]}, headers=service).json["data"][0]
+            log = client.simulate_get(
+                "/codelog", params={"run_id": run["id"]}, headers=service
+            ).json["data"][0]
             flow = published_flow(client)
             execution = start(client, flow)
             queued = client.simulate_post(
@@ -75,9 +84,16 @@ def world(tmp_path_factory):
             )
             client.simulate_post(f"/projects/{PROJECT}/signing-key", headers=service)
             schedule = new_schedule(client, code["id"])
-            yield {"client": client, "code": code["id"], "run": run["id"], "log": log["id"],
-                   "flow": flow, "execution": execution, "async run": queued.json["run_id"],
-                   "schedule": schedule}
+            yield {
+                "client": client,
+                "code": code["id"],
+                "run": run["id"],
+                "log": log["id"],
+                "flow": flow,
+                "execution": execution,
+                "async run": queued.json["run_id"],
+                "schedule": schedule,
+            }
 
 
 STEPS = [{"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 3600}}]
@@ -89,36 +105,50 @@ def new_flow(client) -> str:
 
 
 def new_draft(client, flow_id: str) -> int:
-    created = client.simulate_post(f"/flows/{flow_id}/versions", json={"steps": STEPS}, headers=CALLERS["service"])
+    created = client.simulate_post(
+        f"/flows/{flow_id}/versions", json={"steps": STEPS}, headers=CALLERS["service"]
+    )
     return created.json["version_number"]
 
 
 def published_flow(client) -> str:
     flow_id = new_flow(client)
-    client.simulate_post(f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish", headers=CALLERS["service"])
+    client.simulate_post(
+        f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish",
+        headers=CALLERS["service"],
+    )
     return flow_id
 
 
 def with_archived_version(client) -> str:
     """A flow whose version 1 is archived (version 2 published)."""
     flow_id = published_flow(client)
-    client.simulate_post(f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish", headers=CALLERS["service"])
+    client.simulate_post(
+        f"/flows/{flow_id}/versions/{new_draft(client, flow_id)}/publish",
+        headers=CALLERS["service"],
+    )
     return flow_id
 
 
 def start(client, flow_id: str) -> str:
-    return client.simulate_post(f"/flows/{flow_id}/executions", json={}, headers=CALLERS["service"]).json["id"]
+    return client.simulate_post(
+        f"/flows/{flow_id}/executions", json={}, headers=CALLERS["service"]
+    ).json["id"]
 
 
 def new_code(world) -> str:
-    created = world["client"].simulate_post("/code", params=CREATE, body=CODE, headers=CALLERS["service"])
+    created = world["client"].simulate_post(
+        "/code", params=CREATE, body=CODE, headers=CALLERS["service"]
+    )
     return created.json["id"]
 
 
 def new_secret(world) -> str:
     name = f"GONE{next(_fresh)}"
     put = world["client"].simulate_put(
-        f"/projects/{PROJECT}/secrets/{name}", json={"value": "to-delete"}, headers=CALLERS["service"]
+        f"/projects/{PROJECT}/secrets/{name}",
+        json={"value": "to-delete"},
+        headers=CALLERS["service"],
     )
     assert put.status_code == 200, put.text
     return name
@@ -128,7 +158,9 @@ EVERY_HOUR = {"cron": "0 * * * *", "timezone": "Europe/Lisbon"}
 
 
 def new_schedule(client, code_id: str) -> str:
-    created = client.simulate_post(f"/code/{code_id}/schedules", json=EVERY_HOUR, headers=CALLERS["service"])
+    created = client.simulate_post(
+        f"/code/{code_id}/schedules", json=EVERY_HOUR, headers=CALLERS["service"]
+    )
     return created.json["id"]
 
 
@@ -141,13 +173,23 @@ ROUTES = {
     "logs of a run": ("read", lambda w: ("GET", "/codelog", {"params": {"run_id": w["run"]}})),
     "logs of a code": ("read", lambda w: ("GET", "/codelog", {"params": {"code_id": w["code"]}})),
     "create code": ("write", lambda w: ("POST", "/code", {"params": CREATE, "body": CODE})),
-    "create code (admin)": ("write", lambda w: ("POST", "/admin/code", {"params": CREATE, "body": CODE})),
-    "update code": ("write", lambda w: ("PATCH", f"/code/{w['code']}", {"params": {"name": "renamed"}})),
-    "update code (admin)": ("write", lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}})),
+    "create code (admin)": (
+        "write",
+        lambda w: ("POST", "/admin/code", {"params": CREATE, "body": CODE}),
+    ),
+    "update code": (
+        "write",
+        lambda w: ("PATCH", f"/code/{w['code']}", {"params": {"name": "renamed"}}),
+    ),
+    "update code (admin)": (
+        "write",
+        lambda w: ("PATCH", f"/admin/code/{w['code']}", {"params": {"name": "again"}}),
+    ),
     "delete code": ("write", lambda w: ("DELETE", f"/code/{new_code(w)}", {})),
     "run": ("execute", lambda w: ("POST", f"/run/{w['code']}", {})),
     "async run": (
-        "execute", lambda w: ("POST", f"/run/{w['code']}", {"params": {"async": "true"}})
+        "execute",
+        lambda w: ("POST", f"/run/{w['code']}", {"params": {"async": "true"}}),
     ),
     "async run record": ("read", lambda w: ("GET", f"/coderun/{w['async run']}/async", {})),
     "signing key info": ("write", lambda w: ("GET", f"/projects/{PROJECT}/signing-key", {})),
@@ -157,42 +199,126 @@ ROUTES = {
     "get flow": ("read", lambda w: ("GET", f"/flows/{w['flow']}", {})),
     "list versions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/versions", {})),
     "get version": ("read", lambda w: ("GET", f"/flows/{w['flow']}/versions/1", {})),
-    "diff versions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/diff", {"params": {"from": "1", "to": "1"}})),
+    "diff versions": (
+        "read",
+        lambda w: ("GET", f"/flows/{w['flow']}/diff", {"params": {"from": "1", "to": "1"}}),
+    ),
     "list executions": ("read", lambda w: ("GET", f"/flows/{w['flow']}/executions", {})),
-    "get execution": ("read", lambda w: ("GET", f"/flows/{w['flow']}/executions/{w['execution']}", {})),
-    "create flow": ("write", lambda w: ("POST", "/flows", {"json": {"name": "n", "project_uuid": PROJECT}})),
-    "rename flow": ("write", lambda w: ("PATCH", f"/flows/{w['flow']}", {"json": {"name": "renamed"}})),
-    "deactivate flow": ("write", lambda w: ("PATCH", f"/flows/{new_flow(w['client'])}", {"json": {"is_active": False}})),
-    "create version": ("write", lambda w: ("POST", f"/flows/{w['flow']}/versions", {"json": {"steps": STEPS}})),
-    "edit draft": ("write", lambda w: (
-        "PATCH", f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}", {"json": {"change_notes": "x"}})),
-    "publish": ("write", lambda w: (
-        "POST", f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}/publish", {})),
-    "rollback": ("write", lambda w: ("POST", f"/flows/{with_archived_version(w['client'])}/versions/1/rollback", {})),
-    "execute": ("execute", lambda w: ("POST", f"/flows/{w['flow']}/executions", {"json": {"lead_id": 7}})),
-    "cancel": ("execute", lambda w: (
-        "POST", f"/flows/{w['flow']}/executions/{start(w['client'], w['flow'])}/cancel", {})),
+    "get execution": (
+        "read",
+        lambda w: ("GET", f"/flows/{w['flow']}/executions/{w['execution']}", {}),
+    ),
+    "create flow": (
+        "write",
+        lambda w: ("POST", "/flows", {"json": {"name": "n", "project_uuid": PROJECT}}),
+    ),
+    "rename flow": (
+        "write",
+        lambda w: ("PATCH", f"/flows/{w['flow']}", {"json": {"name": "renamed"}}),
+    ),
+    "deactivate flow": (
+        "write",
+        lambda w: ("PATCH", f"/flows/{new_flow(w['client'])}", {"json": {"is_active": False}}),
+    ),
+    "create version": (
+        "write",
+        lambda w: ("POST", f"/flows/{w['flow']}/versions", {"json": {"steps": STEPS}}),
+    ),
+    "edit draft": (
+        "write",
+        lambda w: (
+            "PATCH",
+            f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}",
+            {"json": {"change_notes": "x"}},
+        ),
+    ),
+    "publish": (
+        "write",
+        lambda w: (
+            "POST",
+            f"/flows/{w['flow']}/versions/{new_draft(w['client'], w['flow'])}/publish",
+            {},
+        ),
+    ),
+    "rollback": (
+        "write",
+        lambda w: ("POST", f"/flows/{with_archived_version(w['client'])}/versions/1/rollback", {}),
+    ),
+    "execute": (
+        "execute",
+        lambda w: ("POST", f"/flows/{w['flow']}/executions", {"json": {"lead_id": 7}}),
+    ),
+    "cancel": (
+        "execute",
+        lambda w: (
+            "POST",
+            f"/flows/{w['flow']}/executions/{start(w['client'], w['flow'])}/cancel",
+            {},
+        ),
+    ),
     "list code versions": ("read", lambda w: ("GET", f"/code/{w['code']}/versions", {})),
     "get code version": ("read", lambda w: ("GET", f"/code/{w['code']}/versions/1", {})),
-    "diff code versions": ("read", lambda w: (
-        "GET", f"/code/{w['code']}/diff", {"params": {"from": "1", "to": "1"}})),
-    "restore code version": ("write", lambda w: ("POST", f"/code/{w['code']}/versions/1/restore", {})),
-    "run a pinned version": ("execute", lambda w: ("POST", f"/run/{w['code']}", {"params": {"version": "1"}})),
+    "diff code versions": (
+        "read",
+        lambda w: ("GET", f"/code/{w['code']}/diff", {"params": {"from": "1", "to": "1"}}),
+    ),
+    "restore code version": (
+        "write",
+        lambda w: ("POST", f"/code/{w['code']}/versions/1/restore", {}),
+    ),
+    "run a pinned version": (
+        "execute",
+        lambda w: ("POST", f"/run/{w['code']}", {"params": {"version": "1"}}),
+    ),
     "list code schedules": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules", {})),
-    "get code schedule": ("read", lambda w: ("GET", f"/code/{w['code']}/schedules/{w['schedule']}", {})),
-    "create code schedule": ("write", lambda w: ("POST", f"/code/{w['code']}/schedules", {"json": EVERY_HOUR})),
-    "delete code schedule": ("write", lambda w: (
-        "DELETE", f"/code/{w['code']}/schedules/{new_schedule(w['client'], w['code'])}", {})),
+    "get code schedule": (
+        "read",
+        lambda w: ("GET", f"/code/{w['code']}/schedules/{w['schedule']}", {}),
+    ),
+    "create code schedule": (
+        "write",
+        lambda w: ("POST", f"/code/{w['code']}/schedules", {"json": EVERY_HOUR}),
+    ),
+    "delete code schedule": (
+        "write",
+        lambda w: (
+            "DELETE",
+            f"/code/{w['code']}/schedules/{new_schedule(w['client'], w['code'])}",
+            {},
+        ),
+    ),
     "list flow schedules": ("read", lambda w: ("GET", f"/flows/{w['flow']}/schedules", {})),
-    "create flow schedule": ("write", lambda w: ("POST", f"/flows/{w['flow']}/schedules", {"json": EVERY_HOUR})),
+    "create flow schedule": (
+        "write",
+        lambda w: ("POST", f"/flows/{w['flow']}/schedules", {"json": EVERY_HOUR}),
+    ),
     "get project": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}", {})),
-    "put project": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}})),
+    "put project": (
+        "trusted",
+        lambda w: ("PUT", f"/projects/{PROJECT}", {"json": {"name": "P", "authorizations": []}}),
+    ),
     "list permissions": ("trusted", lambda w: ("GET", f"/projects/{PROJECT}/permissions", {})),
     "list secrets": ("read", lambda w: ("GET", f"/projects/{PROJECT}/secrets", {})),
-    "put secret": ("write", lambda w: ("PUT", f"/projects/{PROJECT}/secrets/S{next(_fresh)}",
-                                       {"json": {"value": "s3cret-value"}})),
-    "delete secret": ("write", lambda w: ("DELETE", f"/projects/{PROJECT}/secrets/{new_secret(w)}", {})),
-    "put permission": ("trusted", lambda w: ("PUT", f"/projects/{PROJECT}/permissions/x{next(_fresh)}@x.org", {"json": {"role": 1}})),
+    "put secret": (
+        "write",
+        lambda w: (
+            "PUT",
+            f"/projects/{PROJECT}/secrets/S{next(_fresh)}",
+            {"json": {"value": "s3cret-value"}},
+        ),
+    ),
+    "delete secret": (
+        "write",
+        lambda w: ("DELETE", f"/projects/{PROJECT}/secrets/{new_secret(w)}", {}),
+    ),
+    "put permission": (
+        "trusted",
+        lambda w: (
+            "PUT",
+            f"/projects/{PROJECT}/permissions/x{next(_fresh)}@x.org",
+            {"json": {"role": 1}},
+        ),
+    ),
 }
 
 
@@ -201,7 +327,9 @@ ROUTES = {
 def test_access(world, route, caller):
     need, request = ROUTES[route]
     if route == "get project":
-        world["client"].simulate_put(f"/projects/{PROJECT}", json={"name": "P"}, headers=CALLERS["service"])
+        world["client"].simulate_put(
+            f"/projects/{PROJECT}", json={"name": "P"}, headers=CALLERS["service"]
+        )
     method, path, options = request(world)
     answer = world["client"].simulate_request(method, path, headers=CALLERS[caller], **options)
     if caller in ALLOWED[need]:
@@ -217,8 +345,12 @@ def test_access(world, route, caller):
 def test_deleting_a_permission(world, caller):
     email = f"gone{next(_fresh)}@x.org"
     client = world["client"]
-    client.simulate_put(f"/projects/{PROJECT}/permissions/{email}", json={"role": 2}, headers=CALLERS["service"])
-    answer = client.simulate_delete(f"/projects/{PROJECT}/permissions/{email}", headers=CALLERS[caller])
+    client.simulate_put(
+        f"/projects/{PROJECT}/permissions/{email}", json={"role": 2}, headers=CALLERS["service"]
+    )
+    answer = client.simulate_delete(
+        f"/projects/{PROJECT}/permissions/{email}", headers=CALLERS[caller]
+    )
     expected = 401 if caller in UNKNOWN else 200 if caller in ALLOWED["trusted"] else 403
     assert answer.status_code == expected
 
@@ -244,7 +376,14 @@ def test_pinning_a_version_on_a_public_route_needs_run_rights(world, caller, rou
 
 
 def test_a_forbidden_answer_says_why(world):
-    answer = world["client"].simulate_patch(f"/code/{world['code']}", params={"name": "x"}, headers=CALLERS["viewer"])
-    assert answer.json["message"] == f"viewer@x.org is a viewer of project {PROJECT!r}; this needs a moderator"
-    unknown = world["client"].simulate_get("/code", params={"project_uuid": PROJECT}, headers={"Authorization": "Token nope"})
+    answer = world["client"].simulate_patch(
+        f"/code/{world['code']}", params={"name": "x"}, headers=CALLERS["viewer"]
+    )
+    assert (
+        answer.json["message"]
+        == f"viewer@x.org is a viewer of project {PROJECT!r}; this needs a moderator"
+    )
+    unknown = world["client"].simulate_get(
+        "/code", params={"project_uuid": PROJECT}, headers={"Authorization": "Token nope"}
+    )
     assert (unknown.status_code, unknown.json["message"]) == (401, "the service token is not valid")

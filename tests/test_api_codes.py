@@ -9,22 +9,42 @@ from tests.support.samples import PYTHON_ACTION
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 CODE_KEYS = {
-    "id", "name", "type", "source", "language", "url", "project_uuid", "timeout",
-    "created_at", "updated_at", "version",
+    "id",
+    "name",
+    "type",
+    "source",
+    "language",
+    "url",
+    "project_uuid",
+    "timeout",
+    "created_at",
+    "updated_at",
+    "version",
 }
 
 
 def test_create_returns_201_with_the_code_json(client):
     result = client.simulate_post(
         "/code",
-        params={"name": "a", "language": "python", "type": "endpoint", "project_uuid": "P", "timeout": "30"},
+        params={
+            "name": "a",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": "P",
+            "timeout": "30",
+        },
         body=PYTHON_ACTION,
         headers={"Content-Type": "text/x-python"},
     )
     assert result.status_code == 201
     code = result.json
     assert set(code) == CODE_KEYS
-    assert (code["name"], code["language"], code["type"], code["project_uuid"]) == ("a", "python", "endpoint", "P")
+    assert (code["name"], code["language"], code["type"], code["project_uuid"]) == (
+        "a",
+        "python",
+        "endpoint",
+        "P",
+    )
     assert (code["source"], code["timeout"], code["url"]) == (PYTHON_ACTION, 30, "")
     assert RFC3339.match(code["created_at"]) and RFC3339.match(code["updated_at"])
 
@@ -38,7 +58,14 @@ def test_created_code_comes_back_by_get_and_by_list(client, create_code):
 
 
 def test_json_body_create(client):
-    body = {"name": "j", "type": "flow", "language": "javascript", "project_uuid": "P", "source": "exports.Run = () => 1", "timeout": 10}
+    body = {
+        "name": "j",
+        "type": "flow",
+        "language": "javascript",
+        "project_uuid": "P",
+        "source": "exports.Run = () => 1",
+        "timeout": 10,
+    }
     result = client.simulate_post("/code", json=body)
     assert result.status_code == 201, result.text
     assert {k: result.json[k] for k in body} == body
@@ -46,7 +73,8 @@ def test_json_body_create(client):
 
 def test_json_body_fields_override_the_query(client):
     result = client.simulate_post(
-        "/code", params={"name": "from-query", "type": "flow", "language": "python", "project_uuid": "P"},
+        "/code",
+        params={"name": "from-query", "type": "flow", "language": "python", "project_uuid": "P"},
         json={"name": "from-json", "source": "print(1)"},
     )
     assert result.status_code == 201
@@ -55,7 +83,9 @@ def test_json_body_fields_override_the_query(client):
 
 def test_admin_create_and_update(client):
     created = client.simulate_post(
-        "/admin/code", params={"name": "a", "language": "go", "type": "flow", "project_uuid": "P"}, body="package main"
+        "/admin/code",
+        params={"name": "a", "language": "go", "type": "flow", "project_uuid": "P"},
+        body="package main",
     )
     assert created.status_code == 201
     updated = client.simulate_patch(f"/admin/code/{created.json['id']}", params={"name": "b"})
@@ -78,7 +108,11 @@ def test_patch_changes_only_what_is_sent(client, create_code):
     code = create_code(timeout="20")
     result = client.simulate_patch(f"/code/{code['id']}", params={"name": "renamed"})
     assert result.status_code == 200
-    assert (result.json["name"], result.json["source"], result.json["timeout"]) == ("renamed", code["source"], 20)
+    assert (result.json["name"], result.json["source"], result.json["timeout"]) == (
+        "renamed",
+        code["source"],
+        20,
+    )
     assert result.json["type"] == code["type"] and result.json["language"] == code["language"]
 
 
@@ -91,10 +125,16 @@ def test_patch_source_and_timeout_query_type_and_language_only_checked(client, c
         body="print(3)",
     )
     assert result.status_code == 200
-    assert (result.json["type"], result.json["language"], result.json["timeout"]) == ("endpoint", "python", 300)
+    assert (result.json["type"], result.json["language"], result.json["timeout"]) == (
+        "endpoint",
+        "python",
+        300,
+    )
     assert result.json["source"] == "print(3)"
     assert client.simulate_get(f"/code/{code['id']}").json == result.json
-    bad = client.simulate_patch(f"/code/{code['id']}", params={"language": "cobol"}, body="print(4)")
+    bad = client.simulate_patch(
+        f"/code/{code['id']}", params={"language": "cobol"}, body="print(4)"
+    )
     assert bad.status_code == 400 and "cobol" in bad.json["message"]
     assert client.simulate_get(f"/code/{code['id']}").json["source"] == "print(3)"
 
@@ -102,7 +142,8 @@ def test_patch_source_and_timeout_query_type_and_language_only_checked(client, c
 def test_patch_json_body_applies_type_and_language(client, create_code):
     code = create_code()
     result = client.simulate_patch(
-        f"/code/{code['id']}", json={"type": "flow", "language": "javascript", "source": "exports.Run = () => {}"}
+        f"/code/{code['id']}",
+        json={"type": "flow", "language": "javascript", "source": "exports.Run = () => {}"},
     )
     assert result.status_code == 200, result.text
     assert (result.json["type"], result.json["language"]) == ("flow", "javascript")
@@ -111,7 +152,11 @@ def test_patch_json_body_applies_type_and_language(client, create_code):
 def test_patch_with_json_body(client, create_code):
     code = create_code()
     result = client.simulate_patch(f"/code/{code['id']}", json={"name": "n2", "source": "print(2)"})
-    assert (result.status_code, result.json["name"], result.json["source"]) == (200, "n2", "print(2)")
+    assert (result.status_code, result.json["name"], result.json["source"]) == (
+        200,
+        "n2",
+        "print(2)",
+    )
 
 
 def test_delete(client, create_code):

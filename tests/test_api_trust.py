@@ -56,7 +56,9 @@ def server(tmp_path_factory):
             for user, role in (("viewer", 1), ("contributor", 2), ("moderator", 3)):
                 answer = requests.put(
                     server.url(f"/projects/{PROJECT}/permissions/{USERS[user]['email']}"),
-                    json={"role": role}, headers=SERVICE, timeout=10,
+                    json={"role": role},
+                    headers=SERVICE,
+                    timeout=10,
                 )
                 assert answer.status_code == 200, answer.text
             yield server
@@ -68,7 +70,9 @@ def create(server, source: str = ECHO_HEADERS, project: str = PROJECT) -> str:
     answer = requests.post(
         server.url("/code"),
         params={"name": "t", "language": "python", "type": "endpoint", "project_uuid": project},
-        data=source.encode(), headers=SERVICE, timeout=30,
+        data=source.encode(),
+        headers=SERVICE,
+        timeout=30,
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
@@ -86,7 +90,9 @@ def stored_run(server, run_id: str, headers: dict[str, str]) -> dict:
 def test_run_keeps_the_service_token_from_the_code_and_the_record(server):
     code = create(server)
     answer = requests.post(
-        server.url(f"/run/{code}"), headers={**SERVICE, "X-Api-Key": "k1", "X-Other": "seen"}, timeout=30
+        server.url(f"/run/{code}"),
+        headers={**SERVICE, "X-Api-Key": "k1", "X-Other": "seen"},
+        timeout=30,
     )
     assert answer.status_code == 200, answer.text
     run = answer.json()["result"]
@@ -95,7 +101,9 @@ def test_run_keeps_the_service_token_from_the_code_and_the_record(server):
     assert seen["X-Api-Key"] == ["k1"] and seen["X-Other"] == ["seen"]
     stored = stored_run(server, run["id"], bearer("viewer"))
     assert TOKEN not in json.dumps(stored)
-    assert stored["headers"]["X-Api-Key"] == ["[redacted]"] and stored["headers"]["X-Other"] == ["seen"]
+    assert stored["headers"]["X-Api-Key"] == ["[redacted]"] and stored["headers"]["X-Other"] == [
+        "seen"
+    ]
 
 
 def test_a_bearer_on_run_never_reaches_the_code_nor_a_viewer(server):
@@ -112,7 +120,9 @@ def test_a_bearer_on_run_never_reaches_the_code_nor_a_viewer(server):
 def test_public_routes_hand_credentials_to_the_code_but_never_store_them(server, route):
     code = create(server)
     sent = {
-        "Authorization": "Basic d2ViaG9vazpzZWNyZXQ=", "Cookie": "session=abc", "Proxy-Authorization": "Basic eA==",
+        "Authorization": "Basic d2ViaG9vazpzZWNyZXQ=",
+        "Cookie": "session=abc",
+        "Proxy-Authorization": "Basic eA==",
         "X-Api-Key": "webhook-key",
     }
     answer = requests.post(server.url(f"{route}/{code}"), headers=sent, timeout=30)
@@ -120,11 +130,15 @@ def test_public_routes_hand_credentials_to_the_code_but_never_store_them(server,
     seen = json.loads(answer.text)
     assert seen["Authorization"] == [sent["Authorization"]] and seen["Cookie"] == [sent["Cookie"]]
     assert seen["X-Api-Key"] == ["webhook-key"]
-    runs = requests.get(server.url("/coderun"), params={"code_id": code}, headers=bearer("viewer"), timeout=10)
+    runs = requests.get(
+        server.url("/coderun"), params={"code_id": code}, headers=bearer("viewer"), timeout=10
+    )
     (run,) = runs.json()
     for name in ("Authorization", "Cookie", "Proxy-Authorization", "X-Api-Key"):
         assert run["headers"][name] == ["[redacted]"], name
-    assert "d2ViaG9vazpzZWNyZXQ" not in json.dumps(run["headers"])  # the result is the code's own choice
+    assert "d2ViaG9vazpzZWNyZXQ" not in json.dumps(
+        run["headers"]
+    )  # the result is the code's own choice
 
 
 # --- 2. every route checks its project -------------------------------------------------------
@@ -146,7 +160,12 @@ def test_run_of_another_projects_code_is_forbidden(server):
     code = create(server, 'def Run(engine):\n    engine.result.set("theirs")\n', project=OTHER)
     answer = requests.post(server.url(f"/run/{code}"), headers=bearer("moderator"), timeout=30)
     assert answer.status_code == 403 and "theirs" not in answer.text
-    assert requests.get(server.url("/coderun"), params={"code_id": code}, headers=SERVICE, timeout=10).json() == []
+    assert (
+        requests.get(
+            server.url("/coderun"), params={"code_id": code}, headers=SERVICE, timeout=10
+        ).json()
+        == []
+    )
 
 
 @pytest.mark.parametrize(
@@ -171,7 +190,9 @@ def test_health_shows_pids_and_paths_only_to_authenticated_callers(server):
     assert anonymous.status_code == full.status_code == 200
     assert "pid" in full.json()["system"]
     assert "pid" not in anonymous.json()["system"]
-    assert "/" + "tmp" not in json.dumps(anonymous.json()["sandbox"]) + json.dumps(anonymous.json()["runtimes"])
+    assert "/" + "tmp" not in json.dumps(anonymous.json()["sandbox"]) + json.dumps(
+        anonymous.json()["runtimes"]
+    )
     assert set(anonymous.json()) == set(full.json())
 
 
@@ -180,12 +201,19 @@ def test_health_shows_pids_and_paths_only_to_authenticated_callers(server):
 
 def test_the_blacklist_still_refuses_and_is_documented_as_a_typo_guard(server):
     answer = requests.post(
-        server.url("/code"), params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": PROJECT},
-        data=b"import os\ndef Run(engine):\n    os.system('true')\n", headers=SERVICE, timeout=30,
+        server.url("/code"),
+        params={"name": "b", "language": "python", "type": "endpoint", "project_uuid": PROJECT},
+        data=b"import os\ndef Run(engine):\n    os.system('true')\n",
+        headers=SERVICE,
+        timeout=30,
     )
     assert answer.status_code == 400 and "os.system" in answer.json()["message"]
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    securing = readme[readme.index("## Securing a deployment"):readme.index("### Projects and permissions")]
+    securing = readme[
+        readme.index("## Securing a deployment") : readme.index("### Projects and permissions")
+    ]
     assert "The blacklist is not a security control" in securing
-    (row,) = [line for line in readme.splitlines() if line.startswith("| `FLOWS_CODE_ACTIONS_BLACKLIST`")]
+    (row,) = [
+        line for line in readme.splitlines() if line.startswith("| `FLOWS_CODE_ACTIONS_BLACKLIST`")
+    ]
     assert "not a security control" in row

@@ -318,10 +318,12 @@ def test_runs_are_published_persistently_with_publisher_confirms(suite_env):
 def test_an_async_run_reads_its_projects_secret_and_keeps_it_masked(tmp_path):
     from codeactions_core.secret_box import new_key
 
-    settings = Settings.from_env({
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
-        "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key(),
-    })
+    settings = Settings.from_env(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+            "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key(),
+        }
+    )
     value = "s3cr3t-value-for-async"
     source = (
         "def Run(engine):\n"

@@ -35,20 +35,42 @@ def no_code_stored(services):
 class TestCreateRefusals:
     @pytest.mark.parametrize("missing", ["name", "language", "type", "project_uuid"])
     def test_missing_parameter(self, client, missing):
-        assert_refused(client.simulate_post("/code", params=without(missing), body="x"), 400, missing, "required")
+        assert_refused(
+            client.simulate_post("/code", params=without(missing), body="x"),
+            400,
+            missing,
+            "required",
+        )
 
     def test_blank_parameter(self, client):
-        assert_refused(client.simulate_post("/code", params={**VALID, "name": "   "}, body="x"), 400, "name")
+        assert_refused(
+            client.simulate_post("/code", params={**VALID, "name": "   "}, body="x"), 400, "name"
+        )
 
     def test_invalid_type(self, client):
-        assert_refused(client.simulate_post("/code", params={**VALID, "type": "cron"}, body="x"), 400, "'cron'", "type")
+        assert_refused(
+            client.simulate_post("/code", params={**VALID, "type": "cron"}, body="x"),
+            400,
+            "'cron'",
+            "type",
+        )
 
     def test_invalid_language(self, client):
-        assert_refused(client.simulate_post("/code", params={**VALID, "language": "cobol"}, body="x"), 400, "'cobol'", "language")
+        assert_refused(
+            client.simulate_post("/code", params={**VALID, "language": "cobol"}, body="x"),
+            400,
+            "'cobol'",
+            "language",
+        )
 
     @pytest.mark.parametrize("timeout", ["abc", "1.5", "10s", "1e3"])
     def test_non_integer_timeout(self, client, timeout):
-        assert_refused(client.simulate_post("/code", params={**VALID, "timeout": timeout}, body="x"), 400, "timeout", repr(timeout))
+        assert_refused(
+            client.simulate_post("/code", params={**VALID, "timeout": timeout}, body="x"),
+            400,
+            "timeout",
+            repr(timeout),
+        )
 
     @pytest.mark.parametrize("timeout", [1.5, True, "x", [1]])
     def test_non_integer_timeout_in_json(self, client, timeout):
@@ -56,7 +78,12 @@ class TestCreateRefusals:
         assert_refused(client.simulate_post("/code", json=body), 400, "timeout")
 
     def test_source_of_one_mebibyte(self, client):
-        assert_refused(client.simulate_post("/code", params=VALID, body="x" * MAX_SOURCE_BYTES), 400, "source", "1048576")
+        assert_refused(
+            client.simulate_post("/code", params=VALID, body="x" * MAX_SOURCE_BYTES),
+            400,
+            "source",
+            "1048576",
+        )
 
     def test_source_of_one_mebibyte_in_json(self, client):
         body = {**VALID, "source": "é" * (MAX_SOURCE_BYTES // 2)}
@@ -66,25 +93,45 @@ class TestCreateRefusals:
         assert_refused(client.simulate_post("/code", params=VALID, body="print(1)\x00"), 400, "NUL")
 
     def test_body_that_is_not_utf8(self, client):
-        assert_refused(client.simulate_post("/code", params=VALID, body=b"print('\xff')"), 400, "UTF-8")
+        assert_refused(
+            client.simulate_post("/code", params=VALID, body=b"print('\xff')"), 400, "UTF-8"
+        )
 
-    @pytest.mark.parametrize("body", ['{"source": ' + "[" * 300 + "]" * 300 + "}", '[{"a": "\\ud800"}]'])
+    @pytest.mark.parametrize(
+        "body", ['{"source": ' + "[" * 300 + "]" * 300 + "}", '[{"a": "\\ud800"}]']
+    )
     def test_hostile_json_is_refused_whatever_it_was_meant_to_be(self, client, body):
-        result = client.simulate_post("/code", params=VALID, body=body, headers={"Content-Type": "application/json"})
-        assert result.status_code == 400 and ("nested" in result.json["message"] or "surrogate" in result.json["message"])
+        result = client.simulate_post(
+            "/code", params=VALID, body=body, headers={"Content-Type": "application/json"}
+        )
+        assert result.status_code == 400 and (
+            "nested" in result.json["message"] or "surrogate" in result.json["message"]
+        )
 
     @pytest.mark.parametrize("field", ["name", "project_uuid"])
     def test_json_field_of_the_wrong_type(self, client, field):
-        assert_refused(client.simulate_post("/code", json={**VALID, "source": "x", field: 12}), 400, field, "string")
+        assert_refused(
+            client.simulate_post("/code", json={**VALID, "source": "x", field: 12}),
+            400,
+            field,
+            "string",
+        )
 
     def test_name_too_long(self, client):
-        assert_refused(client.simulate_post("/code", params={**VALID, "name": "n" * 256}, body="x"), 400, "name", "255")
+        assert_refused(
+            client.simulate_post("/code", params={**VALID, "name": "n" * 256}, body="x"),
+            400,
+            "name",
+            "255",
+        )
 
 
 @pytest.mark.parametrize("body", ['{"source": ', '["print(1)"]', '{"name": "a"}'])
 def test_a_json_body_that_is_not_the_json_form_is_raw_source(client, body):
     """As the old service stored any body (issue 12): not refused, kept as the source."""
-    result = client.simulate_post("/code", params=VALID, body=body, headers={"Content-Type": "application/json"})
+    result = client.simulate_post(
+        "/code", params=VALID, body=body, headers={"Content-Type": "application/json"}
+    )
     assert (result.status_code, result.json["source"]) == (201, body)
 
 
@@ -103,7 +150,9 @@ def test_blacklisted_term(settings, tmp_path):
     try:
         client = falcon.testing.TestClient(create_app(services=services))
         source = "import subprocess\ndef Run(engine): pass\n"
-        assert_refused(client.simulate_post("/code", params=VALID, body=source), 400, "'subprocess'")
+        assert_refused(
+            client.simulate_post("/code", params=VALID, body=source), 400, "'subprocess'"
+        )
         assert services.store.codes.list_by_project("P1") == []
         code = client.simulate_post("/code", params=VALID, body=PYTHON_ACTION).json
         patched = client.simulate_patch(f"/code/{code['id']}", body="os.system('id')")
@@ -135,7 +184,9 @@ class TestUpdateRefusalsKeepTheCode:
 
     def test_hostile_json_update_keeps_the_code(self, client, services, code):
         body = '{"source": ' + "[" * 300 + "]" * 300 + "}"
-        result = client.simulate_patch(f"/code/{code['id']}", body=body, headers={"Content-Type": "application/json"})
+        result = client.simulate_patch(
+            f"/code/{code['id']}", body=body, headers={"Content-Type": "application/json"}
+        )
         assert_refused(result, 400, "nested")
         assert services.store.codes.get(code["id"]).to_json() == code
 
@@ -167,13 +218,22 @@ def test_unparsable_run_date(client, create_code, field):
 @pytest.mark.parametrize("page", ["abc", "0", "-1", "1.5"])
 def test_bad_log_page(client, create_code, page):
     code = create_code()
-    assert_refused(client.simulate_get("/codelog", params={"code_id": code["id"], "page": page}), 400, "page")
+    assert_refused(
+        client.simulate_get("/codelog", params={"code_id": code["id"], "page": page}), 400, "page"
+    )
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/code/nope", "/code/00000000-0000-0000-0000-000000000000", "/coderun/nope", "/coderun/1",
-     "/codelog/nope", "/codelog/00000000-0000-0000-0000-000000000000", "/code/%27%3B--"],
+    [
+        "/code/nope",
+        "/code/00000000-0000-0000-0000-000000000000",
+        "/coderun/nope",
+        "/coderun/1",
+        "/codelog/nope",
+        "/codelog/00000000-0000-0000-0000-000000000000",
+        "/code/%27%3B--",
+    ],
 )
 def test_unknown_ids_are_404_never_500(client, path):
     assert_refused(client.simulate_get(path), 404, "not found")
@@ -199,5 +259,10 @@ def test_unknown_route_and_method(client):
 
 @pytest.mark.parametrize("field", ["name", "project_uuid", "url"])
 def test_a_nul_character_in_a_field(client, services, field):
-    assert_refused(client.simulate_post("/code", params={**VALID, field: "a\x00b"}, body="x"), 400, field, "NUL")
+    assert_refused(
+        client.simulate_post("/code", params={**VALID, field: "a\x00b"}, body="x"),
+        400,
+        field,
+        "NUL",
+    )
     assert services.store.codes.list_by_project("P1") == []

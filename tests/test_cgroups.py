@@ -111,7 +111,10 @@ def exit_code(pid: int) -> int:
 def test_limits_are_written_to_a_new_slot_and_follow_changes(placer):
     """The knobs hold the run's limits; raising or lowering memory works (memsw >= memory at every step)."""
     assert placer.describe() == {
-        "version": 1, "controllers": ["cpu", "memory", "pids"], "cpu_cap": True, "cpu_weight": True,
+        "version": 1,
+        "controllers": ["cpu", "memory", "pids"],
+        "cpu_cap": True,
+        "cpu_weight": True,
         "swap_limit": v1_path("memory", "memory.memsw.limit_in_bytes").exists(),
         "reused_slot_reclaim": "memory.force_empty",
     }
@@ -354,18 +357,31 @@ def test_v2_on_the_real_hierarchy(real_v2, tmp_path, fresh):
     empty.mkdir()
 
     def zygote() -> dict:
-        placer = CgroupPlacer({"cgroup_version": 2, "cgroup_controllers": offered, "cgroup_fresh_mount": fresh,
-                               "cgroup_evacuate": False})  # never move the test runner's processes
-        seen: dict = {"version": placer.version, "controllers": sorted(placer.controllers),
-                      "problem": placer.problem}
+        placer = CgroupPlacer(
+            {
+                "cgroup_version": 2,
+                "cgroup_controllers": offered,
+                "cgroup_fresh_mount": fresh,
+                "cgroup_evacuate": False,
+            }
+        )  # never move the test runner's processes
+        seen: dict = {
+            "version": placer.version,
+            "controllers": sorted(placer.controllers),
+            "problem": placer.problem,
+        }
         base = mount / relative.lstrip("/") / f"codeactions-{os.getpid()}"
-        seen["in_leaf"] = own_v2_cgroup() == f"{relative.rstrip('/')}/codeactions-{os.getpid()}/zygote"
+        seen["in_leaf"] = (
+            own_v2_cgroup() == f"{relative.rstrip('/')}/codeactions-{os.getpid()}/zygote"
+        )
         seen["subtree"] = sorted((base / "cgroup.subtree_control").read_text().split())
         slot = placer.acquire()
         placer.configure(slot, LIMITS)
-        seen["knobs"] = {name: (base / slot / name).read_text().strip()
-                         for name in ("pids.max", "memory.max", "cpu.max", "cpu.weight")
-                         if (base / slot / name).exists()}
+        seen["knobs"] = {
+            name: (base / slot / name).read_text().strip()
+            for name in ("pids.max", "memory.max", "cpu.max", "cpu.weight")
+            if (base / slot / name).exists()
+        }
         go_read, _go_write = os.pipe()  # never written: the members wait for SIGKILL
         ready_read, ready_write = os.pipe()
         member = os.fork()
@@ -398,7 +414,9 @@ def test_v2_on_the_real_hierarchy(real_v2, tmp_path, fresh):
 
     seen = in_zygote(zygote)
     if seen["version"] is None and "could not enable" in seen["problem"]:
-        pytest.skip(f"this process's cgroup holds processes and delegates nothing: {seen['problem']}")
+        pytest.skip(
+            f"this process's cgroup holds processes and delegates nothing: {seen['problem']}"
+        )
     assert seen.pop("version") == 2, seen["problem"]
     assert seen.pop("controllers") == sorted(offered)
     assert seen.pop("subtree") == sorted(offered)
@@ -410,8 +428,16 @@ def test_v2_on_the_real_hierarchy(real_v2, tmp_path, fresh):
     if "pids" in offered:
         assert knobs["pids.max"] == "64"
     seen.pop("problem")
-    assert seen == {"in_leaf": True, "member_in_slot": True, "busy_slot_held_back": True,
-                    "straggler_killed_on_reuse": True, "reused": True, "straggler_killed": True, "base_removed": True, "zygote_back": True}
+    assert seen == {
+        "in_leaf": True,
+        "member_in_slot": True,
+        "busy_slot_held_back": True,
+        "straggler_killed_on_reuse": True,
+        "reused": True,
+        "straggler_killed": True,
+        "base_removed": True,
+        "zygote_back": True,
+    }
 
 
 def test_v2_moves_the_processes_of_a_busy_own_group_into_a_leaf(real_v2):
@@ -437,8 +463,12 @@ def test_v2_moves_the_processes_of_a_busy_own_group_into_a_leaf(real_v2):
             (own / "cgroup.procs").write_text("0")
             placer = CgroupPlacer({"cgroup_version": 2, "cgroup_controllers": offered})
             leaf = (own / "codeactions-leaf" / "cgroup.procs").read_text().split()
-            seen = {"version": placer.version, "problem": placer.problem,
-                    "server_moved": leaf == [str(server)], "own_empty": not (own / "cgroup.procs").read_text().strip()}
+            seen = {
+                "version": placer.version,
+                "problem": placer.problem,
+                "server_moved": leaf == [str(server)],
+                "own_empty": not (own / "cgroup.procs").read_text().strip(),
+            }
             placer.remove_all()
             seen["zygote_in_leaf"] = own_v2_cgroup().endswith(f"/{own.name}/codeactions-leaf")
             seen["left"] = sorted(entry.name for entry in own.iterdir() if entry.is_dir())
@@ -452,15 +482,29 @@ def test_v2_moves_the_processes_of_a_busy_own_group_into_a_leaf(real_v2):
             if leftover.is_dir():
                 leftover.rmdir()
         own.rmdir()
-    assert seen == {"version": 2, "problem": "", "server_moved": True, "own_empty": True,
-                    "zygote_in_leaf": True, "left": ["codeactions-leaf"]}
+    assert seen == {
+        "version": 2,
+        "problem": "",
+        "server_moved": True,
+        "own_empty": True,
+        "zygote_in_leaf": True,
+        "left": ["codeactions-leaf"],
+    }
 
 
 V2_FILES = {
-    "cgroup.controllers": "cpu memory pids io\n", "cgroup.subtree_control": "", "cgroup.procs": "",
-    "cgroup.events": "populated 0\nfrozen 0\n", "cpu.max": "max 100000\n", "cpu.weight": "100\n",
-    "memory.max": "max\n", "memory.swap.max": "max\n", "memory.current": "0\n",
-    "memory.swap.current": "0\n", "memory.reclaim": "", "pids.max": "max\n",
+    "cgroup.controllers": "cpu memory pids io\n",
+    "cgroup.subtree_control": "",
+    "cgroup.procs": "",
+    "cgroup.events": "populated 0\nfrozen 0\n",
+    "cpu.max": "max 100000\n",
+    "cpu.weight": "100\n",
+    "memory.max": "max\n",
+    "memory.swap.max": "max\n",
+    "memory.current": "0\n",
+    "memory.swap.current": "0\n",
+    "memory.reclaim": "",
+    "pids.max": "max\n",
 }
 
 
@@ -470,7 +514,9 @@ class FakeKernelPlacer(CgroupPlacer):
     def _make_group(self, dir_fd: int, name: str) -> None:
         super()._make_group(dir_fd, name)
         for file_name, text in V2_FILES.items():
-            fd = os.open(f"{name}/{file_name}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd)
+            fd = os.open(
+                f"{name}/{file_name}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd
+            )
             os.write(fd, text.encode())
             os.close(fd)
 
@@ -503,17 +549,28 @@ def test_v2_knobs_in_a_fake_cgroupfs(tmp_path):
     try:
         assert (placer.version, placer.problem) == (2, "")
         assert placer.describe() == {
-            "version": 2, "controllers": ["cpu", "memory", "pids"], "cpu_cap": True, "cpu_weight": True,
-            "swap_limit": True, "reused_slot_reclaim": "memory.reclaim"}
+            "version": 2,
+            "controllers": ["cpu", "memory", "pids"],
+            "cpu_cap": True,
+            "cpu_weight": True,
+            "swap_limit": True,
+            "reused_slot_reclaim": "memory.reclaim",
+        }
         assert (tmp_path / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
         assert (base / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
         assert (base / "zygote" / "cgroup.procs").read_text() == str(os.getpid())
         slot = placer.acquire()
         placer.configure(slot, {**LIMITS, "cpu_quota_us": 150_000, "cpu_shares": 2048})
-        assert {name: (base / slot / name).read_text() for name in ("cpu.max", "cpu.weight", "memory.max",
-                                                                    "memory.swap.max", "pids.max")} == {
-            "cpu.max": "150000 100000", "cpu.weight": "200", "memory.max": str(256 * MIB),
-            "memory.swap.max": "0", "pids.max": "64"}
+        assert {
+            name: (base / slot / name).read_text()
+            for name in ("cpu.max", "cpu.weight", "memory.max", "memory.swap.max", "pids.max")
+        } == {
+            "cpu.max": "150000 100000",
+            "cpu.weight": "200",
+            "memory.max": str(256 * MIB),
+            "memory.swap.max": "0",
+            "pids.max": "64",
+        }
         placer.configure(slot, {})
         assert (base / slot / "cpu.max").read_text() == "max 100000"
         assert (base / slot / "cpu.weight").read_text() == "100"
@@ -548,7 +605,11 @@ def test_mountinfo_parsing(tmp_path):
         ("/sys/fs/cgroup/cpu,cpuacct", "/docker/abc", ["cpu", "cpuacct"], True),
         ("/sys/fs/cgroup/my pids", "/", ["pids"], False),
     ]
-    assert v2 is not None and (v2.point, v2.root, v2.read_only) == ("/sys/fs/cgroup/unified", "/", False)
+    assert v2 is not None and (v2.point, v2.root, v2.read_only) == (
+        "/sys/fs/cgroup/unified",
+        "/",
+        False,
+    )
     assert cgroups.relative_path("/docker/abc/inner", "/docker/abc") == "/inner"
     assert cgroups.relative_path("/docker/abc", "/docker/abc") == "/"
     assert cgroups.relative_path("/other", "/docker/abc") is None
@@ -557,16 +618,33 @@ def test_mountinfo_parsing(tmp_path):
 
 def test_knob_values_for_both_versions():
     """One run's limits as v1 and v2 knob values (0: unlimited; shares 1024 = weight 100)."""
-    limits = {"processes": 64, "cgroup_memory": 256 * MIB, "cpu_quota_us": 150_000, "cpu_shares": 512}
+    limits = {
+        "processes": 64,
+        "cgroup_memory": 256 * MIB,
+        "cpu_quota_us": 150_000,
+        "cpu_shares": 512,
+    }
     assert cgroups.knob_values(1, limits) == [
-        ("pids", "pids.max", "64"), ("memory", "memory.limit_in_bytes", str(256 * MIB)),
-        ("memory", "memory.memsw.limit_in_bytes", str(256 * MIB)), ("cpu", "cpu.cfs_period_us", "100000"),
-        ("cpu", "cpu.cfs_quota_us", "150000"), ("cpu", "cpu.shares", "512")]
+        ("pids", "pids.max", "64"),
+        ("memory", "memory.limit_in_bytes", str(256 * MIB)),
+        ("memory", "memory.memsw.limit_in_bytes", str(256 * MIB)),
+        ("cpu", "cpu.cfs_period_us", "100000"),
+        ("cpu", "cpu.cfs_quota_us", "150000"),
+        ("cpu", "cpu.shares", "512"),
+    ]
     assert cgroups.knob_values(2, limits) == [
-        ("pids", "pids.max", "64"), ("memory", "memory.max", str(256 * MIB)), ("memory", "memory.swap.max", "0"),
-        ("cpu", "cpu.max", "150000 100000"), ("cpu", "cpu.weight", "50")]
+        ("pids", "pids.max", "64"),
+        ("memory", "memory.max", str(256 * MIB)),
+        ("memory", "memory.swap.max", "0"),
+        ("cpu", "cpu.max", "150000 100000"),
+        ("cpu", "cpu.weight", "50"),
+    ]
     assert cgroups.knob_values(2, {}) == [
-        ("pids", "pids.max", "max"), ("memory", "memory.max", "max"), ("memory", "memory.swap.max", "max"),
-        ("cpu", "cpu.max", "max 100000"), ("cpu", "cpu.weight", "100")]
+        ("pids", "pids.max", "max"),
+        ("memory", "memory.max", "max"),
+        ("memory", "memory.swap.max", "max"),
+        ("cpu", "cpu.max", "max 100000"),
+        ("cpu", "cpu.weight", "100"),
+    ]
     tiny = {knob: value for _, knob, value in cgroups.knob_values(1, {"cpu_quota_us": 10})}
     assert tiny["cpu.cfs_quota_us"] == "1000"

@@ -43,8 +43,11 @@ def test_migrate_to_a_version(tmp_path):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("FLOWS_CODE_ACTIONS_PORT", "http"), ("FLOWS_CODE_ACTIONS_WORKER_POOL_SIZE", "-2"),
-     ("FLOWS_CODE_ACTIONS_DB_TYPE", "excel")],
+    [
+        ("FLOWS_CODE_ACTIONS_PORT", "http"),
+        ("FLOWS_CODE_ACTIONS_WORKER_POOL_SIZE", "-2"),
+        ("FLOWS_CODE_ACTIONS_DB_TYPE", "excel"),
+    ],
 )
 @pytest.mark.parametrize("command", ["serve", "migrate"])
 def test_bad_setting_stops_the_process_naming_the_variable(tmp_path, command, variable, value):
@@ -56,7 +59,11 @@ def test_bad_setting_stops_the_process_naming_the_variable(tmp_path, command, va
 def test_settings_hides_secrets(tmp_path):
     result = run_cli(
         "settings",
-        settings={**sqlite(tmp_path), "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "very-secret", "FLOWS_CODE_ACTIONS_PORT": "9001"},
+        settings={
+            **sqlite(tmp_path),
+            "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "very-secret",
+            "FLOWS_CODE_ACTIONS_PORT": "9001",
+        },
     )
     assert "FLOWS_CODE_ACTIONS_PORT=9001" in result.stdout
     assert "FLOWS_CODE_ACTIONS_AUTH_TOKEN=<set>" in result.stdout
@@ -77,7 +84,9 @@ class TestPostgresSchemaGate:
     def test_serve_refuses_a_database_that_is_behind(self, new_postgres_database):
         uri = new_postgres_database()
         assert run_cli("migrate", "--to", "5", settings=self.settings(uri)).returncode == 0
-        refused = run_cli("serve", settings={**self.settings(uri), "FLOWS_CODE_ACTIONS_PORT": "1"}, timeout=30)
+        refused = run_cli(
+            "serve", settings={**self.settings(uri), "FLOWS_CODE_ACTIONS_PORT": "1"}, timeout=30
+        )
         assert refused.returncode == 2
         assert "version 5" in refused.stderr and "codeactions migrate" in refused.stderr
 
@@ -85,11 +94,16 @@ class TestPostgresSchemaGate:
         uri = new_postgres_database() + "_absent"
         settings = self.settings(uri)
         refused = run_cli("serve", settings=settings, timeout=30)
-        assert refused.returncode == 2 and "does not exist" in refused.stderr and "codeactions migrate" in refused.stderr
+        assert (
+            refused.returncode == 2
+            and "does not exist" in refused.stderr
+            and "codeactions migrate" in refused.stderr
+        )
         created = run_cli("migrate", settings=settings)
         assert created.returncode == 0, created.stderr
         assert f"postgres schema at version {PG_LATEST}" in created.stdout
         import psycopg2
+
         connection = psycopg2.connect(uri.rsplit("/", 1)[0] + "/postgres")
         connection.autocommit = True
         with connection.cursor() as cursor:
@@ -101,13 +115,16 @@ class TestPostgresSchemaGate:
         settings = self.settings(uri)
         run_cli("migrate", "--to", "6", settings=settings)
         import psycopg2
+
         connection = psycopg2.connect(uri)
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute("UPDATE schema_migrations SET dirty = true")
         connection.close()
         refused = run_cli("migrate", settings=settings)
-        assert refused.returncode == 2 and "dirty" in refused.stderr and "--force 6" in refused.stderr
+        assert (
+            refused.returncode == 2 and "dirty" in refused.stderr and "--force 6" in refused.stderr
+        )
         assert run_cli("serve", settings=settings, timeout=30).returncode == 2
         forced = run_cli("migrate", "--force", "6", settings=settings)
         assert forced.returncode == 0 and "version 6" in forced.stdout

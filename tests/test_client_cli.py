@@ -31,16 +31,16 @@ from codeactions_core.testing.server import (
 
 pytestmark = pytest.mark.e2e
 
-HELLO = '''def Run(engine):
+HELLO = """def Run(engine):
     engine.log.info("hello " + engine.params.get("name", ""))
     engine.result.set({"hi": engine.params.get("name")}, content_type="json")
-'''
-BOOM = '''def Run(engine):
+"""
+BOOM = """def Run(engine):
     raise ValueError("boom")
-'''
-ECHO_BODY = '''def Run(engine):
+"""
+ECHO_BODY = """def Run(engine):
     engine.result.set(engine.body)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +59,18 @@ def client(server, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
 
-    def call(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    def call(
+        *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess:
         variables = {"CODEACTIONS_URL": server.base_url, "HOME": str(home), **(env or {})}
         return subprocess.run(
-            cli_command("client", *args), cwd=cwd or tmp_path / "proj", env=child_env({}, variables),
-            capture_output=True, text=True, timeout=120, check=False,
+            cli_command("client", *args),
+            cwd=cwd or tmp_path / "proj",
+            env=child_env({}, variables),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
 
     (tmp_path / "proj").mkdir()
@@ -103,7 +110,10 @@ def test_init_push_changed_only_run_and_pull(client, tmp_path, server):
         config.write('\n[codes.hello]\ntype = "endpoint"\ntimeout = 7\n')
 
     first = json_of(client("push", "--json"))
-    assert {row["name"]: row["action"] for row in first["codes"]} == {"hello": "created", "echo": "created"}
+    assert {row["name"]: row["action"] for row in first["codes"]} == {
+        "hello": "created",
+        "echo": "created",
+    }
     hello_id = next(row["id"] for row in first["codes"] if row["name"] == "hello")
     stored = requests.get(server.url(f"/code/{hello_id}"), timeout=10).json()
     assert (stored["source"], stored["timeout"], stored["type"]) == (HELLO, 7, "endpoint")
@@ -111,7 +121,9 @@ def test_init_push_changed_only_run_and_pull(client, tmp_path, server):
     (folder / "hello.py").write_text(HELLO.replace("hello ", "hi "))
     second = json_of(client("push", "--json"))
     assert {row["name"]: (row["action"], row["detail"]) for row in second["codes"]} == {
-        "hello": ("updated", "+1 -1"), "echo": ("unchanged", "")}
+        "hello": ("updated", "+1 -1"),
+        "echo": ("unchanged", ""),
+    }
     human = client("push")
     assert human.returncode == 0 and "0 created, 0 updated, 2 unchanged" in human.stdout
 
@@ -119,7 +131,10 @@ def test_init_push_changed_only_run_and_pull(client, tmp_path, server):
     assert (ran["status"], json.loads(ran["result"])) == ("completed", {"hi": "ana"})
     assert [line["content"] for line in ran["logs"]] == ["hi ana"]
     (tmp_path / "body.txt").write_text("from a file")
-    assert json_of(client("run", "echo", "--body", f"@{tmp_path / 'body.txt'}", "--json"))["result"] == "from a file"
+    assert (
+        json_of(client("run", "echo", "--body", f"@{tmp_path / 'body.txt'}", "--json"))["result"]
+        == "from a file"
+    )
     printed = client("run", "hello", "-p", "name=bo")
     assert printed.returncode == 0 and "completed" in printed.stdout and "hi bo" in printed.stdout
 
@@ -138,7 +153,9 @@ def test_exit_codes_say_what_happened(client, tmp_path, server):
     (tmp_path / "proj" / "boom.py").write_text(BOOM)
     assert client("push").returncode == 0
     failed = client("run", "boom")
-    assert failed.returncode == EXIT_FAILED and "failed" in failed.stdout and "boom" in failed.stdout
+    assert (
+        failed.returncode == EXIT_FAILED and "failed" in failed.stdout and "boom" in failed.stdout
+    )
     missing = client("run", "nothing")
     assert missing.returncode == EXIT_REFUSED and "no code named 'nothing'" in missing.stderr
     assert client("--url", f"http://127.0.0.1:{free_port()}", "push").returncode == EXIT_UNREACHABLE
@@ -147,16 +164,26 @@ def test_exit_codes_say_what_happened(client, tmp_path, server):
 
 def test_the_token_comes_from_the_config_file_and_a_wrong_one_is_exit_4(tmp_path_factory, tmp_path):
     logs = tmp_path_factory.mktemp("client-auth")
-    guarded = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(logs / "data"),
-                            "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "s3cret"}, logs)
+    guarded = start_server(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(logs / "data"),
+            "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "s3cret",
+        },
+        logs,
+    )
     try:
         project_dir = tmp_path / "p"
         base = {"HOME": str(tmp_path)}
 
         def call(*args: str, **env: str) -> subprocess.CompletedProcess:
-            return subprocess.run(cli_command("client", "-C", str(project_dir), *args),
-                                  env=child_env({}, {**base, **env}), capture_output=True, text=True,
-                                  timeout=120, check=False)
+            return subprocess.run(
+                cli_command("client", "-C", str(project_dir), *args),
+                env=child_env({}, {**base, **env}),
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
 
         assert call("init", "P", "--url", guarded.base_url).returncode == 0
         (project_dir / "a.py").write_text(HELLO)
@@ -181,14 +208,23 @@ def test_logs_follow_prints_runs_as_they_finish(client, tmp_path, server):
     assert past.returncode == 0 and "hello before" in past.stdout
 
     follower = subprocess.Popen(
-        cli_command("client", "logs", "hello", "--follow", "--interval", "0.2", "-n", "0", "--json"),
-        cwd=tmp_path / "proj", env=child_env({}, {"CODEACTIONS_URL": server.base_url, "HOME": str(tmp_path)}),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cli_command(
+            "client", "logs", "hello", "--follow", "--interval", "0.2", "-n", "0", "--json"
+        ),
+        cwd=tmp_path / "proj",
+        env=child_env({}, {"CODEACTIONS_URL": server.base_url, "HOME": str(tmp_path)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         errors, output = lines_of(follower.stderr), lines_of(follower.stdout)
-        assert "following the runs of hello" in read_until(errors, "following"), "the past is listed first"
-        requests.get(server.url(f"/action/endpoint/{code_id}"), params={"name": "later"}, timeout=30)
+        assert "following the runs of hello" in read_until(errors, "following"), (
+            "the past is listed first"
+        )
+        requests.get(
+            server.url(f"/action/endpoint/{code_id}"), params={"name": "later"}, timeout=30
+        )
         seen = read_until(output, "hello later")
         assert "hello later" in seen and "hello before" not in seen
     finally:
@@ -210,8 +246,20 @@ def test_flows_push_and_run_from_a_yaml_file(client, tmp_path):
     assert [(row["action"], row["version"]) for row in pushed["flows"]] == [("created", 1)]
     again = json_of(client("flows", "push", "greet.yaml", "--json"))
     assert [(row["action"], row["version"]) for row in again["flows"]] == [("unchanged", 1)]
-    (folder / "greet.json").write_text(json.dumps({"name": "greet", "steps": [
-        {"id": "hello", "type": "code", "config": {"code": "hello", "params": {"name": "json {{variables.who}}"}}}]}))
+    (folder / "greet.json").write_text(
+        json.dumps(
+            {
+                "name": "greet",
+                "steps": [
+                    {
+                        "id": "hello",
+                        "type": "code",
+                        "config": {"code": "hello", "params": {"name": "json {{variables.who}}"}},
+                    }
+                ],
+            }
+        )
+    )
     changed = json_of(client("flows", "push", "greet.json", "--json"))
     assert [(row["action"], row["version"]) for row in changed["flows"]] == [("updated", 2)]
 
@@ -222,9 +270,14 @@ def test_flows_push_and_run_from_a_yaml_file(client, tmp_path):
 
 def test_the_client_reads_its_url_token_and_config_file_through_settings():
     assert ClientEnvironment.from_env({"HOME": "/h"}) == ClientEnvironment(
-        url="", token="", config="/h/.config/codeactions/client.toml")
-    given = ClientEnvironment.from_env({
-        "HOME": "/h", "CODEACTIONS_URL": " http://127.0.0.1:1 ", "CODEACTIONS_TOKEN": "t",
-        "CODEACTIONS_CONFIG": "/c.toml",
-    })
+        url="", token="", config="/h/.config/codeactions/client.toml"
+    )
+    given = ClientEnvironment.from_env(
+        {
+            "HOME": "/h",
+            "CODEACTIONS_URL": " http://127.0.0.1:1 ",
+            "CODEACTIONS_TOKEN": "t",
+            "CODEACTIONS_CONFIG": "/c.toml",
+        }
+    )
     assert (given.url, given.token, given.config) == ("http://127.0.0.1:1", "t", "/c.toml")

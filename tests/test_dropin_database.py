@@ -61,10 +61,15 @@ def codelibs(uri: str) -> list[tuple[str, str]]:
         return cursor.fetchall()
 
 
-def test_an_old_database_with_only_db_uri_migrates_syncs_libraries_and_runs(new_postgres_database, tmp_path):
+def test_an_old_database_with_only_db_uri_migrates_syncs_libraries_and_runs(
+    new_postgres_database, tmp_path
+):
     uri = new_postgres_database("ca_dropin").replace("postgresql://", "postgres://", 1)
     build_version_5_database(uri)
-    settings = {"FLOWS_CODE_ACTIONS_DB_URI": uri, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data")}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DB_URI": uri,
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+    }
     assert codelibs(uri) == []
 
     migrated = run_cli("migrate", "--libs", settings=settings, timeout=300)
@@ -75,12 +80,16 @@ def test_an_old_database_with_only_db_uri_migrates_syncs_libraries_and_runs(new_
     assert (tmp_path / "data/libs/python/six.py").is_file()
 
     again = run_cli("libs", "sync", settings=settings, timeout=120)
-    assert again.returncode == 0 and "already available: six" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "already available: six" in again.stdout, (
+        again.stdout + again.stderr
+    )
 
     server = start_server(settings, tmp_path)
     try:
         for code_id in (CODE_ID, MONGO_ID):  # by its UUID and by the ObjectId of the old clients
-            answer = requests.get(server.url(f"/action/endpoint/{code_id}"), params={"who": "ana"}, timeout=60)
+            answer = requests.get(
+                server.url(f"/action/endpoint/{code_id}"), params={"who": "ana"}, timeout=60
+            )
             assert (answer.status_code, answer.json()) == (200, {"text": "ana"}), answer.text
         health = requests.get(server.url("/health"), timeout=30).json()
         assert health["services"]["database"]["status"] == "healthy"
@@ -97,12 +106,17 @@ def check_records(server) -> None:
     assert (old["mongo_object_id"], old["code_mongo_id"]) == (OLD_RUN_MONGO_ID, MONGO_ID)
     assert (old["extra"], old["params"], old["headers"]) == (None, None, None)
     runs = requests.get(server.url("/coderun"), params={"code_id": CODE_ID}, timeout=30).json()
-    by_mongo = [run for run in runs if run.get("code_mongo_id") == MONGO_ID and run["id"] != OLD_RUN_ID]
+    by_mongo = [
+        run for run in runs if run.get("code_mongo_id") == MONGO_ID and run["id"] != OLD_RUN_ID
+    ]
     by_uuid = [run for run in runs if "code_mongo_id" not in run]
     assert len(by_mongo) == 1 and len(by_uuid) == 1, runs
     moment = old["created_at"]
-    exact = requests.get(server.url("/coderun"), timeout=30,
-                         params={"code_id": CODE_ID, "after": moment, "before": moment}).json()
+    exact = requests.get(
+        server.url("/coderun"),
+        timeout=30,
+        params={"code_id": CODE_ID, "after": moment, "before": moment},
+    ).json()
     assert [run["id"] for run in exact] == [OLD_RUN_ID]
     logs = requests.get(server.url("/codelog"), params={"run_id": OLD_RUN_ID}, timeout=30).json()
     assert logs == {"data": [], "total": 0, "page": 1, "last_page": 0}
@@ -112,8 +126,22 @@ def test_the_legacy_preset_is_pinned_and_wheels_only():
     requirements = preset_requirements(PRESETS / "legacy.txt")
     names = {line.partition("==")[0].lower() for line in requirements}
     assert len(requirements) >= 90
-    assert {"requests", "httpx", "boto3", "pandas", "numpy", "pydantic", "openai", "gspread", "zeep",
-            "beautifulsoup4", "python-dateutil", "pytz", "psycopg2-binary", "pymongo"} <= names
+    assert {
+        "requests",
+        "httpx",
+        "boto3",
+        "pandas",
+        "numpy",
+        "pydantic",
+        "openai",
+        "gspread",
+        "zeep",
+        "beautifulsoup4",
+        "python-dateutil",
+        "pytz",
+        "psycopg2-binary",
+        "pymongo",
+    } <= names
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.!+_-]+", line) for line in requirements)
     command = pip_install(Path("/target"))
     assert "--only-binary=:all:" in command and "--isolated" in command
@@ -122,9 +150,11 @@ def test_the_legacy_preset_is_pinned_and_wheels_only():
 def test_a_preset_installs_into_the_libs_directory_without_a_database(tmp_path):
     preset = tmp_path / "tiny.txt"
     preset.write_text("# a tiny preset\ntext-unidecode==1.3\n")
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
-                # a database that does not exist: installing a preset must not need one
-                "FLOWS_CODE_ACTIONS_DB_URI": "postgres://nobody@127.0.0.1:1/none"}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+        # a database that does not exist: installing a preset must not need one
+        "FLOWS_CODE_ACTIONS_DB_URI": "postgres://nobody@127.0.0.1:1/none",
+    }
     installed = run_cli("libs", "install", "--preset", str(preset), settings=settings, timeout=300)
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert "installed preset" in installed.stdout

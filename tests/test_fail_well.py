@@ -207,8 +207,12 @@ def tiny_disk(tmp_path):
     """An 8 MiB tmpfs for a data directory, unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -219,7 +223,8 @@ def tiny_disk(tmp_path):
 
 def test_a_full_disk_answers_503_and_logs_one_line_not_one_per_request(tmp_path, tiny_disk):
     settings = {
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tiny_disk), "FLOWS_CODE_ACTIONS_MIN_FREE_DISK_MB": "1",
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tiny_disk),
+        "FLOWS_CODE_ACTIONS_MIN_FREE_DISK_MB": "1",
         "FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME": "0",
         "FLOWS_CODE_ACTIONS_LOG_THROTTLE_SECONDS": "600",
         # prometheus' memory-mapped files on a full tmpfs fault with SIGBUS: kept off it

@@ -41,7 +41,9 @@ def test_runs_in_flight_are_failed_server_shutting_down_and_ended_ones_left_alon
     stored = {run.id: run for run in services.store.runs.list_by_code(code_id)}
     for run in (started, queued):
         assert (stored[run.id].status, stored[run.id].result) == (
-            RunStatus.FAILED, "server shutting down")
+            RunStatus.FAILED,
+            "server shutting down",
+        )
     assert (stored[ended.id].status, stored[ended.id].result) == (RunStatus.COMPLETED, "done")
     assert in_flight.snapshot() == [] and fail_in_flight(runs, in_flight) == 0
 
@@ -57,10 +59,17 @@ def test_a_run_whose_final_write_waits_in_the_outbox_is_not_failed_by_the_drain(
     held = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED))
     cut = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED))
     outbox = Outbox(tmp_path / "outbox", 1024 * 1024, "test")
-    outbox.add(PendingWrite(
-        run_id=held.id, code_id=code_id, status="completed", result="done", extra={}, logs=[],
-        run={},
-    ))
+    outbox.add(
+        PendingWrite(
+            run_id=held.id,
+            code_id=code_id,
+            status="completed",
+            result="done",
+            extra={},
+            logs=[],
+            run={},
+        )
+    )
     try:
         failed = finish_draining(
             in_flight, runs, deadline=time.monotonic() + 0.05, ended=outbox.holds
@@ -84,11 +93,14 @@ def test_draining_waits_for_runs_that_end_in_time(services, create_code):
     assert services.store.runs.get(run.id).status is RunStatus.COMPLETED
 
 
-@pytest.mark.parametrize("exc", [
-    OSError(errno.ENOSPC, "No space left on device"),
-    RuntimeError("database unavailable: database or disk is full"),
-    RuntimeError('could not extend file "base/16384/2619": No space left on device'),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        OSError(errno.ENOSPC, "No space left on device"),
+        RuntimeError("database unavailable: database or disk is full"),
+        RuntimeError('could not extend file "base/16384/2619": No space left on device'),
+    ],
+)
 def test_storage_full_is_recognised(exc):
     assert storage_full(exc)
 
@@ -103,8 +115,12 @@ def tiny_disk(tmp_path):
     """A 4 MiB tmpfs for a data directory, unmounted afterwards."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
@@ -143,13 +159,29 @@ def test_a_full_disk_answers_503_naming_it_and_is_not_ready(tiny_disk):
 def own_redis(tmp_path):
     port = free_port()
     process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
-                         text=True, check=False).stdout.strip() != "PONG":
+    while (
+        subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
+        ).stdout.strip()
+        != "PONG"
+    ):
         assert time.monotonic() < deadline, "redis-server did not start"
         time.sleep(0.05)  # polling the new redis-server
     yield process, f"redis://127.0.0.1:{port}/0"
@@ -161,7 +193,9 @@ def own_redis(tmp_path):
 def test_redis_killed_and_rabbitmq_down_leave_it_ready_but_degraded(tmp_path, own_redis):
     process, url = own_redis
     settings = Settings(
-        data_dir=str(tmp_path / "data"), redis=url, health_check_cache_time=0,
+        data_dir=str(tmp_path / "data"),
+        redis=url,
+        health_check_cache_time=0,
         rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//",
     )
     with api_client(settings) as (client, _):
@@ -219,6 +253,8 @@ def test_repeated_identical_errors_log_one_line_per_interval_with_a_count():
         "store failure: another reason (on GET /code/{code_id})",
         "info is never throttled",
         "info is never throttled",
-        ("store failure: database unavailable (on GET /code/{code_id}) "
-         "(499 more like this since it was last logged)"),
+        (
+            "store failure: database unavailable (on GET /code/{code_id}) "
+            "(499 more like this since it was last logged)"
+        ),
     ]

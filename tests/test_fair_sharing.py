@@ -35,15 +35,27 @@ def server(tmp_path_factory):
 def create(server, source: str, project: str) -> str:
     answer = requests.post(
         server.url("/code"),
-        params={"name": "f", "language": "python", "type": "endpoint", "project_uuid": project, "timeout": 30},
-        data=source.encode(), timeout=30,
+        params={
+            "name": "f",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": project,
+            "timeout": 30,
+        },
+        data=source.encode(),
+        timeout=30,
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
 
 
 def statuses(server, code_id: str) -> list[str]:
-    return [run["status"] for run in requests.get(server.url("/coderun"), params={"code_id": code_id}, timeout=10).json()]
+    return [
+        run["status"]
+        for run in requests.get(
+            server.url("/coderun"), params={"code_id": code_id}, timeout=10
+        ).json()
+    ]
 
 
 def test_a_busy_project_cannot_make_another_wait(server):
@@ -62,7 +74,9 @@ def test_a_busy_project_cannot_make_another_wait(server):
         thread.start()
     deadline = time.monotonic() + 10
     while statuses(server, sleepy).count("started") < 3 or len(statuses(server, sleepy)) < 5:
-        assert time.monotonic() < deadline, f"the greedy runs did not all arrive: {statuses(server, sleepy)}"
+        assert time.monotonic() < deadline, (
+            f"the greedy runs did not all arrive: {statuses(server, sleepy)}"
+        )
         time.sleep(0.05)  # polling the run records, not synchronisation
     assert sorted(statuses(server, sleepy)) == ["queued", "queued", "started", "started", "started"]
 
@@ -71,7 +85,9 @@ def test_a_busy_project_cannot_make_another_wait(server):
     took = time.monotonic() - asked
     assert (answer.status_code, answer.text) == (200, "quick")
     assert took < 1.0, f"the other project's run waited {took:.1f} s behind the greedy one"
-    assert finished == [] and all(thread.is_alive() for thread in hogs), "the greedy runs were still running"
+    assert finished == [] and all(thread.is_alive() for thread in hogs), (
+        "the greedy runs were still running"
+    )
     assert "completed" not in statuses(server, sleepy)
 
 
@@ -85,13 +101,18 @@ def test_endpoint_is_rate_limited_like_action_endpoint_on_one_counter(server):
     ]
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
     assert answers[0].headers["X-RateLimit-Limit"] == str(LIMIT)
-    assert int(answers[-1].headers["Retry-After"]) >= 1 and "limited" in answers[-1].json()["message"]
+    assert (
+        int(answers[-1].headers["Retry-After"]) >= 1 and "limited" in answers[-1].json()["message"]
+    )
 
 
 def test_every_spelling_of_an_id_counts_on_the_same_counter(server):
     code = create(server, TRIVIAL, "spelled")
     spellings = [code.upper(), "{" + code + "}", code.replace("-", ""), code]
-    answers = [requests.get(server.url(f"/action/endpoint/{spelling}"), timeout=30) for spelling in spellings]
+    answers = [
+        requests.get(server.url(f"/action/endpoint/{spelling}"), timeout=30)
+        for spelling in spellings
+    ]
     assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
     assert [answer.text for answer in answers[:3]] == ["quick"] * 3
     runs = requests.get(server.url("/coderun"), params={"code_id": code.upper()}, timeout=10).json()
@@ -116,6 +137,8 @@ def test_a_projects_queue_share_leaves_room_for_the_others():
     assert running.immediate and other.immediate and not any(ticket.immediate for ticket in waiting)
     assert pool.admit("b").immediate is False
     pool.run(other, lambda: None)
-    assert not any(ticket.turn.is_set() for ticket in waiting), "b's worker must not go to a, over its share"
+    assert not any(ticket.turn.is_set() for ticket in waiting), (
+        "b's worker must not go to a, over its share"
+    )
     pool.run(running, lambda: None)
     assert waiting[0].turn.is_set() and not waiting[1].turn.is_set()

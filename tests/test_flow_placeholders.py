@@ -24,7 +24,9 @@ SCOPE = make_scope(
 def test_a_placeholder_error_fails_the_step_with_its_message():
     with pytest.raises(StepFailed) as raised:
         resolve("{{variables.ghost}}", SCOPE)
-    assert raised.value.message == "unknown placeholder {{variables.ghost}}: variables has no 'ghost'"
+    assert (
+        raised.value.message == "unknown placeholder {{variables.ghost}}: variables has no 'ghost'"
+    )
 
 
 def test_scope_has_the_engine_shape():
@@ -73,7 +75,10 @@ def test_placeholders_inside_text_are_interpolated(template, expected):
 def test_resolves_recursively_without_changing_the_input():
     config = {
         "url": "https://api.example.com/leads/{{leadId}}",
-        "body": {"ids": ["{{steps.fetch.result.items.0.id}}", 3], "who": {"n": "{{variables.name}}"}},
+        "body": {
+            "ids": ["{{steps.fetch.result.items.0.id}}", 3],
+            "who": {"n": "{{variables.name}}"},
+        },
         "timeout": 10,
         "flag": None,
     }
@@ -92,9 +97,17 @@ def test_resolves_recursively_without_changing_the_input():
     [
         ("{{foo}}", "{{foo}}", "must start with one of leadId, variables, steps"),
         ("x {{variables.missing}}", "{{variables.missing}}", "variables has no 'missing'"),
-        ("{{steps.later.result}}", "{{steps.later.result}}", "no earlier step 'later' has a result"),
+        (
+            "{{steps.later.result}}",
+            "{{steps.later.result}}",
+            "no earlier step 'later' has a result",
+        ),
         ("{{steps.fetch.result.items.3.id}}", "{{steps.fetch.result.items.3.id}}", "no item '3'"),
-        ("{{steps.fetch.result.items.first}}", "{{steps.fetch.result.items.first}}", "no item 'first'"),
+        (
+            "{{steps.fetch.result.items.first}}",
+            "{{steps.fetch.result.items.first}}",
+            "no item 'first'",
+        ),
         ("{{variables.name.first}}", "{{variables.name.first}}", "variables.name is a str"),
         ("{{variables.nothing.x}}", "{{variables.nothing.x}}", "variables.nothing is null"),
         ("{{variables..name}}", "{{variables..name}}", "expected a dotted path"),
@@ -132,8 +145,15 @@ def test_problems_are_placeholders_that_can_never_resolve():
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(None, ""), ("s", "s"), (True, "true"), (False, "false"), (3, "3"), (2.5, "2.5"),
-     ({"a": [1, "é"]}, '{"a":[1,"é"]}')],
+    [
+        (None, ""),
+        ("s", "s"),
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (2.5, "2.5"),
+        ({"a": [1, "é"]}, '{"a":[1,"é"]}'),
+    ],
 )
 def test_to_text(value, text):
     assert to_text(value) == text

@@ -53,18 +53,42 @@ def test_builtin_types(runners):
 
 def test_valid_steps_are_normalised(runners):
     steps = [
-        {"id": "fetch", "type": "http_call", "nome": "Busca", "config": {"url": "https://x.test/{{leadId}}"}},
-        {"id": "pause", "type": "wait", "name": "Pause", "config": {"seconds": "{{steps.fetch.result.body.delay}}"},
-         "continue_on_error": True},
-        {"id": "update", "type": "tabular", "config": {
-            "webhook_url": "https://b24.test/rest/1/t/", "field": "STATUS_ID", "value": "{{variables.status}}",
-            "additional_fields": [{"field": "UF_X", "value": {"any": ["json"]}}]}},
-        {"id": "run", "type": "code", "config": {"code_id": "c1", "params": {"n": "{{steps.fetch.result}}"}}},
+        {
+            "id": "fetch",
+            "type": "http_call",
+            "nome": "Busca",
+            "config": {"url": "https://x.test/{{leadId}}"},
+        },
+        {
+            "id": "pause",
+            "type": "wait",
+            "name": "Pause",
+            "config": {"seconds": "{{steps.fetch.result.body.delay}}"},
+            "continue_on_error": True,
+        },
+        {
+            "id": "update",
+            "type": "tabular",
+            "config": {
+                "webhook_url": "https://b24.test/rest/1/t/",
+                "field": "STATUS_ID",
+                "value": "{{variables.status}}",
+                "additional_fields": [{"field": "UF_X", "value": {"any": ["json"]}}],
+            },
+        },
+        {
+            "id": "run",
+            "type": "code",
+            "config": {"code_id": "c1", "params": {"n": "{{steps.fetch.result}}"}},
+        },
     ]
     normalised = runners.validate_steps(steps)
     assert normalised[0] == {
-        "id": "fetch", "type": "http_call", "name": "Busca",
-        "config": {"url": "https://x.test/{{leadId}}"}, "continue_on_error": False,
+        "id": "fetch",
+        "type": "http_call",
+        "name": "Busca",
+        "config": {"url": "https://x.test/{{leadId}}"},
+        "continue_on_error": False,
     }
     assert [step["name"] for step in normalised] == ["Busca", "Pause", "", ""]
     assert [step["continue_on_error"] for step in normalised] == [False, True, False, False]
@@ -72,7 +96,9 @@ def test_valid_steps_are_normalised(runners):
     assert runners.validate_steps([]) == []
 
 
-@pytest.mark.parametrize(("steps", "kind"), [(None, "null"), ({"id": "a"}, "an object"), ("s", "a string")])
+@pytest.mark.parametrize(
+    ("steps", "kind"), [(None, "null"), ({"id": "a"}, "an object"), ("s", "a string")]
+)
 def test_steps_must_be_a_list(runners, steps, kind):
     assert problems_of(runners, steps) == [f"steps must be a list of step objects, got {kind}"]
 
@@ -109,10 +135,20 @@ def test_missing_type_and_name_conflict(runners):
 
 def test_references_only_to_earlier_steps(runners):
     steps = [
-        {"id": "first", "type": "http_call", "config": {"url": "https://x.test/{{steps.second.result.id}}"}},
+        {
+            "id": "first",
+            "type": "http_call",
+            "config": {"url": "https://x.test/{{steps.second.result.id}}"},
+        },
         {"id": "second", "type": "wait", "config": {"seconds": "{{steps.second.result}}"}},
-        {"id": "third", "type": "code", "config": {
-            "code_id": "{{steps.first.result.body.code}}", "params": {"x": "{{steps.ghost.result}}"}}},
+        {
+            "id": "third",
+            "type": "code",
+            "config": {
+                "code_id": "{{steps.first.result.body.code}}",
+                "params": {"x": "{{steps.ghost.result}}"},
+            },
+        },
     ]
     assert problems_of(runners, steps) == [
         "step 1 ('first'): config refers to step 'second', which runs later",
@@ -122,18 +158,36 @@ def test_references_only_to_earlier_steps(runners):
 
 
 def test_placeholders_that_can_never_resolve_are_refused(runners):
-    found = problems_of(runners, [{"id": "a", "type": "wait", "config": {"seconds": 1, "reason": "{{lead}}"}}])
-    assert found == ["step 1 ('a'): unknown placeholder {{lead}}: it must start with one of leadId, variables, steps"]
+    found = problems_of(
+        runners, [{"id": "a", "type": "wait", "config": {"seconds": 1, "reason": "{{lead}}"}}]
+    )
+    assert found == [
+        "step 1 ('a'): unknown placeholder {{lead}}: it must start with one of leadId, variables, steps"
+    ]
 
 
 def test_schema_errors_name_the_json_path(runners):
     steps = [
-        {"id": "h", "type": "http_call", "config": {
-            "method": "FETCH", "url": "https://x.test", "headers": {"X-N": {"n": 1}},
-            "retry": {"max_attempts": 20, "delay": -1}, "timeout": 301}},
-        {"id": "t", "type": "tabular", "config": {
-            "webhook_url": "https://b24.test/rest/1/t/", "value": None,
-            "additional_fields": [{"value": 1}, {"field": "X", "value": 2, "extra": 3}]}},
+        {
+            "id": "h",
+            "type": "http_call",
+            "config": {
+                "method": "FETCH",
+                "url": "https://x.test",
+                "headers": {"X-N": {"n": 1}},
+                "retry": {"max_attempts": 20, "delay": -1},
+                "timeout": 301,
+            },
+        },
+        {
+            "id": "t",
+            "type": "tabular",
+            "config": {
+                "webhook_url": "https://b24.test/rest/1/t/",
+                "value": None,
+                "additional_fields": [{"value": 1}, {"field": "X", "value": 2, "extra": 3}],
+            },
+        },
         {"id": "w", "type": "wait", "config": {"seconds": 5000, "reasn": "typo"}},
         {"id": "w2", "type": "wait", "config": {"seconds": "soon"}},
         {"id": "w3", "type": "wait", "config": {}},
@@ -159,9 +213,16 @@ def test_schema_errors_name_the_json_path(runners):
 def test_runner_checks_beyond_the_schema(runners):
     steps = [
         {"id": "h", "type": "http_call", "config": {"url": "file:///etc/passwd"}},
-        {"id": "t", "type": "tabular", "config": {
-            "webhook_url": "https://b24.test/rest/1/t/", "field": "A", "value": 1,
-            "additional_fields": [{"field": "B", "value": 2}, {"field": "A", "value": 3}]}},
+        {
+            "id": "t",
+            "type": "tabular",
+            "config": {
+                "webhook_url": "https://b24.test/rest/1/t/",
+                "field": "A",
+                "value": 1,
+                "additional_fields": [{"field": "B", "value": 2}, {"field": "A", "value": 3}],
+            },
+        },
         {"id": "w", "type": "wait", "config": {"seconds": "7200"}},
         {"id": "w2", "type": "wait", "config": {"seconds": " 30 "}},
     ]
@@ -178,7 +239,9 @@ def test_check_resolved_fails_the_step_on_a_bad_resolved_config(runners):
     check_resolved(wait, {"seconds": "10"})
     with pytest.raises(StepFailed) as raised:
         check_resolved(wait, {"seconds": "ten"})
-    assert raised.value.message.startswith("invalid config once placeholders were resolved: config.seconds:")
+    assert raised.value.message.startswith(
+        "invalid config once placeholders were resolved: config.seconds:"
+    )
     with pytest.raises(StepFailed, match="must be greater than 0 and at most 3600"):
         check_resolved(wait, {"seconds": "0"})
     with pytest.raises(StepFailed, match=r"config.url: 'ftp://x.test/' is not an http"):
@@ -191,11 +254,15 @@ def test_a_crashing_validate_config_is_reported_not_raised():
             raise KeyError("text")
 
     found = problems_of(StepRunners([Crashing()]), [{"id": "a", "type": "echo", "config": {}}])
-    assert found == ["step 1 ('a'): config could not be checked by the 'echo' runner: KeyError: 'text'"]
+    assert found == [
+        "step 1 ('a'): config could not be checked by the 'echo' runner: KeyError: 'text'"
+    ]
 
 
 def test_first_runner_of_a_type_wins():
-    runners = StepRunners([EchoRunner(owner="first"), EchoRunner(owner="second"), EchoRunner("other")])
+    runners = StepRunners(
+        [EchoRunner(owner="first"), EchoRunner(owner="second"), EchoRunner("other")]
+    )
     assert runners.get("echo").owner == "first"
     assert runners.types() == ["echo", "other"]
     assert problems_of(runners, [{"id": "a", "type": "echo", "config": {"text": "boom"}}]) == [
@@ -218,7 +285,10 @@ def test_load_step_runners_puts_a_plugin_before_the_builtins(tmp_path):
     class ThirdParty:
         @hookimpl
         def codeactions_step_runners(self, settings):
-            return [EchoRunner("wait", owner="third-party"), EchoRunner("echo", owner="third-party")]
+            return [
+                EchoRunner("wait", owner="third-party"),
+                EchoRunner("echo", owner="third-party"),
+            ]
 
     settings = Settings(data_dir=str(tmp_path))
     pm = get_plugin_manager(settings)
@@ -230,5 +300,7 @@ def test_load_step_runners_puts_a_plugin_before_the_builtins(tmp_path):
 
 
 def test_disabling_the_core_plugin_removes_the_builtins(tmp_path):
-    settings = Settings(data_dir=str(tmp_path), disable_plugins=("codeactions_core.default_plugins",))
+    settings = Settings(
+        data_dir=str(tmp_path), disable_plugins=("codeactions_core.default_plugins",)
+    )
     assert load_step_runners(get_plugin_manager(settings), settings).types() == []

@@ -37,11 +37,15 @@ def serve() -> Iterator[Callable[[Callable[[Seen], Answer]], EchoServer]]:
 
 
 def json_reply(payload: Any, status: int = 200, content_type: str = "application/json") -> Answer:
-    return Answer(status, headers={"Content-Type": content_type}, content=json.dumps(payload).encode())
+    return Answer(
+        status, headers={"Content-Type": content_type}, content=json.dumps(payload).encode()
+    )
 
 
 def text_reply(text: str, status: int = 200) -> Answer:
-    return Answer(status, headers={"Content-Type": "text/plain; charset=utf-8"}, content=text.encode())
+    return Answer(
+        status, headers={"Content-Type": "text/plain; charset=utf-8"}, content=text.encode()
+    )
 
 
 def closed_port_url() -> str:
@@ -66,7 +70,11 @@ class Log:
 
 def context(**overrides: Any) -> StepContext:
     values: dict[str, Any] = {
-        "execution_id": "e1", "flow_id": "f1", "project_uuid": "P", "step_id": "s1", "lead_id": "42",
+        "execution_id": "e1",
+        "flow_id": "f1",
+        "project_uuid": "P",
+        "step_id": "s1",
+        "lead_id": "42",
     }
     return StepContext(**{**values, **overrides})
 
@@ -81,8 +89,12 @@ class Sleeps:
         self.delays.append(seconds)
 
 
-def http(config: dict[str, Any], runner: HttpCallRunner | None = None, log: Log | None = None) -> Any:
-    return (runner or HttpCallRunner(egress=LOOPBACK)).execute(config, context(), log or Log()).result
+def http(
+    config: dict[str, Any], runner: HttpCallRunner | None = None, log: Log | None = None
+) -> Any:
+    return (
+        (runner or HttpCallRunner(egress=LOOPBACK)).execute(config, context(), log or Log()).result
+    )
 
 
 # --- http_call -------------------------------------------------------------------------------
@@ -99,7 +111,12 @@ def test_http_call_sends_the_method(serve, method):
 
 def test_http_call_defaults_to_get_and_sends_headers(serve):
     server = serve(lambda seen: text_reply("ok"))
-    http({"url": server.at(), "headers": {"X-Token": "abc", "Accept": "text/plain", "X-N": 3, "X-B": False}})
+    http(
+        {
+            "url": server.at(),
+            "headers": {"X-Token": "abc", "Accept": "text/plain", "X-N": 3, "X-B": False},
+        }
+    )
     (seen,) = server.requests
     assert seen.method == "GET" and seen.body == b""
     assert (seen.headers["x-token"], seen.headers["accept"]) == ("abc", "text/plain")
@@ -119,7 +136,14 @@ def test_http_call_sends_a_dict_body_as_json(serve):
 def test_http_call_sends_a_string_body_as_is(serve):
     server = serve(lambda seen: text_reply("fine"))
     http({"method": "PUT", "url": server.at(), "body": "a=1&b=2"})
-    http({"method": "PUT", "url": server.at(), "body": "<x/>", "headers": {"content-type": "application/xml"}})
+    http(
+        {
+            "method": "PUT",
+            "url": server.at(),
+            "body": "<x/>",
+            "headers": {"content-type": "application/xml"},
+        }
+    )
     first, second = server.requests
     assert (first.body, first.headers["content-type"]) == (b"a=1&b=2", "text/plain; charset=utf-8")
     assert (second.body, second.headers["content-type"]) == (b"<x/>", "application/xml")
@@ -132,7 +156,13 @@ def test_http_call_sends_a_string_body_as_is(serve):
         (json_reply([1, 2]), [1, 2]),
         (json_reply({"a": 1}, content_type="application/problem+json"), {"a": 1}),
         (Answer(headers={"Content-Type": "application/json"}, content=b"{not json"), "{not json"),
-        (Answer(headers={"Content-Type": "text/plain; charset=latin-1"}, content="olá".encode("latin-1")), "olá"),
+        (
+            Answer(
+                headers={"Content-Type": "text/plain; charset=latin-1"},
+                content="olá".encode("latin-1"),
+            ),
+            "olá",
+        ),
         (Answer(204, content=b""), ""),
     ],
 )
@@ -156,11 +186,17 @@ def test_http_call_times_out(serve):
 
 def test_http_call_retries_a_5xx_then_succeeds(serve):
     def flaky(seen: Seen) -> Answer:
-        return json_reply({"try": len(server.requests)}, status=503 if len(server.requests) < 3 else 200)
+        return json_reply(
+            {"try": len(server.requests)}, status=503 if len(server.requests) < 3 else 200
+        )
 
     server = serve(flaky)
     sleeps, log = Sleeps(), Log()
-    result = http({"url": server.at(), "retry": {"max_attempts": 4, "delay": 0.5}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK), log)
+    result = http(
+        {"url": server.at(), "retry": {"max_attempts": 4, "delay": 0.5}},
+        HttpCallRunner(sleep=sleeps, egress=LOOPBACK),
+        log,
+    )
     assert (result["status"], result["body"]) == (200, {"try": 3})
     assert len(server.requests) == 3
     assert sleeps.delays == [0.5, 0.5]
@@ -173,7 +209,10 @@ def test_http_call_gives_up_after_the_last_attempt(serve):
     server = serve(lambda seen: text_reply("overloaded " * 50, status=500))
     sleeps = Sleeps()
     with pytest.raises(StepFailed) as raised:
-        http({"url": server.at(), "retry": {"max_attempts": 3, "delay": 2}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK))
+        http(
+            {"url": server.at(), "retry": {"max_attempts": 3, "delay": 2}},
+            HttpCallRunner(sleep=sleeps, egress=LOOPBACK),
+        )
     assert len(server.requests) == 3 and sleeps.delays == [2, 2]
     message = raised.value.message
     assert message.startswith(f"GET {server.at('/')} answered HTTP 500: overloaded overloaded")
@@ -184,16 +223,26 @@ def test_http_call_never_retries_a_4xx(serve):
     server = serve(lambda seen: json_reply({"error": "no such lead"}, status=404))
     sleeps = Sleeps()
     with pytest.raises(StepFailed) as raised:
-        http({"url": server.at("/lead/9"), "retry": {"max_attempts": 5, "delay": 1}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK))
+        http(
+            {"url": server.at("/lead/9"), "retry": {"max_attempts": 5, "delay": 1}},
+            HttpCallRunner(sleep=sleeps, egress=LOOPBACK),
+        )
     assert len(server.requests) == 1 and sleeps.delays == []
-    assert raised.value.message == f'GET {server.at("/lead/9")} answered HTTP 404: {{"error": "no such lead"}}'
+    assert (
+        raised.value.message
+        == f'GET {server.at("/lead/9")} answered HTTP 404: {{"error": "no such lead"}}'
+    )
 
 
 def test_http_call_retries_a_refused_connection():
     sleeps, log = Sleeps(), Log()
     url = closed_port_url()
     with pytest.raises(StepFailed) as raised:
-        http({"url": url, "retry": {"max_attempts": 2, "delay": 0}}, HttpCallRunner(sleep=sleeps, egress=LOOPBACK), log)
+        http(
+            {"url": url, "retry": {"max_attempts": 2, "delay": 0}},
+            HttpCallRunner(sleep=sleeps, egress=LOOPBACK),
+            log,
+        )
     assert raised.value.message.startswith(f"GET {url}: connection failed: ")
     assert raised.value.message.endswith("(after 2 attempts)")
     assert sleeps.delays == [0]
@@ -202,12 +251,25 @@ def test_http_call_retries_a_refused_connection():
 
 def test_http_call_caps_the_response_size(serve):
     big = b"x" * (1024 * 1024 + 1)
-    server = serve(lambda seen: Answer(headers={"Content-Type": "text/plain"}, content=big if seen.path == "/big" else b"x" * 2000))
+    server = serve(
+        lambda seen: Answer(
+            headers={"Content-Type": "text/plain"},
+            content=big if seen.path == "/big" else b"x" * 2000,
+        )
+    )
     with pytest.raises(StepFailed, match=f"larger than {1024 * 1024} bytes"):
         http({"url": server.at("/big")})
     with pytest.raises(StepFailed, match="larger than 1000 bytes"):
         http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=1000, egress=LOOPBACK))
-    assert len(http({"url": server.at("/small")}, HttpCallRunner(max_response_bytes=2000, egress=LOOPBACK))["body"]) == 2000
+    assert (
+        len(
+            http(
+                {"url": server.at("/small")},
+                HttpCallRunner(max_response_bytes=2000, egress=LOOPBACK),
+            )["body"]
+        )
+        == 2000
+    )
 
 
 def test_http_call_caps_a_body_without_content_length(serve):
@@ -222,10 +284,15 @@ def test_http_call_caps_a_body_without_content_length(serve):
             self.wfile.write(b"y" * 5000)
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Streaming)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
     try:
         with pytest.raises(StepFailed, match="larger than 4096 bytes"):
-            http({"url": f"http://127.0.0.1:{server.server_address[1]}/"}, HttpCallRunner(max_response_bytes=4096, egress=LOOPBACK))
+            http(
+                {"url": f"http://127.0.0.1:{server.server_address[1]}/"},
+                HttpCallRunner(max_response_bytes=4096, egress=LOOPBACK),
+            )
     finally:
         server.shutdown()
         server.server_close()
@@ -262,22 +329,34 @@ def bitrix(serve, reply: Answer | None = None) -> EchoServer:
 
 
 def tabular(config: dict[str, Any], log: Log | None = None, **context_values: Any) -> Any:
-    return TabularRunner(egress=LOOPBACK).execute(config, context(**context_values), log or Log()).result
+    return (
+        TabularRunner(egress=LOOPBACK)
+        .execute(config, context(**context_values), log or Log())
+        .result
+    )
 
 
 def test_tabular_posts_crm_lead_update(serve):
     server = bitrix(serve)
     log = Log()
     config = {
-        "webhook_url": server.at("/rest/1/s3cretToken/"), "field": "STATUS_ID", "value": "QUALIFIED",
-        "additional_fields": [{"field": "UF_CRM_SCORE", "value": 9}, {"field": "OPENED", "value": True}],
+        "webhook_url": server.at("/rest/1/s3cretToken/"),
+        "field": "STATUS_ID",
+        "value": "QUALIFIED",
+        "additional_fields": [
+            {"field": "UF_CRM_SCORE", "value": 9},
+            {"field": "OPENED", "value": True},
+        ],
     }
     result = tabular(config, log)
     assert result == {"result": True, "time": {"duration": 0.01}}
     (seen,) = server.requests
     assert (seen.method, seen.path) == ("POST", "/rest/1/s3cretToken/crm.lead.update.json")
     assert seen.headers["content-type"] == "application/json"
-    assert seen.json() == {"id": 42, "fields": {"STATUS_ID": "QUALIFIED", "UF_CRM_SCORE": 9, "OPENED": True}}
+    assert seen.json() == {
+        "id": 42,
+        "fields": {"STATUS_ID": "QUALIFIED", "UF_CRM_SCORE": 9, "OPENED": True},
+    }
     assert "s3cretToken" not in log.text() and "crm.lead.update" in log.text()
 
 
@@ -293,7 +372,10 @@ def test_tabular_sends_a_non_numeric_lead_id_as_text(serve):
     [
         ("https://b.test/rest/1/tok/", "https://b.test/rest/1/tok/crm.lead.update.json"),
         ("https://b.test/rest/1/tok", "https://b.test/rest/1/tok/crm.lead.update.json"),
-        ("https://b.test/rest/1/tok/crm.deal.update.json", "https://b.test/rest/1/tok/crm.deal.update.json"),
+        (
+            "https://b.test/rest/1/tok/crm.deal.update.json",
+            "https://b.test/rest/1/tok/crm.deal.update.json",
+        ),
         ("https://b.test/rest/1/tok/crm.lead.update", "https://b.test/rest/1/tok/crm.lead.update"),
         ("https://b.test", "https://b.test/crm.lead.update.json"),
     ],
@@ -304,20 +386,34 @@ def test_tabular_appends_the_method_unless_named(given, used):
 
 def test_tabular_uses_a_named_method_as_is(serve):
     server = bitrix(serve)
-    tabular({"webhook_url": server.at("/rest/1/t/crm.deal.update.json"), "field": "A", "value": "b"})
+    tabular(
+        {"webhook_url": server.at("/rest/1/t/crm.deal.update.json"), "field": "A", "value": "b"}
+    )
     assert server.requests[0].path == "/rest/1/t/crm.deal.update.json"
 
 
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        (json_reply({"error": "ERROR_CORE", "error_description": "Not found"}, status=400),
-         "failed with Bitrix error ERROR_CORE: Not found (HTTP 400)"),
-        (json_reply({"error": "QUERY_LIMIT_EXCEEDED"}, status=200),
-         "failed with Bitrix error QUERY_LIMIT_EXCEEDED (HTTP 200)"),
-        (text_reply('{"error": "expired_token", "error_description": "The access token expired"}', status=401),
-         "failed with Bitrix error expired_token: The access token expired (HTTP 401)"),
-        (text_reply("<html>Bad gateway</html>", status=502), "answered HTTP 502: <html>Bad gateway</html>"),
+        (
+            json_reply({"error": "ERROR_CORE", "error_description": "Not found"}, status=400),
+            "failed with Bitrix error ERROR_CORE: Not found (HTTP 400)",
+        ),
+        (
+            json_reply({"error": "QUERY_LIMIT_EXCEEDED"}, status=200),
+            "failed with Bitrix error QUERY_LIMIT_EXCEEDED (HTTP 200)",
+        ),
+        (
+            text_reply(
+                '{"error": "expired_token", "error_description": "The access token expired"}',
+                status=401,
+            ),
+            "failed with Bitrix error expired_token: The access token expired (HTTP 401)",
+        ),
+        (
+            text_reply("<html>Bad gateway</html>", status=502),
+            "answered HTTP 502: <html>Bad gateway</html>",
+        ),
         (text_reply("<html>ok?</html>"), "did not answer JSON: <html>ok?</html>"),
     ],
 )
@@ -333,14 +429,25 @@ def test_tabular_fails_with_bitrix_errors(serve, reply, message):
 def test_tabular_needs_a_lead(serve, lead_id):
     server = bitrix(serve)
     with pytest.raises(StepFailed, match="need a lead id"):
-        tabular({"webhook_url": server.at("/rest/1/t/"), "field": "A", "value": "b"}, lead_id=lead_id)
+        tabular(
+            {"webhook_url": server.at("/rest/1/t/"), "field": "A", "value": "b"}, lead_id=lead_id
+        )
     assert server.requests == []
 
 
 def test_tabular_reports_an_unreachable_webhook():
     with pytest.raises(StepFailed) as raised:
-        tabular({"webhook_url": closed_port_url() + "rest/1/tok/", "field": "A", "value": "b", "timeout": "5"})
-    assert raised.value.message.startswith("Bitrix crm.lead.update on 127.0.0.1: connection failed: ")
+        tabular(
+            {
+                "webhook_url": closed_port_url() + "rest/1/tok/",
+                "field": "A",
+                "value": "b",
+                "timeout": "5",
+            }
+        )
+    assert raised.value.message.startswith(
+        "Bitrix crm.lead.update on 127.0.0.1: connection failed: "
+    )
 
 
 # --- wait ------------------------------------------------------------------------------------
@@ -354,16 +461,23 @@ def no_sleeping(monkeypatch):
     monkeypatch.setattr("time.sleep", refuse)
 
 
-@pytest.mark.parametrize(("seconds", "resume_after"), [(3600, 3600.0), (0.5, 0.5), ("90", 90.0), ("1.5", 1.5)])
+@pytest.mark.parametrize(
+    ("seconds", "resume_after"), [(3600, 3600.0), (0.5, 0.5), ("90", 90.0), ("1.5", 1.5)]
+)
 def test_wait_asks_to_resume_later_without_sleeping(no_sleeping, seconds, resume_after):
     log = Log()
     result = WaitRunner().execute({"seconds": seconds, "reason": "cool down"}, context(), log)
-    assert result == StepResult(result={"waited_seconds": resume_after, "reason": "cool down"}, resume_after=resume_after)
+    assert result == StepResult(
+        result={"waited_seconds": resume_after, "reason": "cool down"}, resume_after=resume_after
+    )
     assert log.lines == [("info", f"waiting {resume_after:g} s: cool down")]
 
 
 def test_wait_reason_is_optional(no_sleeping):
-    assert WaitRunner().execute({"seconds": 1}, context(), Log()).result == {"waited_seconds": 1, "reason": ""}
+    assert WaitRunner().execute({"seconds": 1}, context(), Log()).result == {
+        "waited_seconds": 1,
+        "reason": "",
+    }
 
 
 @pytest.mark.parametrize("seconds", [0, -1, 3601, "0", "soon", True])
@@ -382,10 +496,15 @@ def test_code_runs_the_code_with_string_params():
         calls.append((code_id, params))
         return {"greeting": f"hi {params.get('name')}"}
 
-    config = {"code_id": "c-1", "params": {"name": "Ana", "n": 3, "ok": True, "none": None, "obj": {"a": [1]}}}
+    config = {
+        "code_id": "c-1",
+        "params": {"name": "Ana", "n": 3, "ok": True, "none": None, "obj": {"a": [1]}},
+    }
     result = CodeRunner().execute(config, context(run_code=run_code), Log())
     assert result == StepResult(result={"greeting": "hi Ana"})
-    assert calls == [("c-1", {"name": "Ana", "n": "3", "ok": "true", "none": "", "obj": '{"a":[1]}'})]
+    assert calls == [
+        ("c-1", {"name": "Ana", "n": "3", "ok": "true", "none": "", "obj": '{"a":[1]}'})
+    ]
     CodeRunner().execute({"code_id": "c-2"}, context(run_code=run_code), Log())
     assert calls[-1] == ("c-2", {})
 

@@ -46,7 +46,9 @@ def environment(new_postgres_database, suite_env) -> dict[str, str]:
 
 @pytest.fixture
 def api(environment, tmp_path):
-    settings = Settings.from_env({**environment, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "api")})
+    settings = Settings.from_env(
+        {**environment, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "api")}
+    )
     with api_client(settings) as (client, services):
         yield client
 
@@ -78,7 +80,12 @@ class Gate:
 
 
 def http(step_id: str, url: str) -> dict:
-    return {"id": step_id, "type": "http_call", "name": step_id, "config": {"method": "POST", "url": url}}
+    return {
+        "id": step_id,
+        "type": "http_call",
+        "name": step_id,
+        "config": {"method": "POST", "url": url},
+    }
 
 
 def published(api, steps: list) -> str:
@@ -103,7 +110,9 @@ def execution(api, flow_id: str, execution_id: str) -> dict:
 
 def finished(api, flow_id: str, execution_id: str) -> dict:
     return until(
-        lambda: (e := execution(api, flow_id, execution_id))["status"] in ("completed", "failed") and e,
+        lambda: (
+            (e := execution(api, flow_id, execution_id))["status"] in ("completed", "failed") and e
+        ),
         f"execution {execution_id} to finish",
     )
 
@@ -116,24 +125,41 @@ def test_announced_executions_start_without_waiting_for_a_poll(api, workers):
     with echo_server() as echo:
         flow_id = published(api, [http("one", f"{echo.url}/one")])
         workers("listener", FLOWS_CODE_ACTIONS_FLOW_POLL_SECONDS="600")  # it never looks by itself
-        ids = [api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"] for _ in range(5)]
-        done = [until(lambda i=i: execution(api, flow_id, i)["status"] == "completed", "an announced execution",
-                      deadline=20) for i in ids]
+        ids = [
+            api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"] for _ in range(5)
+        ]
+        done = [
+            until(
+                lambda i=i: execution(api, flow_id, i)["status"] == "completed",
+                "an announced execution",
+                deadline=20,
+            )
+            for i in ids
+        ]
     assert all(done) and paths(echo) == {"/one": 5}
 
 
 def test_a_killed_workers_execution_resumes_where_it_left_off(api, workers):
     gate = Gate("/slow")
     with echo_server(gate) as echo:
-        flow_id = published(api, [http("one", f"{echo.url}/one"), http("slow", f"{echo.url}/slow"),
-                                  http("three", f"{echo.url}/three")])
+        flow_id = published(
+            api,
+            [
+                http("one", f"{echo.url}/one"),
+                http("slow", f"{echo.url}/slow"),
+                http("three", f"{echo.url}/three"),
+            ],
+        )
         first = workers("first")
         started = api.simulate_post(f"/flows/{flow_id}/executions", json={"lead_id": 1})
         assert started.status_code == 202
         execution_id = started.json["id"]
         until(lambda: paths(echo)["/slow"] == 1, "the slow step to start")
         mid_step = execution(api, flow_id, execution_id)
-        assert [(r["step_id"], r["status"]) for r in mid_step["logs"]] == [("one", "completed"), ("slow", "running")]
+        assert [(r["step_id"], r["status"]) for r in mid_step["logs"]] == [
+            ("one", "completed"),
+            ("slow", "running"),
+        ]
 
         first.kill()  # a crash in the middle of the slow step
         gate.opened.set()
@@ -142,22 +168,35 @@ def test_a_killed_workers_execution_resumes_where_it_left_off(api, workers):
 
     assert done["status"] == "completed", done
     assert [(r["step_id"], r["status"], r["attempt"]) for r in done["logs"]] == [
-        ("one", "completed", 1), ("slow", "failed", 1), ("slow", "completed", 2), ("three", "completed", 1),
+        ("one", "completed", 1),
+        ("slow", "failed", 1),
+        ("slow", "completed", 2),
+        ("three", "completed", 1),
     ]
     assert done["logs"][1]["error"].startswith("interrupted")
-    assert paths(echo) == {"/one": 1, "/slow": 2, "/three": 1}, "only the interrupted step ran again"
+    assert paths(echo) == {"/one": 1, "/slow": 2, "/three": 1}, (
+        "only the interrupted step ran again"
+    )
 
 
 def test_a_wait_outlives_its_worker(api, workers):
     with echo_server() as echo:
-        flow_id = published(api, [
-            {"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 1.5}},
-            http("after", f"{echo.url}/after"),
-        ])
+        flow_id = published(
+            api,
+            [
+                {"id": "pause", "type": "wait", "name": "pause", "config": {"seconds": 1.5}},
+                http("after", f"{echo.url}/after"),
+            ],
+        )
         first = workers("first")
         execution_id = api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"]
-        until(lambda: (e := execution(api, flow_id, execution_id))["logs"] and e["logs"][0]["status"] == "waiting",
-              "the wait to begin")
+        until(
+            lambda: (
+                (e := execution(api, flow_id, execution_id))["logs"]
+                and e["logs"][0]["status"] == "waiting"
+            ),
+            "the wait to begin",
+        )
         first.kill()
         workers("second")
         done = finished(api, flow_id, execution_id)
@@ -168,15 +207,22 @@ def test_a_wait_outlives_its_worker(api, workers):
 
 def test_a_worker_serves_its_metrics(api, workers):
     port = free_port()
-    workers("metered", FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port), FLOWS_CODE_ACTIONS_HOST="127.0.0.1")
+    workers(
+        "metered",
+        FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port),
+        FLOWS_CODE_ACTIONS_HOST="127.0.0.1",
+    )
     with echo_server() as echo:
         flow_id = published(api, [http("one", f"{echo.url}/one"), http("two", f"{echo.url}/two")])
         execution_id = api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"]
         assert finished(api, flow_id, execution_id)["status"] == "completed"
     # the worker counts an execution right after storing its end: poll for it
     text = until(
-        lambda: (t := requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
-        and value(t, "ca_flow_executions_finished_total", status="completed") == 1 and t,
+        lambda: (
+            (t := requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text)
+            and value(t, "ca_flow_executions_finished_total", status="completed") == 1
+            and t
+        ),
         "the finished execution in the worker's metrics",
     )
     assert value(text, "ca_flow_steps_total", type="http_call", status="completed") == 2
@@ -190,8 +236,12 @@ def test_several_workers_never_run_a_step_twice(api, workers):
         flow_id = published(api, steps)
         for name in ("w1", "w2", "w3"):
             workers(name)
-        ids = [api.simulate_post(f"/flows/{flow_id}/executions", json={"variables": {"n": n}}).json["id"]
-               for n in range(30)]
+        ids = [
+            api.simulate_post(f"/flows/{flow_id}/executions", json={"variables": {"n": n}}).json[
+                "id"
+            ]
+            for n in range(30)
+        ]
         results = [finished(api, flow_id, execution_id) for execution_id in ids]
     assert {r["status"] for r in results} == {"completed"}
     counts = paths(echo)
@@ -201,7 +251,9 @@ def test_several_workers_never_run_a_step_twice(api, workers):
 def test_sigterm_finishes_the_running_step_and_hands_the_rest_on(api, workers):
     gate = Gate("/slow")
     with echo_server(gate) as echo:
-        flow_id = published(api, [http("slow", f"{echo.url}/slow"), http("next", f"{echo.url}/next")])
+        flow_id = published(
+            api, [http("slow", f"{echo.url}/slow"), http("next", f"{echo.url}/next")]
+        )
         first = workers("first")
         execution_id = api.simulate_post(f"/flows/{flow_id}/executions", json={}).json["id"]
         until(lambda: paths(echo)["/slow"] == 1, "the slow step to start")
@@ -221,12 +273,19 @@ def test_sigterm_finishes_the_running_step_and_hands_the_rest_on(api, workers):
 
 def test_a_workers_metrics_need_a_token_once_auth_is_configured(workers):
     port = free_port()
-    workers("guarded", FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port), FLOWS_CODE_ACTIONS_HOST="127.0.0.1",
-            FLOWS_CODE_ACTIONS_AUTH_TOKEN="worker-service-token", FLOWS_CODE_ACTIONS_METRICS_TOKEN="scraper")
+    workers(
+        "guarded",
+        FLOWS_CODE_ACTIONS_WORKER_METRICS_PORT=str(port),
+        FLOWS_CODE_ACTIONS_HOST="127.0.0.1",
+        FLOWS_CODE_ACTIONS_AUTH_TOKEN="worker-service-token",
+        FLOWS_CODE_ACTIONS_METRICS_TOKEN="scraper",
+    )
     url = f"http://127.0.0.1:{port}/metrics"
     refused = requests.get(url, timeout=10)  # it serves before the worker says it is ready
     assert refused.status_code == 401 and "credentials" in refused.json()["message"]
-    assert requests.get(url, headers={"Authorization": "Token wrong"}, timeout=10).status_code == 401
+    assert (
+        requests.get(url, headers={"Authorization": "Token wrong"}, timeout=10).status_code == 401
+    )
     for token in ("Bearer scraper", "Token worker-service-token"):
         answer = requests.get(url, headers={"Authorization": token}, timeout=10)
         assert answer.status_code == 200 and "ca_flow_steps" in answer.text

@@ -38,13 +38,18 @@ def test_embedded_default_is_healthy(client):
 
 
 def test_every_configured_dependency_is_checked(tmp_path, redis_url, suite_env):
-    settings = Settings(data_dir=str(tmp_path), redis=redis_url, rabbitmq_url=suite_env.rabbitmq_url)
+    settings = Settings(
+        data_dir=str(tmp_path), redis=redis_url, rabbitmq_url=suite_env.rabbitmq_url
+    )
     with api_client(settings) as (client, _):
         answer = client.simulate_get("/health")
     assert answer.status_code == 200, answer.text
     services = answer.json["services"]
     assert set(services) == {"database", "redis", "rabbitmq"}
-    assert all(check["status"] == "healthy" and LATENCY.match(check["latency"]) for check in services.values())
+    assert all(
+        check["status"] == "healthy" and LATENCY.match(check["latency"])
+        for check in services.values()
+    )
 
 
 def test_unreachable_optional_dependencies_leave_it_degraded_and_ready(tmp_path):
@@ -151,7 +156,9 @@ def test_checks_run_concurrently(tmp_path):
 def test_a_hung_check_is_unhealthy_without_holding_the_request(tmp_path):
     release = threading.Event()
     health = service_with(
-        Settings(data_dir=str(tmp_path)), {"stuck": lambda: release.wait(30) and "late"}, check_timeout=0.2
+        Settings(data_dir=str(tmp_path)),
+        {"stuck": lambda: release.wait(30) and "late"},
+        check_timeout=0.2,
     )
     try:
         report = health.report()

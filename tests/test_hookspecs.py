@@ -20,8 +20,12 @@ HOOKS = [
 
 def test_the_architecture_hooks_exist():
     assert {name for name, _ in HOOKS} == {
-        "codeactions_runtimes", "codeactions_store", "codeactions_log_store",
-        "codeactions_auth_providers", "codeactions_step_runners", "codeactions_add_routes",
+        "codeactions_runtimes",
+        "codeactions_store",
+        "codeactions_log_store",
+        "codeactions_auth_providers",
+        "codeactions_step_runners",
+        "codeactions_add_routes",
         "codeactions_settings",
     }
 
@@ -32,8 +36,12 @@ def test_hook_is_documented_and_typed(name, hook):
     assert len(doc.splitlines()) >= 3, f"{name} needs a real docstring"
     signature = inspect.signature(hook)
     for parameter in signature.parameters.values():
-        assert parameter.annotation is not inspect.Parameter.empty, f"{name}({parameter.name}) untyped"
-        assert f"``{parameter.name}``" in doc, f"{name}'s docstring does not explain {parameter.name}"
+        assert parameter.annotation is not inspect.Parameter.empty, (
+            f"{name}({parameter.name}) untyped"
+        )
+        assert f"``{parameter.name}``" in doc, (
+            f"{name}'s docstring does not explain {parameter.name}"
+        )
     assert signature.return_annotation is not inspect.Signature.empty
 
 
@@ -42,7 +50,7 @@ def readme_section(title: str) -> str:
     text = (ROOT / "README.md").read_text()
     start = text.index(f"\n## {title}\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 def suite_modules() -> list[Path]:
@@ -53,7 +61,9 @@ def suite_modules() -> list[Path]:
 
 @pytest.mark.parametrize(("name", "hook"), HOOKS)
 def test_hook_is_in_the_readme_plugin_section(name, hook):
-    assert f"`{name}(" in readme_section("Writing a plugin"), f"README's plugin section does not list {name}"
+    assert f"`{name}(" in readme_section("Writing a plugin"), (
+        f"README's plugin section does not list {name}"
+    )
 
 
 @pytest.mark.parametrize(("name", "hook"), HOOKS)

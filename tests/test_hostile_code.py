@@ -45,16 +45,28 @@ class Client:
     def create(self, source: str, timeout: int = 5, language: str = "python") -> str:
         answer = requests.post(
             self.server.url("/code"),
-            params={"name": "hostile", "language": language, "type": "endpoint", "project_uuid": "P", "timeout": timeout},
-            data=source.encode(), headers={"Authorization": f"Token {TOKEN}"}, timeout=30,
+            params={
+                "name": "hostile",
+                "language": language,
+                "type": "endpoint",
+                "project_uuid": "P",
+                "timeout": timeout,
+            },
+            data=source.encode(),
+            headers={"Authorization": f"Token {TOKEN}"},
+            timeout=30,
         )
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
     def call(self, code_id: str, **params: str) -> requests.Response:
-        return requests.get(self.server.url(f"/action/endpoint/{code_id}"), params=params, timeout=120)
+        return requests.get(
+            self.server.url(f"/action/endpoint/{code_id}"), params=params, timeout=120
+        )
 
-    def run(self, source: str, timeout: int = 5, language: str = "python", **params: str) -> requests.Response:
+    def run(
+        self, source: str, timeout: int = 5, language: str = "python", **params: str
+    ) -> requests.Response:
         return self.call(self.create(source, timeout, language), **params)
 
 
@@ -90,7 +102,9 @@ def test_fork_bomb_harms_neither_the_server_nor_a_concurrent_run(client):
     normal = client.create(NORMAL)
     with ThreadPoolExecutor(2) as pool:
         exploding = pool.submit(client.call, bomb)
-        time.sleep(0.5)  # let the bomb get going before the concurrent run (load, not synchronisation)
+        time.sleep(
+            0.5
+        )  # let the bomb get going before the concurrent run (load, not synchronisation)
         concurrent = pool.submit(client.call, normal).result()
         answer = exploding.result()
     assert (concurrent.status_code, concurrent.text) == (200, "still fine")
@@ -113,7 +127,9 @@ def test_writing_a_huge_file_is_stopped(client, server):
     )
     assert answer.status_code == 500
     message = answer.json()["message"]  # Python turns RLIMIT_FSIZE into EFBIG, not a signal
-    assert any(reason in message for reason in ("File too large", "larger than allowed", "No space"))
+    assert any(
+        reason in message for reason in ("File too large", "larger than allowed", "No space")
+    )
 
 
 def test_printing_gigabytes_is_cut(client):
@@ -153,7 +169,9 @@ def test_the_server_working_and_data_directories_are_invisible(client, server):
         "        seen['db'] = db.execute('select count(*) from codes').fetchone()\n"
         "    except sqlite3.Error as error:\n        seen['db'] = str(error)\n"
         "    engine.result.set(seen, content_type='json')\n",
-        cwd=os.getcwd(), data=str(server.data_dir), db=str(database),
+        cwd=os.getcwd(),
+        data=str(server.data_dir),
+        db=str(database),
     )
     seen = answer.json()
     assert seen["cwd"] in ([], "FileNotFoundError")
@@ -211,7 +229,9 @@ def sleeping_with(marker: str) -> list[int]:
 
 
 def test_a_run_cannot_stop_the_server_with_signals_to_everyone(client, server):
-    answer = client.run("import os, signal\ndef Run(engine):\n    os.kill(-1, signal.SIGTERM)\n    engine.result.set('sent')\n")
+    answer = client.run(
+        "import os, signal\ndef Run(engine):\n    os.kill(-1, signal.SIGTERM)\n    engine.result.set('sent')\n"
+    )
     assert answer.status_code in (200, 500)
     assert server.process.poll() is None
 

@@ -32,8 +32,10 @@ PLUGIN_FILES = {
     "codeactions-python": ["codeactions_python/engine/codeactions_engine.py"],
     "codeactions-javascript": ["codeactions_javascript/engine/harness.js"],
     "codeactions-go": ["codeactions_go/engine/harness.go", "codeactions_go/engine/engine.go"],
-    "codeactions-sql": ["codeactions_sql/migrations/000001_create_codes_table.up.sql",
-                        "codeactions_sql/migrations/sqlite/000009_create_flows_tables.up.sql"],
+    "codeactions-sql": [
+        "codeactions_sql/migrations/000001_create_codes_table.up.sql",
+        "codeactions_sql/migrations/sqlite/000009_create_flows_tables.up.sql",
+    ],
 }
 TESTED_AGAINST_WHEELS = {
     "codeactions-python": ["test_engine_api.py", "test_isolation.py"],
@@ -58,8 +60,11 @@ def dockerfile_copies() -> list[tuple[list[str], str]]:
 
 def dockerfile_install() -> list[str]:
     """The arguments of the Dockerfile's `RUN pip install ...`."""
-    (line,) = [line for line in (ROOT / "Dockerfile").read_text().splitlines()
-               if line.startswith("RUN pip install")]
+    (line,) = [
+        line
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("RUN pip install")
+    ]
     return shlex.split(line)[3:]
 
 
@@ -68,18 +73,33 @@ def copy_build_context(context: Path) -> None:
     for sources, destination in dockerfile_copies():
         for source in sources:
             origin = ROOT / source
-            target = context / destination / origin.name if destination.endswith("/") else context / destination
+            target = (
+                context / destination / origin.name
+                if destination.endswith("/")
+                else context / destination
+            )
             if origin.is_dir():
-                shutil.copytree(origin, target, symlinks=True,
-                                ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
+                shutil.copytree(
+                    origin,
+                    target,
+                    symlinks=True,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"),
+                )
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(origin, target)
 
 
 def run(argv: list[str], cwd: Path, timeout: float = INSTALL_TIMEOUT) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=child_env({}), check=False)
+    done = subprocess.run(
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=child_env({}),
+        check=False,
+    )
     assert done.returncode == 0, f"{argv} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -122,12 +142,20 @@ def test_the_installed_image_carries_every_harness_and_migration(image):
 def test_the_installed_image_serves_and_runs_every_language(image, tmp_path):
     port = free_port()
     log_path = tmp_path / "serve.log"
-    settings = {"FLOWS_CODE_ACTIONS_HOST": "127.0.0.1", "FLOWS_CODE_ACTIONS_PORT": str(port),
-                "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
-                "FLOWS_CODE_ACTIONS_WEB_WORKERS": "2"}
+    settings = {
+        "FLOWS_CODE_ACTIONS_HOST": "127.0.0.1",
+        "FLOWS_CODE_ACTIONS_PORT": str(port),
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+        "FLOWS_CODE_ACTIONS_WEB_WORKERS": "2",
+    }
     with open(log_path, "wb") as log_file:  # from a folder where no source of ours is importable
-        process = subprocess.Popen([str(image / "codeactions"), "serve"], cwd=tmp_path,
-                                   env=child_env(settings), stdout=log_file, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(image / "codeactions"), "serve"],
+            cwd=tmp_path,
+            env=child_env(settings),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -149,18 +177,33 @@ def test_the_installed_image_serves_and_runs_every_language(image, tmp_path):
         for language, source in sources.items():
             if not shutil.which(toolchains[language]):
                 continue  # that toolchain is not on this machine
-            created = requests.post(f"{base}/code", data=source.encode(), timeout=120, params={
-                "name": language, "language": language, "type": "endpoint", "project_uuid": "P"})
+            created = requests.post(
+                f"{base}/code",
+                data=source.encode(),
+                timeout=120,
+                params={
+                    "name": language,
+                    "language": language,
+                    "type": "endpoint",
+                    "project_uuid": "P",
+                },
+            )
             assert created.status_code == 201, created.text
-            ran = requests.get(f"{base}/action/endpoint/{created.json()['id']}", params={"n": "1"}, timeout=120)
+            ran = requests.get(
+                f"{base}/action/endpoint/{created.json()['id']}", params={"n": "1"}, timeout=120
+            )
             assert (ran.status_code, ran.text) == (200, source.split('"')[1] + "1"), ran.text
     finally:
         stop_process(process)
     assert not re.search(r"FileNotFoundError|Worker failed to boot", log_path.read_text())
 
 
-@pytest.mark.parametrize("plugin", sorted(path.name for path in (ROOT / "plugins").iterdir()
-                                          if (path / "pyproject.toml").is_file()))
+@pytest.mark.parametrize(
+    "plugin",
+    sorted(
+        path.name for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").is_file()
+    ),
+)
 def test_each_plugin_wheel_from_its_own_directory_is_complete(plugin, tmp_path):
     wheel = build_alone(ROOT / "plugins" / plugin, tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -169,7 +212,9 @@ def test_each_plugin_wheel_from_its_own_directory_is_complete(plugin, tmp_path):
     if plugin == "codeactions-sql":
         shipped = {name for name in names if name.endswith(".sql")}
         source = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"
-        assert shipped == {f"codeactions_sql/migrations/{p.relative_to(source)}" for p in source.rglob("*.sql")}
+        assert shipped == {
+            f"codeactions_sql/migrations/{p.relative_to(source)}" for p in source.rglob("*.sql")
+        }
 
 
 @pytest.mark.parametrize("plugin", sorted(TESTED_AGAINST_WHEELS))
@@ -177,14 +222,22 @@ def test_a_plugin_wheel_passes_its_own_tests(plugin, image, tmp_path):
     wheel = build_alone(ROOT / "plugins" / plugin, tmp_path)
     python = str(image / "python")
     run([python, "-m", "pip", "install", "--quiet", "pytest>=8", "requests"], tmp_path)
-    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)], tmp_path)
+    run(
+        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", str(wheel)],
+        tmp_path,
+    )
     tests = tmp_path / "tests"  # the tests alone: the package comes from the wheel
-    shutil.copytree(ROOT / "plugins" / plugin / "tests", tests,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = --import-mode=importlib\n"
-                                         "markers =\n    postgres: PostgreSQL\n    e2e: real processes\n")
+    shutil.copytree(
+        ROOT / "plugins" / plugin / "tests", tests, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (tmp_path / "pytest.ini").write_text(
+        "[pytest]\naddopts = --import-mode=importlib\n"
+        "markers =\n    postgres: PostgreSQL\n    e2e: real processes\n"
+    )
     selected = [str(tests / name) for name in TESTED_AGAINST_WHEELS[plugin]] or [str(tests)]
     output = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selected], tmp_path)
     assert re.search(r"\d+ passed", output) and " failed" not in output, output
-    shown = run([python, "-c", f"import {plugin.replace('-', '_')} as p; print(p.__file__)"], tmp_path)
+    shown = run(
+        [python, "-c", f"import {plugin.replace('-', '_')} as p; print(p.__file__)"], tmp_path
+    )
     assert str(site_packages(image)) in shown

@@ -44,11 +44,17 @@ def require_package_index() -> None:
     require_service("the package index", "https://pypi.org", 443)
 
 
-def wheel(module: str, project: str | None = None, version: str = "1.0", **extra: str) -> dict[str, str]:
+def wheel(
+    module: str, project: str | None = None, version: str = "1.0", **extra: str
+) -> dict[str, str]:
     """The files pip would unpack for a one-module distribution (plus ``extra`` paths)."""
     project = project or module
     info = f"{project}-{version}.dist-info"
-    files = {f"{module}.py": f"VERSION = {version!r}\n", f"{info}/METADATA": f"Name: {project}\n", **extra}
+    files = {
+        f"{module}.py": f"VERSION = {version!r}\n",
+        f"{info}/METADATA": f"Name: {project}\n",
+        **extra,
+    }
     files[f"{info}/RECORD"] = "".join(f"{path},,\n" for path in [*files, f"{info}/RECORD"])
     return files
 
@@ -63,7 +69,9 @@ class FakePip:
     calls: list[tuple[list[str], dict[str, str], float]] = field(default_factory=list)
     lock_held: list[bool] = field(default_factory=list)
 
-    def __call__(self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float) -> PipResult:
+    def __call__(
+        self, argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: float
+    ) -> PipResult:
         self.calls.append((list(argv), dict(env), timeout))
         target = Path(argv[argv.index("--target") + 1])
         self.lock_held.append(locked(target.parent.parent / "python.lock"))
@@ -128,29 +136,48 @@ def libs_settings(tmp_path) -> Settings:
         ("import os, sys, json\nfrom collections import abc\n", []),
         ("import requests\nimport yaml as y\n", ["requests", "yaml"]),
         ("import google.protobuf.message\nfrom PIL.Image import open\n", ["PIL", "google"]),
-        ("def run():\n    import numpy\n    class A:\n        from pandas import DataFrame\n",
-         ["numpy", "pandas"]),
+        (
+            "def run():\n    import numpy\n    class A:\n        from pandas import DataFrame\n",
+            ["numpy", "pandas"],
+        ),
         ("from . import sibling\nfrom .pkg import thing\nfrom .. import up\n", []),
         ("from __future__ import annotations\nimport six\n", ["six"]),
         ("import six\nimport six.moves\nfrom six import PY3\nimport bs4, six\n", ["bs4", "six"]),
         ("try:\n    import ujson as json\nexcept ImportError:\n    import json\n", ["ujson"]),
         ("import builtins, _thread, sys\n", []),
     ],
-    ids=["stdlib", "plain", "dotted", "nested", "relative", "future", "duplicates", "fallback", "builtin"],
+    ids=[
+        "stdlib",
+        "plain",
+        "dotted",
+        "nested",
+        "relative",
+        "future",
+        "duplicates",
+        "fallback",
+        "builtin",
+    ],
 )
 def test_imports_of(source, expected):
     assert imports_of(source) == expected
     assert LibraryService.imports_of(source) == expected
 
 
-@pytest.mark.parametrize("source", ["import requests\ndef Run(:\n", "import six\x00", "(" * 300 + ")" * 300])
+@pytest.mark.parametrize(
+    "source", ["import requests\ndef Run(:\n", "import six\x00", "(" * 300 + ")" * 300]
+)
 def test_a_source_that_does_not_parse_has_no_libraries(source):
     assert imports_of(source) == []
 
 
 def test_well_known_import_names_map_to_their_distributions():
     assert [distribution_of(n) for n in ("yaml", "bs4", "PIL", "sklearn", "cv2", "dateutil")] == [
-        "PyYAML", "beautifulsoup4", "pillow", "scikit-learn", "opencv-python-headless", "python-dateutil",
+        "PyYAML",
+        "beautifulsoup4",
+        "pillow",
+        "scikit-learn",
+        "opencv-python-headless",
+        "python-dateutil",
     ]
     assert distribution_of("requests") == "requests"
 
@@ -167,7 +194,11 @@ def test_skiplist_terms_never_reach_pip(libs_settings):
     assert pip.calls == []
     report = libraries.install_each(["tensorflow", "yaml", "six", "json"])
     assert pip.installed == ["six"]
-    assert (report.installed, report.skipped, report.present) == (["six"], ["tensorflow", "yaml"], ["json"])
+    assert (report.installed, report.skipped, report.present) == (
+        ["six"],
+        ["tensorflow", "yaml"],
+        ["json"],
+    )
 
 
 def test_pip_runs_isolated_wheels_only_into_a_staging_directory(libs_settings):
@@ -177,7 +208,7 @@ def test_pip_runs_isolated_wheels_only_into_a_staging_directory(libs_settings):
 
     assert libraries.install(["yaml"]) == ["yaml"]
 
-    (argv, env, timeout), = pip.calls
+    ((argv, env, timeout),) = pip.calls
     assert argv[:5] == [sys.executable, "-I", "-m", "pip", "install"]
     assert {"--isolated", "--only-binary=:all:", "--no-cache-dir"} <= set(argv)
     assert argv[-2:] == ["--", "PyYAML"]
@@ -215,7 +246,10 @@ def test_a_failed_install_raises_its_essential_line_and_changes_nothing(libs_set
     with pytest.raises(InvalidInput) as raised:
         library_service(libs_settings, failing).install(["half"])
 
-    assert raised.value.message == "could not install library 'half': no matching distribution found for half"
+    assert (
+        raised.value.message
+        == "could not install library 'half': no matching distribution found for half"
+    )
     assert snapshot(libraries.directory) == before
     assert sorted(p.name for p in libraries.directory.parent.iterdir()) == ["python", "python.lock"]
 
@@ -246,10 +280,15 @@ def test_a_distribution_without_the_module_is_refused(libs_settings):
 def test_present_files_are_kept_and_the_standard_library_is_never_shadowed(libs_settings):
     libraries = library_service(libs_settings, FakePip(wheels={"dep": wheel("dep", version="1.0")}))
     libraries.install(["dep"])
-    hostile = wheel("newlib", **{
-        "email/__init__.py": "HIJACKED = 1\n", "typing.py": "HIJACKED = 1\n",
-        "bin/newlib": "#!/bin/sh\n", "newlib_data/a.txt": "a\n",
-    })
+    hostile = wheel(
+        "newlib",
+        **{
+            "email/__init__.py": "HIJACKED = 1\n",
+            "typing.py": "HIJACKED = 1\n",
+            "bin/newlib": "#!/bin/sh\n",
+            "newlib_data/a.txt": "a\n",
+        },
+    )
     pip = FakePip(wheels={"newlib": {**hostile, **wheel("dep", version="2.0")}})
 
     assert library_service(libs_settings, pip).install(["newlib"]) == ["newlib"]
@@ -263,7 +302,9 @@ def test_present_files_are_kept_and_the_standard_library_is_never_shadowed(libs_
 
 def test_without_pip_the_server_is_unavailable_for_installs(libs_settings, monkeypatch):
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "pip" else find_spec(name))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "pip" else find_spec(name)
+    )
     pip = FakePip()
     with pytest.raises(Unavailable, match="pip is not installed"):
         library_service(libs_settings, pip).install(["six"])
@@ -274,8 +315,9 @@ def test_one_installer_at_a_time(tmp_path):
     path = tmp_path / "python.lock"
     with exclusive_lock(path, time.monotonic() + 5):
         assert locked(path)
-        with pytest.raises(Unavailable, match="still running"), exclusive_lock(
-            path, time.monotonic()
+        with (
+            pytest.raises(Unavailable, match="still running"),
+            exclusive_lock(path, time.monotonic()),
         ):
             pass
     assert not locked(path)
@@ -291,7 +333,9 @@ def test_run_pip_kills_at_the_deadline_and_caps_output(tmp_path):
 
 
 def test_run_pip_reports_the_exit_status(tmp_path):
-    result = run_pip([sys.executable, "-c", "print('hello'); raise SystemExit(3)"], tmp_path, {}, 30)
+    result = run_pip(
+        [sys.executable, "-c", "print('hello'); raise SystemExit(3)"], tmp_path, {}, 30
+    )
     assert (result.returncode, result.output) == (3, "hello\n")
 
 
@@ -337,7 +381,9 @@ def test_codes_record_their_libraries_without_installing_by_default(services):
 
 @pytest.fixture
 def auto_settings(tmp_path) -> Settings:
-    return Settings(data_dir=str(tmp_path / "data"), auto_install_libs=True, libs_install_timeout=60)
+    return Settings(
+        data_dir=str(tmp_path / "data"), auto_install_libs=True, libs_install_timeout=60
+    )
 
 
 @pytest.fixture
@@ -406,7 +452,10 @@ def test_install_command_skips_and_refuses_without_pip(libs_settings, capsys):
     assert "skipped (SKIPLIST): tensorflow" in out and "already available: json" in out
 
     assert install_command(settings, argparse.Namespace(names=["not-a-module"])) == 1
-    assert "failed: could not install library 'not-a-module': not a module name" in capsys.readouterr().err
+    assert (
+        "failed: could not install library 'not-a-module': not a module name"
+        in capsys.readouterr().err
+    )
 
 
 def test_install_command_with_nothing_recorded(libs_settings, capsys):
@@ -419,7 +468,9 @@ def test_install_command_installs_what_codes_recorded(libs_settings, capsys):
     services = build_services(libs_settings)
     try:
         ensure_schema_ready(services.store)
-        code_service(services, FakePip()).create(new_code(f"import six\nimport {NO_SUCH_LIBRARY}\n"))
+        code_service(services, FakePip()).create(
+            new_code(f"import six\nimport {NO_SUCH_LIBRARY}\n")
+        )
     finally:
         services.close()
 
@@ -434,12 +485,25 @@ def test_install_command_installs_what_codes_recorded(libs_settings, capsys):
 
 
 def test_the_command_runs_in_its_own_process(tmp_path):
-    env = child_env({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
-                     "FLOWS_CODE_ACTIONS_SKIPLIST": "tensorflow"})
+    env = child_env(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+            "FLOWS_CODE_ACTIONS_SKIPLIST": "tensorflow",
+        }
+    )
     command = cli_command("libs")
-    listing = subprocess.run([*command, "list"], env=env, capture_output=True, text=True,
-                             timeout=60, check=False)
-    skipped = subprocess.run([*command, "install", "tensorflow"], env=env, capture_output=True,
-                             text=True, timeout=60, check=False)
+    listing = subprocess.run(
+        [*command, "list"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    skipped = subprocess.run(
+        [*command, "install", "tensorflow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (listing.returncode, listing.stdout) == (0, "no libraries recorded\n"), listing.stderr
-    assert (skipped.returncode, skipped.stdout) == (0, "skipped (SKIPLIST): tensorflow\n"), skipped.stderr
+    assert (skipped.returncode, skipped.stdout) == (0, "skipped (SKIPLIST): tensorflow\n"), (
+        skipped.stderr
+    )

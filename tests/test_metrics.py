@@ -15,12 +15,21 @@ from tests.support.metrics import value
 from tests.support.samples import PYTHON_ACTION
 
 COMPAT_NAMES = (
-    "ca_run_count", "ca_run_elapsed", "ca_code_created_count", "ca_code_updated_count",
-    "workerpool_workers_total", "workerpool_workers_busy", "workerpool_queue_size",
-    "workerpool_queue_capacity", "workerpool_tasks_submitted_total",
-    "workerpool_tasks_completed_total", "workerpool_tasks_failed_total",
-    "workerpool_tasks_rejected_total", "workerpool_tasks_timeout_total",
-    "workerpool_queue_wait_seconds", "workerpool_task_duration_seconds",
+    "ca_run_count",
+    "ca_run_elapsed",
+    "ca_code_created_count",
+    "ca_code_updated_count",
+    "workerpool_workers_total",
+    "workerpool_workers_busy",
+    "workerpool_queue_size",
+    "workerpool_queue_capacity",
+    "workerpool_tasks_submitted_total",
+    "workerpool_tasks_completed_total",
+    "workerpool_tasks_failed_total",
+    "workerpool_tasks_rejected_total",
+    "workerpool_tasks_timeout_total",
+    "workerpool_queue_wait_seconds",
+    "workerpool_task_duration_seconds",
 )
 
 
@@ -43,7 +52,10 @@ def test_every_compat_name_is_exposed_with_its_old_spelling(client, create_code)
 def test_runs_are_counted_per_code_with_their_elapsed_time(client, create_code):
     code = create_code()
     for _ in range(3):
-        assert client.simulate_get(f"/action/endpoint/{code['id']}", params={"name": "x"}).status_code == 200
+        assert (
+            client.simulate_get(f"/action/endpoint/{code['id']}", params={"name": "x"}).status_code
+            == 200
+        )
     text = client.simulate_get("/metrics").text
     labels = {"project_uuid": "P1", "code_id": code["id"]}
     assert value(text, "ca_run_count", **labels) == 3
@@ -87,8 +99,12 @@ def test_pool_gauges_and_rejections():
 def test_codes_created_and_updated_are_counted(client, create_code):
     code = create_code()
     for name in ("b", "c"):
-        assert client.simulate_patch(f"/code/{code['id']}", params={"name": name}).status_code == 200
-    assert client.simulate_patch(f"/code/{code['id']}", params={"type": "nonsense"}).status_code == 400
+        assert (
+            client.simulate_patch(f"/code/{code['id']}", params={"name": name}).status_code == 200
+        )
+    assert (
+        client.simulate_patch(f"/code/{code['id']}", params={"type": "nonsense"}).status_code == 400
+    )
     text = client.simulate_get("/metrics").text
     labels = {"project_uuid": "P1", "code_id": code["id"]}
     assert value(text, "ca_code_created_count", **labels) == 1
@@ -101,10 +117,17 @@ def test_http_requests_are_labelled_by_route_template_never_by_raw_path(client, 
     client.simulate_get("/code/not-a-real-id")
     client.simulate_get("/no/such/route/123")
     text = client.simulate_get("/metrics").text
-    assert value(text, "http_requests_total", method="GET", route="/code/{code_id}", status="200") == 1
-    assert value(text, "http_requests_total", method="GET", route="/code/{code_id}", status="404") == 1
+    assert (
+        value(text, "http_requests_total", method="GET", route="/code/{code_id}", status="200") == 1
+    )
+    assert (
+        value(text, "http_requests_total", method="GET", route="/code/{code_id}", status="404") == 1
+    )
     assert value(text, "http_requests_total", method="GET", route="unmatched", status="404") == 1
-    assert value(text, "http_request_duration_seconds_count", method="GET", route="/code/{code_id}") == 2
+    assert (
+        value(text, "http_request_duration_seconds_count", method="GET", route="/code/{code_id}")
+        == 2
+    )
     assert code["id"] not in text.replace(f'code_id="{code["id"]}"', "")
     assert "not-a-real-id" not in text and "/no/such/route" not in text
 
@@ -122,9 +145,14 @@ def test_several_workers_add_up_and_a_restart_starts_from_zero(tmp_path):
     server = start_server(settings, tmp_path, workers=3)
     try:
         query = {"name": "m", "language": "python", "type": "endpoint", "project_uuid": "P"}
-        code = requests.post(server.url("/code"), params=query, data=PYTHON_ACTION, timeout=10).json()
+        code = requests.post(
+            server.url("/code"), params=query, data=PYTHON_ACTION, timeout=10
+        ).json()
         for _ in range(30):  # a new connection each: gunicorn spreads them over its workers
-            assert requests.get(server.url(f"/action/endpoint/{code['id']}"), timeout=30).status_code == 200
+            assert (
+                requests.get(server.url(f"/action/endpoint/{code['id']}"), timeout=30).status_code
+                == 200
+            )
         scrapes = [requests.get(server.url("/metrics"), timeout=10).text for _ in range(6)]
         labels = {"project_uuid": "P", "code_id": code["id"]}
         assert {value(text, "ca_run_count", **labels) for text in scrapes} == {30}

@@ -34,14 +34,22 @@ def build_old_database(uri: str) -> None:
         cursor.execute(
             "INSERT INTO coderuns (id, code_id, code_mongo_id, status, result, extra, params, body, headers, created_at, updated_at) "
             "VALUES (%s, %s, %s, 'completed', '{\"ok\":1}', %s, %s, 'b', %s, '2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
-            (RUN_ID, CODE_ID, LEGACY_CODE_ID, json.dumps({"status_code": 200, "content_type": "json"}),
-             json.dumps({"valor": "100"}), json.dumps({"User-Agent": ["curl/8"]})),
+            (
+                RUN_ID,
+                CODE_ID,
+                LEGACY_CODE_ID,
+                json.dumps({"status_code": 200, "content_type": "json"}),
+                json.dumps({"valor": "100"}),
+                json.dumps({"User-Agent": ["curl/8"]}),
+            ),
         )
         cursor.execute(
             "INSERT INTO projects (uuid, name, authorizations) VALUES ('proj-old', 'Old', %s)",
             (json.dumps([{"user_email": "a@x.org", "role": 3}]),),
         )
-        cursor.execute("INSERT INTO user_permissions (project_uuid, email, role) VALUES ('proj-old', 'a@x.org', 3)")
+        cursor.execute(
+            "INSERT INTO user_permissions (project_uuid, email, role) VALUES ('proj-old', 'a@x.org', 3)"
+        )
 
 
 def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):
@@ -61,28 +69,47 @@ def test_old_database_migrates_and_reads_back(new_postgres_database, tmp_path):
     try:
         code = requests.get(server.url(f"/code/{CODE_ID}"), timeout=10).json()
         assert code == {
-            "id": CODE_ID, "name": "legacy", "type": "endpoint", "source": "def Run(engine): pass",
-            "language": "python", "url": "", "project_uuid": "proj-old", "timeout": 30,
-            "created_at": "2024-01-15T10:30:00Z", "updated_at": "2024-01-16T11:00:00Z",
+            "id": CODE_ID,
+            "name": "legacy",
+            "type": "endpoint",
+            "source": "def Run(engine): pass",
+            "language": "python",
+            "url": "",
+            "project_uuid": "proj-old",
+            "timeout": 30,
+            "created_at": "2024-01-15T10:30:00Z",
+            "updated_at": "2024-01-16T11:00:00Z",
             "version": 1,  # a stored code is version 1 of its history (migration 000011)
         }
         assert requests.get(server.url(f"/code/{LEGACY_CODE_ID}"), timeout=10).json() == code
-        listed = requests.get(server.url("/code"), params={"project_uuid": "proj-old"}, timeout=10).json()
+        listed = requests.get(
+            server.url("/code"), params={"project_uuid": "proj-old"}, timeout=10
+        ).json()
         assert {c["name"] for c in listed} == {"legacy", "defaults"}
         assert next(c for c in listed if c["name"] == "defaults")["timeout"] == 60
 
         run = requests.get(server.url(f"/coderun/{RUN_ID}"), timeout=10).json()
         assert run == {
-            "id": RUN_ID, "code_id": CODE_ID, "status": "completed", "result": '{"ok":1}',
-            "extra": {"status_code": 200, "content_type": "json"}, "params": {"valor": "100"}, "body": "b",
+            "id": RUN_ID,
+            "code_id": CODE_ID,
+            "status": "completed",
+            "result": '{"ok":1}',
+            "extra": {"status_code": 200, "content_type": "json"},
+            "params": {"valor": "100"},
+            "body": "b",
             "headers": {"User-Agent": ["curl/8"]},
-            "created_at": "2024-01-15T10:35:00Z", "updated_at": "2024-01-15T10:35:02Z",
+            "created_at": "2024-01-15T10:35:00Z",
+            "updated_at": "2024-01-15T10:35:02Z",
             "code_mongo_id": LEGACY_CODE_ID,  # the row has it: shown, as the old service did
         }
-        runs = requests.get(server.url("/coderun"), params={"code_id": LEGACY_CODE_ID}, timeout=10).json()
+        runs = requests.get(
+            server.url("/coderun"), params={"code_id": LEGACY_CODE_ID}, timeout=10
+        ).json()
         assert [r["id"] for r in runs] == [RUN_ID]
 
-        patched = requests.patch(server.url(f"/code/{CODE_ID}"), json={"language": "javascript"}, timeout=10)
+        patched = requests.patch(
+            server.url(f"/code/{CODE_ID}"), json={"language": "javascript"}, timeout=10
+        )
         assert patched.status_code == 200 and patched.json()["language"] == "javascript"
         logs = requests.get(server.url("/codelog"), params={"run_id": RUN_ID}, timeout=10).json()
         assert logs == {"data": [], "total": 0, "page": 1, "last_page": 0}

@@ -30,7 +30,9 @@ def app(tmp_path_factory) -> falcon.App:
 
 def test_every_route_is_described_and_every_description_is_routed(app):
     assert openapi.undocumented(app) == [], "routes the app serves that openapi.CORE_PATHS lacks"
-    assert openapi.unrouted(app) == [], "operations in openapi.CORE_PATHS that the app does not serve"
+    assert openapi.unrouted(app) == [], (
+        "operations in openapi.CORE_PATHS that the app does not serve"
+    )
 
 
 def test_the_comparison_names_a_missing_route(app, tmp_path):
@@ -48,7 +50,9 @@ def test_a_plugin_resource_contributes_its_operations(tmp_path):
     fresh = create_app(Settings.from_env({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path)}))
 
     class Hello:
-        openapi: ClassVar = {"get": {"summary": "hello", "responses": {"200": {"description": "hi"}}}}
+        openapi: ClassVar = {
+            "get": {"summary": "hello", "responses": {"200": {"description": "hi"}}}
+        }
 
         def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
             resp.media = {"hi": True}
@@ -69,7 +73,9 @@ def test_the_document_is_valid_openapi_3_1(app):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[RunningServer]:
     logs = tmp_path_factory.mktemp("openapi-server")
-    running = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(Path(logs) / "data")}, logs, workers=1)
+    running = start_server(
+        {"FLOWS_CODE_ACTIONS_DATA_DIR": str(Path(logs) / "data")}, logs, workers=1
+    )
     try:
         yield running
     finally:
@@ -90,7 +96,10 @@ def test_the_server_serves_the_document_and_its_page(server):
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 """What the issue asks of every answer (accepting every schema-valid request is not)."""
 EXAMPLES = settings(
-    max_examples=5, derandomize=True, deadline=None, database=None,
+    max_examples=5,
+    derandomize=True,
+    deadline=None,
+    database=None,
     suppress_health_check=list(HealthCheck),
 )
 
@@ -127,22 +136,47 @@ SOURCE = 'def Run(engine):\n    engine.log.info("ran")\n    engine.result.set({"
 def seed(server: RunningServer) -> dict[str, str]:
     """Real objects of every kind, so that answers with bodies (not only errors) are checked."""
     project = "openapi-P"
-    code = requests.post(server.url("/code"), json={
-        "name": "seeded", "language": "python", "type": "endpoint", "project_uuid": project, "source": SOURCE,
-    }, timeout=30).json()
+    code = requests.post(
+        server.url("/code"),
+        json={
+            "name": "seeded",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": project,
+            "source": SOURCE,
+        },
+        timeout=30,
+    ).json()
     requests.get(server.url(f"/action/endpoint/{code['id']}"), timeout=30)
     run = requests.get(server.url("/coderun"), params={"code_id": code["id"]}, timeout=10).json()[0]
-    log = requests.get(server.url("/codelog"), params={"run_id": run["id"]}, timeout=10).json()["data"][0]
-    flow = requests.post(server.url("/flows"), json={"name": "f", "project_uuid": project}, timeout=10).json()
+    log = requests.get(server.url("/codelog"), params={"run_id": run["id"]}, timeout=10).json()[
+        "data"
+    ][0]
+    flow = requests.post(
+        server.url("/flows"), json={"name": "f", "project_uuid": project}, timeout=10
+    ).json()
     steps = [{"id": "s", "type": "code", "config": {"code_id": code["id"]}}]
     requests.post(server.url(f"/flows/{flow['id']}/versions"), json={"steps": steps}, timeout=10)
     requests.post(server.url(f"/flows/{flow['id']}/versions/1/publish"), timeout=10)
-    requests.post(server.url(f"/flows/{flow['id']}/versions"), json={"steps": steps * 1}, timeout=10)
-    execution = requests.post(server.url(f"/flows/{flow['id']}/executions"), params={"wait": "true"},
-                              json={"variables": {}}, timeout=60).json()
+    requests.post(
+        server.url(f"/flows/{flow['id']}/versions"), json={"steps": steps * 1}, timeout=10
+    )
+    execution = requests.post(
+        server.url(f"/flows/{flow['id']}/executions"),
+        params={"wait": "true"},
+        json={"variables": {}},
+        timeout=60,
+    ).json()
     return {
-        "code_id": code["id"], "run_id": run["id"], "log_id": log["id"], "flow_id": flow["id"],
-        "number": "1", "execution_id": execution["id"], "project_uuid": project, "from": "1", "to": "2",
+        "code_id": code["id"],
+        "run_id": run["id"],
+        "log_id": log["id"],
+        "flow_id": flow["id"],
+        "number": "1",
+        "execution_id": execution["id"],
+        "project_uuid": project,
+        "from": "1",
+        "to": "2",
     }
 
 
@@ -163,8 +197,11 @@ def test_answers_about_real_objects_match_their_schemas(server):
         names = {parameter.name for parameter in operation.path_parameters}
         if not names <= set(known):
             continue
-        query = {name: known[name] for name in ("project_uuid", "code_id", "run_id", "from", "to") if any(
-            parameter.name == name for parameter in operation.query)}
+        query = {
+            name: known[name]
+            for name in ("project_uuid", "code_id", "run_id", "from", "to")
+            if any(parameter.name == name for parameter in operation.query)
+        }
         if operation.path == "/codelog":
             query.pop("code_id", None)
         case = operation.Case(path_parameters={name: known[name] for name in names}, query=query)
@@ -173,24 +210,53 @@ def test_answers_about_real_objects_match_their_schemas(server):
     project = known["project_uuid"]
     steps = [{"id": "s", "type": "code", "config": {"code_id": known["code_id"]}}]
     writes = [
-        ("/code", "POST", {"body": {"name": "n", "language": "python", "type": "endpoint",
-                                    "project_uuid": project, "source": SOURCE}}),
+        (
+            "/code",
+            "POST",
+            {
+                "body": {
+                    "name": "n",
+                    "language": "python",
+                    "type": "endpoint",
+                    "project_uuid": project,
+                    "source": SOURCE,
+                }
+            },
+        ),
         ("/code/{code_id}", "PATCH", {"body": {"timeout": 20}}),
         ("/run/{code_id}", "POST", {}),
         ("/flows", "POST", {"body": {"name": "g", "project_uuid": project}}),
         ("/flows/{flow_id}", "PATCH", {"body": {"description": "d"}}),
         ("/flows/{flow_id}/versions", "POST", {"body": {"steps": steps}}),
-        ("/flows/{flow_id}/executions", "POST", {"body": {"variables": {}}, "query": {"wait": "true"}}),
+        (
+            "/flows/{flow_id}/executions",
+            "POST",
+            {"body": {"variables": {}}, "query": {"wait": "true"}},
+        ),
     ]
     for path, method, extra in writes:
         operation = loaded[path][method]
         names = {parameter.name for parameter in operation.path_parameters}
-        case = operation.Case(path_parameters={name: known[name] for name in names},
-                              media_type="application/json" if "body" in extra else None, **extra)
+        case = operation.Case(
+            path_parameters={name: known[name] for name in names},
+            media_type="application/json" if "body" in extra else None,
+            **extra,
+        )
         response = case.call_and_validate(checks=CHECKS)
         answered.append((f"{method} {path}", response.status_code))
-    assert all(status < 300 for label, status in answered if label.startswith(("POST", "PATCH"))), answered
+    assert all(status < 300 for label, status in answered if label.startswith(("POST", "PATCH"))), (
+        answered
+    )
     ok = {path for path, status in answered if status == 200}
-    assert {"/code/{code_id}", "/coderun/{run_id}", "/codelog/{log_id}", "/codelog", "/coderun", "/code",
-            "/flows", "/flows/{flow_id}/versions/{number}", "/flows/{flow_id}/executions/{execution_id}",
-            "/flows/{flow_id}/diff"} - ok == set(), answered
+    assert {
+        "/code/{code_id}",
+        "/coderun/{run_id}",
+        "/codelog/{log_id}",
+        "/codelog",
+        "/coderun",
+        "/code",
+        "/flows",
+        "/flows/{flow_id}/versions/{number}",
+        "/flows/{flow_id}/executions/{execution_id}",
+        "/flows/{flow_id}/diff",
+    } - ok == set(), answered

@@ -12,7 +12,11 @@ from codeactions_core.services.outbox import Outbox, OutboxFull, PendingWrite
 
 def pending(n: int, logs: int = 0) -> PendingWrite:
     return PendingWrite(
-        run_id=f"run-{n}", code_id="code", status="completed", result=f"r{n}", extra={"n": n},
+        run_id=f"run-{n}",
+        code_id="code",
+        status="completed",
+        result=f"r{n}",
+        extra={"n": n},
         logs=[("info", f"line {i}") for i in range(logs)],
     )
 
@@ -100,20 +104,47 @@ def test_a_run_the_database_lost_is_restored_from_the_outbox(services):
     from codeactions_core.model import CodeType, NewCode
     from codeactions_core.store import NewRun
 
-    code = services.store.codes.create(NewCode(name="c", type=CodeType.ENDPOINT, source="x",
-                                               language="python", project_uuid="P", timeout=10))
-    run = services.store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED,
-                                            params={"a": "1"}, body="b"))
-    services.runs.outbox.add(PendingWrite(
-        run_id=run.id, code_id=code.id, status="completed", result="done", extra={"k": 1},
-        logs=[("info", "hello")],
-        run={"params": run.params, "body": run.body, "headers": {},
-             "created_at": run.created_at.isoformat(), "code_mongo_id": None},
-    ))
+    code = services.store.codes.create(
+        NewCode(
+            name="c",
+            type=CodeType.ENDPOINT,
+            source="x",
+            language="python",
+            project_uuid="P",
+            timeout=10,
+        )
+    )
+    run = services.store.runs.create(
+        NewRun(code_id=code.id, status=RunStatus.STARTED, params={"a": "1"}, body="b")
+    )
+    services.runs.outbox.add(
+        PendingWrite(
+            run_id=run.id,
+            code_id=code.id,
+            status="completed",
+            result="done",
+            extra={"k": 1},
+            logs=[("info", "hello")],
+            run={
+                "params": run.params,
+                "body": run.body,
+                "headers": {},
+                "created_at": run.created_at.isoformat(),
+                "code_mongo_id": None,
+            },
+        )
+    )
     services.store.runs.delete_older_than(run.created_at.replace(year=run.created_at.year + 1), 10)
     assert services.store.runs.get(run.id) is None  # lost with the database's crash
     assert services.runs.replay_outbox() == 1
     restored = services.store.runs.get(run.id)
     assert (restored.status, restored.result, restored.extra, restored.params, restored.body) == (
-        RunStatus.COMPLETED, "done", {"k": 1}, {"a": "1"}, "b")
-    assert [log.content for log in services.log_store.list_by_run(restored, page=1, per_page=10).items] == ["hello"]
+        RunStatus.COMPLETED,
+        "done",
+        {"k": 1},
+        {"a": "1"},
+        "b",
+    )
+    assert [
+        log.content for log in services.log_store.list_by_run(restored, page=1, per_page=10).items
+    ] == ["hello"]

@@ -80,7 +80,9 @@ json_like = st.recursive(
     max_leaves=10,
 )
 log_entry = st.one_of(
-    st.lists(st.one_of(st.sampled_from(["debug", "info", "error", "bogus"]), hostile_text), max_size=3),
+    st.lists(
+        st.one_of(st.sampled_from(["debug", "info", "error", "bogus"]), hostile_text), max_size=3
+    ),
     json_like,
 )
 document = st.fixed_dictionaries(
@@ -89,25 +91,32 @@ document = st.fixed_dictionaries(
         "ok": st.one_of(st.booleans(), json_like),
         "has_run": st.one_of(st.booleans(), json_like),
         "result": st.one_of(hostile_text, json_like),
-        "status_code": st.one_of(st.integers(min_value=-10, max_value=100_000), hostile_text, json_like),
+        "status_code": st.one_of(
+            st.integers(min_value=-10, max_value=100_000), hostile_text, json_like
+        ),
         "content_type": st.one_of(hostile_text, json_like),
-        "logs": st.one_of(st.lists(log_entry, max_size=30), st.integers(0, 3000).map(lambda n: [["info", "l"]] * n)),
+        "logs": st.one_of(
+            st.lists(log_entry, max_size=30),
+            st.integers(0, 3000).map(lambda n: [["info", "l"]] * n),
+        ),
         "logs_dropped": st.one_of(st.integers(min_value=0, max_value=10**6), st.none()),
         "error": st.one_of(hostile_text, st.none()),
         "setup_error": hostile_text,
     },
 )
-report = st.fixed_dictionaries({
-    "outcome": st.one_of(st.none(), document),
-    "exit_code": st.one_of(st.none(), st.integers(-255, 255)),
-    "signal": st.one_of(st.none(), st.integers(0, 64)),
-    "timed_out": st.booleans(),
-    "stdout": hostile_text,
-    "stdout_truncated": st.booleans(),
-    "stderr": hostile_text,
-    "stderr_truncated": st.booleans(),
-    "error": st.one_of(st.none(), hostile_text),
-})
+report = st.fixed_dictionaries(
+    {
+        "outcome": st.one_of(st.none(), document),
+        "exit_code": st.one_of(st.none(), st.integers(-255, 255)),
+        "signal": st.one_of(st.none(), st.integers(0, 64)),
+        "timed_out": st.booleans(),
+        "stdout": hostile_text,
+        "stdout_truncated": st.booleans(),
+        "stderr": hostile_text,
+        "stderr_truncated": st.booleans(),
+        "error": st.one_of(st.none(), hostile_text),
+    }
+)
 careless_outcome = st.builds(
     Outcome,
     status=st.sampled_from(list(RunStatus)),
@@ -129,27 +138,44 @@ requests_ = st.builds(
     RunRequest,
     params=st.dictionaries(st.text(min_size=1, max_size=5), hostile_text, max_size=3),
     body=hostile_text,
-    headers=st.dictionaries(st.sampled_from(["X-A", "Cookie", "Authorization"]), st.lists(hostile_text, max_size=2)),
+    headers=st.dictionaries(
+        st.sampled_from(["X-A", "Cookie", "Authorization"]), st.lists(hostile_text, max_size=2)
+    ),
 )
 
 
 def backend_settings(backend: str, tmp_path, request) -> Settings:
     common: dict[str, Any] = {
-        "data_dir": str(tmp_path), "disable_plugins": ("python", "javascript", "go"),
-        "run_max_log_lines": 100, "run_max_log_kb": 16, "run_max_result_kb": 32, "run_max_extra_kb": 4,
+        "data_dir": str(tmp_path),
+        "disable_plugins": ("python", "javascript", "go"),
+        "run_max_log_lines": 100,
+        "run_max_log_kb": 16,
+        "run_max_result_kb": 32,
+        "run_max_extra_kb": 4,
         "sandbox_output_kb": 8,
     }
     if backend == "sqlite":
         return Settings(db_type="sqlite", **common)
     if backend == "postgres":
-        return Settings(db_type="postgres", db_uri=request.getfixturevalue("new_postgres_database")("ca_prop"), **common)
+        return Settings(
+            db_type="postgres",
+            db_uri=request.getfixturevalue("new_postgres_database")("ca_prop"),
+            **common,
+        )
     pytest.importorskip("mongomock")
     mongo = pytest.importorskip("codeactions_mongo")
-    return Settings.of(mongo.MongoSettings, db_type="mongodb", mongo_db_uri="mongomock://localhost",
-                       mongo_db_name=f"ca_prop_{uuid.uuid4().hex[:8]}", **common)
+    return Settings.of(
+        mongo.MongoSettings,
+        db_type="mongodb",
+        mongo_db_uri="mongomock://localhost",
+        mongo_db_name=f"ca_prop_{uuid.uuid4().hex[:8]}",
+        **common,
+    )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mongomock"])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mongomock"]
+)
 def world(request, tmp_path):
     configured = backend_settings(request.param, tmp_path, request)
     runtime = FrameRuntime()
@@ -157,15 +183,28 @@ def world(request, tmp_path):
     pm.register(FramePlugin(runtime), name="frames")
     services = build_services(configured, pm)
     services.store.migrate()
-    code = services.codes.create(CodeInput(
-        name="frames", type="endpoint", language=LANGUAGE, project_uuid="P", source="replay",
-    ))
+    code = services.codes.create(
+        CodeInput(
+            name="frames",
+            type="endpoint",
+            language=LANGUAGE,
+            project_uuid="P",
+            source="replay",
+        )
+    )
     yield services, runtime, code
     services.close()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                               HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(frame=frames, request=requests_)
 def test_every_frame_ends_the_run_in_one_terminal_state(world, frame, request):
     services, runtime, code = world

@@ -15,7 +15,9 @@ from tests.support.wheels import build_alone
 
 ROOT = Path(__file__).resolve().parents[1]
 MIGRATIONS = ROOT / "plugins/codeactions-sql/codeactions_sql/migrations"
-PLUGINS = sorted(path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists())
+PLUGINS = sorted(
+    path for path in (ROOT / "plugins").iterdir() if (path / "pyproject.toml").exists()
+)
 
 
 @pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
@@ -70,7 +72,8 @@ def core_imports(path: Path) -> set[str]:
 @pytest.mark.parametrize("plugin", PLUGINS, ids=lambda path: path.name)
 def test_plugin_imports_only_the_public_core_api(plugin):
     package = next(
-        path for path in plugin.iterdir()
+        path
+        for path in plugin.iterdir()
         if path.name.startswith("codeactions_") and not path.name.endswith(".egg-info")
     )
     used = {
@@ -146,7 +149,9 @@ def test_license_matches_every_distribution():
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License")
     for pyproject in [ROOT / "pyproject.toml", *(plugin / "pyproject.toml" for plugin in PLUGINS)]:
-        assert tomllib.loads(pyproject.read_text())["project"]["license"] == {"text": "MIT"}, pyproject
+        assert tomllib.loads(pyproject.read_text())["project"]["license"] == {"text": "MIT"}, (
+            pyproject
+        )
 
 
 def test_the_documents_the_readme_points_to_are_in_the_repository():
@@ -154,17 +159,37 @@ def test_the_documents_the_readme_points_to_are_in_the_repository():
     for target in ("docs/ENGINE_API.md", "docs/MIGRATING.md"):
         assert f"]({target})" in readme and (ROOT / target).is_file(), target
     engine_api = (ROOT / "docs/ENGINE_API.md").read_text()
-    for fence, entry in (("```python", "def Run(engine)"), ("```js", "exports.Run"), ("```go", "func Run(engine *Engine)")):
+    for fence, entry in (
+        ("```python", "def Run(engine)"),
+        ("```js", "exports.Run"),
+        ("```go", "func Run(engine *Engine)"),
+    ):
         assert fence in engine_api and entry in engine_api
 
 
 def test_migrating_lists_every_decided_difference():
     migrating = (ROOT / "docs/MIGRATING.md").read_text()
-    for step in ("codeactions migrate --libs", "codeactions libs sync", "DB_URI", "codeactions scheduler"):
+    for step in (
+        "codeactions migrate --libs",
+        "codeactions libs sync",
+        "DB_URI",
+        "codeactions scheduler",
+    ):
         assert step in migrating, step
-    rows = [line for line in migrating.splitlines() if line.startswith("| ") and not line.startswith("| What")]
+    rows = [
+        line
+        for line in migrating.splitlines()
+        if line.startswith("| ") and not line.startswith("| What")
+    ]
     table = "\n".join(rows)
-    for difference in ("exception escaping `Run`", "Integer `status_code`", "`AUTH_TOKEN`", "403",
-                       "`timeout` on create", "standard error", "standard output"):
+    for difference in (
+        "exception escaping `Run`",
+        "Integer `status_code`",
+        "`AUTH_TOKEN`",
+        "403",
+        "`timeout` on create",
+        "standard error",
+        "standard output",
+    ):
         assert difference in table, difference
     assert all(len(row.split(" | ")) == 4 for row in rows), "every row: what, old, here, why"

@@ -19,6 +19,7 @@ class FakeRuntime:
     def stop(self) -> None: ...
     def health(self) -> RuntimeHealth:
         return RuntimeHealth(ready=True)
+
     def prepare(self, code) -> None: ...
     def execute(self, job):
         raise NotImplementedError
@@ -82,7 +83,9 @@ def test_a_plugin_language_becomes_valid_and_first_runtime_wins(settings):
         services.store.migrate()
         from codeactions_core.services.codes import CodeInput
 
-        code = services.codes.create(CodeInput(name="n", type="flow", language="lua", project_uuid="P", source="x"))
+        code = services.codes.create(
+            CodeInput(name="n", type="flow", language="lua", project_uuid="P", source="x")
+        )
         assert code.language == "lua"
     finally:
         services.close()
@@ -94,4 +97,6 @@ def test_disabled_plugins_are_not_loaded(settings):
     with pytest.raises(ConfigurationError, match="no installed plugin provides a 'sqlite' store"):
         open_store(settings, pm)
     with pytest.raises(ConfigurationError, match="DB_TYPE: .*installed store types: mongodb \\("):
-        load_settings({"CODEACTIONS_DISABLE_PLUGINS": "sql", "FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite"})
+        load_settings(
+            {"CODEACTIONS_DISABLE_PLUGINS": "sql", "FLOWS_CODE_ACTIONS_DB_TYPE": "sqlite"}
+        )

@@ -9,8 +9,16 @@ from codeactions_core.model import Role
 from codeactions_core.services.projects import role
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1, Role.VIEWER), ("2", Role.CONTRIBUTOR), (3, Role.MODERATOR),
-                                                 ("moderator", Role.MODERATOR), (" Viewer ", Role.VIEWER)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1, Role.VIEWER),
+        ("2", Role.CONTRIBUTOR),
+        (3, Role.MODERATOR),
+        ("moderator", Role.MODERATOR),
+        (" Viewer ", Role.VIEWER),
+    ],
+)
 def test_roles(value, expected):
     assert role(value) is expected
 
@@ -22,12 +30,21 @@ def test_bad_roles(value):
 
 
 def test_a_project_event(services):
-    event = {"uuid": "p-1", "name": "One", "extra": "ignored",
-             "authorizations": [{"user_email": "a@x.org", "role": 3}, {"user_email": "b@x.org", "role": "1"}]}
+    event = {
+        "uuid": "p-1",
+        "name": "One",
+        "extra": "ignored",
+        "authorizations": [
+            {"user_email": "a@x.org", "role": 3},
+            {"user_email": "b@x.org", "role": "1"},
+        ],
+    }
     project = services.projects.apply_project(event)
     assert (project.uuid, project.name) == ("p-1", "One")
     assert {(p.email, p.role) for p in services.projects.permissions("p-1")} == {
-        ("a@x.org", Role.MODERATOR), ("b@x.org", Role.VIEWER)}
+        ("a@x.org", Role.MODERATOR),
+        ("b@x.org", Role.VIEWER),
+    }
     again = services.projects.apply_project(event)
     assert again.id == project.id and len(services.projects.permissions("p-1")) == 2
 
@@ -38,7 +55,10 @@ def test_a_project_event(services):
         ({"name": "x"}, "uuid is required"),
         ({"uuid": "p", "name": "a\x00b"}, "NUL"),
         ({"uuid": "p", "name": "x", "authorizations": {"a": 1}}, "list"),
-        ({"uuid": "p", "name": "x", "authorizations": [{"user_email": "a@x.org", "role": 9}]}, "role"),
+        (
+            {"uuid": "p", "name": "x", "authorizations": [{"user_email": "a@x.org", "role": 9}]},
+            "role",
+        ),
         ({"uuid": "p", "name": "x", "authorizations": ["a@x.org"]}, "object"),
         (["p"], "JSON object"),
     ],
@@ -51,10 +71,24 @@ def test_bad_project_events_store_nothing(services, event, words):
 
 def test_permission_events(services):
     projects = services.projects
-    assert projects.apply_permission({"action": "update", "project": "p", "user": "a@x.org", "role": 2}).role is Role.CONTRIBUTOR
-    assert projects.apply_permission({"action": "create", "project": "p", "user": "a@x.org", "role": 3}).role is Role.MODERATOR
-    assert projects.apply_permission({"action": "delete", "project": "p", "user": "a@x.org"}) is None
-    assert projects.apply_permission({"action": "delete", "project": "p", "user": "a@x.org"}) is None
+    assert (
+        projects.apply_permission(
+            {"action": "update", "project": "p", "user": "a@x.org", "role": 2}
+        ).role
+        is Role.CONTRIBUTOR
+    )
+    assert (
+        projects.apply_permission(
+            {"action": "create", "project": "p", "user": "a@x.org", "role": 3}
+        ).role
+        is Role.MODERATOR
+    )
+    assert (
+        projects.apply_permission({"action": "delete", "project": "p", "user": "a@x.org"}) is None
+    )
+    assert (
+        projects.apply_permission({"action": "delete", "project": "p", "user": "a@x.org"}) is None
+    )
     assert projects.permissions("p") == []
     with pytest.raises(InvalidInput, match="action"):
         projects.apply_permission({"action": "grant", "project": "p", "user": "a@x.org", "role": 1})

@@ -69,7 +69,9 @@ def test_memory_limiter_forgets_finished_windows():
 def test_headers_of_a_decision():
     limiter = MemoryRateLimiter(limit=1, window=60, clock=FakeClock())
     assert limiter.hit("a").headers() == {
-        "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "60",
+        "X-RateLimit-Limit": "1",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "60",
     }
     assert limiter.hit("a").headers()["Retry-After"] == "60"
 
@@ -117,7 +119,11 @@ def test_redis_limiter_is_exact_under_concurrency(redis_client):
 def test_redis_down_fails_open_counted_as_a_metric_and_warned_once(caplog):
     clock, failures = FakeClock(), []
     limiter = RedisRateLimiter(
-        connect_redis(DEAD_REDIS), limit=1, window=60, on_failure=lambda: failures.append(1), clock=clock,
+        connect_redis(DEAD_REDIS),
+        limit=1,
+        window=60,
+        on_failure=lambda: failures.append(1),
+        clock=clock,
     )
     decisions = [limiter.hit("a") for _ in range(3)]
     assert all(d.allowed and not d.counted and d.headers() == {} for d in decisions)
@@ -161,17 +167,24 @@ def test_action_endpoint_answers_429_over_the_limit(tmp_path, backend, request):
     settings = Settings(data_dir=str(tmp_path), code_limiter_max_requests=2, redis=redis_setting)
     with api_client(settings) as (client, _):
         code_id = create_endpoint(client)
-        answers = [client.simulate_get(f"/action/endpoint/{code_id}", params={"name": "x"}) for _ in range(3)]
+        answers = [
+            client.simulate_get(f"/action/endpoint/{code_id}", params={"name": "x"})
+            for _ in range(3)
+        ]
         assert [a.status_code for a in answers] == [200, 200, 429]
         assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
         assert answers[0].headers["X-RateLimit-Limit"] == "2"
         refused = answers[2]
         assert refused.headers["Retry-After"] == refused.headers["X-RateLimit-Reset"]
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
-        assert refused.json["message"].startswith(f"code {code_id} is limited to 2 requests per 60 s")
+        assert refused.json["message"].startswith(
+            f"code {code_id} is limited to 2 requests per 60 s"
+        )
         runs = client.simulate_get("/coderun", params={"code_id": code_id}).json
         assert len(runs) == 2, "a refused request runs nothing"
-        assert client.simulate_get(f"/endpoint/{code_id}", params={"name": "x"}).status_code == 429  # one counter
+        assert (
+            client.simulate_get(f"/endpoint/{code_id}", params={"name": "x"}).status_code == 429
+        )  # one counter
 
 
 def test_redis_down_never_answers_500(tmp_path):
@@ -200,12 +213,18 @@ def test_two_servers_share_one_limit(new_postgres_database, redis_url, tmp_path)
     }
     assert run_cli("migrate", settings=settings).returncode == 0
     servers = [
-        start_server({**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / f"data{i}")}, tmp_path, workers=2)
+        start_server(
+            {**settings, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / f"data{i}")},
+            tmp_path,
+            workers=2,
+        )
         for i in range(2)
     ]
     try:
         query = {"name": "shared", "language": "python", "type": "endpoint", "project_uuid": "P"}
-        created = requests.post(servers[0].url("/code"), params=query, data=PYTHON_ACTION, timeout=10)
+        created = requests.post(
+            servers[0].url("/code"), params=query, data=PYTHON_ACTION, timeout=10
+        )
         code_id = created.json()["id"]
         statuses = [
             requests.get(servers[i % 2].url(f"/action/endpoint/{code_id}"), timeout=30).status_code

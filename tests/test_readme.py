@@ -37,24 +37,49 @@ def test_the_readme_examples_run_as_pasted(tmp_path, suite_env):
         if suite_env.require_services:
             pytest.fail(message)
         pytest.skip(message)
-    server = start_server({"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
-                           "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key()}, tmp_path)
+    server = start_server(
+        {
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+            "FLOWS_CODE_ACTIONS_SECRETS_KEY": new_key(),
+        },
+        tmp_path,
+    )
     try:
         work = tmp_path / "newcomer"
         work.mkdir()
         script = "set -euo pipefail\nset -x\n" + "\n".join(shell_blocks(README.read_text()))
         venv_bin = str(Path(sys.executable).parent)
-        environment = child_env({}, {"PORT": str(server.port), "HOME": str(tmp_path), "NO_COLOR": "1"})
+        environment = child_env(
+            {}, {"PORT": str(server.port), "HOME": str(tmp_path), "NO_COLOR": "1"}
+        )
         environment["PATH"] = f"{venv_bin}:{environment.get('PATH', '')}"
-        done = subprocess.run(["bash", "-c", script], cwd=work, env=environment, capture_output=True,
-                              text=True, timeout=300, check=False)
+        done = subprocess.run(
+            ["bash", "-c", script],
+            cwd=work,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         shown = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}\nserver:\n{server.log()[-3000:]}"
         assert done.returncode == 0, shown
         assert "sk_live_0123456789" not in done.stdout  # the secret's value never comes back out
-        for expected in ('{"hi": "ana"}', "called by ana", '"status":"completed","result":{"greet":{"hi":"bob"}}',
-                         "called by bo", "completed", '"hi": "cy"', '{"token_length": 18}',
-                         "calling the API with ***", "/people/1", "id,name", '{"hello": "dee"}',
-                         '{"hi": "eve"}', "'Mars/Olympus' is not a known IANA time zone"):
+        for expected in (
+            '{"hi": "ana"}',
+            "called by ana",
+            '"status":"completed","result":{"greet":{"hi":"bob"}}',
+            "called by bo",
+            "completed",
+            '"hi": "cy"',
+            '{"token_length": 18}',
+            "calling the API with ***",
+            "/people/1",
+            "id,name",
+            '{"hello": "dee"}',
+            '{"hi": "eve"}',
+            "'Mars/Olympus' is not a known IANA time zone",
+        ):
             assert expected in done.stdout, f"{expected!r} missing\n{shown}"
     finally:
         server.stop()

@@ -25,7 +25,9 @@ from tests.support.postgres import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
-SLEEPER = "import time\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set('{result}')\n"
+SLEEPER = (
+    "import time\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set('{result}')\n"
+)
 
 
 def settings_for(pg, data_dir: Path, **extra: str) -> dict[str, str]:
@@ -58,9 +60,16 @@ def server(migrated, tmp_path_factory):
 
 def create(server, source: str, timeout: int = 30) -> str:
     answer = requests.post(
-        server.url("/code"), data=source.encode(), timeout=30,
-        params={"name": "f", "language": "python", "type": "endpoint", "project_uuid": "P",
-                "timeout": timeout},
+        server.url("/code"),
+        data=source.encode(),
+        timeout=30,
+        params={
+            "name": "f",
+            "language": "python",
+            "type": "endpoint",
+            "project_uuid": "P",
+            "timeout": timeout,
+        },
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]
@@ -76,7 +85,8 @@ def runs_of(pg, code_id: str) -> list[tuple[str, str]]:
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT status, COALESCE(result, '') FROM coderuns WHERE code_id = %s "
-                "ORDER BY created_at", (code_id,),
+                "ORDER BY created_at",
+                (code_id,),
             )
             return cursor.fetchall()
     except psycopg2.OperationalError:
@@ -152,7 +162,9 @@ def test_a_restarted_serve_fails_its_predecessors_runs_at_start(migrated, tmp_pa
 def test_runs_answered_200_stay_completed_after_a_database_crash(server, migrated):
     code_id = create(server, SLEEPER.format(seconds=0, result="done"))
     session = requests.Session()
-    answers = [session.get(server.url(f"/action/endpoint/{code_id}"), timeout=30) for _ in range(15)]
+    answers = [
+        session.get(server.url(f"/action/endpoint/{code_id}"), timeout=30) for _ in range(15)
+    ]
     assert [(a.status_code, a.text) for a in answers] == [(200, "done")] * 15
     migrated.crash()  # unflushed (asynchronously committed) WAL is lost
     migrated.resume()
@@ -164,6 +176,7 @@ def test_runs_answered_200_stay_completed_after_a_database_crash(server, migrate
 
 def wait_serving(server, code_id: str, text: str) -> bool:
     """Poll until the code answers ``text`` again (stale pooled connections fail once)."""
+
     def answers() -> bool:
         try:
             return requests.get(server.url(f"/action/endpoint/{code_id}"), timeout=30).text == text
@@ -184,8 +197,9 @@ def test_a_run_whose_database_went_away_answers_and_is_recorded_when_it_returns(
     finally:
         migrated.resume()
     back = time.monotonic()
-    assert wait_until(lambda: runs_of(migrated, code_id) == [("completed", "kept")], 30), \
-        runs_of(migrated, code_id)
+    assert wait_until(lambda: runs_of(migrated, code_id) == [("completed", "kept")], 30), runs_of(
+        migrated, code_id
+    )
     print(f"\nrecorded {time.monotonic() - back:.1f}s after the database returned")
     assert wait_serving(server, code_id, "kept")
 
@@ -204,25 +218,43 @@ def test_a_frozen_database_answers_503_within_the_timeout(server, migrated):
         migrated.thaw()
     thawed = time.monotonic()
     assert wait_serving(server, code_id, "ok")
-    print(f"\n503 after {waited:.1f}s frozen; running again {time.monotonic() - thawed:.1f}s after thaw")
+    print(
+        f"\n503 after {waited:.1f}s frozen; running again {time.monotonic() - thawed:.1f}s after thaw"
+    )
 
 
 @pytest.mark.parametrize("fault", ["killed", "frozen"])
 def test_scheduler_run_once_without_redis_uses_the_database_lock(private_redis, tmp_path, fault):
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "FLOWS_CODE_ACTIONS_REDIS": private_redis.url}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+        "FLOWS_CODE_ACTIONS_REDIS": private_redis.url,
+    }
     store = open_store(Settings(data_dir=str(tmp_path)), get_plugin_manager(Settings()))
     try:
         store.migrate()
-        code = store.codes.create(NewCode(name="c", type=CodeType.ENDPOINT, source="x",
-                                          language="python", project_uuid="P", timeout=10))
-        left = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="dead:1",
-                                        lease_expires_at=utcnow()))
+        code = store.codes.create(
+            NewCode(
+                name="c",
+                type=CodeType.ENDPOINT,
+                source="x",
+                language="python",
+                project_uuid="P",
+                timeout=10,
+            )
+        )
+        left = store.runs.create(
+            NewRun(
+                code_id=code.id, status=RunStatus.STARTED, owner="dead:1", lease_expires_at=utcnow()
+            )
+        )
         private_redis.kill() if fault == "killed" else private_redis.freeze()
         done = run_cli("scheduler", "--run-once", settings=settings)
         assert done.returncode == 0, done.stderr
         assert "status=done" in done.stdout and "abandoned_failed=1" in done.stdout
         assert "taking the 'cleaner' lock in the database instead" in done.stderr
         assert (store.runs.get(left.id).status, store.runs.get(left.id).result) == (
-            RunStatus.FAILED, LEASE_EXPIRED)
+            RunStatus.FAILED,
+            LEASE_EXPIRED,
+        )
     finally:
         store.close()

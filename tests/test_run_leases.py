@@ -11,10 +11,16 @@ from codeactions_core.store import NewRun
 
 
 def code_of(services) -> str:
-    return services.store.codes.create(NewCode(
-        name="c", type=CodeType.ENDPOINT, source="x", language="python", project_uuid="P",
-        timeout=10,
-    )).id
+    return services.store.codes.create(
+        NewCode(
+            name="c",
+            type=CodeType.ENDPOINT,
+            source="x",
+            language="python",
+            project_uuid="P",
+            timeout=10,
+        )
+    ).id
 
 
 def test_a_tick_renews_this_process_and_fails_the_dead(services):
@@ -22,10 +28,16 @@ def test_a_tick_renews_this_process_and_fails_the_dead(services):
     code_id = code_of(services)
     clock = {"now": utcnow()}
     leases = RunLeases(runs, timedelta(seconds=15), owner="me", clock=lambda: clock["now"])
-    mine = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED, owner="me",
-                              lease_expires_at=leases.until()))
-    dead = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED, owner="dead",
-                              lease_expires_at=leases.until()))
+    mine = runs.create(
+        NewRun(
+            code_id=code_id, status=RunStatus.STARTED, owner="me", lease_expires_at=leases.until()
+        )
+    )
+    dead = runs.create(
+        NewRun(
+            code_id=code_id, status=RunStatus.STARTED, owner="dead", lease_expires_at=leases.until()
+        )
+    )
     clock["now"] += timedelta(seconds=10)
     assert leases.tick() == (1, 0)
     clock["now"] += timedelta(seconds=10)  # past the dead one's lease, within my renewed one
@@ -41,10 +53,22 @@ def test_fail_in_flight_fails_only_this_process_runs(services, create_code, clie
     owner = services.runs.leases.owner
     assert finished.status is RunStatus.COMPLETED
     runs = services.store.runs
-    mine = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED, owner=owner,
-                              lease_expires_at=services.runs.leases.until()))
-    other = runs.create(NewRun(code_id=code_id, status=RunStatus.STARTED, owner=owner + "x",
-                               lease_expires_at=services.runs.leases.until()))
+    mine = runs.create(
+        NewRun(
+            code_id=code_id,
+            status=RunStatus.STARTED,
+            owner=owner,
+            lease_expires_at=services.runs.leases.until(),
+        )
+    )
+    other = runs.create(
+        NewRun(
+            code_id=code_id,
+            status=RunStatus.STARTED,
+            owner=owner + "x",
+            lease_expires_at=services.runs.leases.until(),
+        )
+    )
     assert services.runs.fail_in_flight() == 1
     assert (runs.get(mine.id).status, runs.get(mine.id).result) == (RunStatus.FAILED, SHUTTING_DOWN)
     assert runs.get(other.id).status is RunStatus.STARTED

@@ -123,4 +123,6 @@ def test_sixty_setsid_children_do_not_starve_another_project(server):
         attacked = attack.result()
     assert attacked.status_code in (200, 408), attacked.text
     ratio = max(ratios)
-    assert ratio >= 0.4 or ratio >= 0.3 * baseline, f"victim: {ratios} under attack, {baseline:.2f} alone"
+    assert ratio >= 0.4 or ratio >= 0.3 * baseline, (
+        f"victim: {ratios} under attack, {baseline:.2f} alone"
+    )

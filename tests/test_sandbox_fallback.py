@@ -21,8 +21,11 @@ PRELOAD = {"path": str(HARNESS), "module": "codeactions_engine", "entry": "serve
 def zygote(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    zygote = Zygote(ZygoteConfig(preload=PRELOAD, want_namespaces=False, want_cgroups=False,
-                                 scratch_root=str(scratch)))
+    zygote = Zygote(
+        ZygoteConfig(
+            preload=PRELOAD, want_namespaces=False, want_cgroups=False, scratch_root=str(scratch)
+        )
+    )
     zygote.start()
     zygote.scratch = scratch
     yield zygote
@@ -44,9 +47,12 @@ def test_protections_say_what_is_off(zygote):
 
 
 def test_a_run_still_works_with_a_clean_environment_and_its_own_group(zygote, monkeypatch):
-    report = run(zygote, "import os, json\ndef Run(engine):\n"
-                         "    engine.result.set({'env': sorted(os.environ), 'own_group': os.getpgrp() == os.getpid(),"
-                         " 'uid': os.getuid()})\n")
+    report = run(
+        zygote,
+        "import os, json\ndef Run(engine):\n"
+        "    engine.result.set({'env': sorted(os.environ), 'own_group': os.getpgrp() == os.getpid(),"
+        " 'uid': os.getuid()})\n",
+    )
     seen = json.loads(report.outcome["result"])
     assert seen["env"] == ["HOME", "LANG", "PATH", "TMPDIR"] and seen["own_group"] is True
     if os.geteuid() == 0:
@@ -55,11 +61,14 @@ def test_a_run_still_works_with_a_clean_environment_and_its_own_group(zygote, mo
 
 def test_scratch_is_removed_and_children_are_killed_afterwards(zygote):
     marker = f"{time.time_ns() % 100000}.{os.getpid()}"
-    report = run(zygote, "import os\ndef Run(engine):\n"
-                         "    open('left-behind', 'w').write('x')\n"
-                         "    if os.fork() == 0:\n"
-                         f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
-                         "    engine.result.set(os.getcwd())\n")
+    report = run(
+        zygote,
+        "import os\ndef Run(engine):\n"
+        "    open('left-behind', 'w').write('x')\n"
+        "    if os.fork() == 0:\n"
+        f"        os.execv('/bin/sleep', ['sleep', '{marker}'])\n"
+        "    engine.result.set(os.getcwd())\n",
+    )
     scratch = Path(report.outcome["result"])
     assert scratch.parent == zygote.scratch
     zygote.status(0)  # any request lets the zygote clean up what its reaped children left
@@ -79,7 +88,9 @@ def sleeping(marker: str) -> list[str]:
     found = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().decode(
+                errors="replace"
+            ):
                 found.append(entry.name)
         except OSError:
             pass

@@ -85,8 +85,13 @@ def server(tmp_path_factory) -> Iterator[RunningServer]:
     server.stop()
 
 
-def create(server: RunningServer, source: str, language: str = "python", project: str = "P",
-           timeout: int = 10) -> str:
+def create(
+    server: RunningServer,
+    source: str,
+    language: str = "python",
+    project: str = "P",
+    timeout: int = 10,
+) -> str:
     return CodeClient(server).create(source, language, project, timeout)
 
 
@@ -94,8 +99,9 @@ def call(server: RunningServer, code_id: str, **params: str) -> Answer:
     return CodeClient(server).call(code_id, **params)
 
 
-def run(server: RunningServer, source: str, language: str = "python", project: str = "P",
-        **params: str) -> Answer:
+def run(
+    server: RunningServer, source: str, language: str = "python", project: str = "P", **params: str
+) -> Answer:
     return CodeClient(server).run(source, language, project, **params)
 
 
@@ -188,11 +194,15 @@ exports.Run = async (engine) => {
 
 def test_javascript_sees_an_allowlist_root_and_nothing_of_the_host(server, outside):
     ready(server, "javascript")
-    answer = run(server, JS_LOOK, "javascript", database=outside["database"], socket=outside["socket"])
+    answer = run(
+        server, JS_LOOK, "javascript", database=outside["database"], socket=outside["socket"]
+    )
     assert answer.status_code == 200, answer.text
     seen = answer.json()
     assert not {"var", "run", "sys", "home"} & set(seen["root"]), seen["root"]
-    assert seen["database"] == "ENOENT" and seen["socket"] == "ENOENT" and seen["postgres"] == "ENOENT"
+    assert (
+        seen["database"] == "ENOENT" and seen["socket"] == "ENOENT" and seen["postgres"] == "ENOENT"
+    )
     assert seen["binary"] == "ENOENT" and seen["var_tmp"] == "ENOENT"
     assert outside["accepted"] == []
 
@@ -273,9 +283,14 @@ def test_files_left_in_shared_folders_never_reach_another_projects_run(server):
     reader = create(server, READ_SHARED, project="B")
     for _ in range(4):  # whichever sandbox slot the next runs land in
         assert call(server, reader).json() == {
-            "/dev/shm": False, "/tmp": False, "/var/tmp": False, "/run/lock": False,
+            "/dev/shm": False,
+            "/tmp": False,
+            "/var/tmp": False,
+            "/run/lock": False,
         }
-    assert not any(Path(folder, "left-by-a").exists() for folder in ("/dev/shm", "/var/tmp", "/run/lock"))
+    assert not any(
+        Path(folder, "left-by-a").exists() for folder in ("/dev/shm", "/var/tmp", "/run/lock")
+    )
 
 
 FILL_SHM = """
@@ -347,8 +362,12 @@ def Run(engine):
 def host_addresses() -> list[str]:
     """This machine's own global IPv4 addresses (a packet to them never leaves it)."""
     listing = subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True, check=True)
-    return [entry["local"] for link in json.loads(listing.stdout) for entry in link.get("addr_info", [])
-            if entry.get("scope") == "global"]
+    return [
+        entry["local"]
+        for link in json.loads(listing.stdout)
+        for entry in link.get("addr_info", [])
+        if entry.get("scope") == "global"
+    ]
 
 
 def test_the_hosts_loopback_services_and_listeners_are_unreachable(server):
@@ -360,8 +379,13 @@ def test_the_hosts_loopback_services_and_listeners_are_unreachable(server):
     listener.listen(8)
     listener.settimeout(0.2)
     port = listener.getsockname()[1]
-    targets = {"postgres": ["127.0.0.1", 5432], "redis": ["127.0.0.1", 6379], "rabbitmq": ["127.0.0.1", 5672],
-               "api": ["127.0.0.1", server.port], "listener_loopback": ["127.0.0.1", port]}
+    targets = {
+        "postgres": ["127.0.0.1", 5432],
+        "redis": ["127.0.0.1", 6379],
+        "rabbitmq": ["127.0.0.1", 5672],
+        "api": ["127.0.0.1", server.port],
+        "listener_loopback": ["127.0.0.1", port],
+    }
     for number, address in enumerate(host_addresses()):
         targets[f"listener_host_{number}"] = [address, port]
     try:

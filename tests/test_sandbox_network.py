@@ -44,7 +44,8 @@ from tests.support.netns import (
 )
 
 needs_root = pytest.mark.skipif(
-    os.geteuid() != 0 or not shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"),
+    os.geteuid() != 0
+    or not shutil.which("ip", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin"),
     reason="network namespaces need root and iproute2",
 )
 
@@ -57,7 +58,12 @@ def test_modes_without_egress_give_truthful_slots() -> None:
     none.start()
     assert none.acquire().fd is None and none.acquire().new_namespace
     assert none.protections() == {
-        "network": "none", "egress_policy": None, "dns": [], "dns_relay": None, "ipv6": False, "problem": None,
+        "network": "none",
+        "egress_policy": None,
+        "dns": [],
+        "dns_relay": None,
+        "ipv6": False,
+        "problem": None,
     }
     host = SandboxNetwork(mode="host")
     host.start()
@@ -130,7 +136,10 @@ def test_nameservers_runs_can_reach_are_asked_directly() -> None:
     network.nameservers, network.mode = list(network.upstream), "egress"
     assert network.resolv_conf().splitlines()[0] == "nameserver 10.53.0.53"
     assert "127.0.0.53" not in network.resolv_conf()
-    assert network.protections()["dns"] == ["10.53.0.53"] and network.protections()["dns_relay"] is None
+    assert (
+        network.protections()["dns"] == ["10.53.0.53"]
+        and network.protections()["dns_relay"] is None
+    )
 
 
 def test_loopback_nameservers_are_relayed() -> None:
@@ -143,12 +152,19 @@ def test_rulesets_put_nameservers_and_the_host_before_the_lists() -> None:
     policy = EgressPolicy.from_terms(["10.1.2.3:443", "10.9.0.0/16"], ["8.8.4.4", "1.1.1.1:53"])
     subnet = Addressing.parse("10.254.0.0/16").subnet
     text = router_ruleset(policy, ["10.53.0.53"], ["192.0.2.2"], subnet)
-    order = [text.index(part) for part in (
-        "@nameservers udp dport 53 accept", "ip daddr @host jump refuse",
-        "ip daddr 10.1.2.3/32 meta l4proto { tcp, udp } th dport 443 accept", "ip daddr 10.9.0.0/16 accept",
-        "ip daddr 8.8.4.4/32 jump refuse", "ip daddr 1.1.1.1/32 meta l4proto { tcp, udp } th dport 53 jump refuse",
-        "ip daddr @denied jump refuse", "    accept\n",
-    )]
+    order = [
+        text.index(part)
+        for part in (
+            "@nameservers udp dport 53 accept",
+            "ip daddr @host jump refuse",
+            "ip daddr 10.1.2.3/32 meta l4proto { tcp, udp } th dport 443 accept",
+            "ip daddr 10.9.0.0/16 accept",
+            "ip daddr 8.8.4.4/32 jump refuse",
+            "ip daddr 1.1.1.1/32 meta l4proto { tcp, udp } th dport 53 jump refuse",
+            "ip daddr @denied jump refuse",
+            "    accept\n",
+        )
+    ]
     assert order == sorted(order)
     assert "10.254.0.0/16" in text and "169.254.0.0/16" in text
     host = host_ruleset("codeactions_ca3", "ca3", "10.254.0.14", subnet, ["10.53.0.53"], True)
@@ -179,7 +195,9 @@ def clean_server(topology: Topology) -> Iterator[Topology]:
     """After each test: no uplink, no table, forwarding off again in the server namespace."""
     yield topology
     assert wait_for(lambda: not uplinks(topology) and not nft_tables(topology.server), 5), (
-        uplinks(topology), nft_tables(topology.server))
+        uplinks(topology),
+        nft_tables(topology.server),
+    )
     assert forwarding(topology) == "0"
 
 
@@ -189,22 +207,50 @@ def uplinks(topology: Topology) -> list[str]:
 
 
 def forwarding(topology: Topology) -> str:
-    return subprocess.run(topology.exec_command("cat", "/proc/sys/net/ipv4/ip_forward"),
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        topology.exec_command("cat", "/proc/sys/net/ipv4/ip_forward"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
-READ_ONLY_PROC_SYS = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-                      'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"', "-"]
+READ_ONLY_PROC_SYS = [
+    "unshare",
+    "-m",
+    "--propagation",
+    "private",
+    "sh",
+    "-c",
+    'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && exec "$@"',
+    "-",
+]
 """Run a command the way Docker starts a server: with /proc/sys mounted read-only."""
 
 
-def run_probe(topology: Topology, spec: dict, timeout: float = 30, read_only_proc_sys: bool = False) -> dict:
-    spec = {"world_netns": topology.network, "server_address": SERVER_ADDRESS,
-            **spec, "network": {"state_dir": str(topology.directory / "state"), "dns": [DNS], **spec["network"]}}
+def run_probe(
+    topology: Topology, spec: dict, timeout: float = 30, read_only_proc_sys: bool = False
+) -> dict:
+    spec = {
+        "world_netns": topology.network,
+        "server_address": SERVER_ADDRESS,
+        **spec,
+        "network": {
+            "state_dir": str(topology.directory / "state"),
+            "dns": [DNS],
+            **spec["network"],
+        },
+    }
     prefix = READ_ONLY_PROC_SYS if read_only_proc_sys else []
     result = subprocess.run(
-        topology.exec_command(*prefix, sys.executable, "-m", "tests.support.netprobe", json.dumps(spec)),
-        capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT,
+        topology.exec_command(
+            *prefix, sys.executable, "-m", "tests.support.netprobe", json.dumps(spec)
+        ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.splitlines()[-1])
@@ -219,14 +265,29 @@ def test_egress_policy_from_a_slot(clean_server: Topology) -> None:
     topology = clean_server
     seen_before = len(topology.connections())
     denied = [[address, 80] for address in DENIED_TARGETS.values()]
-    report = run_probe(topology, {
-        "network": {"allow": ["198.51.100.0/24", "10.77.0.1:8080"]},
-        "targets": [[PUBLIC, 80], [DNS, 80], [METADATA6, 80], ["10.77.0.1", 8080], ["127.0.0.1", 18000],
-                    [SERVER_ADDRESS, 18000], *denied],
-        "urls": [f"http://{DNS_NAME}/hello"], "names": [DNS_NAME],
-    })
+    report = run_probe(
+        topology,
+        {
+            "network": {"allow": ["198.51.100.0/24", "10.77.0.1:8080"]},
+            "targets": [
+                [PUBLIC, 80],
+                [DNS, 80],
+                [METADATA6, 80],
+                ["10.77.0.1", 8080],
+                ["127.0.0.1", 18000],
+                [SERVER_ADDRESS, 18000],
+                *denied,
+            ],
+            "urls": [f"http://{DNS_NAME}/hello"],
+            "names": [DNS_NAME],
+        },
+    )
     assert report["protections"] == {
-        "network": "egress", "egress_policy": "nftables", "dns": [DNS], "dns_relay": None, "ipv6": False,
+        "network": "egress",
+        "egress_policy": "nftables",
+        "dns": [DNS],
+        "dns_relay": None,
+        "ipv6": False,
         "problem": None,
     }
     tcp = report["from_slot"]["tcp"]
@@ -270,10 +331,16 @@ def test_egress_policy_from_a_slot(clean_server: Topology) -> None:
 def test_deny_entries_close_more(clean_server: Topology) -> None:
     topology = clean_server
     seen_before = len(topology.connections())
-    report = run_probe(topology, {
-        "network": {"global": ["198.51.100.0/24", "203.0.113.0/24"], "deny": [f"{DOCUMENTATION}:8081", f"{PUBLIC}/32"]},
-        "targets": [[DOCUMENTATION, 80], [DOCUMENTATION, 8081], [PUBLIC, 80], [PUBLIC, 8081]],
-    })
+    report = run_probe(
+        topology,
+        {
+            "network": {
+                "global": ["198.51.100.0/24", "203.0.113.0/24"],
+                "deny": [f"{DOCUMENTATION}:8081", f"{PUBLIC}/32"],
+            },
+            "targets": [[DOCUMENTATION, 80], [DOCUMENTATION, 8081], [PUBLIC, 80], [PUBLIC, 8081]],
+        },
+    )
     tcp = report["from_slot"]["tcp"]
     assert tcp[f"{DOCUMENTATION}:80"] == "connected"
     assert tcp[f"{DOCUMENTATION}:8081"] == "refused"
@@ -284,10 +351,16 @@ def test_deny_entries_close_more(clean_server: Topology) -> None:
 
 def hold(topology: Topology, **options: object) -> tuple[subprocess.Popen[str], dict]:
     """A process holding a started SandboxNetwork in the server namespace, and what it reported."""
-    spec = {"action": "hold", "network": {"state_dir": str(topology.directory / "state"), "dns": [DNS], **options}}
+    spec = {
+        "action": "hold",
+        "network": {"state_dir": str(topology.directory / "state"), "dns": [DNS], **options},
+    }
     holder = subprocess.Popen(
         topology.exec_command(sys.executable, "-m", "tests.support.netprobe", json.dumps(spec)),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
     )
     assert holder.stdout is not None
     line = holder.stdout.readline()
@@ -360,11 +433,16 @@ def test_a_restart_after_a_crash_restores_forwarding(clean_server: Topology) -> 
 @needs_root
 def test_a_loopback_nameserver_is_relayed(clean_server: Topology) -> None:
     relay = Addressing.parse("10.254.0.0/16").relay
-    report = run_probe(clean_server, {
-        "local_dns": "127.0.0.53",
-        "network": {"dns": ["127.0.0.53"], "allow": [PUBLIC]},
-        "targets": [[relay, 80], ["127.0.0.53", 53]], "names": [DNS_NAME], "urls": [f"http://{DNS_NAME}/"],
-    })
+    report = run_probe(
+        clean_server,
+        {
+            "local_dns": "127.0.0.53",
+            "network": {"dns": ["127.0.0.53"], "allow": [PUBLIC]},
+            "targets": [[relay, 80], ["127.0.0.53", 53]],
+            "names": [DNS_NAME],
+            "urls": [f"http://{DNS_NAME}/"],
+        },
+    )
     assert report["protections"]["dns"] == ["127.0.0.53"]
     assert report["protections"]["dns_relay"] == relay
     assert report["resolv_conf"].startswith(f"nameserver {relay}\n")
@@ -394,14 +472,25 @@ def test_without_owned_tables_a_restart_removes_what_a_crash_left(clean_server: 
 @needs_root
 def test_a_read_only_proc_sys_is_no_obstacle(clean_server: Topology) -> None:
     """Docker mounts /proc/sys read-only: the network threads get a private writable view."""
-    report = run_probe(clean_server, {
-        "network": {"allow": [PUBLIC]}, "targets": [[PUBLIC, 80], ["169.254.169.254", 80]], "names": [DNS_NAME],
-        "acquire_rounds": 0,
-    }, read_only_proc_sys=True)
+    report = run_probe(
+        clean_server,
+        {
+            "network": {"allow": [PUBLIC]},
+            "targets": [[PUBLIC, 80], ["169.254.169.254", 80]],
+            "names": [DNS_NAME],
+            "acquire_rounds": 0,
+        },
+        read_only_proc_sys=True,
+    )
     assert report["protections"]["network"] == "egress", report["protections"]
     assert report["from_slot"]["tcp"] == {
-        f"{PUBLIC}:80": "connected", "169.254.169.254:80": "refused",
-        **{key: value for key, value in report["from_slot"]["tcp"].items() if key.startswith("10.254.")},
+        f"{PUBLIC}:80": "connected",
+        "169.254.169.254:80": "refused",
+        **{
+            key: value
+            for key, value in report["from_slot"]["tcp"].items()
+            if key.startswith("10.254.")
+        },
         f"{SERVER_ADDRESS}:18000": "refused",
     }
     assert report["from_slot"]["resolve"] == {DNS_NAME: PUBLIC}

@@ -182,7 +182,9 @@ def server(topology: Topology, tmp_path_factory) -> Iterator[Server]:
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [ip_command, "netns", "exec", topology.server, *cli_command("serve")],
-            env=child_env(settings), stdout=log_file, stderr=subprocess.STDOUT,
+            env=child_env(settings),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     running = Server(topology, process, log_path)
     try:
@@ -204,8 +206,12 @@ def server(topology: Topology, tmp_path_factory) -> Iterator[Server]:
     links = json.loads(ip("-n", topology.server, "-j", "link", "show").stdout or "[]")
     assert wait_for(lambda: not nft_tables(topology.server), 5), nft_tables(topology.server)
     assert not [link["ifname"] for link in links if link["ifname"].startswith("ca")]
-    forwarding = subprocess.run(topology.exec_command("cat", "/proc/sys/net/ipv4/ip_forward"),
-                                capture_output=True, text=True, check=False).stdout.strip()
+    forwarding = subprocess.run(
+        topology.exec_command("cat", "/proc/sys/net/ipv4/ip_forward"),
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     assert forwarding == "0"
 
 
@@ -214,8 +220,15 @@ def codes(server: Server) -> dict[str, str]:
     """The three codes, saved at once: Go's compile (a cold build cache) overlaps the other tests."""
     ids = {}
     for language in ("go", "python", "javascript"):
-        query = urllib.parse.urlencode({"name": f"egress-{language}", "language": language, "type": "endpoint",
-                                        "project_uuid": "P", "timeout": "30"})
+        query = urllib.parse.urlencode(
+            {
+                "name": f"egress-{language}",
+                "language": language,
+                "type": "endpoint",
+                "project_uuid": "P",
+                "timeout": "30",
+            }
+        )
         status, text = server.request("POST", f"/code?{query}", SOURCES[language].encode())
         assert status == 201, text
         ids[language] = json.loads(text)["id"]
@@ -223,9 +236,13 @@ def codes(server: Server) -> dict[str, str]:
 
 
 def run_code(server: Server, code_id: str) -> dict:
-    params = urllib.parse.urlencode({
-        "targets": ",".join(TARGETS), "url": f"http://{DNS_NAME}/", "url2": "http://169.254.169.254/latest/",
-    })
+    params = urllib.parse.urlencode(
+        {
+            "targets": ",".join(TARGETS),
+            "url": f"http://{DNS_NAME}/",
+            "url2": "http://169.254.169.254/latest/",
+        }
+    )
     status, text = server.request("GET", f"/action/endpoint/{code_id}?{params}")
     assert status == 200, text
     return json.loads(text)

@@ -13,7 +13,10 @@ from codeactions_core.execution import seccomp
 from codeactions_core.testing.server import CodeClient, start_server
 
 AVAILABLE, WHY = seccomp.available()
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not AVAILABLE, reason=f"seccomp unavailable: {WHY}")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not AVAILABLE, reason=f"seccomp unavailable: {WHY}"),
+]
 
 TOKEN = f"token-{uuid.uuid4().hex}"
 
@@ -107,11 +110,16 @@ PYTHON_EXPECTED = {
     "keyrings": {"keyctl": "EPERM", "add_key": "EPERM", "request_key": "EPERM"},
     "sockets": {"netlink": "EAFNOSUPPORT", "packet": "EAFNOSUPPORT", "inet": "ok", "unix": "ok"},
     "ptrace": {"attach": "EPERM", "process_vm_readv": "EPERM"},
-    "kernel_surface": {"bpf": "EPERM", "userfaultfd": "EPERM", "perf_event_open": "EPERM",
-                       "personality_no_aslr": "EPERM", "clone3": "ENOSYS"},
+    "kernel_surface": {
+        "bpf": "EPERM",
+        "userfaultfd": "EPERM",
+        "perf_event_open": "EPERM",
+        "personality_no_aslr": "EPERM",
+        "clone3": "ENOSYS",
+    },
 }
 
-GO_ATTACKS = r'''package main
+GO_ATTACKS = r"""package main
 
 import (
 	"errors"
@@ -220,17 +228,24 @@ func Run(engine *Engine) {
 	}
 	engine.Result.Set(result, 200, "json")
 }
-'''
+"""
 
 GO_EXPECTED = {
-    "unshare_newuser": "EPERM", "clone_newuser": "EPERM", "mount_missing_target": "EPERM", "io_uring_setup": "EPERM",
-    "keyctl": "EPERM", "add_key": "EPERM", "netlink": "EAFNOSUPPORT", "packet": "EAFNOSUPPORT",
-    "inet": "ok", "ptrace_attach": "EPERM",
+    "unshare_newuser": "EPERM",
+    "clone_newuser": "EPERM",
+    "mount_missing_target": "EPERM",
+    "io_uring_setup": "EPERM",
+    "keyctl": "EPERM",
+    "add_key": "EPERM",
+    "netlink": "EAFNOSUPPORT",
+    "packet": "EAFNOSUPPORT",
+    "inet": "ok",
+    "ptrace_attach": "EPERM",
 }
 
 # Node cannot make arbitrary system calls (no unshare, keyctl, io_uring or ptrace from
 # JavaScript); what it can reach is the socket-family rule: listing interfaces needs netlink.
-JAVASCRIPT_ATTACKS = r'''
+JAVASCRIPT_ATTACKS = r"""
 exports.Run = (engine) => {
   let interfaces;
   try {
@@ -240,7 +255,7 @@ exports.Run = (engine) => {
   }
   engine.result.set({ interfaces }, 200, "json");
 };
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -52,11 +52,19 @@ def unprivileged_zygote():
     if not readable_by_nobody(Path(HARNESS).resolve()) or not readable_by_nobody(zygote_script):
         pytest.skip("the checkout is not readable by an unprivileged user")
     stdlib = f"/usr/lib/python3.{sys.version_info.minor}"
-    config = ZygoteConfig(binds=(*system_binds(), stdlib),
-                          preload={"path": str(Path(HARNESS).resolve()), "module": "codeactions_engine",
-                                   "entry": "serve"})
-    zygote = Zygote(config, name="unprivileged zygote",
-                    interpreter=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON))
+    config = ZygoteConfig(
+        binds=(*system_binds(), stdlib),
+        preload={
+            "path": str(Path(HARNESS).resolve()),
+            "module": "codeactions_engine",
+            "entry": "serve",
+        },
+    )
+    zygote = Zygote(
+        config,
+        name="unprivileged zygote",
+        interpreter=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", SYSTEM_PYTHON),
+    )
     zygote.start()
     yield zygote
     zygote.stop()
@@ -71,8 +79,10 @@ def test_an_unprivileged_server_gets_the_strongest_sandbox_the_machine_allows(un
     assert holding["filesystem"] and holding["namespaces"] and holding["seccomp"]
     assert not holding["uid"] and "not root" in protections["off"]["uid"]
     assert not holding["cgroups"] and "cgroups" in protections["off"]
-    report = unprivileged_zygote.run(SandboxSpec(timeout=10, limits=SandboxLimits(), network="none"),
-                                     {"source": LOOK, "params": {}, "headers": {}, "body": ""})
+    report = unprivileged_zygote.run(
+        SandboxSpec(timeout=10, limits=SandboxLimits(), network="none"),
+        {"source": LOOK, "params": {}, "headers": {}, "body": ""},
+    )
     assert report.outcome and report.outcome["ok"], report
     seen = json.loads(report.outcome["result"])
     assert "home" not in seen["root"] and "var" not in seen["root"] and seen["home"] is False

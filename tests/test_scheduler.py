@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -168,7 +168,10 @@ def start_scheduler(
 ) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "codeactions_core.cli", "scheduler", *args],
-        env=child_env(settings), stdout=subprocess.PIPE, stderr=stderr, text=True,
+        env=child_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
     )
 
 
@@ -318,7 +321,7 @@ def test_stopping_lets_the_running_pass_finish():
         finished.set()
 
     # recurring like the real jobs (a one-off job races APScheduler's own shutdown)
-    scheduler.add_job(long_pass, "interval", hours=1, next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(long_pass, "interval", hours=1, next_run_time=datetime.now(UTC))
     stop = GracefulStop(scheduler)
     loop = threading.Thread(target=scheduler.start)
     loop.start()

@@ -111,13 +111,17 @@ def test_the_attacks_of_the_audit_fail_with_clean_errnos():
         results = {
             "unshare_newuser": syscall("unshare", linux.CLONE_NEWUSER),
             "setns": syscall("setns", os.open("/proc/self/ns/net", os.O_RDONLY), 0),
-            "mount_tmpfs": syscall("mount", b"none", b"/nonexistent-seccomp-test", b"tmpfs", 0, None),
+            "mount_tmpfs": syscall(
+                "mount", b"none", b"/nonexistent-seccomp-test", b"tmpfs", 0, None
+            ),
             "keyctl_session": syscall("keyctl", 0, ctypes.c_long(-3), 0),  # KEYCTL_GET_KEYRING_ID
             "add_key": syscall("add_key", b"user", b"seccomp-test", b"x", 1, ctypes.c_long(-2)),
             "bpf_map_create": syscall("bpf", 0, ctypes.create_string_buffer(128), 128),
             "io_uring_setup": syscall("io_uring_setup", 8, ctypes.create_string_buffer(120)),
             "userfaultfd": syscall("userfaultfd", 0),
-            "perf_event_open": syscall("perf_event_open", ctypes.create_string_buffer(128), 0, -1, -1, 0),
+            "perf_event_open": syscall(
+                "perf_event_open", ctypes.create_string_buffer(128), 0, -1, -1, 0
+            ),
             "personality_no_aslr": syscall("personality", 0x0040000),
             "clone3": syscall("clone3", None, 0),  # EINVAL unfiltered: the size is too small
         }
@@ -166,7 +170,9 @@ def test_ordinary_work_still_runs():
         if pid == 0:
             os._exit(7)
         results["fork"] = os.WEXITSTATUS(os.waitpid(pid, 0)[1])
-        results["exec"] = subprocess.run(["/bin/echo", "hi"], check=False, capture_output=True, text=True).stdout
+        results["exec"] = subprocess.run(
+            ["/bin/echo", "hi"], check=False, capture_output=True, text=True
+        ).stdout
         with mmap.mmap(-1, 1 << 20) as mapped:
             mapped[:5] = b"hello"
             results["mmap"] = mapped[:5].decode()
@@ -195,12 +201,27 @@ def test_ordinary_work_still_runs():
 
 
 def test_only_unix_and_ip_sockets():
-    families = {"netlink": 16, "packet": 17, "unspec": 0, "ax25": 3, "ipx": 4, "appletalk": 5,
-                "x25": 9, "decnet": 12, "bluetooth": 31, "vsock": 40, "alg": 38, "high_bits_inet": 1 << 32 | 2,
-                "negative": -1}
+    families = {
+        "netlink": 16,
+        "packet": 17,
+        "unspec": 0,
+        "ax25": 3,
+        "ipx": 4,
+        "appletalk": 5,
+        "x25": 9,
+        "decnet": 12,
+        "bluetooth": 31,
+        "vsock": 40,
+        "alg": 38,
+        "high_bits_inet": 1 << 32 | 2,
+        "negative": -1,
+    }
 
     def work() -> dict:
-        results = {name: syscall("socket", family, socket.SOCK_DGRAM, 0) for name, family in families.items()}
+        results = {
+            name: syscall("socket", family, socket.SOCK_DGRAM, 0)
+            for name, family in families.items()
+        }
         for name, family in (("unix", 1), ("inet", 2), ("inet6", 10)):
             fd = syscall("socket", family, socket.SOCK_STREAM, 0)
             results[name] = fd >= 0
@@ -208,7 +229,12 @@ def test_only_unix_and_ip_sockets():
         return results
 
     answer, _ = in_filtered_child(work)
-    assert answer == {**dict.fromkeys(families, -errno.EAFNOSUPPORT), "unix": True, "inet": True, "inet6": True}
+    assert answer == {
+        **dict.fromkeys(families, -errno.EAFNOSUPPORT),
+        "unix": True,
+        "inet": True,
+        "inet6": True,
+    }
 
 
 def test_other_architectures_system_calls_kill_the_process():
@@ -237,14 +263,24 @@ def test_install_is_one_cheap_syscall():
         os.close(read_end)
         os.waitpid(pid, 0)
     median = sorted(costs)[len(costs) // 2] / 1000
-    print(f"seccomp install: median {median:.1f} us over {len(costs)} children, {len(PROGRAM) // 8} instructions")
+    print(
+        f"seccomp install: median {median:.1f} us over {len(costs)} children, {len(PROGRAM) // 8} instructions"
+    )
     assert median < 2000  # ~0.15-0.35 ms here; a regression guard, not a benchmark
 
 
 def run_filtered(argv: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
     """Exec ``argv`` from a child that installed the filter first."""
-    return subprocess.run(argv, check=False, env=env, cwd=cwd, capture_output=True, text=True, timeout=30,
-                          preexec_fn=enter_filter)
+    return subprocess.run(
+        argv,
+        check=False,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=enter_filter,
+    )
 
 
 NODE_SCRIPT = r"""
@@ -288,8 +324,16 @@ def test_node_runs_under_the_filter(tmp_path):
     done = run_filtered([node, "-e", NODE_SCRIPT], env, tmp_path)
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert {key: out[key] for key in ("timer", "worker", "hostsSync", "hostsAsync", "echo", "child")} == {
-        "timer": True, "worker": 42, "hostsSync": True, "hostsAsync": True, "echo": "ping", "child": "hi\n"}
+    assert {
+        key: out[key] for key in ("timer", "worker", "hostsSync", "hostsAsync", "echo", "child")
+    } == {
+        "timer": True,
+        "worker": 42,
+        "hostsSync": True,
+        "hostsAsync": True,
+        "echo": "ping",
+        "child": "hi\n",
+    }
     assert out["lookup"] in ("127.0.0.1", "::1")
 
 
@@ -366,12 +410,30 @@ def test_go_runs_under_the_filter(tmp_path):
             pytest.fail("go is not installed and CODEACTIONS_REQUIRE_SERVICES=1")
         pytest.skip("go is not installed (apt-get install -y golang-go)")
     (tmp_path / "main.go").write_text(GO_PROGRAM)
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GOCACHE": str(tmp_path / "cache"),
-           "GOPATH": str(tmp_path / "gopath"), "GO111MODULE": "off", "CGO_ENABLED": "0"}
-    built = subprocess.run([go, "build", "-o", "program", "main.go"], check=False, env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "GOCACHE": str(tmp_path / "cache"),
+        "GOPATH": str(tmp_path / "gopath"),
+        "GO111MODULE": "off",
+        "CGO_ENABLED": "0",
+    }
+    built = subprocess.run(
+        [go, "build", "-o", "program", "main.go"],
+        check=False,
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert built.returncode == 0, built.stderr
     done = run_filtered([str(tmp_path / "program")], env, tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"goroutines": 1275, "echo": "ping", "lookup": True, "exec": "hi\n",
-                                       "interfaces": "refused"}
+    assert json.loads(done.stdout) == {
+        "goroutines": 1275,
+        "echo": "ping",
+        "lookup": True,
+        "exec": "hi\n",
+        "interfaces": "refused",
+    }

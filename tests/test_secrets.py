@@ -35,7 +35,9 @@ def test_the_box_encrypts_and_rotates_to_the_newest_key():
 
 
 @pytest.mark.parametrize(
-    "raw", ["not-a-key", "c2hvcnQ=", f"{new_key()},nope"], ids=["not base64", "short", "one bad of two"]
+    "raw",
+    ["not-a-key", "c2hvcnQ=", f"{new_key()},nope"],
+    ids=["not base64", "short", "one bad of two"],
 )
 def test_a_bad_key_setting_is_refused_naming_it(raw):
     with pytest.raises(ConfigurationError, match="FLOWS_CODE_ACTIONS_SECRETS_KEY"):
@@ -160,9 +162,7 @@ def test_the_outcome_keeps_valid_headers_and_records_refusals():
         result_limit=1000,
     )
     assert outcome.status is RunStatus.COMPLETED
-    assert outcome.content_type == "image/png" and outcome.extra["headers"] == {
-        "Location": ["/f"]
-    }
+    assert outcome.content_type == "image/png" and outcome.extra["headers"] == {"Location": ["/f"]}
     assert (
         outcome.extra["result_encoding"] == "base64"
         and base64.b64decode(outcome.result) == b"\x89PNG"

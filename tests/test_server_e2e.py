@@ -16,13 +16,17 @@ QUERY = {"name": "a", "language": "python", "type": "endpoint", "project_uuid": 
 
 
 def create_get_and_list(base_url: str, headers: dict | None = None) -> dict:
-    created = requests.post(f"{base_url}/code", params=QUERY, data=PYTHON_ACTION.encode(), headers=headers, timeout=10)
+    created = requests.post(
+        f"{base_url}/code", params=QUERY, data=PYTHON_ACTION.encode(), headers=headers, timeout=10
+    )
     assert created.status_code == 201, created.text
     code = created.json()
     assert code["source"] == PYTHON_ACTION
     fetched = requests.get(f"{base_url}/code/{code['id']}", headers=headers, timeout=10)
     assert (fetched.status_code, fetched.json()) == (200, code)
-    listed = requests.get(f"{base_url}/code", params={"project_uuid": "P"}, headers=headers, timeout=10)
+    listed = requests.get(
+        f"{base_url}/code", params={"project_uuid": "P"}, headers=headers, timeout=10
+    )
     assert code in listed.json()
     return code
 
@@ -34,7 +38,10 @@ def test_embedded_default_serves_and_keeps_data(tmp_path):
         assert "NO AUTHENTICATION IS CONFIGURED" in server.log()
         code = create_get_and_list(server.base_url)
         missing = requests.get(server.url("/nothing/here"), timeout=10)
-        assert (missing.status_code, missing.json()) == (404, {"message": "no route for GET /nothing/here"})
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {"message": "no route for GET /nothing/here"},
+        )
     finally:
         assert server.stop() == 0
     assert (tmp_path / "data" / "codeactions.db").exists()
@@ -55,18 +62,28 @@ def test_postgres_serves_with_pooled_connections(new_postgres_database, tmp_path
         "FLOWS_CODE_ACTIONS_WEB_THREADS": "8",
     }
     assert run_cli("migrate", settings=settings).returncode == 0
-    server = start_server({**settings, "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "t0ken"}, tmp_path, workers=1)
+    server = start_server(
+        {**settings, "FLOWS_CODE_ACTIONS_AUTH_TOKEN": "t0ken"}, tmp_path, workers=1
+    )
     try:
         assert "NO AUTHENTICATION" not in server.log() and "t0ken" not in server.log()
         code = create_get_and_list(server.base_url, {"Authorization": "Token t0ken"})
         with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(
-                lambda _: requests.get(server.url(f"/code/{code['id']}"), headers={"Authorization": "Token t0ken"},
-                                       timeout=30).status_code,
-                range(64),
-            ))
+            statuses = list(
+                pool.map(
+                    lambda _: (
+                        requests.get(
+                            server.url(f"/code/{code['id']}"),
+                            headers={"Authorization": "Token t0ken"},
+                            timeout=30,
+                        ).status_code
+                    ),
+                    range(64),
+                )
+            )
         assert statuses == [200] * 64
         import psycopg2
+
         connection = psycopg2.connect(uri)
         with connection.cursor() as cursor:
             cursor.execute(

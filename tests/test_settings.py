@@ -60,16 +60,18 @@ def test_defaults_without_environment():
 
 
 def test_values_are_parsed_and_typed():
-    settings = load_settings({
-        "FLOWS_CODE_ACTIONS_PORT": "9000",
-        "FLOWS_CODE_ACTIONS_DB_TYPE": "PostgreSQL",
-        "FLOWS_CODE_ACTIONS_BLACKLIST": " os.system, subprocess ,,",
-        "FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME": "1.5",
-        "FLOWS_CODE_ACTIONS_CODE_LIMITER_WINDOW_WINDOW": "30",
-        "FLOWS_CODE_ACTIONS_CLEANER_SCHEDULE_TIME": "3:05",
-        "FLOW_CODE_ACTIONS_PERMISSION_QUEUE": "perms",
-        "CODEACTIONS_DISABLE_PLUGINS": "mongo, s3",
-    })
+    settings = load_settings(
+        {
+            "FLOWS_CODE_ACTIONS_PORT": "9000",
+            "FLOWS_CODE_ACTIONS_DB_TYPE": "PostgreSQL",
+            "FLOWS_CODE_ACTIONS_BLACKLIST": " os.system, subprocess ,,",
+            "FLOWS_CODE_ACTIONS_HEALTH_CHECK_CACHE_TIME": "1.5",
+            "FLOWS_CODE_ACTIONS_CODE_LIMITER_WINDOW_WINDOW": "30",
+            "FLOWS_CODE_ACTIONS_CLEANER_SCHEDULE_TIME": "3:05",
+            "FLOW_CODE_ACTIONS_PERMISSION_QUEUE": "perms",
+            "CODEACTIONS_DISABLE_PLUGINS": "mongo, s3",
+        }
+    )
     assert (settings.port, settings.db_type) == (9000, "postgres")
     assert settings.blacklist == ("os.system", "subprocess")
     assert (settings.health_check_cache_time, settings.code_limiter_window) == (1.5, 30)
@@ -79,7 +81,10 @@ def test_values_are_parsed_and_typed():
 
 
 def test_empty_values_count_as_unset():
-    assert Settings.from_env({"FLOWS_CODE_ACTIONS_PORT": "", "FLOWS_CODE_ACTIONS_DB_TYPE": " "}).port == 8050
+    assert (
+        Settings.from_env({"FLOWS_CODE_ACTIONS_PORT": "", "FLOWS_CODE_ACTIONS_DB_TYPE": " "}).port
+        == 8050
+    )
 
 
 def test_permission_queue_alias_with_the_s():
@@ -91,7 +96,11 @@ def test_permission_queue_alias_with_the_s():
     [
         ("FLOWS_CODE_ACTIONS_PORT", "eighty", "integer"),
         ("FLOWS_CODE_ACTIONS_PORT", "70000", "port"),
-        ("FLOWS_CODE_ACTIONS_DB_TYPE", "oracle", "installed store types: mongodb, postgres, sqlite"),
+        (
+            "FLOWS_CODE_ACTIONS_DB_TYPE",
+            "oracle",
+            "installed store types: mongodb, postgres, sqlite",
+        ),
         ("FLOWS_CODE_ACTIONS_DB_TYPE", "no such store", "store name"),
         ("FLOWS_CODE_ACTIONS_S3_ENABLED", "maybe", "true or false"),
         ("FLOWS_CODE_ACTIONS_GO_BUILD_TIMEOUT", "1", "at least 5"),
@@ -116,7 +125,13 @@ def test_a_bad_value_names_its_variable(variable, value, words):
     [
         ({"FLOWS_CODE_ACTIONS_S3_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_S3_BUCKET_NAME"),
         ({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_OIDC_HOST"),
-        ({"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres", "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///x.db"}, "FLOWS_CODE_ACTIONS_DB_URI"),
+        (
+            {
+                "FLOWS_CODE_ACTIONS_DB_TYPE": "postgres",
+                "FLOWS_CODE_ACTIONS_DB_URI": "sqlite:///x.db",
+            },
+            "FLOWS_CODE_ACTIONS_DB_URI",
+        ),
     ],
 )
 def test_inconsistent_settings_name_the_variable(environment, variable):
@@ -152,11 +167,16 @@ ENVIRONMENT_READ = r"os\.getenv|getenv\(|os\.environ(?!\.(clear|update)\()"
 def test_nothing_but_settings_reads_the_environment():
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     offenders = [
-        name for name in listed
-        if "tests/" not in name and not name.endswith("settings.py")
+        name
+        for name in listed
+        if "tests/" not in name
+        and not name.endswith("settings.py")
         and re.search(ENVIRONMENT_READ, (ROOT / name).read_text())
     ]
     assert listed and not offenders
@@ -173,7 +193,9 @@ class GreetingSettings(PluginSettings):
 
     greeting_text: str = setting("hello", "What it says.")
     greeting_times: int = setting(1, "How often.", parse=at_least(1))
-    greeting_loud: bool = setting(False, "Unset: on when GREETING_TEXT ends with `!`.", parse=parse_bool)
+    greeting_loud: bool = setting(
+        False, "Unset: on when GREETING_TEXT ends with `!`.", parse=parse_bool
+    )
 
     @classmethod
     def legacy_defaults(cls, values, settings):
@@ -190,9 +212,12 @@ def greeting(environ):
 
 def test_a_plugins_settings_are_read_derived_and_checked_like_the_cores():
     assert greeting({}) == GreetingSettings()
-    assert greeting({"FLOWS_CODE_ACTIONS_GREETING_TEXT": "hi!", "FLOWS_CODE_ACTIONS_GREETING_TIMES": "2"}) \
-        == GreetingSettings(greeting_text="hi!", greeting_times=2, greeting_loud=True)
-    with pytest.raises(ConfigurationError, match="^FLOWS_CODE_ACTIONS_GREETING_TIMES: must be at least 1"):
+    assert greeting(
+        {"FLOWS_CODE_ACTIONS_GREETING_TEXT": "hi!", "FLOWS_CODE_ACTIONS_GREETING_TIMES": "2"}
+    ) == GreetingSettings(greeting_text="hi!", greeting_times=2, greeting_loud=True)
+    with pytest.raises(
+        ConfigurationError, match="^FLOWS_CODE_ACTIONS_GREETING_TIMES: must be at least 1"
+    ):
         greeting({"FLOWS_CODE_ACTIONS_GREETING_TIMES": "0"})
     with pytest.raises(ConfigurationError, match="^FLOWS_CODE_ACTIONS_GREETING_TIMES: at most"):
         greeting({"FLOWS_CODE_ACTIONS_GREETING_TIMES": "9"})
@@ -203,8 +228,15 @@ def test_db_type_must_be_one_a_plugin_declares():
         greeting({"FLOWS_CODE_ACTIONS_DB_TYPE": "postgres"})
     assert caught.value.message.startswith("FLOWS_CODE_ACTIONS_DB_TYPE: ")
     assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "anything"}).db_type == "anything"
-    assert Settings.from_env({"FLOWS_CODE_ACTIONS_DB_TYPE": "Lite"}, plugins=[GreetingSettings]).db_type == "sqlite"
-    by_uri = Settings.from_env({"FLOWS_CODE_ACTIONS_DB_URI": "file:///x"}, plugins=[GreetingSettings])
+    assert (
+        Settings.from_env(
+            {"FLOWS_CODE_ACTIONS_DB_TYPE": "Lite"}, plugins=[GreetingSettings]
+        ).db_type
+        == "sqlite"
+    )
+    by_uri = Settings.from_env(
+        {"FLOWS_CODE_ACTIONS_DB_URI": "file:///x"}, plugins=[GreetingSettings]
+    )
     assert by_uri.db_type == "sqlite"
 
 
@@ -213,7 +245,9 @@ def test_a_variable_declared_twice_stops_the_start():
     class Clashing(PluginSettings):
         port: int = setting(1, "The core's port, again.")
 
-    with pytest.raises(ConfigurationError, match="^FLOWS_CODE_ACTIONS_PORT: declared by both the core"):
+    with pytest.raises(
+        ConfigurationError, match="^FLOWS_CODE_ACTIONS_PORT: declared by both the core"
+    ):
         Settings.from_env({}, plugins=[GreetingSettings, Clashing])
 
 

@@ -26,17 +26,28 @@ def backend_settings(request, tmp_path) -> Settings:
     if backend == "mongomock":
         pytest.importorskip("mongomock")
         return Settings.of(
-            mongo.MongoSettings, db_type="mongodb", mongo_db_uri="mongomock://localhost",
+            mongo.MongoSettings,
+            db_type="mongodb",
+            mongo_db_uri="mongomock://localhost",
             mongo_db_name=name,
         )
     mongo_uri = request.getfixturevalue("suite_env").mongo_uri
     if not mongo_uri or not reachable(mongo_uri, 27017):
         pytest.skip("no MongoDB server: set FLOWS_CODE_ACTIONS_MONGO_DB_URI to one to run these")
-    return Settings.of(mongo.MongoSettings, db_type="mongodb", mongo_db_uri=mongo_uri, mongo_db_name=name)
+    return Settings.of(
+        mongo.MongoSettings, db_type="mongodb", mongo_db_uri=mongo_uri, mongo_db_name=name
+    )
 
 
 class TestEveryBackend(StoreContract):
-    @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "mongomock", "mongodb"])
+    @pytest.fixture(
+        params=[
+            "sqlite",
+            pytest.param("postgres", marks=pytest.mark.postgres),
+            "mongomock",
+            "mongodb",
+        ]
+    )
     def store(self, request, tmp_path):
         settings = backend_settings(request, tmp_path)
         store = open_store(settings, get_plugin_manager(settings))

@@ -32,7 +32,9 @@ def test_health_is_503_naming_the_database(unreachable_client):
     assert "pw-secret" not in result.text
 
 
-@pytest.mark.parametrize("path", ["/code/6f1c1a52-0d1e-4a51-9a57-0a7f3b1d2c01", "/code?project_uuid=P"])
+@pytest.mark.parametrize(
+    "path", ["/code/6f1c1a52-0d1e-4a51-9a57-0a7f3b1d2c01", "/code?project_uuid=P"]
+)
 def test_reads_are_503_without_secrets(unreachable_client, path):
     result = unreachable_client.simulate_get(path)
     assert result.status_code == 503

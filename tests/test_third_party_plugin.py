@@ -94,9 +94,20 @@ def plugin_site(tmp_path_factory):
     (source / "codeactions_hello.py").write_text(textwrap.dedent(MODULE))
     site = tmp_path_factory.mktemp("hello-site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
     )
     return site
 
@@ -108,14 +119,19 @@ def test_installed_plugin_is_listed_with_its_version(plugin_site, tmp_path):
     hello = {p["name"]: p for p in json.loads(listed.stdout)}["hello"]
     assert (hello["version"], hello["distribution"]) == ("1.2.3", "codeactions-hello")
     assert set(hello["hooks"]) == {
-        "codeactions_add_routes", "codeactions_runtimes", "codeactions_settings"
+        "codeactions_add_routes",
+        "codeactions_runtimes",
+        "codeactions_settings",
     }
 
 
 def test_the_plugins_settings_are_listed_secrets_hidden(plugin_site, tmp_path):
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(plugin_site),
-                "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "3",
-                "FLOWS_CODE_ACTIONS_HELLO_TOKEN": "hello-secret-value"}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": str(plugin_site),
+        "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "3",
+        "FLOWS_CODE_ACTIONS_HELLO_TOKEN": "hello-secret-value",
+    }
     listed = run_cli("settings", settings=settings)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
@@ -129,11 +145,16 @@ def test_the_plugins_settings_are_listed_secrets_hidden(plugin_site, tmp_path):
 
 
 def test_a_bad_value_of_the_plugins_setting_stops_the_server(plugin_site, tmp_path):
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(plugin_site),
-                "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "0"}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+        "PYTHONPATH": str(plugin_site),
+        "FLOWS_CODE_ACTIONS_HELLO_REPEATS": "0",
+    }
     refused = run_cli("serve", settings=settings, timeout=60)
     assert refused.returncode == 2
-    assert "codeactions serve: FLOWS_CODE_ACTIONS_HELLO_REPEATS: must be at least 1" in refused.stderr
+    assert (
+        "codeactions serve: FLOWS_CODE_ACTIONS_HELLO_REPEATS: must be at least 1" in refused.stderr
+    )
 
 
 def test_running_core_calls_the_plugin(plugin_site, tmp_path):
@@ -143,14 +164,16 @@ def test_running_core_calls_the_plugin(plugin_site, tmp_path):
     try:
         hello = requests.get(server.url("/hello"), timeout=10)
         assert (hello.status_code, hello.json()) == (
-            200, {"hello": "from a plugin from a plugin", "store": "sqlite"}
+            200,
+            {"hello": "from a plugin from a plugin", "store": "sqlite"},
         )
         described = requests.get(server.url("/openapi.json"), timeout=10).json()["paths"]["/hello"]
         assert described["get"]["summary"] == "a plugin's greeting"
         created = requests.post(
             server.url("/code"),
             params={"name": "loud", "language": "shout", "type": "flow", "project_uuid": "P"},
-            data="HELLO", timeout=10,
+            data="HELLO",
+            timeout=10,
         )
         assert created.status_code == 201, created.text
         assert created.json()["language"] == "shout"
@@ -159,14 +182,18 @@ def test_running_core_calls_the_plugin(plugin_site, tmp_path):
 
 
 def test_disabled_plugin_is_not_called(plugin_site, tmp_path):
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "CODEACTIONS_DISABLE_PLUGINS": "hello"}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+        "CODEACTIONS_DISABLE_PLUGINS": "hello",
+    }
     server = start_server(settings, tmp_path, extra_env={"PYTHONPATH": str(plugin_site)})
     try:
         assert requests.get(server.url("/hello"), timeout=10).status_code == 404
         refused = requests.post(
             server.url("/code"),
             params={"name": "loud", "language": "shout", "type": "flow", "project_uuid": "P"},
-            data="HELLO", timeout=10,
+            data="HELLO",
+            timeout=10,
         )
         assert refused.status_code == 400 and "'shout'" in refused.json()["message"]
     finally:

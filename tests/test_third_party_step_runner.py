@@ -53,7 +53,7 @@ dependencies = ["codeactions-core"]
 py-modules = ["{THIRD_PARTY_MODULE}"]
 """
 
-MODULE = '''
+MODULE = """
 from codeactions_core import hookimpl
 from codeactions_core.flows.steps import StepResult
 
@@ -89,7 +89,7 @@ class InstantWaitRunner:
 @hookimpl
 def codeactions_step_runners(settings):
     return [ShoutRunner(), InstantWaitRunner()]
-'''
+"""
 
 
 def install_step_runner_plugin(directory: Path) -> Path:
@@ -99,9 +99,20 @@ def install_step_runner_plugin(directory: Path) -> Path:
     (source / "pyproject.toml").write_text(PYPROJECT)
     (source / f"{THIRD_PARTY_MODULE}.py").write_text(textwrap.dedent(MODULE))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(source)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
     )
     return site
 
@@ -144,12 +155,17 @@ def test_steps_are_validated_with_the_plugin_schemas(plugin_settings):
         {"id": "a", "type": THIRD_PARTY_STEP_TYPE, "config": {"text": "hi {{leadId}}"}},
         {"id": "b", "type": "wait", "config": {"seconds": 99999}},  # over the built-in's limit
     ]
-    assert [step["type"] for step in runners.validate_steps(steps)] == [THIRD_PARTY_STEP_TYPE, "wait"]
+    assert [step["type"] for step in runners.validate_steps(steps)] == [
+        THIRD_PARTY_STEP_TYPE,
+        "wait",
+    ]
     with pytest.raises(InvalidSteps) as raised:
-        runners.validate_steps([
-            {"id": "a", "type": THIRD_PARTY_STEP_TYPE, "config": {}},
-            {"id": "b", "type": THIRD_PARTY_STEP_TYPE, "config": {"text": "  "}},
-        ])
+        runners.validate_steps(
+            [
+                {"id": "a", "type": THIRD_PARTY_STEP_TYPE, "config": {}},
+                {"id": "b", "type": THIRD_PARTY_STEP_TYPE, "config": {"text": "  "}},
+            ]
+        )
     assert raised.value.problems == [
         "step 1 ('a'): config: 'text' is a required property",
         "step 2 ('b'): config.text: must not be blank",
@@ -184,14 +200,23 @@ def test_without_the_plugin_on_the_path_nothing_changes(step_runner_plugin_site,
 
 
 def test_the_cli_lists_the_plugin_and_its_hook(step_runner_plugin_site, tmp_path):
-    listed = run_cli("plugins", "--json", settings={
-        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path), "PYTHONPATH": str(step_runner_plugin_site),
-    })
+    listed = run_cli(
+        "plugins",
+        "--json",
+        settings={
+            "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path),
+            "PYTHONPATH": str(step_runner_plugin_site),
+        },
+    )
     assert listed.returncode == 0, listed.stderr
     plugins = {plugin["name"]: plugin for plugin in json.loads(listed.stdout)}
     assert plugins[THIRD_PARTY_PLUGIN]["hooks"] == ["codeactions_step_runners"]
-    assert (plugins[THIRD_PARTY_PLUGIN]["version"], plugins[THIRD_PARTY_PLUGIN]["distribution"]) == (
-        "0.4.2", "codeactions-shout-steps",
+    assert (
+        plugins[THIRD_PARTY_PLUGIN]["version"],
+        plugins[THIRD_PARTY_PLUGIN]["distribution"],
+    ) == (
+        "0.4.2",
+        "codeactions-shout-steps",
     )
     assert "codeactions_step_runners" in plugins["codeactions_core.default_plugins"]["hooks"]
 
@@ -202,26 +227,44 @@ def test_a_real_server_runs_a_flow_with_the_plugin_steps(step_runner_plugin_site
     from codeactions_core.testing.server import start_server
 
     server = start_server(
-        {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data")}, tmp_path,
+        {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data")},
+        tmp_path,
         extra_env={"PYTHONPATH": str(step_runner_plugin_site)},
     )
     try:
-        flow = requests.post(server.url("/flows"), json={"name": "loud", "project_uuid": "P"}, timeout=10).json()
+        flow = requests.post(
+            server.url("/flows"), json={"name": "loud", "project_uuid": "P"}, timeout=10
+        ).json()
         steps = [
-            {"id": "pause", "type": "wait", "config": {"seconds": 3600}},  # the plugin's never waits
-            {"id": "loud", "type": THIRD_PARTY_STEP_TYPE, "config": {"text": "hi {{variables.who}}"}},
+            {
+                "id": "pause",
+                "type": "wait",
+                "config": {"seconds": 3600},
+            },  # the plugin's never waits
+            {
+                "id": "loud",
+                "type": THIRD_PARTY_STEP_TYPE,
+                "config": {"text": "hi {{variables.who}}"},
+            },
         ]
-        created = requests.post(server.url(f"/flows/{flow['id']}/versions"), json={"steps": steps}, timeout=10)
+        created = requests.post(
+            server.url(f"/flows/{flow['id']}/versions"), json={"steps": steps}, timeout=10
+        )
         assert created.status_code == 201, created.text
         requests.post(server.url(f"/flows/{flow['id']}/versions/1/publish"), timeout=10)
         answer = requests.post(
-            server.url(f"/flows/{flow['id']}/executions"), params={"wait": "true"},
-            json={"lead_id": 9, "variables": {"who": "ana"}}, timeout=60,
+            server.url(f"/flows/{flow['id']}/executions"),
+            params={"wait": "true"},
+            json={"lead_id": 9, "variables": {"who": "ana"}},
+            timeout=60,
         )
     finally:
         server.stop()
     assert answer.status_code == 200, answer.text
     execution = answer.json()
     assert execution["status"] == "completed"
-    assert execution["result"] == {"pause": {"skipped_wait": 3600}, "loud": {"shout": "HI ANA!", "lead": "9"}}
+    assert execution["result"] == {
+        "pause": {"skipped_wait": 3600},
+        "loud": {"shout": "HI ANA!", "lead": "9"},
+    }
     assert execution["logs"][1]["logs"][0]["message"] == "shouting"

@@ -18,8 +18,12 @@ class OldRun:
         self._database = database
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        done = subprocess.run([sys.executable, ENGINE, self._database, SOURCE],
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, ENGINE, self._database, SOURCE],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         resp.content_type = falcon.MEDIA_TEXT
         resp.text = done.stdout
 

@@ -27,8 +27,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     require_broker_url(settings)
     store = ready_store(settings)
     try:
-        log.info("codeactions %s consumer: %s store at schema version %s",
-                 __version__, store.kind, store.schema_status().current)
+        log.info(
+            "codeactions %s consumer: %s store at schema version %s",
+            __version__,
+            store.kind,
+            store.schema_status().current,
+        )
         run_consumer(settings, ProjectService(store.projects, store.permissions), store.release)
     finally:
         store.close()

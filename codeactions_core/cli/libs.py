@@ -27,7 +27,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     install.add_argument("names", nargs="*", metavar="NAME", help="import names, e.g. yaml six")
     install.add_argument(
-        "--preset", metavar="PRESET",
+        "--preset",
+        metavar="PRESET",
         help="install a pinned set instead: `legacy` (the old image's libraries) or a file path",
     )
     install.set_defaults(handler=run, run_action=install_command)
@@ -89,7 +90,9 @@ def sync_libraries(settings: Settings) -> int:
     try:
         libraries = LibraryService(settings, store.libs)
         names = libraries.sync(store.codes.sources(LANGUAGE))
-        print(f"recorded {len(names)} libraries imported by stored codes: {', '.join(names) or '-'}")
+        print(
+            f"recorded {len(names)} libraries imported by stored codes: {', '.join(names) or '-'}"
+        )
         report = libraries.install_each(names)
     finally:
         store.close()
@@ -111,4 +114,3 @@ def print_report(report: InstallReport) -> None:
         print(f"failed: {message}", file=sys.stderr)
     if not any(names for _, names in lines) and not report.failed:
         print("no libraries to install")
-

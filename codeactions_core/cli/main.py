@@ -25,7 +25,16 @@ from codeactions_core.log_config import configure_error_reporting, configure_log
 from codeactions_core.plugins import load_settings
 
 SUBCOMMANDS = (
-    serve, migrate, plugins, consumer, scheduler, worker, libs, secrets, settings, client,
+    serve,
+    migrate,
+    plugins,
+    consumer,
+    scheduler,
+    worker,
+    libs,
+    secrets,
+    settings,
+    client,
 )
 """The subcommand modules, in the order ``--help`` lists them."""
 

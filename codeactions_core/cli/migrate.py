@@ -15,11 +15,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     migrate.add_argument("--to", type=int, metavar="VERSION", help="stop at this version")
     migrate.add_argument("--status", action="store_true", help="only show the schema version")
     migrate.add_argument(
-        "--force", type=int, metavar="VERSION",
+        "--force",
+        type=int,
+        metavar="VERSION",
         help="record VERSION as applied and clean without running anything (repair a dirty schema)",
     )
     migrate.add_argument(
-        "--libs", action="store_true",
+        "--libs",
+        action="store_true",
         help="then `libs sync`: record every Python code's imports and install what is missing",
     )
     migrate.set_defaults(handler=run)

@@ -213,7 +213,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         log.info(
             "codeactions %s scheduler: %s store, %s lock, holder %s",
-            __version__, cleaning.store.kind, cleaning.lock_kind, cleaning.cleaner.holder,
+            __version__,
+            cleaning.store.kind,
+            cleaning.lock_kind,
+            cleaning.cleaner.holder,
         )
         run_until_stopped(build_scheduler(settings, cleaning, firing.firer if firing else None))
         return 0
@@ -229,7 +232,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         "scheduler", help="run the cleaners on their schedule until SIGTERM (one replica per pass)"
     )
     parser.add_argument(
-        "--run-once", action="store_true",
+        "--run-once",
+        action="store_true",
         help="do one cleaning pass and one pass over due schedules now, print their summaries "
         "and exit",
     )

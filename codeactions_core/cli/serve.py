@@ -44,7 +44,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         instance = claim_instance(settings.data_dir)
         abandoned = fail_left_runs(store.runs, instance)
         if abandoned:
-            log.warning("marked %d runs failed that a stopped server had left unfinished", abandoned)
+            log.warning(
+                "marked %d runs failed that a stopped server had left unfinished", abandoned
+            )
     finally:
         store.close()
     warn_when_open(settings, pm)
@@ -53,7 +55,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         log.warning("ignored variables (this server does not use them): %s", ", ".join(ignored))
     log.info(
         "codeactions %s: %s store at schema version %s; plugins: %s",
-        __version__, store.kind, status.current,
+        __version__,
+        store.kind,
+        status.current,
         ", ".join(f"{p.name} {p.version}" for p in describe_plugins(pm)),
     )
     try:

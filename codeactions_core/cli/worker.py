@@ -48,14 +48,19 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if settings.worker_metrics_port:
             metrics_server = serve_metrics(
-                services.metrics, settings.host, settings.worker_metrics_port,
+                services.metrics,
+                settings.host,
+                settings.worker_metrics_port,
                 authorize=services.access.require_metrics,
             )
             log.info("metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
         status = services.store.schema_status()
         log.info(
             "codeactions %s worker: %s store at schema version %s; step types: %s",
-            __version__, services.store.kind, status.current, ", ".join(services.flows.step_types()),
+            __version__,
+            services.store.kind,
+            status.current,
+            ", ".join(services.flows.step_types()),
         )
         services.flow_sweeper.start()
         if settings.rabbitmq_url:
@@ -85,7 +90,8 @@ def wait_for_signal() -> None:
     """Block until SIGTERM or SIGINT."""
     stop = threading.Event()
     previous = {
-        signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGTERM, signal.SIGINT)
     }
     try:
         while not stop.wait(1.0):

@@ -82,7 +82,9 @@ class Api:
                 return exc.code, answer
             message = answer.get("message") if isinstance(answer, dict) else None
             raise ClientError(
-                f"{method} {path}: {exc.code} {message or answer or exc.reason}", exit_code_of(exc.code), exc.code,
+                f"{method} {path}: {exc.code} {message or answer or exc.reason}",
+                exit_code_of(exc.code),
+                exc.code,
             ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)

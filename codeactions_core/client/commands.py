@@ -47,17 +47,26 @@ FLOW_DIGEST = "codeactions client push sha256:"
 COMMON = argparse.ArgumentParser(add_help=False)
 COMMON.add_argument("--url", default=argparse.SUPPRESS, help="the server (CODEACTIONS_URL)")
 COMMON.add_argument("--token", default=argparse.SUPPRESS, help="the API token (CODEACTIONS_TOKEN)")
-COMMON.add_argument("-C", "--dir", type=Path, default=argparse.SUPPRESS,
-                    help="the project folder (default: .)")
-COMMON.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                    help="machine-readable output on stdout")
+COMMON.add_argument(
+    "-C", "--dir", type=Path, default=argparse.SUPPRESS, help="the project folder (default: .)"
+)
+COMMON.add_argument(
+    "--json",
+    action="store_true",
+    default=argparse.SUPPRESS,
+    help="machine-readable output on stdout",
+)
 
 
 def register_command(commands: argparse._SubParsersAction) -> None:
     """Add ``client`` and its subcommands to the ``codeactions`` parser."""
     client = commands.add_parser(
-        "client", parents=[COMMON], help="talk to a server: push/pull code from files, run it, follow logs, flows",
-        description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "client",
+        parents=[COMMON],
+        help="talk to a server: push/pull code from files, run it, follow logs, flows",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = client.add_subparsers(dest="client_command", required=True, metavar="COMMAND")
     add_parser = sub.add_parser
@@ -71,8 +80,12 @@ def register_command(commands: argparse._SubParsersAction) -> None:
     init.add_argument("project_uuid", help="the project the codes belong to")
     init.set_defaults(action=init_command)
 
-    push = sub.add_parser("push", help="create or update every code from its file (changed ones only)")
-    push.add_argument("--dry-run", action="store_true", help="show what would change, change nothing")
+    push = sub.add_parser(
+        "push", help="create or update every code from its file (changed ones only)"
+    )
+    push.add_argument(
+        "--dry-run", action="store_true", help="show what would change, change nothing"
+    )
     push.set_defaults(action=push_command)
 
     pull = sub.add_parser("pull", help="write every code of the project to its file")
@@ -80,27 +93,39 @@ def register_command(commands: argparse._SubParsersAction) -> None:
 
     run = sub.add_parser("run", help="run a code; print its result, status and logs")
     run.add_argument("name")
-    run.add_argument("-p", "--param", action="append", default=[], metavar="K=V", help="a query parameter")
+    run.add_argument(
+        "-p", "--param", action="append", default=[], metavar="K=V", help="a query parameter"
+    )
     run.add_argument("--body", help="the request body: text, or @file")
     run.set_defaults(action=run_command)
 
     logs = sub.add_parser("logs", help="a code's runs and their log lines")
     logs.add_argument("name")
     logs.add_argument("-n", "--last", type=int, default=10, help="how many past runs (default 10)")
-    logs.add_argument("-f", "--follow", action="store_true", help="keep printing runs as they finish")
-    logs.add_argument("--interval", type=float, default=1.0, help="seconds between polls when following")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing runs as they finish"
+    )
+    logs.add_argument(
+        "--interval", type=float, default=1.0, help="seconds between polls when following"
+    )
     logs.set_defaults(action=logs_command)
 
     flows = sub.add_parser("flows", help="flow definitions kept as YAML or JSON files")
     flow_sub = flows.add_subparsers(dest="flows_command", required=True, metavar="COMMAND")
     flow_add = flow_sub.add_parser
     flow_sub.add_parser = lambda *a, **kw: flow_add(*a, parents=[COMMON], **kw)
-    flows_push = flow_sub.add_parser("push", help="create each flow, and publish a version when its steps changed")
+    flows_push = flow_sub.add_parser(
+        "push", help="create each flow, and publish a version when its steps changed"
+    )
     flows_push.add_argument("files", nargs="+", type=Path)
     flows_push.set_defaults(action=flows_push_command)
-    flows_run = flow_sub.add_parser("run", help="execute a flow's published version and wait for it")
+    flows_run = flow_sub.add_parser(
+        "run", help="execute a flow's published version and wait for it"
+    )
     flows_run.add_argument("name")
-    flows_run.add_argument("-v", "--var", action="append", default=[], metavar="K=V", help="a variable")
+    flows_run.add_argument(
+        "-v", "--var", action="append", default=[], metavar="K=V", help="a variable"
+    )
     flows_run.add_argument("--lead", help="the lead id")
     flows_run.set_defaults(action=flows_run_command)
 
@@ -173,15 +198,22 @@ def init_command(api: Api, args: argparse.Namespace, out: Output) -> int:
     if path.exists():
         raise ClientError(f"{path} exists already", EXIT_USAGE)
     path.write_text(render(Project(root, args.project_uuid, args.url or "")))
-    out.emit({"config": str(path), "project_uuid": args.project_uuid},
-             lambda c: c.print(f"created {path} for project {args.project_uuid}"))
+    out.emit(
+        {"config": str(path), "project_uuid": args.project_uuid},
+        lambda c: c.print(f"created {path} for project {args.project_uuid}"),
+    )
     return EXIT_OK
 
 
 def desired(project: Project, name: str, language: str, source: str) -> dict[str, Any]:
     settings = project.settings_of(name)
-    fields: dict[str, Any] = {"name": name, "language": language, "type": settings.type, "source": source,
-                              "project_uuid": project.project_uuid}
+    fields: dict[str, Any] = {
+        "name": name,
+        "language": language,
+        "type": settings.type,
+        "source": source,
+        "project_uuid": project.project_uuid,
+    }
     if settings.timeout is not None:
         fields["timeout"] = settings.timeout
     return fields
@@ -211,32 +243,54 @@ def push_command(api: Api, args: argparse.Namespace, out: Output) -> int:
             if not args.dry_run:
                 current = api.request("POST", "/code", body=fields)[1]
         else:
-            changed = [key for key in ("source", "language", "type", "timeout")
-                       if key in fields and fields[key] != current.get(key)]
+            changed = [
+                key
+                for key in ("source", "language", "type", "timeout")
+                if key in fields and fields[key] != current.get(key)
+            ]
             if not changed:
                 action, detail = "unchanged", ""
             else:
                 action = "updated"
-                detail = ", ".join(line_delta(current["source"], fields["source"]) if key == "source"
-                                   else f"{key} {current.get(key)} → {fields[key]}" for key in changed)
+                detail = ", ".join(
+                    line_delta(current["source"], fields["source"])
+                    if key == "source"
+                    else f"{key} {current.get(key)} → {fields[key]}"
+                    for key in changed
+                )
                 if not args.dry_run:
                     patch = {key: fields[key] for key in changed}
                     current = api.request("PATCH", f"/code/{current['id']}", body=patch)[1]
-        rows.append({"name": name, "action": action, "detail": detail,
-                     "id": current["id"] if current else None, "file": path.name})
+        rows.append(
+            {
+                "name": name,
+                "action": action,
+                "detail": detail,
+                "id": current["id"] if current else None,
+                "file": path.name,
+            }
+        )
 
     def human(console: Console) -> None:
-        table = Table(title=f"push to {api.url} (project {project.project_uuid})"
-                            + (" — dry run" if args.dry_run else ""))
+        table = Table(
+            title=f"push to {api.url} (project {project.project_uuid})"
+            + (" — dry run" if args.dry_run else "")
+        )
         for column in ("code", "file", "change"):
             table.add_column(column)
         table.add_column("id", overflow="fold")
         for row in rows:
             colour = {"created": "green", "updated": "yellow"}.get(row["action"], "dim")
-            table.add_row(row["name"], row["file"], f"[{colour}]{row['action']}[/] {row['detail']}",
-                          row["id"] or "")
+            table.add_row(
+                row["name"],
+                row["file"],
+                f"[{colour}]{row['action']}[/] {row['detail']}",
+                row["id"] or "",
+            )
         console.print(table)
-        counts = {a: sum(1 for r in rows if r["action"] == a) for a in ("created", "updated", "unchanged")}
+        counts = {
+            a: sum(1 for r in rows if r["action"] == a) for a in ("created", "updated", "unchanged")
+        }
         console.print(", ".join(f"{n} {a}" for a, n in counts.items()))
 
     out.emit({"dry_run": args.dry_run, "codes": rows}, human)
@@ -258,8 +312,11 @@ def pull_command(api: Api, args: argparse.Namespace, out: Output) -> int:
         path = project.root / f"{name}{suffix}"
         if name in local and local[name][1] != path:
             local[name][1].unlink()
-        action = "unchanged" if path.is_file() and path.read_text() == code["source"] else (
-            "updated" if path.exists() else "written")
+        action = (
+            "unchanged"
+            if path.is_file() and path.read_text() == code["source"]
+            else ("updated" if path.exists() else "written")
+        )
         if action != "unchanged":
             path.write_text(code["source"])
         project.codes[name] = CodeSettings(code["type"], code.get("timeout"))
@@ -298,23 +355,38 @@ def project_of(args: argparse.Namespace) -> Project:
 
 def print_run(console: Console, run: dict[str, Any], lines: list[dict[str, Any]]) -> None:
     colour = {"completed": "green", "failed": "red"}.get(run["status"], "yellow")
-    console.print(f"[bold]run {run['id']}[/bold] [{colour}]{run['status']}[/] {run.get('created_at', '')}")
+    console.print(
+        f"[bold]run {run['id']}[/bold] [{colour}]{run['status']}[/] {run.get('created_at', '')}"
+    )
     for line in lines:
-        console.print(f"  [dim]{line.get('created_at', '')}[/dim] {line['type']:<5} {line['content']}",
-                      markup=True)
+        console.print(
+            f"  [dim]{line.get('created_at', '')}[/dim] {line['type']:<5} {line['content']}",
+            markup=True,
+        )
     console.print(f"  result: {run.get('result', '')}", markup=False)
 
 
 def run_command(api: Api, args: argparse.Namespace, out: Output) -> int:
     project = project_of(args)
     code = api.code_named(project.project_uuid, args.name)
-    _, answer = api.request("POST", f"/run/{code['id']}", params=pairs(args.param, "-p"),
-                            data=read_body_argument(args.body) or b"")
+    _, answer = api.request(
+        "POST",
+        f"/run/{code['id']}",
+        params=pairs(args.param, "-p"),
+        data=read_body_argument(args.body) or b"",
+    )
     run = answer["result"]
     lines = api.logs_of(run["id"])
     extra = run.get("extra") or {}
-    document = {"code": args.name, "code_id": code["id"], "run_id": run["id"], "status": run["status"],
-                "status_code": extra.get("status_code"), "result": run.get("result"), "logs": lines}
+    document = {
+        "code": args.name,
+        "code_id": code["id"],
+        "run_id": run["id"],
+        "status": run["status"],
+        "status_code": extra.get("status_code"),
+        "result": run.get("result"),
+        "logs": lines,
+    }
 
     def human(console: Console) -> None:
         print_run(console, run, lines)
@@ -334,8 +406,11 @@ def logs_command(api: Api, args: argparse.Namespace, out: Output) -> int:
     shown: set[str] = set()
 
     def show_new(limit: int | None) -> None:
-        runs = [run for run in api.get("/coderun", code_id=code["id"])
-                if run["id"] not in shown and run["status"] in TERMINAL]
+        runs = [
+            run
+            for run in api.get("/coderun", code_id=code["id"])
+            if run["id"] not in shown and run["status"] in TERMINAL
+        ]
         runs.sort(key=lambda run: run.get("created_at") or "")
         if limit is not None:
             skipped, runs = runs[:-limit] if limit else runs, runs[-limit:] if limit else []
@@ -343,7 +418,10 @@ def logs_command(api: Api, args: argparse.Namespace, out: Output) -> int:
         for run in runs:
             shown.add(run["id"])
             lines = api.logs_of(run["id"])
-            out.emit({"run": run, "logs": lines}, lambda console, r=run, ls=lines: print_run(console, r, ls))
+            out.emit(
+                {"run": run, "logs": lines},
+                lambda console, r=run, ls=lines: print_run(console, r, ls),
+            )
 
     show_new(args.last)
     if args.follow:
@@ -374,7 +452,11 @@ def load_flow_file(path: Path) -> dict[str, Any]:
             document = json.loads(text)
         except ValueError as exc:
             raise ClientError(f"{path}: {exc}", EXIT_USAGE) from None
-    if not isinstance(document, dict) or not document.get("name") or not isinstance(document.get("steps"), list):
+    if (
+        not isinstance(document, dict)
+        or not document.get("name")
+        or not isinstance(document.get("steps"), list)
+    ):
         raise ClientError(f"{path}: a flow file holds an object with name and steps", EXIT_USAGE)
     return document
 
@@ -403,25 +485,43 @@ def flows_push_command(api: Api, args: argparse.Namespace, out: Output) -> int:
         flow = api.flow_named(project.project_uuid, document["name"])
         action = "unchanged"
         if flow is None:
-            flow = api.request("POST", "/flows", body={
-                "name": document["name"], "project_uuid": project.project_uuid,
-                "description": str(document.get("description") or "")})[1]
+            flow = api.request(
+                "POST",
+                "/flows",
+                body={
+                    "name": document["name"],
+                    "project_uuid": project.project_uuid,
+                    "description": str(document.get("description") or ""),
+                },
+            )[1]
             action = "created"
         versions = api.get(f"/flows/{flow['id']}/versions")
         latest = max(versions, key=lambda v: v["version_number"]) if versions else None
-        if latest is None or latest.get("change_notes") != FLOW_DIGEST + digest or latest["status"] == "draft":
+        if (
+            latest is None
+            or latest.get("change_notes") != FLOW_DIGEST + digest
+            or latest["status"] == "draft"
+        ):
             version = latest if latest and latest["status"] == "draft" else None
             body = {"steps": steps, "change_notes": FLOW_DIGEST + digest}
             if version is None:
                 version = api.request("POST", f"/flows/{flow['id']}/versions", body=body)[1]
             else:
-                version = api.request("PATCH", f"/flows/{flow['id']}/versions/{version['version_number']}",
-                                      body=body)[1]
+                version = api.request(
+                    "PATCH", f"/flows/{flow['id']}/versions/{version['version_number']}", body=body
+                )[1]
             api.request("POST", f"/flows/{flow['id']}/versions/{version['version_number']}/publish")
             action = action if action == "created" else "updated"
             latest = version
-        rows.append({"name": document["name"], "file": str(path), "action": action, "id": flow["id"],
-                     "version": latest["version_number"]})
+        rows.append(
+            {
+                "name": document["name"],
+                "file": str(path),
+                "action": action,
+                "id": flow["id"],
+                "version": latest["version_number"],
+            }
+        )
 
     def human(console: Console) -> None:
         table = Table(title=f"flows push to {api.url} (project {project.project_uuid})")
@@ -440,7 +540,9 @@ def flows_run_command(api: Api, args: argparse.Namespace, out: Output) -> int:
     project = project_of(args)
     flow = api.flow_named(project.project_uuid, args.name)
     if flow is None:
-        raise ClientError(f"project {project.project_uuid} has no flow named {args.name!r}", EXIT_REFUSED)
+        raise ClientError(
+            f"project {project.project_uuid} has no flow named {args.name!r}", EXIT_REFUSED
+        )
     body: dict[str, Any] = {"variables": pairs(args.var, "--var")}
     if args.lead:
         body["lead_id"] = args.lead
@@ -452,7 +554,9 @@ def flows_run_command(api: Api, args: argparse.Namespace, out: Output) -> int:
 
     def human(console: Console) -> None:
         colour = "green" if execution["status"] == "completed" else "red"
-        console.print(f"[bold]execution {execution['id']}[/bold] [{colour}]{execution['status']}[/]")
+        console.print(
+            f"[bold]execution {execution['id']}[/bold] [{colour}]{execution['status']}[/]"
+        )
         for record in execution.get("logs") or []:
             console.print(f"  {json.dumps(record)}", markup=False)
         if execution.get("error_message"):

@@ -33,7 +33,9 @@ class Project:
     def load(cls, root: Path) -> Project:
         path = root / CONFIG_NAME
         if not path.is_file():
-            raise ClientError(f"no {CONFIG_NAME} in {root}; run `codeactions client init` first", EXIT_USAGE)
+            raise ClientError(
+                f"no {CONFIG_NAME} in {root}; run `codeactions client init` first", EXIT_USAGE
+            )
         try:
             document = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as exc:
@@ -48,7 +50,9 @@ class Project:
                 raise ClientError(f"{path}: codes.{name}.type must be endpoint or flow", EXIT_USAGE)
             timeout = entry.get("timeout")
             if timeout is not None and not isinstance(timeout, int):
-                raise ClientError(f"{path}: codes.{name}.timeout must be an integer (seconds)", EXIT_USAGE)
+                raise ClientError(
+                    f"{path}: codes.{name}.timeout must be an integer (seconds)", EXIT_USAGE
+                )
             codes[name] = CodeSettings(kind, timeout)
         return cls(root, project, str(document.get("url") or ""), codes)
 
@@ -59,8 +63,11 @@ class Project:
             language = LANGUAGES.get(path.suffix)
             if language and path.is_file() and not path.name.startswith((".", "_")):
                 if path.stem in found:
-                    raise ClientError(f"two files for code {path.stem!r}: keep one of "
-                                      f"{found[path.stem][1].name} and {path.name}", EXIT_USAGE)
+                    raise ClientError(
+                        f"two files for code {path.stem!r}: keep one of "
+                        f"{found[path.stem][1].name} and {path.name}",
+                        EXIT_USAGE,
+                    )
                 found[path.stem] = (language, path)
         return found
 
@@ -82,7 +89,9 @@ def render(project: Project) -> str:
         "# of the project below. `codeactions client push` creates or updates them on the server.",
         f"project_uuid = {quote(project.project_uuid)}",
     ]
-    lines.append(f"url = {quote(project.url)}" if project.url else '# url = "http://127.0.0.1:8050"')
+    lines.append(
+        f"url = {quote(project.url)}" if project.url else '# url = "http://127.0.0.1:8050"'
+    )
     for name, settings in sorted(project.codes.items()):
         lines += ["", f"[codes.{quote(name)}]", f"type = {quote(settings.type)}"]
         if settings.timeout is not None:

@@ -72,7 +72,9 @@ class Mount:
 class _Hierarchy:
     """One mounted hierarchy the placer uses: its controllers, the own cgroup's and the base's descriptors."""
 
-    def __init__(self, controllers: frozenset[str], parent_fd: int, base_fd: int, knobs: set[str]) -> None:
+    def __init__(
+        self, controllers: frozenset[str], parent_fd: int, base_fd: int, knobs: set[str]
+    ) -> None:
         self.controllers = controllers
         self.parent_fd = parent_fd
         self.base_fd = base_fd
@@ -103,7 +105,9 @@ class CgroupPlacer:
         self._zygote_moved = False
         self._free: list[str] = []
         self._draining: list[str] = []
-        self._released: collections.deque[str] = collections.deque()  # appended by the SIGCHLD handler
+        self._released: collections.deque[str] = (
+            collections.deque()
+        )  # appended by the SIGCHLD handler
         self._written: dict[str, dict[tuple[int, str], str]] = {}
         self._count = 0
         wanted = tuple(config.get("cgroup_controllers") or WANTED)
@@ -122,13 +126,17 @@ class CgroupPlacer:
         if forced in (None, 1) and v1_mounts:
             self._open_v1(v1_mounts, own, wanted, fresh)
         if not self._hierarchies and forced in (None, 2) and v2_mount and "" in own:
-            self._open_v2(v2_mount, own[""], wanted, fresh, bool(config.get("cgroup_evacuate", True)))
+            self._open_v2(
+                v2_mount, own[""], wanted, fresh, bool(config.get("cgroup_evacuate", True))
+            )
         if not self._hierarchies and not self.problem:
             self.problem = "no cgroup hierarchy with a writable pids, memory or cpu controller"
 
     # -- start-up (the only place that uses paths) ------------------------------------------
 
-    def _open_v1(self, mounts: list[Mount], own: dict[str, str], wanted: tuple, fresh: bool) -> None:
+    def _open_v1(
+        self, mounts: list[Mount], own: dict[str, str], wanted: tuple, fresh: bool
+    ) -> None:
         seen: set[str] = set()
         for mount in mounts:
             mine = frozenset(name for name in wanted if name in mount.options and name not in seen)
@@ -136,7 +144,9 @@ class CgroupPlacer:
                 continue
             parent_fd = base_fd = -1
             try:
-                parent_fd = open_own_group(mount, "cgroup", own.get(next(iter(mine)), ""), fresh=fresh)
+                parent_fd = open_own_group(
+                    mount, "cgroup", own.get(next(iter(mine)), ""), fresh=fresh
+                )
                 self._clean_stale(parent_fd)
                 base_fd = self._open_base(parent_fd)
                 knobs = set(os.listdir(base_fd))
@@ -153,7 +163,9 @@ class CgroupPlacer:
             order = {name: index for index, name in enumerate(WANTED)}
             self._hierarchies.sort(key=lambda h: min(order.get(name, 99) for name in h.controllers))
 
-    def _open_v2(self, mount: Mount, own_path: str, wanted: tuple, fresh: bool, evacuate: bool) -> None:
+    def _open_v2(
+        self, mount: Mount, own_path: str, wanted: tuple, fresh: bool, evacuate: bool
+    ) -> None:
         if os.path.basename(own_path) == EVACUATED_LEAF:  # an earlier zygote moved the server here
             own_path = os.path.dirname(own_path)
         parent_fd = base_fd = -1
@@ -162,7 +174,9 @@ class CgroupPlacer:
             available = set(read_at(parent_fd, "cgroup.controllers").split())
             mine = [name for name in wanted if name in available]
             if not mine:
-                raise OSError(errno.ENOTSUP, f"none of {', '.join(wanted)} is available in {own_path}")
+                raise OSError(
+                    errno.ENOTSUP, f"none of {', '.join(wanted)} is available in {own_path}"
+                )
             enabled = self._enable(parent_fd, mine, evacuate=evacuate)
             if not enabled:
                 raise OSError(errno.EBUSY, f"could not enable {', '.join(mine)} below {own_path}")
@@ -174,7 +188,9 @@ class CgroupPlacer:
             enabled = self._enable(base_fd, enabled, evacuate=False)
             if not enabled:
                 raise OSError(errno.EBUSY, "could not enable the controllers for the slots")
-            self._make_group(base_fd, PROBE)  # the knobs a slot has (the base's are its parent's choice)
+            self._make_group(
+                base_fd, PROBE
+            )  # the knobs a slot has (the base's are its parent's choice)
             try:
                 probe_fd = os.open(PROBE, DIR_FLAGS, dir_fd=base_fd)
                 try:
@@ -242,16 +258,22 @@ class CgroupPlacer:
         earlier base of our own pid (a zygote restarted in a fresh PID namespace)."""
         for entry in os.scandir(parent_fd):
             name = entry.name
-            if not (name.startswith(BASE_PREFIX) and name[len(BASE_PREFIX):].isdigit() and entry.is_dir()):
+            if not (
+                name.startswith(BASE_PREFIX)
+                and name[len(BASE_PREFIX) :].isdigit()
+                and entry.is_dir()
+            ):
                 continue
-            if name != self._base_name and pid_alive(int(name[len(BASE_PREFIX):])):
+            if name != self._base_name and pid_alive(int(name[len(BASE_PREFIX) :])):
                 continue
             try:
                 fd = os.open(name, DIR_FLAGS, dir_fd=parent_fd)
             except OSError:
                 continue
             try:
-                self._remove_children(fd, [entry.name for entry in os.scandir(fd) if entry.is_dir()])
+                self._remove_children(
+                    fd, [entry.name for entry in os.scandir(fd) if entry.is_dir()]
+                )
                 if name != self._base_name:
                     self._remove_group(parent_fd, name)
             except OSError:
@@ -273,7 +295,12 @@ class CgroupPlacer:
             cap, weight = "cpu.cfs_quota_us", "cpu.shares"
             swap, reclaim = "memory.memsw.limit_in_bytes", "memory.force_empty"
         else:
-            cap, weight, swap, reclaim = "cpu.max", "cpu.weight", "memory.swap.max", "memory.reclaim"
+            cap, weight, swap, reclaim = (
+                "cpu.max",
+                "cpu.weight",
+                "memory.swap.max",
+                "memory.reclaim",
+            )
         if "memory" in self.controllers:
             reused = reclaim if reclaim in knobs else "replace"
         else:
@@ -318,20 +345,26 @@ class CgroupPlacer:
         written = self._written.setdefault(slot, {})
         for index, hierarchy in enumerate(self._hierarchies):
             settings = self._settings(hierarchy, limits)
-            changed = [(knob, value) for knob, value in settings if written.get((index, knob)) != value]
+            changed = [
+                (knob, value) for knob, value in settings if written.get((index, knob)) != value
+            ]
             if self.version == 1 and any(knob.startswith("memory.") for knob, _ in changed):
                 # memsw >= memory at every step, whether the limit goes up or down
                 memory = [(knob, value) for knob, value in settings if knob.startswith("memory.")]
                 if "memory.memsw.limit_in_bytes" in hierarchy.knobs:
                     memory.insert(0, ("memory.memsw.limit_in_bytes", "-1"))
-                others = [(knob, value) for knob, value in changed if not knob.startswith("memory.")]
+                others = [
+                    (knob, value) for knob, value in changed if not knob.startswith("memory.")
+                ]
                 changed = memory + others
             for knob, value in changed:
                 try:
                     write_at(hierarchy.base_fd, f"{slot}/{knob}", value)
                 except OSError as exc:
                     written.clear()
-                    raise OSError(exc.errno, f"cgroup {slot}/{knob} = {value}: {exc.strerror}") from None
+                    raise OSError(
+                        exc.errno, f"cgroup {slot}/{knob} = {value}: {exc.strerror}"
+                    ) from None
                 written[(index, knob)] = value
 
     def join_self(self, slot: str, limits: dict | None = None) -> None:
@@ -345,8 +378,11 @@ class CgroupPlacer:
         hierarchies, self._hierarchies = self._hierarchies, []
         for hierarchy in hierarchies:
             try:
-                slots = [entry.name for entry in os.scandir(hierarchy.base_fd)
-                         if entry.is_dir() and entry.name != ZYGOTE_LEAF]
+                slots = [
+                    entry.name
+                    for entry in os.scandir(hierarchy.base_fd)
+                    if entry.is_dir() and entry.name != ZYGOTE_LEAF
+                ]
                 self._remove_children(hierarchy.base_fd, slots)
                 if self._zygote_moved:
                     self._leave_base(hierarchy.parent_fd)
@@ -410,8 +446,11 @@ class CgroupPlacer:
     def _charged(self, memory: _Hierarchy, slot: str) -> int:
         """Memory (and swap) still charged to a slot, in bytes."""
         if self.version == 1:
-            knobs = ["memory.memsw.usage_in_bytes" if "memory.memsw.usage_in_bytes" in memory.knobs
-                     else "memory.usage_in_bytes"]
+            knobs = [
+                "memory.memsw.usage_in_bytes"
+                if "memory.memsw.usage_in_bytes" in memory.knobs
+                else "memory.usage_in_bytes"
+            ]
         else:
             knobs = ["memory.current"]
             if "memory.swap.current" in memory.knobs:
@@ -424,8 +463,11 @@ class CgroupPlacer:
     def _settings(self, hierarchy: _Hierarchy, limits: dict) -> list[tuple[str, str]]:
         """The knobs of a hierarchy for ``limits``, in the order to write them (those that exist here)."""
         values = knob_values(self.version or 1, limits)
-        return [(knob, value) for controller, knob, value in values
-                if controller in hierarchy.controllers and knob in hierarchy.knobs]
+        return [
+            (knob, value)
+            for controller, knob, value in values
+            if controller in hierarchy.controllers and knob in hierarchy.knobs
+        ]
 
     def _remove_children(self, dir_fd: int, names: list[str]) -> None:
         """Kill every process in the groups ``names`` under ``dir_fd`` and remove the groups."""
@@ -437,7 +479,9 @@ class CgroupPlacer:
             pending = [name for name in pending if not self._remove_group(dir_fd, name)]
             if not pending or time.monotonic() > deadline:
                 return
-            time.sleep(0.01)  # killed processes take a moment to leave (polling, bounded by the deadline)
+            time.sleep(
+                0.01
+            )  # killed processes take a moment to leave (polling, bounded by the deadline)
 
     def _leave_base(self, parent_fd: int) -> None:
         """v2: move the zygote out of its leaf (back to its own group, or the evacuated leaf)."""
@@ -538,16 +582,43 @@ def fresh_mount(fstype: str, flags: frozenset[str] = frozenset()) -> int:
             raise OSError(number, f"{what}: {os.strerror(number)}")
         return result
 
-    context = check(libc.syscall(ctypes.c_long(SYS_FSOPEN), fstype.encode(), ctypes.c_uint(FSOPEN_CLOEXEC)),
-                    f"fsopen {fstype}")
+    context = check(
+        libc.syscall(ctypes.c_long(SYS_FSOPEN), fstype.encode(), ctypes.c_uint(FSOPEN_CLOEXEC)),
+        f"fsopen {fstype}",
+    )
     try:
         for flag in sorted(flag for flag in flags if "=" not in flag):
-            check(libc.syscall(ctypes.c_long(SYS_FSCONFIG), ctypes.c_int(context), ctypes.c_uint(FSCONFIG_SET_FLAG),
-                               flag.encode(), None, ctypes.c_int(0)), f"fsconfig {flag}")
-        check(libc.syscall(ctypes.c_long(SYS_FSCONFIG), ctypes.c_int(context), ctypes.c_uint(FSCONFIG_CMD_CREATE),
-                           None, None, ctypes.c_int(0)), f"creating a {fstype} mount")
-        mount = check(libc.syscall(ctypes.c_long(SYS_FSMOUNT), ctypes.c_int(context),
-                                   ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(0)), "fsmount")
+            check(
+                libc.syscall(
+                    ctypes.c_long(SYS_FSCONFIG),
+                    ctypes.c_int(context),
+                    ctypes.c_uint(FSCONFIG_SET_FLAG),
+                    flag.encode(),
+                    None,
+                    ctypes.c_int(0),
+                ),
+                f"fsconfig {flag}",
+            )
+        check(
+            libc.syscall(
+                ctypes.c_long(SYS_FSCONFIG),
+                ctypes.c_int(context),
+                ctypes.c_uint(FSCONFIG_CMD_CREATE),
+                None,
+                None,
+                ctypes.c_int(0),
+            ),
+            f"creating a {fstype} mount",
+        )
+        mount = check(
+            libc.syscall(
+                ctypes.c_long(SYS_FSMOUNT),
+                ctypes.c_int(context),
+                ctypes.c_uint(FSMOUNT_CLOEXEC),
+                ctypes.c_uint(0),
+            ),
+            "fsmount",
+        )
     finally:
         os.close(context)
     try:
@@ -562,10 +633,14 @@ def open_own_group(mount: Mount, fstype: str, own_path: str, *, fresh: bool) -> 
     if not fresh and not mount.read_only:
         relative = relative_path(own_path, mount.root)
         if relative is None:
-            raise OSError(errno.ENOENT, f"this process's cgroup {own_path} is outside {mount.point}")
+            raise OSError(
+                errno.ENOENT, f"this process's cgroup {own_path} is outside {mount.point}"
+            )
         return os.open(os.path.join(mount.point, relative.lstrip("/")), DIR_FLAGS)
     if not own_path.startswith("/"):
-        raise OSError(errno.ENOENT, f"this process's cgroup {own_path} is outside its cgroup namespace")
+        raise OSError(
+            errno.ENOENT, f"this process's cgroup {own_path} is outside its cgroup namespace"
+        )
     root = fresh_mount(fstype, mount.options if fstype == "cgroup" else frozenset())
     try:
         return os.open(own_path.lstrip("/") or ".", DIR_FLAGS, dir_fd=root)
@@ -598,7 +673,7 @@ def relative_path(path: str, mount_root: str) -> str | None:
     if mount_root in ("", "/"):
         return path
     if path == mount_root or path.startswith(mount_root.rstrip("/") + "/"):
-        return path[len(mount_root):] or "/"
+        return path[len(mount_root) :] or "/"
     return None
 
 

@@ -44,7 +44,9 @@ def drop_identity(*, root: bool, uid: int, gid: int) -> None:
 
 def install_fds(fds: dict[int, int]) -> None:
     """Make exactly ``fds`` (target -> source) the open descriptors of this process."""
-    parked = {target: fcntl.fcntl(source, fcntl.F_DUPFD, PARKING_FD) for target, source in fds.items()}
+    parked = {
+        target: fcntl.fcntl(source, fcntl.F_DUPFD, PARKING_FD) for target, source in fds.items()
+    }
     for target, source in parked.items():
         os.dup2(source, target)
     os.closerange(max(fds) + 1, os.sysconf("SC_OPEN_MAX"))
@@ -53,8 +55,12 @@ def install_fds(fds: dict[int, int]) -> None:
 def lower_limits(limits: dict, timeout: float) -> None:
     linux.set_limit(resource.RLIMIT_CORE, 0)
     linux.set_limit(resource.RLIMIT_CPU, int(timeout) + 1)
-    for kind, key in ((resource.RLIMIT_AS, "memory"), (resource.RLIMIT_FSIZE, "file_size"),
-                      (resource.RLIMIT_NOFILE, "open_files"), (resource.RLIMIT_NPROC, "nproc")):
+    for kind, key in (
+        (resource.RLIMIT_AS, "memory"),
+        (resource.RLIMIT_FSIZE, "file_size"),
+        (resource.RLIMIT_NOFILE, "open_files"),
+        (resource.RLIMIT_NPROC, "nproc"),
+    ):
         if limits.get(key):
             linux.set_limit(kind, int(limits[key]))
 
@@ -80,8 +86,9 @@ def become_sandboxed(zygote, spec: dict, fds: dict[int, int], slot, netns: int |
             linux.loopback_up()
         if zygote.namespaces:
             scratch_size = int(limits.get("scratch_size", 64 << 20))
-            rootfs.mount_run_filesystems(scratch_size=scratch_size, shm_size=scratch_size,
-                                         proc=zygote.run_proc)
+            rootfs.mount_run_filesystems(
+                scratch_size=scratch_size, shm_size=scratch_size, proc=zygote.run_proc
+            )
         install_fds({STDIN: os.open("/dev/null", os.O_RDWR), **fds})
         outcome = OUTCOME
         if EXECUTABLE in fds:  # exec'd by descriptor, which must not outlive the exec

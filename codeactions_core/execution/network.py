@@ -190,7 +190,9 @@ def writable_proc_sys() -> None:
     entries it then writes are still those of its own network namespace, as the kernel allows."""
     if _libc.unshare(ctypes.c_int(CLONE_FS | CLONE_NEWNS)) != 0:
         number = ctypes.get_errno()
-        raise OSError(number, f"unshare(CLONE_NEWNS) for a writable /proc/sys: {os.strerror(number)}")
+        raise OSError(
+            number, f"unshare(CLONE_NEWNS) for a writable /proc/sys: {os.strerror(number)}"
+        )
     _thread_mounts.private = True
     keep = os.statvfs("/proc/sys").f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
     for target, flags in (("/", MS_REC | MS_SLAVE), ("/proc/sys", MS_REMOUNT | MS_BIND | keep)):
@@ -288,8 +290,11 @@ def rule_match(rule: Rule) -> str:
 
 
 def router_ruleset(
-    policy: EgressPolicy, nameservers: Iterable[str], host_addresses: Iterable[str],
-    subnet: ipaddress.IPv4Network, relay: str | None = None,
+    policy: EgressPolicy,
+    nameservers: Iterable[str],
+    host_addresses: Iterable[str],
+    subnet: ipaddress.IPv4Network,
+    relay: str | None = None,
 ) -> str:
     """The router namespace's table: the egress policy of every slot."""
     ipv4 = [rule for rule in policy.allow if rule.network.version == 4]
@@ -308,7 +313,11 @@ def router_ruleset(
         "    ip daddr @nameservers tcp dport 53 accept",
         "    ip daddr @host jump refuse",
         *(f"    {rule_match(rule)} accept" for rule in ipv4),
-        *(f"    {rule_match(rule)} jump refuse" for rule in policy.deny if rule.network.version == 4),
+        *(
+            f"    {rule_match(rule)} jump refuse"
+            for rule in policy.deny
+            if rule.network.version == 4
+        ),
         "    ip daddr @denied jump refuse",
         "    accept",
         "  }",
@@ -324,8 +333,13 @@ def router_ruleset(
         "    type filter hook input priority 0; policy drop;",
         "    ct state established,related accept",
         '    iifname "lo" accept',
-        *([f'    iifname "{SLOT_PREFIX}*" ip daddr {relay} meta l4proto {{ tcp, udp }} th dport 53 accept']
-          if relay else []),
+        *(
+            [
+                f'    iifname "{SLOT_PREFIX}*" ip daddr {relay} meta l4proto {{ tcp, udp }} th dport 53 accept'
+            ]
+            if relay
+            else []
+        ),
         f'    iifname "{SLOT_PREFIX}*" jump refuse',
         "  }",
         "  chain postrouting {",
@@ -335,7 +349,9 @@ def router_ruleset(
         "}",
     ]
     elements = [
-        ("nameservers", nameservers), ("host", host_addresses), ("denied", denied),
+        ("nameservers", nameservers),
+        ("host", host_addresses),
+        ("denied", denied),
     ]
     for name, items in elements:
         literal = nft_set(items)
@@ -345,8 +361,13 @@ def router_ruleset(
 
 
 def host_ruleset(
-    table: str, uplink: str, router_address: str, subnet: ipaddress.IPv4Network,
-    nameservers: Iterable[str], guard_forwarding: bool, owned: bool = True,
+    table: str,
+    uplink: str,
+    router_address: str,
+    subnet: ipaddress.IPv4Network,
+    nameservers: Iterable[str],
+    guard_forwarding: bool,
+    owned: bool = True,
 ) -> str:
     """The host's table of one server process: owned by it, gone with it (kernels before 5.12
     know no owner: then ``stop`` removes it, or the next start after a crash)."""
@@ -358,7 +379,11 @@ def host_ruleset(
         "    type filter hook input priority -10; policy accept;",
         f'    iifname != "{uplink}" return',
         "    ct state established,related accept",
-        *([f"    ip daddr {dns} udp dport 53 accept", f"    ip daddr {dns} tcp dport 53 accept"] if dns else []),
+        *(
+            [f"    ip daddr {dns} udp dport 53 accept", f"    ip daddr {dns} tcp dport 53 accept"]
+            if dns
+            else []
+        ),
         "    meta l4proto tcp reject with tcp reset",
         "    reject with icmpx type admin-prohibited",
         "  }",
@@ -369,7 +394,11 @@ def host_ruleset(
         f'    iifname "{uplink}" ip saddr != {router_address} drop',
         # This host did not forward before the sandbox network needed it: it still does not,
         # for any traffic but the sandbox uplinks' (of every server process on this host).
-        *([f'    iifname != "{UPLINK_PREFIX}*" oifname != "{UPLINK_PREFIX}*" drop'] if guard_forwarding else []),
+        *(
+            [f'    iifname != "{UPLINK_PREFIX}*" oifname != "{UPLINK_PREFIX}*" drop']
+            if guard_forwarding
+            else []
+        ),
         "  }",
         "  chain postrouting {",
         "    type nat hook postrouting priority 100; policy accept;",
@@ -397,7 +426,9 @@ class Addressing:
         except ValueError:
             raise NetworkSetupError(f"SANDBOX_NETWORK_SUBNET {text!r} is not a CIDR") from None
         if subnet.version != 4 or subnet.prefixlen > 24:
-            raise NetworkSetupError(f"SANDBOX_NETWORK_SUBNET {text!r}: expected an IPv4 range of /24 or larger")
+            raise NetworkSetupError(
+                f"SANDBOX_NETWORK_SUBNET {text!r}: expected an IPv4 range of /24 or larger"
+            )
         return cls(subnet)
 
     @property
@@ -509,7 +540,9 @@ class DnsRelay:
     def start(self) -> None:
         """Serve on a thread of its own (started from a thread in the host namespace)."""
         self._pool = ThreadPoolExecutor(RELAY_INFLIGHT, thread_name_prefix="codeactions-dns")
-        self._thread = threading.Thread(target=self._serve, name="codeactions-dns-relay", daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, name="codeactions-dns-relay", daemon=True
+        )
         self._thread.start()
 
     def _serve(self) -> None:
@@ -620,9 +653,16 @@ class SandboxNetwork:
     """Whether to try an nftables table owned by this process (kernel 5.12+) first."""
 
     def __init__(
-        self, *, mode: str = "egress", allow: Iterable[str] = (), deny: Iterable[str] = (),
-        dns: Iterable[str] = (), subnet: str = "10.254.0.0/16", spare: int = 4,
-        state_dir: str = STATE_DIR, policy: EgressPolicy | None = None,
+        self,
+        *,
+        mode: str = "egress",
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        dns: Iterable[str] = (),
+        subnet: str = "10.254.0.0/16",
+        spare: int = 4,
+        state_dir: str = STATE_DIR,
+        policy: EgressPolicy | None = None,
     ) -> None:
         self.asked = mode
         self.mode = "none" if mode == "egress" else mode  # until start() proves egress works
@@ -668,16 +708,22 @@ class SandboxNetwork:
     def for_settings(cls, settings: Any) -> SandboxNetwork:
         """The one instance of this process for these settings (a forked child gets its own)."""
         key = (
-            os.getpid(), settings.sandbox_network, tuple(settings.sandbox_egress_allow),
-            tuple(settings.sandbox_egress_deny), tuple(settings.sandbox_dns), settings.sandbox_network_subnet,
+            os.getpid(),
+            settings.sandbox_network,
+            tuple(settings.sandbox_egress_allow),
+            tuple(settings.sandbox_egress_deny),
+            tuple(settings.sandbox_dns),
+            settings.sandbox_network_subnet,
         )
         with cls._instances_lock:
             for stale in [k for k in cls._instances if k[0] != key[0]]:
                 del cls._instances[stale]  # a parent's, inherited by fork: never ours to use
             if key not in cls._instances:
                 cls._instances[key] = cls(
-                    mode=settings.sandbox_network, allow=settings.sandbox_egress_allow,
-                    deny=settings.sandbox_egress_deny, dns=settings.sandbox_dns,
+                    mode=settings.sandbox_network,
+                    allow=settings.sandbox_egress_allow,
+                    deny=settings.sandbox_egress_deny,
+                    dns=settings.sandbox_dns,
                     subnet=settings.sandbox_network_subnet,
                     spare=max(2, int(getattr(settings, "worker_pool_size", 4))),
                 )
@@ -696,7 +742,9 @@ class SandboxNetwork:
             self.problem = self.dns_problem = None
             if self.asked == "host":
                 self.mode = "host"
-                log.warning("sandbox network: host mode, runs share the server's network (development only)")
+                log.warning(
+                    "sandbox network: host mode, runs share the server's network (development only)"
+                )
                 return
             if self.asked != "egress":
                 self.mode = "none"
@@ -705,17 +753,23 @@ class SandboxNetwork:
                 on_fresh_thread(self._start_egress)
             except Exception as exc:  # noqa: BLE001 - whatever failed, fail closed and say why
                 self.problem = str(exc) or type(exc).__name__
-                log.error("sandbox network: egress unavailable (%s); runs get no network (none)", exc)
+                log.error(
+                    "sandbox network: egress unavailable (%s); runs get no network (none)", exc
+                )
                 on_fresh_thread(self._teardown)
                 self.mode = "none"
                 return
             self.mode = "egress"
             atexit.register(self.stop)  # a clean exit restores the host's ip_forward
-            self._refiller = threading.Thread(target=self._refill_loop, name="codeactions-netpool", daemon=True)
+            self._refiller = threading.Thread(
+                target=self._refill_loop, name="codeactions-netpool", daemon=True
+            )
             self._refiller.start()
             log.info(
                 "sandbox network: egress via %s (%s), name servers %s",
-                self._uplink, self._addressing.subnet if self._addressing else "", ", ".join(self.nameservers),
+                self._uplink,
+                self._addressing.subnet if self._addressing else "",
+                ", ".join(self.nameservers),
             )
 
     def acquire(self) -> NetworkSlot:
@@ -752,7 +806,9 @@ class SandboxNetwork:
             self._in_use.discard(slot.index)
             prepared = self._slots.get(slot.index)
             if prepared is not None and not self._stopping:
-                self._ready.appendleft(prepared)  # the next to go: the set of slots in use stays small
+                self._ready.appendleft(
+                    prepared
+                )  # the next to go: the set of slots in use stays small
                 self._wanted.notify_all()
 
     def protections(self) -> dict[str, Any]:
@@ -765,7 +821,9 @@ class SandboxNetwork:
             "network": self.mode,
             "egress_policy": "nftables" if egress else None,
             "dns": list(self.upstream) if egress else [],
-            "dns_relay": (self.nameservers[0] if self._relayed and self.nameservers else None) if egress else None,
+            "dns_relay": (self.nameservers[0] if self._relayed and self.nameservers else None)
+            if egress
+            else None,
             "ipv6": False if self.mode != "host" else None,
             "problem": "; ".join(problems) or None,
         }
@@ -779,7 +837,10 @@ class SandboxNetwork:
                 return ""
         if self.mode != "egress" or not self.nameservers:
             return "# no network: no name servers\n"
-        return "".join(f"nameserver {server}\n" for server in self.nameservers) + "options timeout:2 attempts:2\n"
+        return (
+            "".join(f"nameserver {server}\n" for server in self.nameservers)
+            + "options timeout:2 attempts:2\n"
+        )
 
     def stop(self) -> None:
         """Remove everything this process set up (namespaces, veths, tables, forwarding)."""
@@ -834,7 +895,14 @@ class SandboxNetwork:
         table = HOST_TABLE_PREFIX + (self._uplink or "")
         router_address = self._addressing.uplink(self._uplink_n)[1]
         direct = [] if self._relayed else self.upstream
-        arguments = (table, self._uplink or "", router_address, self._addressing.subnet, direct, guard)
+        arguments = (
+            table,
+            self._uplink or "",
+            router_address,
+            self._addressing.subnet,
+            direct,
+            guard,
+        )
         self._remove_stale_host_tables()
         try:  # a table of this name is a crashed process's: the name follows the uplink, ours now
             self._host_nft.run(f"delete table inet {table}")
@@ -845,7 +913,9 @@ class SandboxNetwork:
                 raise NetworkSetupError("owned tables not wanted")
             self._host_nft.run(host_ruleset(*arguments))
         except NetworkSetupError as exc:
-            log.info("sandbox network: no owned nftables table (%s); it is removed on stop instead", exc)
+            log.info(
+                "sandbox network: no owned nftables table (%s); it is removed on stop instead", exc
+            )
             self._host_nft.run(host_ruleset(*arguments, owned=False))
             self._host_table = table
         if self._relayed:
@@ -861,8 +931,11 @@ class SandboxNetwork:
         if not shutil.which("nft", path=SBIN_PATH):
             log.debug("nft command not found; libnftables is enough")
         caps = effective_capabilities()
-        missing = [name for bit, name in ((CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (CAP_NET_ADMIN, "CAP_NET_ADMIN"))
-                   if not caps & (1 << bit)]
+        missing = [
+            name
+            for bit, name in ((CAP_SYS_ADMIN, "CAP_SYS_ADMIN"), (CAP_NET_ADMIN, "CAP_NET_ADMIN"))
+            if not caps & (1 << bit)
+        ]
         if missing:
             raise NetworkSetupError(
                 f"the server lacks {' and '.join(missing)} (uid {os.geteuid()}): {NEEDS}"
@@ -907,7 +980,7 @@ class SandboxNetwork:
             destination, device = route.get("dst", ""), route.get("dev", "")
             if destination in ("", "default") or route.get("type") in ("local", "broadcast"):
                 continue
-            if device.startswith(UPLINK_PREFIX) and device[len(UPLINK_PREFIX):].isdigit():
+            if device.startswith(UPLINK_PREFIX) and device[len(UPLINK_PREFIX) :].isdigit():
                 continue
             try:
                 network = ipaddress.ip_network(destination, strict=False)
@@ -925,7 +998,9 @@ class SandboxNetwork:
             name = f"{UPLINK_PREFIX}{n}"
             try:
                 self._ip_batch(
-                    [f"link add {name} type veth peer name {ROUTER_UPLINK} netns /proc/self/fd/{self._router_fd}"],
+                    [
+                        f"link add {name} type veth peer name {ROUTER_UPLINK} netns /proc/self/fd/{self._router_fd}"
+                    ],
                     pass_fds=(self._router_fd,),
                 )
             except NetworkSetupError as exc:
@@ -948,18 +1023,22 @@ class SandboxNetwork:
         host, router = self._addressing.uplink(self._uplink_n)
         setns(self._router_fd)
         try:
-            self._ip_batch([
-                "link set lo up",
-                *([f"addr add {self._addressing.relay}/32 dev lo"] if self._relayed else []),
-                f"addr add {router}/30 dev {ROUTER_UPLINK}",
-                f"link set {ROUTER_UPLINK} up",
-                f"route add default via {host} dev {ROUTER_UPLINK}",
-            ])
+            self._ip_batch(
+                [
+                    "link set lo up",
+                    *([f"addr add {self._addressing.relay}/32 dev lo"] if self._relayed else []),
+                    f"addr add {router}/30 dev {ROUTER_UPLINK}",
+                    f"link set {ROUTER_UPLINK} up",
+                    f"route add default via {host} dev {ROUTER_UPLINK}",
+                ]
+            )
         finally:
             setns(self._host_fd)
         direct = [] if self._relayed else self.upstream
         relay = self._addressing.relay if self._relayed else None
-        self._router_nft.run(router_ruleset(policy, direct, self._host_addresses, self._addressing.subnet, relay))
+        self._router_nft.run(
+            router_ruleset(policy, direct, self._host_addresses, self._addressing.subnet, relay)
+        )
 
     def _start_relay(self) -> None:
         """The relay's sockets are made in the router namespace; it asks from this one."""
@@ -991,14 +1070,22 @@ class SandboxNetwork:
         try:
             fd = thread_namespace()
             write_sysctl("net.ipv6.conf.default.disable_ipv6", "1")
-            self._ip_batch([
-                f"link add eth0 type veth peer name {SLOT_PREFIX}{index} netns /proc/self/fd/{self._router_fd}",
-                f"addr add {address}/31 dev eth0",
-                "link set lo up",
-                "link set eth0 up",
-            ], pass_fds=(self._router_fd,))
+            self._ip_batch(
+                [
+                    f"link add eth0 type veth peer name {SLOT_PREFIX}{index} netns /proc/self/fd/{self._router_fd}",
+                    f"addr add {address}/31 dev eth0",
+                    "link set lo up",
+                    "link set eth0 up",
+                ],
+                pass_fds=(self._router_fd,),
+            )
             setns(self._router_fd)
-            self._ip_batch([f"addr add {gateway}/31 dev {SLOT_PREFIX}{index}", f"link set {SLOT_PREFIX}{index} up"])
+            self._ip_batch(
+                [
+                    f"addr add {gateway}/31 dev {SLOT_PREFIX}{index}",
+                    f"link set {SLOT_PREFIX}{index} up",
+                ]
+            )
             setns(fd)
             self._ip_batch([f"route add default via {gateway} dev eth0"])
         except BaseException:
@@ -1062,13 +1149,15 @@ class SandboxNetwork:
         assert self._host_nft is not None
         try:
             listing = self._host_nft.run("list tables")
-            links = {link["ifname"] for link in json.loads(self._ip_run(["-j", "link", "show"]) or "[]")}
+            links = {
+                link["ifname"] for link in json.loads(self._ip_run(["-j", "link", "show"]) or "[]")
+            }
         except (NetworkSetupError, ValueError, subprocess.SubprocessError):
             return
         for line in listing.splitlines():
             fields = line.split()
             ours = len(fields) == 3 and fields[2].startswith(HOST_TABLE_PREFIX + UPLINK_PREFIX)
-            if ours and fields[2][len(HOST_TABLE_PREFIX):] not in links:
+            if ours and fields[2][len(HOST_TABLE_PREFIX) :] not in links:
                 try:
                     self._host_nft.run(f"delete table {fields[1]} {fields[2]}")
                 except NetworkSetupError:
@@ -1081,7 +1170,11 @@ class SandboxNetwork:
             return True  # when unsure, leave forwarding on
         for link in links:
             name = link.get("ifname", "")
-            if name != self._uplink and name.startswith(UPLINK_PREFIX) and name[len(UPLINK_PREFIX):].isdigit():
+            if (
+                name != self._uplink
+                and name.startswith(UPLINK_PREFIX)
+                and name[len(UPLINK_PREFIX) :].isdigit()
+            ):
                 return True
         return False
 
@@ -1102,7 +1195,9 @@ class SandboxNetwork:
                 try:
                     self._host_nft.run(f"delete table inet {self._host_table}")
                 except NetworkSetupError as exc:
-                    log.warning("sandbox network: removing table %s failed: %s", self._host_table, exc)
+                    log.warning(
+                        "sandbox network: removing table %s failed: %s", self._host_table, exc
+                    )
                 self._host_table = None
             self._host_nft.close()
             self._host_nft = None
@@ -1133,8 +1228,12 @@ class SandboxNetwork:
 
     def _ip_run(self, args: list[str]) -> str:
         result = subprocess.run(
-            [self._ip, *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
-            stdin=subprocess.DEVNULL, check=False,
+            [self._ip, *args],
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
         if result.returncode != 0:
             raise NetworkSetupError(f"ip {' '.join(args)}: {result.stderr.strip()}")
@@ -1143,8 +1242,13 @@ class SandboxNetwork:
     def _ip_batch(self, commands: list[str], pass_fds: tuple[int, ...] = ()) -> None:
         """Run ``ip`` commands in the calling thread's network namespace."""
         result = subprocess.run(
-            [self._ip, "-batch", "-"], input="\n".join(commands) + "\n", capture_output=True, text=True,
-            timeout=COMMAND_TIMEOUT, pass_fds=pass_fds, check=False,
+            [self._ip, "-batch", "-"],
+            input="\n".join(commands) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=COMMAND_TIMEOUT,
+            pass_fds=pass_fds,
+            check=False,
         )
         if result.returncode != 0:
             raise NetworkSetupError(f"ip {'; '.join(commands)}: {result.stderr.strip()}")

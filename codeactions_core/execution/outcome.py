@@ -37,12 +37,18 @@ def outcome_from_report(report: Report, *, timeout: float, result_limit: int) ->
     document = report.outcome or {}
     logs = [to_log_line(entry) for entry in document.get("logs") or [] if isinstance(entry, list)]
     if document.get("logs_dropped"):
-        logs.append(LogLine(LogType.ERROR, f"{document['logs_dropped']} more log lines were dropped"))
-    outcome = Outcome(status=RunStatus.FAILED, logs=logs, stdout=report.stdout, stderr=report.stderr)
+        logs.append(
+            LogLine(LogType.ERROR, f"{document['logs_dropped']} more log lines were dropped")
+        )
+    outcome = Outcome(
+        status=RunStatus.FAILED, logs=logs, stdout=report.stdout, stderr=report.stderr
+    )
 
     if report.timed_out:
         outcome.timed_out = True
-        outcome.result = f"timeout: the code ran longer than its {timeout:g} s limit and was stopped"
+        outcome.result = (
+            f"timeout: the code ran longer than its {timeout:g} s limit and was stopped"
+        )
     elif report.error:
         outcome.result = report.error
     elif "setup_error" in document:
@@ -103,7 +109,9 @@ def describe_death(report: Report) -> str:
         reason = KILLED_BY.get(report.signal, f"it was killed by signal {report.signal}")
         return f"the code stopped without a result: {reason}"
     tail = report.stderr.strip()[-2000:]
-    return f"the code exited with status {report.exit_code} without a result" + (f":\n{tail}" if tail else "")
+    return f"the code exited with status {report.exit_code} without a result" + (
+        f":\n{tail}" if tail else ""
+    )
 
 
 def http_status(value: Any) -> int:

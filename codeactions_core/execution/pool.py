@@ -44,15 +44,20 @@ class PoolObserver(Protocol):
 
 
 class Unobserved:
-    def pool_sized(self, workers: int, capacity: int) -> None: pass
+    def pool_sized(self, workers: int, capacity: int) -> None:
+        pass
 
-    def pool_occupancy(self, busy: int, queued: int) -> None: pass
+    def pool_occupancy(self, busy: int, queued: int) -> None:
+        pass
 
-    def pool_rejected(self) -> None: pass
+    def pool_rejected(self) -> None:
+        pass
 
-    def pool_started(self, waited_seconds: float) -> None: pass
+    def pool_started(self, waited_seconds: float) -> None:
+        pass
 
-    def pool_finished(self, held_seconds: float) -> None: pass
+    def pool_finished(self, held_seconds: float) -> None:
+        pass
 
 
 class Ticket:
@@ -80,7 +85,9 @@ class RunPool:
         self.workers = workers
         self.queue_size = queue_size
         self.per_project = workers if per_project is None else max(1, min(per_project, workers))
-        self.per_project_queue = queue_size if per_project_queue is None else min(per_project_queue, queue_size)
+        self.per_project_queue = (
+            queue_size if per_project_queue is None else min(per_project_queue, queue_size)
+        )
         self._running: collections.Counter[str] = collections.Counter()
         self._queued: collections.Counter[str] = collections.Counter()
         self._observer = observer or Unobserved()
@@ -101,7 +108,10 @@ class RunPool:
                     f"all {self.workers} workers are busy and {self.queue_size} runs are waiting; "
                     "try again later"
                 )
-            elif len(self._waiting) >= self.queue_size or self._queued[project] >= self.per_project_queue:
+            elif (
+                len(self._waiting) >= self.queue_size
+                or self._queued[project] >= self.per_project_queue
+            ):
                 refusal = (
                     f"project {project!r} is using its share of this server: {self._running[project]} "
                     f"runs executing (at most {self.per_project}) and {self._queued[project]} waiting "

@@ -21,8 +21,13 @@ STAGING = "/tmp"
 """Where the new root's tmpfs is mounted before the pivot: it exists everywhere, and
 covering it in the zygote's own mount namespace hides nothing from anyone else."""
 DEVICES = ("null", "zero", "full", "random", "urandom")
-DEVICE_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-                "stderr": "/proc/self/fd/2", "ptmx": "/dev/null"}
+DEVICE_LINKS = {
+    "fd": "/proc/self/fd",
+    "stdin": "/proc/self/fd/0",
+    "stdout": "/proc/self/fd/1",
+    "stderr": "/proc/self/fd/2",
+    "ptmx": "/dev/null",
+}
 MOUNT_POINTS = ("/tmp", "/proc", "/dev/shm")
 READ_ONLY = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
 WRITABLE = linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NODEV
@@ -87,8 +92,12 @@ def plan(binds: list, writable: list) -> tuple[list[Placement], dict[str, str]]:
     placements: list[Placement] = []
     for inner in sorted(wanted):
         real, rw = wanted[inner]
-        if any(inside(inner, other.path) and other.writable == rw and real == other.source + inner[len(other.path):]
-               for other in placements):
+        if any(
+            inside(inner, other.path)
+            and other.writable == rw
+            and real == other.source + inner[len(other.path) :]
+            for other in placements
+        ):
             continue
         placements.append(Placement(inner, os.path.isdir(real), rw, source=real))
     for placement in placements:
@@ -97,8 +106,9 @@ def plan(binds: list, writable: list) -> tuple[list[Placement], dict[str, str]]:
     return placements, links
 
 
-def build(binds: list[str], writable: list[str], masks: list[str], etc: dict[str, str],
-          host_proc: bool) -> None:
+def build(
+    binds: list[str], writable: list[str], masks: list[str], etc: dict[str, str], host_proc: bool
+) -> None:
     """Build the root on a tmpfs at STAGING and pivot into it. The caller is alone in a
     mount namespace of its own (root, or root of a user namespace)."""
     placements, links = plan(binds, writable)
@@ -123,8 +133,13 @@ def build(binds: list[str], writable: list[str], masks: list[str], etc: dict[str
             os.symlink(target, root + link)
     for mask in masks:
         if os.path.isdir(root + mask) and any(inside(mask, p.path) for p in placements):
-            linux.mount("tmpfs", root + mask, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_RDONLY,
-                        "size=4k,mode=0755")
+            linux.mount(
+                "tmpfs",
+                root + mask,
+                "tmpfs",
+                linux.MS_NOSUID | linux.MS_NODEV | linux.MS_RDONLY,
+                "size=4k,mode=0755",
+            )
     os.makedirs(root + "/etc", exist_ok=True)
     for name, text in etc.items():
         path = f"{root}/etc/{name}"
@@ -138,7 +153,9 @@ def build(binds: list[str], writable: list[str], masks: list[str], etc: dict[str
     if proc >= 0:  # a fully visible proc, so that a user namespace may mount its own over it
         linux.mount(f"/proc/self/fd/{proc}", root + "/proc", None, linux.MS_BIND | linux.MS_REC)
         os.close(proc)
-    linux.mount(None, root, None, linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV)
+    linux.mount(
+        None, root, None, linux.MS_REMOUNT | linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV
+    )
     os.chdir(root)
     linux.pivot_root(".", ".")
     linux.umount(".", linux.MNT_DETACH)
@@ -165,7 +182,9 @@ def _build_dev(root: str, devices: dict[str, int]) -> None:
         target = f"{root}/dev/{name}"
         open(target, "w").close()
         linux.mount(f"/proc/self/fd/{handle}", target, None, linux.MS_BIND)
-        linux.mount(None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NOEXEC)
+        linux.mount(
+            None, target, None, linux.MS_REMOUNT | linux.MS_BIND | linux.MS_NOSUID | linux.MS_NOEXEC
+        )
         os.close(handle)
     for name, target in DEVICE_LINKS.items():
         os.symlink(target, f"{root}/dev/{name}")
@@ -180,14 +199,29 @@ def mount_run_filesystems(*, scratch_size: int, shm_size: int, proc: bool = True
     if proc:
         linux.mount("proc", "/proc", "proc", flags | linux.MS_NOEXEC)
     else:  # whatever lies under /proc (the host's, bound for user namespaces) stays covered
-        linux.mount("tmpfs", "/proc", "tmpfs", flags | linux.MS_NOEXEC | linux.MS_RDONLY, "size=4k,mode=0555")
+        linux.mount(
+            "tmpfs",
+            "/proc",
+            "tmpfs",
+            flags | linux.MS_NOEXEC | linux.MS_RDONLY,
+            "size=4k,mode=0555",
+        )
 
 
-def etc_files(*, uid_base: int, uid_count: int, fallback_uid: int, fallback_gid: int,
-              hostname: str, resolv_conf: str) -> dict[str, str]:
+def etc_files(
+    *,
+    uid_base: int,
+    uid_count: int,
+    fallback_uid: int,
+    fallback_gid: int,
+    hostname: str,
+    resolv_conf: str,
+) -> dict[str, str]:
     """Stub /etc files: users for the sandbox's uids, hosts, resolver, name service order."""
-    users = ["root:x:0:0:root:/nonexistent:/usr/sbin/nologin",
-             f"sandbox:x:{fallback_uid}:{fallback_gid}:sandbox:/tmp:/usr/sbin/nologin"]
+    users = [
+        "root:x:0:0:root:/nonexistent:/usr/sbin/nologin",
+        f"sandbox:x:{fallback_uid}:{fallback_gid}:sandbox:/tmp:/usr/sbin/nologin",
+    ]
     groups = ["root:x:0:", f"sandbox:x:{fallback_gid}:"]
     for index in range(uid_count):
         uid = uid_base + index

@@ -32,7 +32,11 @@ class Job(RunRequest):
     def of(cls, run_id: str, code: Code, request: RunRequest) -> Job:
         """The job that runs ``request`` as run ``run_id`` of ``code``."""
         return cls(
-            run_id, code, params=request.params, body=request.body, headers=request.headers,
+            run_id,
+            code,
+            params=request.params,
+            body=request.body,
+            headers=request.headers,
             secrets=request.secrets,
         )
 

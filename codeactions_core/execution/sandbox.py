@@ -75,7 +75,8 @@ class SandboxLimits:
             memory=memory,
             cgroup_memory=cgroup_memory,
             cpu_shares=settings.cpu_shares if resources and settings.cpu_shares else 1024,
-            cpu_quota_us=settings.cpu_quota if resources and settings.cpu_quota
+            cpu_quota_us=settings.cpu_quota
+            if resources and settings.cpu_quota
             else round(settings.sandbox_cpus * 100_000),
             processes=settings.sandbox_processes,
             file_size=settings.sandbox_file_size_mb * MIB,
@@ -133,7 +134,12 @@ class Sandbox:
     reads the outcome and kills the process at the deadline."""
 
     def __init__(
-        self, zygote: Zygote, pid: int, fds: Sequence[int], spec: SandboxSpec, network: NetworkSlot | None = None
+        self,
+        zygote: Zygote,
+        pid: int,
+        fds: Sequence[int],
+        spec: SandboxSpec,
+        network: NetworkSlot | None = None,
     ) -> None:
         self.pid = pid
         self.spec = spec
@@ -146,8 +152,12 @@ class Sandbox:
         timeout = self.spec.timeout if timeout is None else timeout
         try:
             report = self._supervise(json.dumps(job, separators=(",", ":")).encode(), timeout)
-            report.stdout, report.stdout_truncated = read_capped(self._stdout, self.spec.limits.output)
-            report.stderr, report.stderr_truncated = read_capped(self._stderr, self.spec.limits.output)
+            report.stdout, report.stdout_truncated = read_capped(
+                self._stdout, self.spec.limits.output
+            )
+            report.stderr, report.stderr_truncated = read_capped(
+                self._stderr, self.spec.limits.output
+            )
             if report.outcome is None and report.error is None:
                 self._add_exit_status(report)
             return report
@@ -180,7 +190,7 @@ class Sandbox:
                     continue
                 if fd == self._job:
                     try:
-                        sent += os.write(self._job, job[sent:sent + 65536])
+                        sent += os.write(self._job, job[sent : sent + 65536])
                     except BrokenPipeError:  # it stopped reading: it will answer or die
                         sent = len(job)
                     if sent >= len(job):
@@ -279,17 +289,27 @@ class ZygoteConfig:
     ) -> ZygoteConfig:
         """The runtime's binds plus what every root has (shared libraries, CA certificates,
         time zones); the server's working, data, metrics and home directories masked."""
-        account = pwd.getpwnam(settings.sandbox_user) if not settings.sandbox_user.isdigit() else None
+        account = (
+            pwd.getpwnam(settings.sandbox_user) if not settings.sandbox_user.isdigit() else None
+        )
         uid = account.pw_uid if account else int(settings.sandbox_user)
         gid = account.pw_gid if account else uid
         masks = (
-            os.getcwd(), str(Path(settings.data_dir).resolve()), server_home(),
-            str(settings.metrics_directory.resolve()), *settings.sandbox_hidden_paths,
+            os.getcwd(),
+            str(Path(settings.data_dir).resolve()),
+            server_home(),
+            str(settings.metrics_directory.resolve()),
+            *settings.sandbox_hidden_paths,
         )
         return cls(
-            binds=(*system_binds(), *binds), writable=tuple(writable),
-            masks=tuple(os.path.realpath(path) for path in masks), preload=preload, uid=uid, gid=gid,
-            uid_base=settings.sandbox_uid_base, uid_count=settings.sandbox_uid_count,
+            binds=(*system_binds(), *binds),
+            writable=tuple(writable),
+            masks=tuple(os.path.realpath(path) for path in masks),
+            preload=preload,
+            uid=uid,
+            gid=gid,
+            uid_base=settings.sandbox_uid_base,
+            uid_count=settings.sandbox_uid_count,
         )
 
 
@@ -298,9 +318,19 @@ def system_binds() -> tuple[str, ...]:
     the dynamic loader (no executables of the host), CA certificates and time zones."""
     triplet = sysconfig.get_config_var("MULTIARCH") or f"{platform.machine()}-linux-gnu"
     candidates = (
-        f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/etc/ld.so.cache",
-        "/etc/ssl/certs", "/usr/share/ca-certificates", "/etc/ssl/openssl.cnf", "/usr/lib/ssl/cert.pem",
-        "/usr/lib/ssl/certs", "/usr/lib/ssl/openssl.cnf", "/etc/pki/tls/certs", "/etc/localtime",
+        f"/lib/{triplet}",
+        f"/usr/lib/{triplet}",
+        "/lib64",
+        "/usr/lib64",
+        "/etc/ld.so.cache",
+        "/etc/ssl/certs",
+        "/usr/share/ca-certificates",
+        "/etc/ssl/openssl.cnf",
+        "/usr/lib/ssl/cert.pem",
+        "/usr/lib/ssl/certs",
+        "/usr/lib/ssl/openssl.cnf",
+        "/etc/pki/tls/certs",
+        "/etc/localtime",
         "/usr/share/zoneinfo",
     )
     return tuple(path for path in candidates if os.path.lexists(path))
@@ -448,11 +478,17 @@ class Zygote:
             for attempt in (1, 2):
                 if self._process is None or self._process.poll() is not None:
                     if self._process is not None:
-                        log.warning("the %s died (exit %s); restarting it", self.name, self._process.returncode)
+                        log.warning(
+                            "the %s died (exit %s); restarting it",
+                            self.name,
+                            self._process.returncode,
+                        )
                     self._start()
                 try:
                     wire.send(self._control, request, fds=fds)
-                    received = wire.receive(self._control, max_fds=max_fds, deadline=time.monotonic() + START_TIMEOUT)
+                    received = wire.receive(
+                        self._control, max_fds=max_fds, deadline=time.monotonic() + START_TIMEOUT
+                    )
                 except (OSError, wire.WireError, TimeoutError):
                     received = None
                 if received is not None:

@@ -86,7 +86,9 @@ class SandboxedRuntime:
     def warm_spec(self) -> SandboxSpec:
         """The spec of sandboxes started ahead of need: they start before their job is known,
         so they get the longest timeout (MAX_TIMEOUT), and each job brings its own."""
-        return SandboxSpec(timeout=MAX_TIMEOUT, limits=self.limits, network=self.settings.sandbox_network)
+        return SandboxSpec(
+            timeout=MAX_TIMEOUT, limits=self.limits, network=self.settings.sandbox_network
+        )
 
     def job_document(self, job: Job) -> dict[str, Any]:
         """What the harness reads on its job descriptor."""
@@ -101,7 +103,9 @@ class SandboxedRuntime:
         }
 
     def to_outcome(self, report: Report, job: Job) -> Outcome:
-        return outcome_from_report(report, timeout=job.code.timeout, result_limit=4 * self.limits.output)
+        return outcome_from_report(
+            report, timeout=job.code.timeout, result_limit=4 * self.limits.output
+        )
 
     def run_job(self, zygote: Zygote, job: Job) -> Outcome:
         """Run one job; by default in a warm sandbox (or a fresh one of the warm spec)."""
@@ -114,7 +118,10 @@ class SandboxedRuntime:
 
     def zygote_config(self) -> ZygoteConfig:
         config = ZygoteConfig.from_settings(
-            self.settings, binds=self.binds(), writable=self.writable_binds(), preload=self.preload()
+            self.settings,
+            binds=self.binds(),
+            writable=self.writable_binds(),
+            preload=self.preload(),
         )
         return dataclasses.replace(config, masks=(*config.masks, *self.masks()))
 
@@ -132,7 +139,9 @@ class SandboxedRuntime:
                 return
             self.network.start()
             zygote = Zygote(
-                self.zygote_config(), name=f"{self.language} zygote", network=self.network,
+                self.zygote_config(),
+                name=f"{self.language} zygote",
+                network=self.network,
                 interpreter=self.interpreter(),
             )
             try:

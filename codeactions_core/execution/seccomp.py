@@ -59,25 +59,72 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-CLONE_NAMESPACES = (CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC,
-                    CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET)
+CLONE_NAMESPACES = (
+    CLONE_NEWTIME,
+    CLONE_NEWNS,
+    CLONE_NEWCGROUP,
+    CLONE_NEWUTS,
+    CLONE_NEWIPC,
+    CLONE_NEWUSER,
+    CLONE_NEWPID,
+    CLONE_NEWNET,
+)
 
 # Denied whatever their arguments, with EPERM.
 ALWAYS_DENIED = (
     # namespaces and the mount table
-    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot",
-    "open_tree", "move_mount", "fsopen", "fsconfig", "fsmount", "fspick", "mount_setattr",
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
     # kernel keyrings
-    "keyctl", "add_key", "request_key",
+    "keyctl",
+    "add_key",
+    "request_key",
     # large kernel attack surfaces
-    "bpf", "io_uring_setup", "io_uring_enter", "io_uring_register", "userfaultfd", "perf_event_open",
+    "bpf",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "userfaultfd",
+    "perf_event_open",
     # other processes' memory and descriptors
-    "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd",
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
     # the machine's kernel, clock, devices, accounting
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "acct", "swapon", "swapoff", "reboot", "syslog", "quotactl", "lookup_dcookie",
-    "open_by_handle_at", "name_to_handle_at", "nfsservctl", "vhangup",
-    "settimeofday", "clock_settime", "adjtimex", "clock_adjtime", "iopl", "ioperm",
+    "kexec_load",
+    "kexec_file_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "acct",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "syslog",
+    "quotactl",
+    "lookup_dcookie",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "nfsservctl",
+    "vhangup",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "clock_adjtime",
+    "iopl",
+    "ioperm",
 )
 
 DENIED: tuple[str, ...] = (
@@ -91,17 +138,30 @@ DENIED: tuple[str, ...] = (
 # Syscalls numbered 424 and up have the same number on every architecture: a
 # libseccomp too old to know one by name still gets it denied.
 UNIFIED_NUMBERS = {
-    "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427,
-    "open_tree": 428, "move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-    "fspick": 433, "clone3": 435, "pidfd_getfd": 438, "mount_setattr": 442,
+    "io_uring_setup": 425,
+    "io_uring_enter": 426,
+    "io_uring_register": 427,
+    "open_tree": 428,
+    "move_mount": 429,
+    "fsopen": 430,
+    "fsconfig": 431,
+    "fsmount": 432,
+    "fspick": 433,
+    "clone3": 435,
+    "pidfd_getfd": 438,
+    "mount_setattr": 442,
 }
 
 
 class _ArgCmp(ctypes.Structure):
     """libseccomp's struct scmp_arg_cmp."""
 
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int),
-                ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+    _fields_ = [
+        ("arg", ctypes.c_uint),
+        ("op", ctypes.c_int),
+        ("datum_a", ctypes.c_uint64),
+        ("datum_b", ctypes.c_uint64),
+    ]
 
 
 class _SockFprog(ctypes.Structure):
@@ -127,7 +187,12 @@ def _seccomp_library() -> ctypes.CDLL:
         library.seccomp_attr_set.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32]
         library.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
         library.seccomp_rule_add_array.argtypes = [
-            ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+            ctypes.c_void_p,
+            ctypes.c_uint32,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.POINTER(_ArgCmp),
+        ]
         library.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
         library.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
         _library = library
@@ -162,7 +227,9 @@ def _masked(arg: int, mask: int, value: int) -> _ArgCmp:
 def _rules() -> list[tuple[str, int, list[_ArgCmp]]]:
     """(system call, action, conditions) of every rule; a rule matches when all its
     conditions hold, and libseccomp allows only one condition per argument in a rule."""
-    eperm, enosys, eafnosupport = (_errno_action(code) for code in (errno.EPERM, errno.ENOSYS, errno.EAFNOSUPPORT))
+    eperm, enosys, eafnosupport = (
+        _errno_action(code) for code in (errno.EPERM, errno.ENOSYS, errno.EAFNOSUPPORT)
+    )
     rules = [(name, eperm, []) for name in ALWAYS_DENIED]
     rules.append(("clone3", enosys, []))
     # clone(flags, ...) on x86_64 and aarch64 alike: one rule per namespace flag.
@@ -176,7 +243,8 @@ def _rules() -> list[tuple[str, int, list[_ArgCmp]]]:
     # socket(family, ...): deny 0, 3-9 and above 10, keeping 1, 2, 10 (any value above
     # 10, such as one with high bits set, is denied; the masked rules may overlap it).
     rules += [
-        ("socket", eafnosupport, [condition]) for condition in (
+        ("socket", eafnosupport, [condition])
+        for condition in (
             _ArgCmp(0, SCMP_CMP_EQ, 0, 0),
             _masked(0, 0b0011, 0b0011),  # 3, 7
             _masked(0, 0b0100, 0b0100),  # 4-7
@@ -194,14 +262,23 @@ def build_filter() -> bytes:
     if not context:
         raise OSError(errno.ENOMEM, "seccomp_init failed")
     try:
-        for attribute, value in ((SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
-                                 (SCMP_FLTATR_CTL_NNP, 0),  # the child sets it itself
-                                 (SCMP_FLTATR_CTL_OPTIMIZE, 2)):  # a binary tree of syscalls
-            _check(library.seccomp_attr_set(context, attribute, value), f"seccomp_attr_set({attribute})")
+        for attribute, value in (
+            (SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS),
+            (SCMP_FLTATR_CTL_NNP, 0),  # the child sets it itself
+            (SCMP_FLTATR_CTL_OPTIMIZE, 2),
+        ):  # a binary tree of syscalls
+            _check(
+                library.seccomp_attr_set(context, attribute, value),
+                f"seccomp_attr_set({attribute})",
+            )
         for name, action, conditions in _rules():
             array = (_ArgCmp * max(len(conditions), 1))(*conditions)
-            _check(library.seccomp_rule_add_array(context, action, syscall_number(name), len(conditions), array),
-                   f"seccomp_rule_add({name})")
+            _check(
+                library.seccomp_rule_add_array(
+                    context, action, syscall_number(name), len(conditions), array
+                ),
+                f"seccomp_rule_add({name})",
+            )
         fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)
         try:
             _check(library.seccomp_export_bpf(context, fd), "seccomp_export_bpf")
@@ -283,7 +360,9 @@ def probe(program: bytes) -> tuple[bool, str]:
         answer += chunk
     os.close(read_end)
     os.waitpid(pid, 0)
-    return answer == b"ok", "filter installed and enforced" if answer == b"ok" else answer.decode(errors="replace")
+    return answer == b"ok", "filter installed and enforced" if answer == b"ok" else answer.decode(
+        errors="replace"
+    )
 
 
 def _check(result: int, what: str) -> None:

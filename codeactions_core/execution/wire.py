@@ -28,7 +28,9 @@ def send(sock: socket.socket, message: Any, fds: tuple[int, ...] = ()) -> None:
         raise WireError(f"message of {len(payload)} bytes is too large")
     data = HEADER.pack(len(payload)) + payload
     if fds:
-        sent = sock.sendmsg([data[:HEADER.size]], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+        sent = sock.sendmsg(
+            [data[: HEADER.size]], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+        )
         data = data[sent:]
     sock.sendall(data)
 

@@ -132,8 +132,10 @@ class ZygoteServer:
         self.harness = load_harness(config.get("preload"))
         self.cgroups = CgroupPlacer(config) if config.get("want_cgroups", True) else None
         if self.cgroups is not None and not self.cgroups.controllers:
-            self.problems["cgroups"] = (getattr(self.cgroups, "problem", None)
-                                        or "no writable cgroup controller (v1 or v2) for this process")
+            self.problems["cgroups"] = (
+                getattr(self.cgroups, "problem", None)
+                or "no writable cgroup controller (v1 or v2) for this process"
+            )
             self.cgroups = None
         elif self.cgroups is None:
             self.problems["cgroups"] = "turned off by the server's configuration"
@@ -145,11 +147,14 @@ class ZygoteServer:
         elif not own_range:
             self.problems["uid"] = "SANDBOX_UID_COUNT is 0: every run has the same uid"
         self.identities = Identities(
-            int(config.get("uid_base", 200000)), int(config.get("uid_count", 0)) if own_range else 0,
+            int(config.get("uid_base", 200000)),
+            int(config.get("uid_count", 0)) if own_range else 0,
             (int(config.get("uid", 65534)), self.gid),
         )
         self.run_proc = True
-        self.namespaces = bool(config.get("want_namespaces", True)) and self.enter_root() and self.probe()
+        self.namespaces = (
+            bool(config.get("want_namespaces", True)) and self.enter_root() and self.probe()
+        )
         if not config.get("want_namespaces", True):
             self.problems["namespaces"] = "turned off by the server's configuration"
         self.children: dict[int, Slot] = {}
@@ -186,11 +191,13 @@ class ZygoteServer:
             cgroups = describe() if describe else {"controllers": sorted(self.cgroups.controllers)}
         return {
             "namespaces": (["mount", "pid", "ipc", "uts", "network"] + (["user"] if userns else []))
-            if self.namespaces else [],
+            if self.namespaces
+            else [],
             "filesystem": "allowlist root" if self.namespaces else "host file system",
             "identity": identity,
             "uid_range": [self.identities.base, self.identities.base + self.identities.count - 1]
-            if self.identities.count else None,
+            if self.identities.count
+            else None,
             "seccomp": bool(self.seccomp_program),
             "seccomp_denies": list(getattr(seccomp, "DENIED", ())) if self.seccomp_program else [],
             "capabilities_dropped": self.root or userns,
@@ -213,12 +220,20 @@ class ZygoteServer:
                 linux.map_to_root(self.outside_uid, self.outside_gid)
             linux.sethostname(self.hostname)  # every child's own UTS namespace starts as a copy
             etc = rootfs.etc_files(
-                uid_base=self.identities.base, uid_count=self.identities.count,
-                fallback_uid=int(config.get("uid", 65534)), fallback_gid=self.gid,
-                hostname=self.hostname, resolv_conf=config.get("resolv_conf", ""),
+                uid_base=self.identities.base,
+                uid_count=self.identities.count,
+                fallback_uid=int(config.get("uid", 65534)),
+                fallback_gid=self.gid,
+                hostname=self.hostname,
+                resolv_conf=config.get("resolv_conf", ""),
             )
-            rootfs.build(list(config.get("binds", [])), list(config.get("writable", [])),
-                         list(config.get("masks", [])), etc, host_proc=not self.root)
+            rootfs.build(
+                list(config.get("binds", [])),
+                list(config.get("writable", [])),
+                list(config.get("masks", [])),
+                etc,
+                host_proc=not self.root,
+            )
         except OSError as exc:
             self.problems["namespaces"] = f"namespaces unavailable: {exc}"
             print(f"zygote: {self.problems['namespaces']}", file=sys.stderr)
@@ -258,16 +273,22 @@ class ZygoteServer:
         os.waitpid(pid, 0)
         if answer == b"ok noproc":
             self.run_proc = False
-            self.problems["proc"] = "a PID namespace's /proc cannot be mounted here: runs have no /proc"
+            self.problems["proc"] = (
+                "a PID namespace's /proc cannot be mounted here: runs have no /proc"
+            )
             return True
         if answer != b"ok":
-            self.problems["namespaces"] = f"namespaces unavailable: {answer.decode(errors='replace')}"
+            self.problems["namespaces"] = (
+                f"namespaces unavailable: {answer.decode(errors='replace')}"
+            )
             print(f"zygote: {self.problems['namespaces']}", file=sys.stderr)
         return answer == b"ok"
 
     def serve(self) -> None:
         signal.signal(signal.SIGCHLD, self.reap)
-        wire.send(self.control, {"ready": True, "pid": os.getpid(), "protections": self.protections()})
+        wire.send(
+            self.control, {"ready": True, "pid": os.getpid(), "protections": self.protections()}
+        )
         while True:
             try:
                 received = wire.receive(self.control, max_fds=2)
@@ -317,7 +338,12 @@ class ZygoteServer:
             job_read, job_write = os.pipe()
             outcome_read, outcome_write = os.pipe()
             stdout, stderr = os.memfd_create("stdout"), os.memfd_create("stderr")
-            theirs = {child.STDOUT: stdout, child.STDERR: stderr, child.JOB: job_read, child.OUTCOME: outcome_write}
+            theirs = {
+                child.STDOUT: stdout,
+                child.STDERR: stderr,
+                child.JOB: job_read,
+                child.OUTCOME: outcome_write,
+            }
             if executable is not None:
                 theirs[child.EXECUTABLE] = executable
             sys.stdout.flush()

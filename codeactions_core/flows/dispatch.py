@@ -79,12 +79,20 @@ class Announce:
                     serializer="json",
                     delivery_mode=2,
                     retry=True,
-                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 1},
+                    retry_policy={
+                        "max_retries": 1,
+                        "interval_start": 0,
+                        "interval_step": 0.5,
+                        "interval_max": 1,
+                    },
                 )
         except Exception as exc:  # the execution is stored and due: a worker's sweeper finds it
             log.warning(
                 "could not announce flow execution %s to the broker (%s: %s); "
-                "workers pick it up from the store", execution_id, type(exc).__name__, exc,
+                "workers pick it up from the store",
+                execution_id,
+                type(exc).__name__,
+                exc,
             )
 
     def close(self) -> None:
@@ -103,23 +111,34 @@ class DueConsumer(BrokerConsumer):
         self._sweeper = sweeper
 
     def get_consumers(self, consumer_class: type[Consumer], channel: Any) -> list[Consumer]:
-        return [consumer_class(
-            queues=[self._queue], on_message=self.on_message, prefetch_count=self._prefetch, no_ack=False,
-        )]
+        return [
+            consumer_class(
+                queues=[self._queue],
+                on_message=self.on_message,
+                prefetch_count=self._prefetch,
+                no_ack=False,
+            )
+        ]
 
     def on_message(self, message: Message) -> None:
         try:
             execution_id = str(json.loads(message.body)["execution_id"])
         except (ValueError, TypeError, KeyError) as exc:
-            log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message))
+            log.warning(
+                "dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message)
+            )
         else:
             if not self._sweeper.submit(execution_id):
                 self._sweeper.kick()  # busy or driving it already: the store keeps it due
         message.ack()
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:
-        log.warning("dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message))
+        log.warning(
+            "dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message)
+        )
         message.ack()
 
-    def on_consume_ready(self, connection: Connection, channel: Any, consumers: list, **kwargs: Any) -> None:
+    def on_consume_ready(
+        self, connection: Connection, channel: Any, consumers: list, **kwargs: Any
+    ) -> None:
         log.info("taking due flow executions from queue %r at %s", self._queue.name, self.address)

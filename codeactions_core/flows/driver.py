@@ -52,7 +52,9 @@ class ExecutionDriver:
         self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="flow")
         self._looper = threading.Thread(target=self._loop, name="flow-sweeper", daemon=True)
         self._looper.start()
-        log.info("driving flow executions on %d threads (owner %s)", self._threads, self._engine.owner)
+        log.info(
+            "driving flow executions on %d threads (owner %s)", self._threads, self._engine.owner
+        )
 
     def submit(self, execution_id: str) -> bool:
         """Drive an execution now if a thread is free and this process does not drive it

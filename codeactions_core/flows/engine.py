@@ -97,14 +97,20 @@ class Lease:
     """Keeps a claimed execution's lease alive from a timer thread while a step runs."""
 
     def __init__(
-        self, flows: FlowRepository, execution_id: str, owner: str, length: timedelta,
+        self,
+        flows: FlowRepository,
+        execution_id: str,
+        owner: str,
+        length: timedelta,
         clock: Callable[[], datetime],
     ) -> None:
         self._flows, self._id, self._owner = flows, execution_id, owner
         self._length, self._clock = length, clock
         self._stop = threading.Event()
         self.lost = False
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{execution_id[:8]}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._renew, name=f"lease-{execution_id[:8]}", daemon=True
+        )
 
     def __enter__(self) -> Lease:
         self._thread.start()
@@ -182,20 +188,26 @@ class FlowEngine:
     def _run(self, execution: FlowExecution, lease: Lease) -> DriveResult:
         program = self._program(execution)
         if program is None:
-            return self._finish(execution, ExecutionStatus.FAILED, "its flow version no longer exists")
+            return self._finish(
+                execution, ExecutionStatus.FAILED, "its flow version no longer exists"
+            )
         steps, project = program
         steps_run = 0
         while True:
             if execution.cancel_requested:
                 return self._finish(execution, ExecutionStatus.CANCELLED, "cancelled", steps_run)
             if execution.resume_at and execution.resume_at > self._clock():
-                return self._save_and_release(execution, DriveResult(Next.WAITING, execution.resume_at, steps_run))
+                return self._save_and_release(
+                    execution, DriveResult(Next.WAITING, execution.resume_at, steps_run)
+                )
             if execution.status is ExecutionStatus.PENDING:
                 execution.status, execution.started_at = ExecutionStatus.RUNNING, self._clock()
             if execution.next_step >= len(steps):
                 return self._finish(execution, ExecutionStatus.COMPLETED, "", steps_run)
             if self._stopping.is_set():
-                return self._save_and_release(execution, DriveResult(Next.HELD, steps_run=steps_run))
+                return self._save_and_release(
+                    execution, DriveResult(Next.HELD, steps_run=steps_run)
+                )
             step_ran = self._step(execution, steps, project, lease)
             steps_run += 1
             if isinstance(step_ran, DriveResult):
@@ -255,10 +267,20 @@ class FlowEngine:
             record["duration_ms"] = round(seconds * 1000, 3)
         if self._observer is not None:
             waits = result is not None and result.resume_after > 0
-            outcome = StepStatus.FAILED if result is None else StepStatus.WAITING if waits else StepStatus.COMPLETED
+            outcome = (
+                StepStatus.FAILED
+                if result is None
+                else StepStatus.WAITING
+                if waits
+                else StepStatus.COMPLETED
+            )
             self._observer.flow_step_ran(str(step.get("type")), str(outcome), seconds)
         if lease.lost:
-            log.warning("execution %s: lease lost while step %s ran; another worker goes on", execution.id, index)
+            log.warning(
+                "execution %s: lease lost while step %s ran; another worker goes on",
+                execution.id,
+                index,
+            )
             return DriveResult(Next.HELD)
         if result is None:
             if not step.get("continue_on_error"):
@@ -275,13 +297,20 @@ class FlowEngine:
         return self._advance(execution, index, steps)
 
     def _execute(
-        self, execution: FlowExecution, step: Mapping[str, Any], project: str, record: dict, attempt: int
+        self,
+        execution: FlowExecution,
+        step: Mapping[str, Any],
+        project: str,
+        record: dict,
+        attempt: int,
     ) -> StepResult:
         runner = self._runners.get(str(step.get("type")))
         if runner is None:
             raise StepFailed(f"no step runner for type {step.get('type')!r} is installed")
         variables = execution.context.get("variables") or {}
-        config = resolve(step.get("config") or {}, make_scope(execution.lead_id, variables, execution.result))
+        config = resolve(
+            step.get("config") or {}, make_scope(execution.lead_id, variables, execution.result)
+        )
         check_resolved(runner, config)
         context = StepContext(
             execution_id=execution.id,
@@ -302,7 +331,9 @@ class FlowEngine:
                 try:
                     cleanup(context)
                 except Exception:
-                    log.exception("cleanup of step %s of execution %s failed", context.step_id, execution.id)
+                    log.exception(
+                        "cleanup of step %s of execution %s failed", context.step_id, execution.id
+                    )
         return result if isinstance(result, StepResult) else StepResult(result=result)
 
     def _code_runner(self, project: str) -> Callable[[str, Mapping[str, str]], Any] | None:
@@ -311,7 +342,9 @@ class FlowEngine:
         run_code = self._run_code
         return lambda code_id, params, **options: run_code(project, code_id, params, **options)
 
-    def _advance(self, execution: FlowExecution, index: int, steps: list) -> DriveResult | FlowExecution:
+    def _advance(
+        self, execution: FlowExecution, index: int, steps: list
+    ) -> DriveResult | FlowExecution:
         """Move past step ``index``: the execution to go on with (written together with the
         start of the next step), or an DriveResult when it finished after its last step."""
         execution.next_step = index + 1
@@ -320,7 +353,9 @@ class FlowEngine:
             return self._finish(execution, ExecutionStatus.COMPLETED, "")
         return execution
 
-    def _finish(self, execution: FlowExecution, status: ExecutionStatus, error: str, steps_run: int = 0) -> DriveResult:
+    def _finish(
+        self, execution: FlowExecution, status: ExecutionStatus, error: str, steps_run: int = 0
+    ) -> DriveResult:
         execution.status, execution.error_message = status, error
         execution.finished_at = self._clock()
         execution.resume_at = None

@@ -25,7 +25,11 @@ class ExecutionStatus(enum.StrEnum):
 
     @property
     def terminal(self) -> bool:
-        return self in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED)
+        return self in (
+            ExecutionStatus.COMPLETED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.CANCELLED,
+        )
 
 
 class StepStatus(enum.StrEnum):

@@ -35,7 +35,9 @@ class PlaceholderError(StepFailed):
     """A placeholder names nothing in the scope; ``message`` says which and why (and fails the step)."""
 
 
-def make_scope(lead_id: Any, variables: Mapping[str, Any], results: Mapping[str, Any]) -> dict[str, Any]:
+def make_scope(
+    lead_id: Any, variables: Mapping[str, Any], results: Mapping[str, Any]
+) -> dict[str, Any]:
     """The scope of a step: the lead id, the variables and the results of earlier steps by id."""
     return {
         "leadId": lead_id,
@@ -72,7 +74,9 @@ def lookup(expression: str, scope: Mapping[str, Any]) -> Any:
         where = ".".join(segments[:depth]) or "the scope"
         if isinstance(current, Mapping):
             if segment not in current:
-                raise PlaceholderError(f"unknown placeholder {{{{{expression}}}}}: {_missing(where, segment, current)}")
+                raise PlaceholderError(
+                    f"unknown placeholder {{{{{expression}}}}}: {_missing(where, segment, current)}"
+                )
             current = current[segment]
         elif isinstance(current, list | tuple):
             if not segment.isdigit() or int(segment) >= len(current):
@@ -104,7 +108,9 @@ def _kind(value: Any) -> str:
 def _segments(expression: str) -> list[str]:
     segments = expression.split(".")
     if not expression or any(not segment for segment in segments):
-        raise PlaceholderError(f"invalid placeholder {{{{{expression}}}}}: expected a dotted path such as leadId")
+        raise PlaceholderError(
+            f"invalid placeholder {{{{{expression}}}}}: expected a dotted path such as leadId"
+        )
     return segments
 
 
@@ -138,13 +144,19 @@ def problems(value: Any) -> list[str]:
     for expression in expressions(value):
         segments = expression.split(".")
         if not expression or any(not segment for segment in segments):
-            found.append(f"invalid placeholder {{{{{expression}}}}}: expected a dotted path such as leadId")
+            found.append(
+                f"invalid placeholder {{{{{expression}}}}}: expected a dotted path such as leadId"
+            )
         elif segments[0] not in ROOTS:
-            found.append(f"unknown placeholder {{{{{expression}}}}}: it must start with one of {', '.join(ROOTS)}")
+            found.append(
+                f"unknown placeholder {{{{{expression}}}}}: it must start with one of {', '.join(ROOTS)}"
+            )
         elif segments[0] == "leadId" and len(segments) > 1:
             found.append(f"invalid placeholder {{{{{expression}}}}}: leadId has no fields")
         elif segments[0] == "steps" and (len(segments) < 3 or segments[2] != "result"):
-            found.append(f"invalid placeholder {{{{{expression}}}}}: expected steps.<step id>.result...")
+            found.append(
+                f"invalid placeholder {{{{{expression}}}}}: expected steps.<step id>.result..."
+            )
     return found
 
 
@@ -164,7 +176,10 @@ def or_placeholder(schema: dict[str, Any], expected: str) -> dict[str, Any]:
     ``expected`` describes the field for error messages, e.g. ``"a number of seconds"``.
     """
     text = {"type": "string", "pattern": rf"\{{\{{|{NUMBER_TEXT}"}
-    return {"anyOf": [schema, text], "description": f"{expected}, or a string with a {{{{placeholder}}}}"}
+    return {
+        "anyOf": [schema, text],
+        "description": f"{expected}, or a string with a {{{{placeholder}}}}",
+    }
 
 
 def has_placeholder(value: Any) -> bool:

@@ -47,8 +47,14 @@ class StepRunners:
         self._runners: dict[str, StepRunner] = {}
         for runner in runners:
             step_type = getattr(runner, "step_type", None)
-            if not isinstance(runner, StepRunner) or not isinstance(step_type, str) or not step_type:
-                raise ConfigurationError(f"{runner!r} is not a step runner (see codeactions_core.flows.steps)")
+            if (
+                not isinstance(runner, StepRunner)
+                or not isinstance(step_type, str)
+                or not step_type
+            ):
+                raise ConfigurationError(
+                    f"{runner!r} is not a step runner (see codeactions_core.flows.steps)"
+                )
             if step_type in self._runners:
                 continue
             try:
@@ -80,7 +86,11 @@ class StepRunners:
         if not isinstance(steps, list):
             raise InvalidSteps([f"steps must be a list of step objects, got {kind(steps)}"])
         problems: list[str] = []
-        all_ids = {step.get("id") for step in steps if isinstance(step, dict) and isinstance(step.get("id"), str)}
+        all_ids = {
+            step.get("id")
+            for step in steps
+            if isinstance(step, dict) and isinstance(step.get("id"), str)
+        }
         earlier: dict[str, int] = {}
         normalised = []
         for position, step in enumerate(steps, start=1):
@@ -99,15 +109,21 @@ class StepRunners:
             raise InvalidSteps(problems)
         return normalised
 
-    def _step_problems(self, step: dict[str, Any], earlier: Mapping[str, int], all_ids: set[str]) -> list[str]:
+    def _step_problems(
+        self, step: dict[str, Any], earlier: Mapping[str, int], all_ids: set[str]
+    ) -> list[str]:
         found = []
         unknown = sorted(str(key) for key in step if key not in STEP_KEYS)
         if unknown:
-            found.append(f"unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(STEP_KEYS)})")
+            found.append(
+                f"unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(STEP_KEYS)})"
+            )
         found += id_problems(step.get("id"), earlier)
         found += name_problems(step)
         if "continue_on_error" in step and not isinstance(step["continue_on_error"], bool):
-            found.append(f"continue_on_error must be true or false, got {kind(step['continue_on_error'])}")
+            found.append(
+                f"continue_on_error must be true or false, got {kind(step['continue_on_error'])}"
+            )
         step_type, config = step.get("type"), step.get("config", {})
         runner = None
         if not isinstance(step_type, str) or not step_type:
@@ -156,7 +172,9 @@ def name_problems(step: dict[str, Any]) -> list[str]:
     return found
 
 
-def reference_problems(config: Any, step_id: Any, earlier: Mapping[str, int], all_ids: set[str]) -> list[str]:
+def reference_problems(
+    config: Any, step_id: Any, earlier: Mapping[str, int], all_ids: set[str]
+) -> list[str]:
     """Placeholders reading a step that does not run before this one."""
     found = []
     for ref in sorted(placeholders.references(config)):
@@ -174,13 +192,17 @@ def reference_problems(config: Any, step_id: Any, earlier: Mapping[str, int], al
 def config_problems(runner: StepRunner, config: dict[str, Any]) -> list[str]:
     """What is wrong with ``config`` for ``runner``: its JSON Schema first, then ``validate_config``."""
     validator = Draft202012Validator(runner.config_schema)
-    errors = sorted(validator.iter_errors(config), key=lambda error: [str(part) for part in error.absolute_path])
+    errors = sorted(
+        validator.iter_errors(config), key=lambda error: [str(part) for part in error.absolute_path]
+    )
     if errors:
         return [f"{json_path(error.absolute_path)}: {describe_error(error)}" for error in errors]
     try:
         return [str(problem) for problem in runner.validate_config(config) or []]
     except Exception as error:  # a runner's bug must not hide behind a 500
-        return [f"config could not be checked by the {runner.step_type!r} runner: {type(error).__name__}: {error}"]
+        return [
+            f"config could not be checked by the {runner.step_type!r} runner: {type(error).__name__}: {error}"
+        ]
 
 
 def check_resolved(runner: StepRunner, config: dict[str, Any]) -> None:

@@ -70,7 +70,9 @@ class StepRunner(Protocol):
     def validate_config(self, config: dict[str, Any]) -> list[str]:
         """Problems the schema cannot express, as messages; empty when the config is valid."""
 
-    def execute(self, config: dict[str, Any], context: StepContext, on_log: LogFunction) -> StepResult:
+    def execute(
+        self, config: dict[str, Any], context: StepContext, on_log: LogFunction
+    ) -> StepResult:
         """Run the step with its resolved ``config``; raise StepFailed to fail it."""
 
 

@@ -29,7 +29,9 @@ class FlowRepository(Protocol):
 
     def get_definition(self, flow_id: str) -> FlowDefinition | None: ...
 
-    def list_definitions(self, project_uuid: str, *, active_only: bool = False) -> list[FlowDefinition]:
+    def list_definitions(
+        self, project_uuid: str, *, active_only: bool = False
+    ) -> list[FlowDefinition]:
         """A project's flows, newest first."""
 
     def update_definition(
@@ -45,7 +47,12 @@ class FlowRepository(Protocol):
     # -- versions -------------------------------------------------------------------------
 
     def create_version(
-        self, flow_id: str, steps: list[dict[str, Any]], *, change_notes: str = "", created_by: str = ""
+        self,
+        flow_id: str,
+        steps: list[dict[str, Any]],
+        *,
+        change_notes: str = "",
+        created_by: str = "",
     ) -> FlowVersion:
         """A new draft numbered one above the flow's highest (safe under concurrency).
         NotFound when there is no such flow."""
@@ -96,7 +103,9 @@ class FlowRepository(Protocol):
     ) -> list[FlowExecution]:
         """A flow's executions, newest first."""
 
-    def claim(self, execution_id: str, owner: str, lease_until: datetime, now: datetime) -> FlowExecution | None:
+    def claim(
+        self, execution_id: str, owner: str, lease_until: datetime, now: datetime
+    ) -> FlowExecution | None:
         """Take the execution for ``owner`` until ``lease_until``, atomically: only when it is
         not terminal and nobody holds a lease that is still valid at ``now`` (valid: set, and
         ``lease_expires_at`` after ``now``). Returns it (``revision`` incremented) or None.

@@ -68,8 +68,13 @@ def run_pip(argv: Sequence[str], cwd: Path, env: Mapping[str, str], timeout: flo
     output_path = cwd / "pip-output.txt"
     with open(output_path, "wb") as output:
         process = subprocess.Popen(
-            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             returncode: int | None = process.wait(timeout=timeout)
@@ -103,10 +108,23 @@ def pip_command(target: Path, distribution: str) -> list[str]:
 def pip_install(target: Path) -> list[str]:
     """pip install into ``target``, wheels only, seeing no configuration (arguments follow)."""
     return [
-        sys.executable, "-I", "-m", "pip", "install",
-        "--isolated", "--no-input", "--disable-pip-version-check", "--no-cache-dir",
-        "--progress-bar", "off", "--no-warn-script-location", "--root-user-action", "ignore",
-        "--only-binary=:all:", "--target", str(target),
+        sys.executable,
+        "-I",
+        "-m",
+        "pip",
+        "install",
+        "--isolated",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--no-cache-dir",
+        "--progress-bar",
+        "off",
+        "--no-warn-script-location",
+        "--root-user-action",
+        "ignore",
+        "--only-binary=:all:",
+        "--target",
+        str(target),
     ]
 
 
@@ -133,8 +151,9 @@ def preset_requirements(path: Path) -> list[str]:
     requirements = [line for line in lines if line]
     loose = [line for line in requirements if not PIN.fullmatch(line)]
     if loose:
-        raise InvalidInput(f"preset {path.name}: every line must pin one version (name==version), "
-                           f"not {loose[0]!r}")
+        raise InvalidInput(
+            f"preset {path.name}: every line must pin one version (name==version), not {loose[0]!r}"
+        )
     return requirements
 
 

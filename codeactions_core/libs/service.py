@@ -178,13 +178,23 @@ class LibraryService:
                 listed = staging / "requirements.txt"
                 listed.write_text("\n".join(requirements) + "\n")
                 target = staging / "target"
-                result = self._pip([*pip_install(target), "--no-deps", "-r", str(listed)], staging,
-                                   pip_environment(staging), deadline - time.monotonic())
+                result = self._pip(
+                    [*pip_install(target), "--no-deps", "-r", str(listed)],
+                    staging,
+                    pip_environment(staging),
+                    deadline - time.monotonic(),
+                )
                 if result.returncode != 0:
-                    log.warning("pip could not install preset %s; its output ends with:\n%s",
-                                name, result.output[-4000:])
-                    why = ("did not finish within the time allowed (LIBS_INSTALL_TIMEOUT)"
-                           if result.returncode is None else essential_error(result.output))
+                    log.warning(
+                        "pip could not install preset %s; its output ends with:\n%s",
+                        name,
+                        result.output[-4000:],
+                    )
+                    why = (
+                        "did not finish within the time allowed (LIBS_INSTALL_TIMEOUT)"
+                        if result.returncode is None
+                        else essential_error(result.output)
+                    )
                     raise InvalidInput(f"could not install preset {name!r}: {why}")
                 left_out = files_of_present_distributions(target, self._directory)
                 moved = move_into(target, self._directory, left_out)
@@ -215,8 +225,12 @@ class LibraryService:
         staging = Path(tempfile.mkdtemp(prefix=".install-", dir=self._directory.parent))
         try:
             target = staging / "target"
-            result = self._pip(pip_command(target, distribution_of(name)), staging,
-                               pip_environment(staging), remaining)
+            result = self._pip(
+                pip_command(target, distribution_of(name)),
+                staging,
+                pip_environment(staging),
+                remaining,
+            )
             self._check_result(name, result, target)
             left_out = files_of_present_distributions(target, self._directory)
             moved = move_into(target, self._directory, left_out)
@@ -228,11 +242,16 @@ class LibraryService:
         """Raise InvalidInput unless pip succeeded and the library is importable from ``target``."""
         label = describe_library(name)
         if result.returncode is None:
-            raise InvalidInput(f"could not install library {label}: "
-                               f"pip did not finish within {self._timeout} seconds")
+            raise InvalidInput(
+                f"could not install library {label}: "
+                f"pip did not finish within {self._timeout} seconds"
+            )
         if result.returncode != 0:
-            log.warning("pip could not install library %s; its output ends with:\n%s",
-                        label, result.output[-4000:])
+            log.warning(
+                "pip could not install library %s; its output ends with:\n%s",
+                label,
+                result.output[-4000:],
+            )
             reason = essential_error(result.output).replace(str(self._directory.parent), "<libs>")
             raise InvalidInput(f"could not install library {label}: {reason}")
         if not importable(name, target):

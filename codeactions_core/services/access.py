@@ -67,7 +67,9 @@ class AccessService:
             raise Unauthenticated("this route needs credentials")
         permission = self._permissions.get(project_uuid, identity.email) if project_uuid else None
         if permission is None:
-            raise Forbidden(f"{identity.email or 'this user'} has no permission on project {project_uuid!r}")
+            raise Forbidden(
+                f"{identity.email or 'this user'} has no permission on project {project_uuid!r}"
+            )
         if permission.role < need:
             raise Forbidden(
                 f"{identity.email} is a {permission.role.name.lower()} of project {project_uuid!r}; "
@@ -78,7 +80,9 @@ class AccessService:
         """Only the service itself (or an internal user): managing projects and permissions."""
         if self.privileged(identity):
             return
-        raise Forbidden("only the service token (or an internal user) may manage projects and permissions")
+        raise Forbidden(
+            "only the service token (or an internal user) may manage projects and permissions"
+        )
 
     def require_run(self, identity: Identity, project_uuid: str) -> None:
         """``POST /run``: the service token, an internal user, or a contributor of the code's project."""
@@ -94,11 +98,15 @@ class AccessService:
             ):
                 return
             if self.open:
-                raise Unauthenticated("/metrics needs the header Authorization: Bearer <metrics token>")
+                raise Unauthenticated(
+                    "/metrics needs the header Authorization: Bearer <metrics token>"
+                )
         if self.open:
             return
         if not self.privileged(self.identify(headers)):
-            raise Forbidden("only the service token, the metrics token or an internal user may read metrics")
+            raise Forbidden(
+                "only the service token, the metrics token or an internal user may read metrics"
+            )
 
     def authenticated(self, headers: Mapping[str, str]) -> Identity | None:
         """The caller when it presented valid credentials; None when it presented none or bad ones."""

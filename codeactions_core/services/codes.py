@@ -152,7 +152,10 @@ class CodeService:
         """``code`` with the program of its version ``number`` (a run pinned to it)."""
         version = self.version(code, number)
         return dataclasses.replace(
-            code, source=version.source, language=version.language, timeout=version.timeout,
+            code,
+            source=version.source,
+            language=version.language,
+            timeout=version.timeout,
             version=version.number,
         )
 
@@ -266,7 +269,10 @@ class CodeService:
     @staticmethod
     def _draft(code: Code, author: str, note: str) -> NewCodeVersion:
         return NewCodeVersion(
-            source=code.source, language=code.language, timeout=code.timeout, author=author,
+            source=code.source,
+            language=code.language,
+            timeout=code.timeout,
+            author=author,
             note=note,
         )
 

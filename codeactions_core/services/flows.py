@@ -37,7 +37,9 @@ WAIT_POLL_SECONDS = (0.005, 0.05)
 RUNNABLE_VERSIONS = (VersionStatus.PUBLISHED, VersionStatus.ARCHIVED)
 
 
-def text_field(data: Mapping[str, Any], name: str, limit: int, *, required: bool = False) -> str | None:
+def text_field(
+    data: Mapping[str, Any], name: str, limit: int, *, required: bool = False
+) -> str | None:
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
@@ -84,7 +86,12 @@ def lead_of(raw: Any) -> str | None:
 
 class FlowService:
     def __init__(
-        self, flows: FlowRepository, runners: StepRunners, dispatcher: Dispatcher, *, wait_seconds: float
+        self,
+        flows: FlowRepository,
+        runners: StepRunners,
+        dispatcher: Dispatcher,
+        *,
+        wait_seconds: float,
     ) -> None:
         self._flows = flows
         self._runners = runners
@@ -98,12 +105,14 @@ class FlowService:
     # -- definitions ----------------------------------------------------------------------
 
     def create_flow(self, data: Mapping[str, Any], created_by: str) -> FlowDefinition:
-        return self._flows.create_definition(NewFlow(
-            name=text_field(data, "name", MAX_NAME, required=True),
-            project_uuid=text_field(data, "project_uuid", MAX_NAME, required=True),
-            description=text_field(data, "description", MAX_DESCRIPTION) or "",
-            created_by=created_by,
-        ))
+        return self._flows.create_definition(
+            NewFlow(
+                name=text_field(data, "name", MAX_NAME, required=True),
+                project_uuid=text_field(data, "project_uuid", MAX_NAME, required=True),
+                description=text_field(data, "description", MAX_DESCRIPTION) or "",
+                created_by=created_by,
+            )
+        )
 
     def get_flow(self, flow_id: str) -> FlowDefinition:
         flow = self._flows.get_definition(flow_id)
@@ -111,7 +120,9 @@ class FlowService:
             raise NotFound(f"flow {flow_id!r} not found")
         return flow
 
-    def list_flows(self, project_uuid: str | None, *, active_only: bool = False) -> list[FlowDefinition]:
+    def list_flows(
+        self, project_uuid: str | None, *, active_only: bool = False
+    ) -> list[FlowDefinition]:
         if not project_uuid:
             raise InvalidInput("project_uuid is required")
         return self._flows.list_definitions(project_uuid, active_only=active_only)
@@ -119,7 +130,9 @@ class FlowService:
     def update_flow(self, flow_id: str, data: Mapping[str, Any]) -> FlowDefinition:
         unknown = set(data) - {"name", "description", "is_active"}
         if unknown:
-            raise InvalidInput(f"unknown fields: {', '.join(sorted(unknown))} (name, description, is_active)")
+            raise InvalidInput(
+                f"unknown fields: {', '.join(sorted(unknown))} (name, description, is_active)"
+            )
         description = data.get("description")
         if description is not None:
             description = text_field(data, "description", MAX_DESCRIPTION) or ""
@@ -157,7 +170,9 @@ class FlowService:
             raise Conflict(self._immutable(current))
         steps = self._steps(data, required=False)
         notes = text_field(data, "change_notes", MAX_NOTES) if "change_notes" in data else None
-        updated = self._flows.update_draft(flow_id, current.version_number, steps=steps, change_notes=notes)
+        updated = self._flows.update_draft(
+            flow_id, current.version_number, steps=steps, change_notes=notes
+        )
         if updated is None:
             raise NotFound(f"flow {flow_id!r} has no version {number}")
         return updated
@@ -166,8 +181,10 @@ class FlowService:
         """A draft becomes the published version; the one published before is archived."""
         version = self.get_version(flow_id, number)
         if version.status is not VersionStatus.DRAFT:
-            raise Conflict(f"version {version.version_number} is {version.status}: only a draft can be "
-                           "published (use rollback to publish an archived version again)")
+            raise Conflict(
+                f"version {version.version_number} is {version.status}: only a draft can be "
+                "published (use rollback to publish an archived version again)"
+            )
         self._runners.validate_steps(version.steps)  # runners may have changed since it was saved
         return self._publish(flow_id, version, (VersionStatus.DRAFT,))
 
@@ -175,16 +192,24 @@ class FlowService:
         """An archived version becomes the published one again; the current one is archived."""
         version = self.get_version(flow_id, number)
         if version.status is not VersionStatus.ARCHIVED:
-            raise Conflict(f"version {version.version_number} is {version.status}: only an archived "
-                           "version can be rolled back to")
+            raise Conflict(
+                f"version {version.version_number} is {version.status}: only an archived "
+                "version can be rolled back to"
+            )
         return self._publish(flow_id, version, (VersionStatus.ARCHIVED,))
 
     def diff(self, flow_id: str, before: Any, after: Any) -> dict[str, Any]:
         old = self.get_version(flow_id, version_number(before, "from"))
         new = self.get_version(flow_id, version_number(after, "to"))
-        return {"from": old.version_number, "to": new.version_number, **diff_steps(old.steps, new.steps)}
+        return {
+            "from": old.version_number,
+            "to": new.version_number,
+            **diff_steps(old.steps, new.steps),
+        }
 
-    def _publish(self, flow_id: str, version: FlowVersion, allowed: tuple[VersionStatus, ...]) -> FlowVersion:
+    def _publish(
+        self, flow_id: str, version: FlowVersion, allowed: tuple[VersionStatus, ...]
+    ) -> FlowVersion:
         published = self._flows.publish(flow_id, version.version_number, allowed_from=allowed)
         if published is None:
             raise NotFound(f"flow {flow_id!r} has no version {version.version_number}")
@@ -193,14 +218,18 @@ class FlowService:
     def _steps(self, data: Mapping[str, Any], *, required: bool) -> list[dict[str, Any]] | None:
         if "steps" not in data:
             if required:
-                raise InvalidInput("steps is required: a list of {id, type, name, config, continue_on_error}")
+                raise InvalidInput(
+                    "steps is required: a list of {id, type, name, config, continue_on_error}"
+                )
             return None
         return self._runners.validate_steps(data["steps"])
 
     @staticmethod
     def _immutable(version: FlowVersion) -> str:
-        return (f"version {version.version_number} is {version.status} and can no longer change; "
-                "create a new version instead")
+        return (
+            f"version {version.version_number} is {version.status} and can no longer change; "
+            "create a new version instead"
+        )
 
     # -- executions -----------------------------------------------------------------------
 
@@ -214,13 +243,19 @@ class FlowService:
             raise InvalidInput("variables must be an object")
         version = self._runnable_version(flow_id, data.get("version"))
         lead_id = lead_of(data.get("lead_id"))
-        execution = self._flows.create_execution(NewExecution(
-            flow_definition_id=flow_id,
-            flow_version_id=version.id,
-            lead_id=lead_id,
-            context={"lead_id": lead_id, "variables": variables, "version_number": version.version_number},
-            executed_by=executed_by,
-        ))
+        execution = self._flows.create_execution(
+            NewExecution(
+                flow_definition_id=flow_id,
+                flow_version_id=version.id,
+                lead_id=lead_id,
+                context={
+                    "lead_id": lead_id,
+                    "variables": variables,
+                    "version_number": version.version_number,
+                },
+                executed_by=executed_by,
+            )
+        )
         self._dispatcher.dispatch(execution.id)
         return execution
 
@@ -244,7 +279,9 @@ class FlowService:
         self.get_flow(flow_id)
         status = query.get("status")
         if status and status not in set(ExecutionStatus):
-            raise InvalidInput(f"status must be one of {', '.join(ExecutionStatus)}, got {status!r}")
+            raise InvalidInput(
+                f"status must be one of {', '.join(ExecutionStatus)}, got {status!r}"
+            )
         version_id = None
         if query.get("version"):
             version_id = self.get_version(flow_id, query["version"]).id
@@ -254,8 +291,11 @@ class FlowService:
         except ValueError:
             raise InvalidInput(f"limit must be a number, got {limit!r}") from None
         return self._flows.list_executions(
-            flow_id, status=ExecutionStatus(status) if status else None,
-            lead_id=lead_of(query.get("lead_id")), version_id=version_id, limit=limit,
+            flow_id,
+            status=ExecutionStatus(status) if status else None,
+            lead_id=lead_of(query.get("lead_id")),
+            version_id=version_id,
+            limit=limit,
         )
 
     def cancel(self, flow_id: str, execution_id: str) -> FlowExecution:
@@ -264,7 +304,9 @@ class FlowService:
         if cancelled is None:
             raise NotFound(f"flow {flow_id!r} has no execution {execution_id!r}")
         if not cancelled.status.terminal:
-            self._dispatcher.dispatch(execution_id)  # a waiting one is cancelled by whoever drives it
+            self._dispatcher.dispatch(
+                execution_id
+            )  # a waiting one is cancelled by whoever drives it
         return cancelled
 
     def _runnable_version(self, flow_id: str, number: Any) -> FlowVersion:
@@ -275,8 +317,10 @@ class FlowService:
             return version
         version = self.get_version(flow_id, number)
         if version.status not in RUNNABLE_VERSIONS:
-            raise Conflict(f"version {version.version_number} is a draft, which may still change: "
-                           "publish it to execute it")
+            raise Conflict(
+                f"version {version.version_number} is a draft, which may still change: "
+                "publish it to execute it"
+            )
         return version
 
 

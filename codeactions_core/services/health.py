@@ -124,7 +124,8 @@ class HealthService:
             return False, {"status": "unavailable", "reasons": ["server shutting down"]}
         report = self.report()
         reasons = [
-            f"{name}: {check['message']}" for name, check in report["services"].items()
+            f"{name}: {check['message']}"
+            for name, check in report["services"].items()
             if check["status"] != "healthy" and name not in self.optional
         ]
         if report["disk"]["status"] != "healthy":
@@ -160,12 +161,13 @@ class HealthService:
             **runtime_report(self._runtimes),
         }
 
+
 def data_paths(settings: Settings, store_kind: str) -> list[str]:
     """The directories whose free space matters: the data directory and SQLite's."""
     paths = [settings.data_dir]
     uri = settings.database_uri
     if store_kind == "sqlite" and uri.startswith("sqlite:///"):
-        paths.append(os.path.dirname(uri[len("sqlite:///"):]) or ".")
+        paths.append(os.path.dirname(uri[len("sqlite:///") :]) or ".")
     return list(dict.fromkeys(os.path.abspath(path) for path in paths))
 
 
@@ -248,6 +250,8 @@ def runtime_report(runtimes: Any) -> dict[str, Any]:
     health = runtimes.health()
     protections = next((h.details for h in health.values() if h.ready and h.details), {})
     return {
-        "runtimes": {language: {"ready": h.ready, "message": h.message} for language, h in health.items()},
+        "runtimes": {
+            language: {"ready": h.ready, "message": h.message} for language, h in health.items()
+        },
         "sandbox": protections,
     }

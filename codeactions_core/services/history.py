@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import CodeLog, CodeRun, Page, canonical_id
@@ -21,7 +21,7 @@ def parse_moment(raw: str, field: str) -> datetime:
         raise InvalidInput(
             f"{field} {raw!r} is not a date; use RFC 3339, e.g. 2024-01-15T10:30:00Z"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_page(raw: str | None) -> int:

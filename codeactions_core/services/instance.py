@@ -47,15 +47,21 @@ def claim_instance(data_dir: str | Path) -> ServerInstance:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(path, "a+")  # noqa: SIM115 - held open (locked) while the server runs
     except OSError as exc:
-        log.warning("no server instance file in %s (%s): runs a previous server left are "
-                    "failed once their lease expires", path.parent, exc)
+        log.warning(
+            "no server instance file in %s (%s): runs a previous server left are "
+            "failed once their lease expires",
+            path.parent,
+            exc,
+        )
         return ServerInstance(uuid.uuid4().hex[:12], restarted=False)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
-        log.warning("another server uses the data directory %s: this one takes its own "
-                    "instance id", path.parent)
+        log.warning(
+            "another server uses the data directory %s: this one takes its own instance id",
+            path.parent,
+        )
         return ServerInstance(uuid.uuid4().hex[:12], restarted=False)
     handle.seek(0)
     known = handle.read().strip()

@@ -87,10 +87,16 @@ class Outbox:
         """Keep ``write`` until ``replay`` stores it; OutboxFull when it cannot wait here."""
         if not self.enabled:
             raise OutboxFull("the outbox is disabled (RUN_OUTBOX_MB=0)")
-        body = json.dumps({
-            "code_id": write.code_id, "status": write.status, "result": write.result,
-            "extra": write.extra, "logs": write.logs, "run": write.run,
-        })
+        body = json.dumps(
+            {
+                "code_id": write.code_id,
+                "status": write.status,
+                "result": write.result,
+                "extra": write.extra,
+                "logs": write.logs,
+                "run": write.run,
+            }
+        )
         with self._lock:
             try:
                 connection = self._open()
@@ -101,7 +107,9 @@ class Outbox:
                         "INSERT INTO entries (run_id, body) VALUES (?, ?)", (write.run_id, body)
                     )
             except (OSError, sqlite3.Error) as exc:  # e.g. a read-only or full data directory
-                raise OutboxFull(f"the outbox in {self.directory} cannot be written: {exc}") from exc
+                raise OutboxFull(
+                    f"the outbox in {self.directory} cannot be written: {exc}"
+                ) from exc
 
     def pending(self) -> int:
         """Entries of this process still waiting."""
@@ -171,8 +179,12 @@ class Outbox:
                 stored = replay_entries(connection, write)
                 left = connection.execute("SELECT COUNT(*) FROM entries").fetchone()[0]
             if not left:
-                for leftover in (path, path.with_name(path.name + "-wal"),
-                                 path.with_name(path.name + "-shm"), lock_path(path)):
+                for leftover in (
+                    path,
+                    path.with_name(path.name + "-wal"),
+                    path.with_name(path.name + "-shm"),
+                    lock_path(path),
+                ):
                     leftover.unlink(missing_ok=True)
             if stored:
                 log.info("replayed %d run records a stopped process left in %s", stored, path.name)
@@ -188,9 +200,14 @@ def entries(connection: sqlite3.Connection) -> Iterator[tuple[PendingWrite, bool
     for seq, run_id, body, logs_done in rows.fetchall():
         data = json.loads(body)
         pending = PendingWrite(
-            run_id=run_id, code_id=data["code_id"], status=data["status"], result=data["result"],
-            extra=data["extra"], logs=[] if logs_done else [tuple(line) for line in data["logs"]],
-            run=data.get("run", {}), seq=seq,
+            run_id=run_id,
+            code_id=data["code_id"],
+            status=data["status"],
+            result=data["result"],
+            extra=data["extra"],
+            logs=[] if logs_done else [tuple(line) for line in data["logs"]],
+            run=data.get("run", {}),
+            seq=seq,
         )
         yield pending, bool(logs_done)
 
@@ -199,10 +216,16 @@ def mark_logs_stored(
     connection: sqlite3.Connection, pending: PendingWrite, extra: dict[str, Any]
 ) -> None:
     """The entry's log lines are stored: keep only the run's write (with its new extra)."""
-    body = json.dumps({
-        "code_id": pending.code_id, "status": pending.status, "result": pending.result,
-        "extra": extra, "logs": [], "run": pending.run,
-    })
+    body = json.dumps(
+        {
+            "code_id": pending.code_id,
+            "status": pending.status,
+            "result": pending.result,
+            "extra": extra,
+            "logs": [],
+            "run": pending.run,
+        }
+    )
     with connection:
         connection.execute(
             "UPDATE entries SET logs_done = 1, body = ? WHERE seq = ?", (body, pending.seq)

@@ -38,9 +38,13 @@ def role(value: Any) -> Role:
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidInput(f"role must be 1 (viewer), 2 (contributor) or 3 (moderator), got {value!r}") from None
+        raise InvalidInput(
+            f"role must be 1 (viewer), 2 (contributor) or 3 (moderator), got {value!r}"
+        ) from None
     if isinstance(value, bool) or number not in {r.value for r in Role}:
-        raise InvalidInput(f"role must be 1 (viewer), 2 (contributor) or 3 (moderator), got {value!r}")
+        raise InvalidInput(
+            f"role must be 1 (viewer), 2 (contributor) or 3 (moderator), got {value!r}"
+        )
     return Role(number)
 
 
@@ -58,7 +62,9 @@ class ProjectService:
     def permissions(self, project_uuid: str) -> list[UserPermission]:
         return self._permissions.list_by_project(project_uuid)
 
-    def apply_project(self, document: Mapping[str, Any], project_uuid: str | None = None) -> Project:
+    def apply_project(
+        self, document: Mapping[str, Any], project_uuid: str | None = None
+    ) -> Project:
         """A project event: create or update the project, and a permission per authorization.
 
         Repeating it changes nothing; fields other than uuid, name and
@@ -75,7 +81,9 @@ class ProjectService:
         for entry in listed:
             if not isinstance(entry, Mapping):
                 raise InvalidInput("each authorization must be an object with user_email and role")
-            authorizations.append(Authorization(text(entry, "user_email", "email", "user"), role(entry.get("role"))))
+            authorizations.append(
+                Authorization(text(entry, "user_email", "email", "user"), role(entry.get("role")))
+            )
         project = self._projects.upsert(uuid, name, authorizations)
         for authorization in authorizations:
             self._permissions.upsert(uuid, authorization.user_email, authorization.role)
@@ -87,7 +95,9 @@ class ProjectService:
         update creates a permission that is absent; deleting an absent one is fine.
         """
         if not isinstance(document, Mapping):
-            raise InvalidInput(f"a permission event must be a JSON object, got {type(document).__name__}")
+            raise InvalidInput(
+                f"a permission event must be a JSON object, got {type(document).__name__}"
+            )
         action = document.get("action")
         project = text(document, "project", "project_uuid")
         email = text(document, "user", "user_email", "email")

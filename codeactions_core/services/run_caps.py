@@ -68,8 +68,12 @@ def cut(text: str, limit: int) -> tuple[str, bool]:
 def failed(reason: str, outcome: Outcome) -> Outcome:
     """A failed outcome keeping the logs and output of ``outcome``."""
     return Outcome(
-        status=RunStatus.FAILED, result=reason, logs=outcome.logs, stdout=outcome.stdout,
-        stderr=outcome.stderr, timed_out=outcome.timed_out,
+        status=RunStatus.FAILED,
+        result=reason,
+        logs=outcome.logs,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        timed_out=outcome.timed_out,
     )
 
 
@@ -93,13 +97,21 @@ def bounded(outcome: Outcome, limits: RunLimits) -> Outcome:
         return failed(f"the runtime reported the run {outcome.status}, not finished", outcome)
     size = len(outcome.result.encode("utf-8"))
     if size > limits.result_bytes:
-        return failed(f"the result is {size} bytes, larger than the {limits.result_bytes} bytes allowed", outcome)
+        return failed(
+            f"the result is {size} bytes, larger than the {limits.result_bytes} bytes allowed",
+            outcome,
+        )
     if outcome.status is RunStatus.COMPLETED:
-        problem = status_problem(outcome.extra.get("invalid_status_code", outcome.extra.get("status_code", 200)))
+        problem = status_problem(
+            outcome.extra.get("invalid_status_code", outcome.extra.get("status_code", 200))
+        )
         if problem:
             return failed(problem, outcome)
     kept = bounded_extra(outcome.extra, limits)
-    outcome.status_code, outcome.content_type = kept.pop("status_code", None), kept.pop("content_type", None)
+    outcome.status_code, outcome.content_type = (
+        kept.pop("status_code", None),
+        kept.pop("content_type", None),
+    )
     outcome.extra = kept
     return outcome
 
@@ -107,11 +119,15 @@ def bounded(outcome: Outcome, limits: RunLimits) -> Outcome:
 def status_problem(value: Any) -> str:
     """Why a status code the code set cannot be answered with ("" when it can)."""
     if isinstance(value, bool) or not isinstance(value, int | str):
-        return f"the code set the HTTP status {value!r}; a code may set {MIN_STATUS} to {MAX_STATUS}"
+        return (
+            f"the code set the HTTP status {value!r}; a code may set {MIN_STATUS} to {MAX_STATUS}"
+        )
     try:
         status = int(value)
     except ValueError:
-        return f"the code set the HTTP status {value!r}; a code may set {MIN_STATUS} to {MAX_STATUS}"
+        return (
+            f"the code set the HTTP status {value!r}; a code may set {MIN_STATUS} to {MAX_STATUS}"
+        )
     if not MIN_STATUS <= status <= MAX_STATUS:
         return f"the code set the HTTP status {status}; a code may set {MIN_STATUS} to {MAX_STATUS}"
     return ""
@@ -120,17 +136,25 @@ def status_problem(value: Any) -> str:
 def bounded_extra(extra: Mapping[str, Any], limits: RunLimits) -> dict[str, Any]:
     """``extra`` storable and within EXTRA bytes (stdout and stderr aside): too large, only the
     status code and content type stay and ``extra_dropped`` says why."""
-    kept = storable_value({
-        key: value for key, value in extra.items() if key not in (*OUTPUT_KEYS, "invalid_status_code")
-    })
+    kept = storable_value(
+        {
+            key: value
+            for key, value in extra.items()
+            if key not in (*OUTPUT_KEYS, "invalid_status_code")
+        }
+    )
     if "status_code" in kept:
-        kept["status_code"] = int(kept["status_code"]) if not status_problem(kept["status_code"]) else 200
+        kept["status_code"] = (
+            int(kept["status_code"]) if not status_problem(kept["status_code"]) else 200
+        )
     if "content_type" in kept:
         kept["content_type"] = cut(storable(kept["content_type"]), MAX_CONTENT_TYPE)[0]
     size = len(json.dumps(kept, ensure_ascii=False).encode("utf-8"))
     if size > limits.extra_bytes:
         kept = {key: kept[key] for key in ("status_code", "content_type") if key in kept}
-        kept["extra_dropped"] = f"the run reported {size} bytes of extra, more than the {limits.extra_bytes} allowed"
+        kept["extra_dropped"] = (
+            f"the run reported {size} bytes of extra, more than the {limits.extra_bytes} allowed"
+        )
     for key in OUTPUT_KEYS:
         if extra.get(key):
             kept[key] = cut(storable(extra[key]), limits.output_bytes)[0]
@@ -148,10 +172,17 @@ def bounded_logs(logs: Any, limits: RunLimits) -> list[LogLine]:
             dropped += 1
             continue
         kind = getattr(line, "type", LogType.INFO)
-        content = cut(storable(getattr(line, "content", line))[:MAX_LOG_CONTENT], limits.log_bytes - total)[0]
+        content = cut(
+            storable(getattr(line, "content", line))[:MAX_LOG_CONTENT], limits.log_bytes - total
+        )[0]
         total += len(content.encode("utf-8"))
         kept.append(LogLine(kind if isinstance(kind, LogType) else LogType.INFO, content))
     if dropped:
-        kept.append(LogLine(LogType.ERROR, f"{dropped} more log lines were dropped (the server keeps "
-                                           f"{limits.log_lines} lines and {limits.log_bytes} bytes of a run)"))
+        kept.append(
+            LogLine(
+                LogType.ERROR,
+                f"{dropped} more log lines were dropped (the server keeps "
+                f"{limits.log_lines} lines and {limits.log_bytes} bytes of a run)",
+            )
+        )
     return kept

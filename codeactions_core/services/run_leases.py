@@ -88,7 +88,11 @@ class RunLeases:
     def stop(self) -> None:
         self._stop.set()
         thread, self._thread = self._thread, None
-        if thread is not None and self._pid == os.getpid() and thread is not threading.current_thread():
+        if (
+            thread is not None
+            and self._pid == os.getpid()
+            and thread is not threading.current_thread()
+        ):
             thread.join(timeout=5)
 
     def tick(self) -> tuple[int, int]:
@@ -123,8 +127,11 @@ class RunLeases:
                 self._failing = False
             except CodeActionsError as exc:
                 if not self._failing:
-                    log.error("renewing run leases failed (retried every %.1fs): %s",
-                              self.interval, exc.message)
+                    log.error(
+                        "renewing run leases failed (retried every %.1fs): %s",
+                        self.interval,
+                        exc.message,
+                    )
                 self._failing = True
             except Exception:
                 log.exception("renewing run leases failed")

@@ -115,22 +115,36 @@ class RunService:
         try:
             ticket = self._pool.admit(code.project_uuid)
         except QueueFull as exc:
-            self._runs.create(NewRun(
-                code_id=code.id, status=RunStatus.FAILED, params=stored.params, body=stored.body,
-                headers=stored.headers, result=f"rejected: {exc.message}", version=code.version,
-            ))
+            self._runs.create(
+                NewRun(
+                    code_id=code.id,
+                    status=RunStatus.FAILED,
+                    params=stored.params,
+                    body=stored.body,
+                    headers=stored.headers,
+                    result=f"rejected: {exc.message}",
+                    version=code.version,
+                )
+            )
             raise
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
         leases = self.leases
         if leases is not None:
             leases.start()  # renews from a thread of this process (after any fork)
         try:
-            run = self._runs.create(NewRun(
-                code_id=code.id, status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
-                params=stored.params, body=stored.body, headers=stored.headers,
-                code_mongo_id=legacy_id, owner=leases.owner if leases else None,
-                lease_expires_at=leases.until() if leases else None, version=code.version,
-            ))
+            run = self._runs.create(
+                NewRun(
+                    code_id=code.id,
+                    status=RunStatus.STARTED if ticket.immediate else RunStatus.QUEUED,
+                    params=stored.params,
+                    body=stored.body,
+                    headers=stored.headers,
+                    code_mongo_id=legacy_id,
+                    owner=leases.owner if leases else None,
+                    lease_expires_at=leases.until() if leases else None,
+                    version=code.version,
+                )
+            )
         except BaseException:
             self._pool.cancel(ticket)
             raise
@@ -139,8 +153,11 @@ class RunService:
         seconds = time.perf_counter() - started
         if self._observer is not None:
             self._observer.run_finished(
-                code.project_uuid, code.id, failed=finished.status is RunStatus.FAILED,
-                timed_out=outcome.timed_out, seconds=seconds,
+                code.project_uuid,
+                code.id,
+                failed=finished.status is RunStatus.FAILED,
+                timed_out=outcome.timed_out,
+                seconds=seconds,
             )
         return RunResult(code, finished, outcome, seconds)
 
@@ -166,12 +183,21 @@ class RunService:
             raise NotFound(f"code {code_id!r} not found")
         if authorize is not None:
             authorize(code)
-        stored = self._masked_request(self._stored(request), self._with_secrets(request, code).secrets)
+        stored = self._masked_request(
+            self._stored(request), self._with_secrets(request, code).secrets
+        )
         legacy_id = code_id if OBJECT_ID.fullmatch(code_id) and code_id != code.id else None
-        run = self._runs.create(NewRun(
-            code_id=code.id, status=RunStatus.QUEUED, params=stored.params, body=stored.body,
-            headers=stored.headers, code_mongo_id=legacy_id, version=code.version,
-        ))
+        run = self._runs.create(
+            NewRun(
+                code_id=code.id,
+                status=RunStatus.QUEUED,
+                params=stored.params,
+                body=stored.body,
+                headers=stored.headers,
+                code_mongo_id=legacy_id,
+                version=code.version,
+            )
+        )
         if not here:
             forget = getattr(self._runs, "forget", None)  # drain.TrackedRuns
             if forget is not None:
@@ -201,19 +227,25 @@ class RunService:
         seconds = time.perf_counter() - started
         if self._observer is not None:
             self._observer.run_finished(
-                code.project_uuid, code.id, failed=finished.status is RunStatus.FAILED,
-                timed_out=outcome.timed_out, seconds=seconds,
+                code.project_uuid,
+                code.id,
+                failed=finished.status is RunStatus.FAILED,
+                timed_out=outcome.timed_out,
+                seconds=seconds,
             )
         return RunResult(code, finished, outcome, seconds)
 
     def _stored(self, request: RunRequest) -> RunRequest:
         """What the run record keeps of ``request`` (bounded, credentials redacted)."""
         return RunRequest(
-            params=storable_value(request.params), body=storable(request.body),
+            params=storable_value(request.params),
+            body=storable(request.body),
             headers=storable_value(redacted(request.headers, self._redact)),
         )
 
-    def _execute(self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest) -> tuple[CodeRun, Outcome]:
+    def _execute(
+        self, runtime: Runtime, code: Code, run: CodeRun, request: RunRequest
+    ) -> tuple[CodeRun, Outcome]:
         """The run's turn: always ends it in a terminal state, whatever fails on the way."""
         try:
             if run.status is RunStatus.QUEUED:
@@ -221,14 +253,18 @@ class RunService:
             outcome = runtime.execute(Job.of(run.id, code, request))
         except Exception as exc:
             log.exception("run %s of code %s failed inside the server", run.id, code.id)
-            outcome = Outcome(status=RunStatus.FAILED, result=f"internal error while running the code: {exc}")
+            outcome = Outcome(
+                status=RunStatus.FAILED, result=f"internal error while running the code: {exc}"
+            )
         logs_failed: Exception | None = None
         try:
             outcome = bounded(mask_outcome(outcome, request.secrets.values()), self._limits)
             extra = run_extra(outcome)
             if outcome.logs:  # first, so that the run can tell where its logs live
                 logs_failed = self._store_logs(code, run, outcome, extra)
-            finished = self._runs.update(run.id, status=outcome.status, result=outcome.result, extra=extra)
+            finished = self._runs.update(
+                run.id, status=outcome.status, result=outcome.result, extra=extra
+            )
             return finished or run, outcome
         except StoreError as exc:  # the database is unreachable: the answer must not be lost
             kept = self._keep_in_outbox(code, run, outcome, extra, logs_failed, exc)
@@ -253,15 +289,21 @@ class RunService:
             return stored
         values = secrets.values()
         return RunRequest(
-            params=mask_value(stored.params, values), body=mask_value(stored.body, values),
+            params=mask_value(stored.params, values),
+            body=mask_value(stored.body, values),
             headers=mask_value(stored.headers, values),
         )
 
     # The outbox (issue 13) -------------------------------------------------------------
 
     def _keep_in_outbox(
-        self, code: Code, run: CodeRun, outcome: Outcome, extra: dict,
-        logs_failed: Exception | None, exc: StoreError,
+        self,
+        code: Code,
+        run: CodeRun,
+        outcome: Outcome,
+        extra: dict,
+        logs_failed: Exception | None,
+        exc: StoreError,
     ) -> CodeRun | None:
         """Keep the final write in the local outbox; the run as the caller sees it, or None
         when the outbox cannot take it."""
@@ -272,20 +314,36 @@ class RunService:
             logs = [(str(line.type), line.content) for line in outcome.logs]
             extra.pop("logs_error", None)  # they are not lost: they wait with the run
         try:
-            self.outbox.add(PendingWrite(
-                run_id=run.id, code_id=code.id, status=str(outcome.status), result=outcome.result,
-                extra=extra, logs=logs, run={
-                    "params": run.params, "body": run.body, "headers": run.headers,
-                    "created_at": run.created_at.isoformat(), "code_mongo_id": run.code_mongo_id,
-                },
-            ))
+            self.outbox.add(
+                PendingWrite(
+                    run_id=run.id,
+                    code_id=code.id,
+                    status=str(outcome.status),
+                    result=outcome.result,
+                    extra=extra,
+                    logs=logs,
+                    run={
+                        "params": run.params,
+                        "body": run.body,
+                        "headers": run.headers,
+                        "created_at": run.created_at.isoformat(),
+                        "code_mongo_id": run.code_mongo_id,
+                    },
+                )
+            )
         except (OutboxFull, OSError, ValueError) as full:
             reason = getattr(full, "message", None) or str(full)
-            log.error("run %s: the database is unreachable and the outbox cannot keep its "
-                      "record: %s", run.id, reason)
+            log.error(
+                "run %s: the database is unreachable and the outbox cannot keep its record: %s",
+                run.id,
+                reason,
+            )
             return None
-        log.warning("run %s: its record waits in the local outbox until the database is back "
-                    "(%s)", run.id, exc.message)
+        log.warning(
+            "run %s: its record waits in the local outbox until the database is back (%s)",
+            run.id,
+            exc.message,
+        )
         run.status, run.result, run.extra = outcome.status, outcome.result, extra
         run.updated_at = utcnow()
         return run
@@ -308,11 +366,18 @@ class RunService:
     def _replay_one(self, pending: PendingWrite, logs_stored: Callable[[dict], None]) -> None:
         extra = dict(pending.extra)
         if pending.logs:
-            location = self._logs.add_many([
-                CodeLog(id="", run_id=pending.run_id, code_id=pending.code_id,
-                        type=LogType(kind), content=content)
-                for kind, content in pending.logs
-            ])
+            location = self._logs.add_many(
+                [
+                    CodeLog(
+                        id="",
+                        run_id=pending.run_id,
+                        code_id=pending.code_id,
+                        type=LogType(kind),
+                        content=content,
+                    )
+                    for kind, content in pending.logs
+                ]
+            )
             if location:
                 extra["logs_location"] = location
             logs_stored(extra)
@@ -320,18 +385,28 @@ class RunService:
         if self._runs.update(pending.run_id, status=status, result=pending.result, extra=extra):
             return
         created = pending.run.get("created_at")
-        restored = self._runs.restore(CodeRun(
-            id=pending.run_id, code_id=pending.code_id, status=status, result=pending.result,
-            extra=extra, params=pending.run.get("params") or {}, body=pending.run.get("body", ""),
-            headers=pending.run.get("headers") or {},
-            created_at=datetime.fromisoformat(created) if created else utcnow(),
-            code_mongo_id=pending.run.get("code_mongo_id"),
-        ))
+        restored = self._runs.restore(
+            CodeRun(
+                id=pending.run_id,
+                code_id=pending.code_id,
+                status=status,
+                result=pending.result,
+                extra=extra,
+                params=pending.run.get("params") or {},
+                body=pending.run.get("body", ""),
+                headers=pending.run.get("headers") or {},
+                created_at=datetime.fromisoformat(created) if created else utcnow(),
+                code_mongo_id=pending.run.get("code_mongo_id"),
+            )
+        )
         if restored:
-            log.warning("run %s: the database had lost it; recorded again from the outbox",
-                        pending.run_id)
+            log.warning(
+                "run %s: the database had lost it; recorded again from the outbox", pending.run_id
+            )
 
-    def _fail_after_error(self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception) -> CodeRun:
+    def _fail_after_error(
+        self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception
+    ) -> CodeRun:
         """The run could not be stored as it ended: store it failed with the reason instead."""
         reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
@@ -339,7 +414,9 @@ class RunService:
         outcome.status_code = outcome.content_type = None
         outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
         try:
-            finished = self._runs.update(run.id, status=RunStatus.FAILED, result=outcome.result, extra={})
+            finished = self._runs.update(
+                run.id, status=RunStatus.FAILED, result=outcome.result, extra={}
+            )
         except Exception:
             log.exception("run %s could not be marked failed; the abandoned-run sweep will", run.id)
             finished = None
@@ -347,17 +424,28 @@ class RunService:
             run.status, run.result, run.extra = RunStatus.FAILED, outcome.result, {}
         return finished or run
 
-    def _store_logs(self, code: Code, run: CodeRun, outcome: Outcome, extra: dict) -> Exception | None:
+    def _store_logs(
+        self, code: Code, run: CodeRun, outcome: Outcome, extra: dict
+    ) -> Exception | None:
         """Write the run's log lines; a log store failure is noted on the run, never loses it
         (and returned)."""
         try:
-            location = self._logs.add_many([
-                CodeLog(id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content)
-                for line in outcome.logs
-            ])
+            location = self._logs.add_many(
+                [
+                    CodeLog(
+                        id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content
+                    )
+                    for line in outcome.logs
+                ]
+            )
         except Exception as exc:
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            log.error("run %s: its %d log lines could not be stored: %s", run.id, len(outcome.logs), reason)
+            log.error(
+                "run %s: its %d log lines could not be stored: %s",
+                run.id,
+                len(outcome.logs),
+                reason,
+            )
             extra["logs_error"] = f"{len(outcome.logs)} log lines could not be stored: {reason}"
             return exc
         if location:

@@ -35,6 +35,8 @@ def ensure_schema_ready(store: Store) -> SchemaStatus:
     if status.current > status.latest:
         log.warning(
             "the %s schema is at version %s, newer than this codeactions knows (%s)",
-            store.kind, status.current, status.latest,
+            store.kind,
+            status.current,
+            status.latest,
         )
     return status

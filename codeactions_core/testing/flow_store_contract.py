@@ -45,22 +45,34 @@ from codeactions_core.testing.records import assert_utc
 DRAFT, PUBLISHED, ARCHIVED = VersionStatus.DRAFT, VersionStatus.PUBLISHED, VersionStatus.ARCHIVED
 PENDING, RUNNING = ExecutionStatus.PENDING, ExecutionStatus.RUNNING
 COMPLETED, FAILED, CANCELLED = (
-    ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.CANCELLED,
+    ExecutionStatus.COMPLETED,
+    ExecutionStatus.FAILED,
+    ExecutionStatus.CANCELLED,
 )
 RACERS = 8
 JOIN_SECONDS = 60.0
 
 STEPS: list[dict[str, Any]] = [
     {
-        "id": "call", "type": "http_call", "name": "Chamar a API ✓", "continue_on_error": False,
+        "id": "call",
+        "type": "http_call",
+        "name": "Chamar a API ✓",
+        "continue_on_error": False,
         "config": {
-            "method": "POST", "url": "https://example.org/{{leadId}}", "headers": {"X-Tag": "olá"},
+            "method": "POST",
+            "url": "https://example.org/{{leadId}}",
+            "headers": {"X-Tag": "olá"},
             "body": {"nested": [1, 2.5, None, True, {"deep": ["日本語", "🎉"]}]},
             "retry": {"max_attempts": 3, "delay": 0.25},
         },
     },
-    {"id": "pause", "type": "wait", "name": "", "continue_on_error": True,
-     "config": {"seconds": 3600}},
+    {
+        "id": "pause",
+        "type": "wait",
+        "name": "",
+        "continue_on_error": True,
+        "config": {"seconds": 3600},
+    },
 ]
 
 At = Callable[[float], datetime]
@@ -145,12 +157,19 @@ class FlowStoreContract:
     # -- definitions ----------------------------------------------------------------------
 
     def test_definition_round_trip(self, flows: Flows) -> None:
-        created = flows.create_definition(NewFlow(
-            name="Boas-vindas ✓", project_uuid="project-a", description="desc",
-            created_by="service",
-        ))
+        created = flows.create_definition(
+            NewFlow(
+                name="Boas-vindas ✓",
+                project_uuid="project-a",
+                description="desc",
+                created_by="service",
+            )
+        )
         assert (created.name, created.description, created.created_by, created.is_active) == (
-            "Boas-vindas ✓", "desc", "service", True,
+            "Boas-vindas ✓",
+            "desc",
+            "service",
+            True,
         )
         assert flows.get_definition(created.id) == created
         assert_utc(created.created_at)
@@ -173,7 +192,9 @@ class FlowStoreContract:
         renamed = flows.update_definition(flow.id, name="renamed")
         assert renamed is not None
         assert (renamed.name, renamed.description, renamed.is_active) == (
-            "renamed", flow.description, True,
+            "renamed",
+            flow.description,
+            True,
         )
         assert renamed.updated_at >= flow.updated_at and renamed.created_at == flow.created_at
         inactive = flows.update_definition(flow.id, description="d", is_active=False)
@@ -230,7 +251,9 @@ class FlowStoreContract:
         stored = flows.get_version(flow.id, 1)
         assert stored == version
         assert (stored.flow_definition_id, stored.change_notes, stored.created_by) == (
-            flow.id, "notas ✓", "ana@example.org",
+            flow.id,
+            "notas ✓",
+            "ana@example.org",
         )
         assert stored.steps == STEPS
         assert_utc(stored.created_at)
@@ -263,7 +286,9 @@ class FlowStoreContract:
         assert (stepped.steps, stepped.change_notes) == ([{"id": "only"}], "first")
         noted = flows.update_draft(flow_id, 1, change_notes="second")
         assert (noted.steps, noted.change_notes, noted.status) == (
-            [{"id": "only"}], "second", DRAFT,
+            [{"id": "only"}],
+            "second",
+            DRAFT,
         )
         assert flows.update_draft(flow_id, 1) == noted
         assert flows.get_version(flow_id, 1) == noted
@@ -370,11 +395,14 @@ class FlowStoreContract:
         context = {"lead_id": "42", "variables": variables}
         created = new_execution(lead_id="42", context=context, executed_by="ana@example.org")
         assert (created.flow_definition_id, created.flow_version_id) == (
-            draft.flow_definition_id, draft.id,
+            draft.flow_definition_id,
+            draft.id,
         )
         assert (created.status, created.next_step, created.revision) == (PENDING, 0, 0)
         assert (created.lead_id, created.context, created.executed_by) == (
-            "42", context, "ana@example.org",
+            "42",
+            context,
+            "ana@example.org",
         )
         assert (created.logs, created.result, created.error_message) == ([], {}, "")
         assert created.resume_at == created.created_at  # due at once
@@ -390,7 +418,10 @@ class FlowStoreContract:
         other = flows.create_definition(NewFlow(name="other", project_uuid="project-a"))
         foreign = flows.create_version(other.id, [])
         mismatches = [
-            (flow.id, foreign.id), (other.id, draft.id), (flow.id, "nope"), ("nope", draft.id),
+            (flow.id, foreign.id),
+            (other.id, draft.id),
+            (flow.id, "nope"),
+            ("nope", draft.id),
             (flow.id, flow.id),
         ]
         for flow_id, version_id in mismatches:
@@ -434,7 +465,9 @@ class FlowStoreContract:
         claimed = flows.claim(execution.id, "w1", at(30), at(0))
         assert claimed is not None
         assert (claimed.lease_owner, claimed.lease_expires_at, claimed.revision) == (
-            "w1", at(30), 1,
+            "w1",
+            at(30),
+            1,
         )
         assert flows.get_execution(execution.id) == claimed
         assert flows.claim(execution.id, "w2", at(60), at(10)) is None
@@ -488,15 +521,27 @@ class FlowStoreContract:
     ) -> None:
         execution = new_execution(lead_id="7")
         claimed = flows.claim(execution.id, "w1", at(30), at(0))
-        logs = [{
-            "step_id": "call", "status": "completed", "duration_ms": 12,
-            "logs": [{"level": "info", "message": "olá ✓"}], "started_at": "2024-01-01T00:00:00Z",
-        }]
+        logs = [
+            {
+                "step_id": "call",
+                "status": "completed",
+                "duration_ms": 12,
+                "logs": [{"level": "info", "message": "olá ✓"}],
+                "started_at": "2024-01-01T00:00:00Z",
+            }
+        ]
         result = {"call": {"status": 200, "body": {"ok": True, "items": [1, "dois"]}}}
         waiting = dataclasses.replace(
-            claimed, status=RUNNING, started_at=at(0), logs=logs, result=result, next_step=1,
+            claimed,
+            status=RUNNING,
+            started_at=at(0),
+            logs=logs,
+            result=result,
+            next_step=1,
             resume_at=at(3600),
-            lead_id="ignored", context={"ignored": True}, lease_owner="ignored",
+            lead_id="ignored",
+            context={"ignored": True},
+            lease_owner="ignored",
         )
         saved = flows.save(waiting, "w1", release=False)
         assert saved is not None
@@ -557,7 +602,9 @@ class FlowStoreContract:
         requested = flows.request_cancel(execution.id, at(1))
         assert requested.cancel_requested is True
         assert (requested.status, requested.finished_at, requested.lease_owner) == (
-            PENDING, None, "w1",
+            PENDING,
+            None,
+            "w1",
         )
         running = dataclasses.replace(claimed, status=RUNNING)
         saved = flows.save(running, "w1", release=False)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -27,8 +27,14 @@ from codeactions_core.model import MAX_LOG_CONTENT, CodeLog, CodeRun, LogType, R
 from codeactions_core.store import LogStore
 
 NOT_IDS = [
-    "", "nope", "00000000-0000-0000-0000-000000000000", "0" * 24, "x" * 300, "'; DROP TABLE codes; --",
-    "../../etc", "a/b",
+    "",
+    "nope",
+    "00000000-0000-0000-0000-000000000000",
+    "0" * 24,
+    "x" * 300,
+    "'; DROP TABLE codes; --",
+    "../../etc",
+    "a/b",
 ]
 LOG_KEYS = {"id", "run_id", "code_id", "type", "content", "created_at", "updated_at"}
 
@@ -43,8 +49,15 @@ def lines_of(run: CodeRun, *contents: str, at: datetime | None = None) -> list[C
     """Log lines of ``run``, created now or at ``at``."""
     moment = at or utcnow()
     return [
-        CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=text,
-                created_at=moment, updated_at=moment)
+        CodeLog(
+            id="",
+            run_id=run.id,
+            code_id=run.code_id,
+            type=LogType.INFO,
+            content=text,
+            created_at=moment,
+            updated_at=moment,
+        )
         for text in contents
     ]
 
@@ -70,7 +83,9 @@ class LogStoreContract:
         """A factory of runs to attach logs to: ``new_run(code_id=None)``."""
 
         def create(code_id: str | None = None) -> CodeRun:
-            return CodeRun(id=str(uuid.uuid4()), code_id=code_id or str(uuid.uuid4()), status=RunStatus.STARTED)
+            return CodeRun(
+                id=str(uuid.uuid4()), code_id=code_id or str(uuid.uuid4()), status=RunStatus.STARTED
+            )
 
         return create
 
@@ -81,9 +96,13 @@ class LogStoreContract:
         assert location is None or (isinstance(location, str) and location)
         return located(run, location)
 
-    def test_logs_keep_order_and_paginate(self, log_store: LogStore, new_run: NewRunFactory) -> None:
+    def test_logs_keep_order_and_paginate(
+        self, log_store: LogStore, new_run: NewRunFactory
+    ) -> None:
         run = new_run()
-        run = self.write(log_store, run, [log_line(run.id, run.code_id, f"line {i}") for i in range(25)])
+        run = self.write(
+            log_store, run, [log_line(run.id, run.code_id, f"line {i}") for i in range(25)]
+        )
         first = log_store.list_by_run(run, page=1, per_page=20)
         second = log_store.list_by_run(run, page=2, per_page=20)
         assert (first.total, first.last_page, len(first.items), len(second.items)) == (25, 2, 20, 5)
@@ -94,13 +113,21 @@ class LogStoreContract:
         assert (one.run_id, one.code_id, one.type) == (run.id, run.code_id, LogType.INFO)
         assert set(one.to_json()) == LOG_KEYS and one.to_json()["created_at"].endswith("Z")
 
-    def test_logs_of_two_batches_keep_their_order(self, log_store: LogStore, new_run: NewRunFactory) -> None:
+    def test_logs_of_two_batches_keep_their_order(
+        self, log_store: LogStore, new_run: NewRunFactory
+    ) -> None:
         run = new_run()
-        run = self.write(log_store, run, [log_line(run.id, run.code_id, text) for text in ("a", "b")])
-        run = self.write(log_store, run, [log_line(run.id, run.code_id, text) for text in ("c", "d")])
+        run = self.write(
+            log_store, run, [log_line(run.id, run.code_id, text) for text in ("a", "b")]
+        )
+        run = self.write(
+            log_store, run, [log_line(run.id, run.code_id, text) for text in ("c", "d")]
+        )
         assert contents(log_store.list_by_run(run, page=1, per_page=20)) == ["a", "b", "c", "d"]
 
-    def test_logs_of_other_runs_stay_apart(self, log_store: LogStore, new_run: NewRunFactory) -> None:
+    def test_logs_of_other_runs_stay_apart(
+        self, log_store: LogStore, new_run: NewRunFactory
+    ) -> None:
         run = new_run()
         sibling = new_run(code_id=run.code_id)
         run = self.write(log_store, run, lines_of(run, "mine"))
@@ -108,7 +135,9 @@ class LogStoreContract:
         assert contents(log_store.list_by_run(run, page=1, per_page=20)) == ["mine"]
         assert contents(log_store.list_by_run(sibling, page=1, per_page=20)) == ["theirs"]
 
-    def test_a_run_without_logs_is_an_empty_page(self, log_store: LogStore, new_run: NewRunFactory) -> None:
+    def test_a_run_without_logs_is_an_empty_page(
+        self, log_store: LogStore, new_run: NewRunFactory
+    ) -> None:
         assert log_store.add_many([]) is None
         page = log_store.list_by_run(new_run(), page=1, per_page=20)
         assert (page.items, page.total, page.last_page) == ([], 0, 0)
@@ -117,10 +146,21 @@ class LogStoreContract:
         older = new_run()
         newer = new_run(code_id=older.code_id)
         old_time = utcnow() - timedelta(minutes=1)
-        self.write(log_store, older, [
-            CodeLog(id="", run_id=older.id, code_id=older.code_id, type=LogType.DEBUG, content="old",
-                    created_at=old_time, updated_at=old_time),
-        ])
+        self.write(
+            log_store,
+            older,
+            [
+                CodeLog(
+                    id="",
+                    run_id=older.id,
+                    code_id=older.code_id,
+                    type=LogType.DEBUG,
+                    content="old",
+                    created_at=old_time,
+                    updated_at=old_time,
+                ),
+            ],
+        )
         self.write(log_store, newer, [log_line(newer.id, newer.code_id, "new", LogType.ERROR)])
         page = log_store.list_by_code(older.code_id, page=1, per_page=20)
         assert contents(page) == ["new", "old"]
@@ -131,35 +171,80 @@ class LogStoreContract:
         first = new_run()
         second = new_run(code_id=first.code_id)
         start = utcnow() - timedelta(minutes=5)
-        self.write(log_store, first, [
-            CodeLog(id="", run_id=first.id, code_id=first.code_id, type=LogType.INFO, content=f"first {i}",
-                    created_at=start + timedelta(seconds=i), updated_at=start) for i in range(3)
-        ])
-        self.write(log_store, second, [
-            CodeLog(id="", run_id=second.id, code_id=second.code_id, type=LogType.INFO, content=f"second {i}",
-                    created_at=start + timedelta(minutes=1, seconds=i), updated_at=start) for i in range(3)
-        ])
+        self.write(
+            log_store,
+            first,
+            [
+                CodeLog(
+                    id="",
+                    run_id=first.id,
+                    code_id=first.code_id,
+                    type=LogType.INFO,
+                    content=f"first {i}",
+                    created_at=start + timedelta(seconds=i),
+                    updated_at=start,
+                )
+                for i in range(3)
+            ],
+        )
+        self.write(
+            log_store,
+            second,
+            [
+                CodeLog(
+                    id="",
+                    run_id=second.id,
+                    code_id=second.code_id,
+                    type=LogType.INFO,
+                    content=f"second {i}",
+                    created_at=start + timedelta(minutes=1, seconds=i),
+                    updated_at=start,
+                )
+                for i in range(3)
+            ],
+        )
         pages = [log_store.list_by_code(first.code_id, page=n, per_page=4) for n in (1, 2)]
         assert [(p.total, p.last_page) for p in pages] == [(6, 2), (6, 2)]
         assert contents(pages[0]) + contents(pages[1]) == [
-            "second 2", "second 1", "second 0", "first 2", "first 1", "first 0",
+            "second 2",
+            "second 1",
+            "second 0",
+            "first 2",
+            "first 1",
+            "first 0",
         ]
 
-    def test_long_log_content_is_truncated(self, log_store: LogStore, new_run: NewRunFactory) -> None:
+    def test_long_log_content_is_truncated(
+        self, log_store: LogStore, new_run: NewRunFactory
+    ) -> None:
         run = new_run()
-        run = self.write(log_store, run, [log_line(run.id, run.code_id, "é" * (MAX_LOG_CONTENT + 500))])
+        run = self.write(
+            log_store, run, [log_line(run.id, run.code_id, "é" * (MAX_LOG_CONTENT + 500))]
+        )
         (stored,) = log_store.list_by_run(run, page=1, per_page=20).items
         assert stored.content == "é" * MAX_LOG_CONTENT
 
     def test_delete_old_logs(self, log_store: LogStore, new_run: NewRunFactory) -> None:
         run = new_run()
-        old = datetime(2020, 1, 1, tzinfo=timezone.utc)
-        self.write(log_store, run, [
-            CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=str(i),
-                    created_at=old, updated_at=old) for i in range(3)
-        ])
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        self.write(
+            log_store,
+            run,
+            [
+                CodeLog(
+                    id="",
+                    run_id=run.id,
+                    code_id=run.code_id,
+                    type=LogType.INFO,
+                    content=str(i),
+                    created_at=old,
+                    updated_at=old,
+                )
+                for i in range(3)
+            ],
+        )
         run = self.write(log_store, run, [log_line(run.id, run.code_id, "recent")])
-        cutoff = datetime(2021, 1, 1, tzinfo=timezone.utc)
+        cutoff = datetime(2021, 1, 1, tzinfo=UTC)
         assert log_store.delete_older_than(utcnow() - timedelta(days=3650), 10) == 0
         assert [log_store.delete_older_than(cutoff, 2) for _ in range(3)] == [2, 1, 0]
         assert contents(log_store.list_by_run(run, page=1, per_page=20)) == ["recent"]

@@ -153,6 +153,10 @@ class ScheduleStoreContract:
             assert store.schedules.finish_firing(bad_id, status=FiringStatus.FIRED) is None
             assert store.schedules.claim_firing(bad_id, T0, "h") is None
             assert not store.schedules.advance(
-                bad_id, expected_next=T0, next_fire_at=T0, fired=None, missed=0,
+                bad_id,
+                expected_next=T0,
+                next_fire_at=T0,
+                fired=None,
+                missed=0,
                 last_missed_at=None,
             )

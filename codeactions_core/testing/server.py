@@ -36,7 +36,9 @@ def cli_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "codeactions_core.cli", *args]
 
 
-def child_env(settings: Mapping[str, str], extra: Mapping[str, str] | None = None) -> dict[str, str]:
+def child_env(
+    settings: Mapping[str, str], extra: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The environment of a child ``codeactions`` process: exactly these settings.
 
     A process given no data directory gets a private temporary one (removed when the test
@@ -58,7 +60,11 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run a ``codeactions`` command to completion with exactly these settings."""
     return subprocess.run(
-        cli_command(*args), env=child_env(settings), capture_output=True, text=True, timeout=timeout,
+        cli_command(*args),
+        env=child_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         check=False,
     )
 
@@ -152,7 +158,12 @@ class RunningProcess:
 
 
 def start_until_logged(
-    command: str, settings: Mapping[str, str], log_dir: Path, marker: str, *, name: str | None = None
+    command: str,
+    settings: Mapping[str, str],
+    log_dir: Path,
+    marker: str,
+    *,
+    name: str | None = None,
 ) -> RunningProcess:
     """Start ``codeactions <command>`` with these settings; return once its log shows ``marker``."""
     log_path = Path(log_dir) / f"{name or command}-{free_port()}.log"
@@ -167,7 +178,9 @@ def start_until_logged(
             raise RuntimeError(f"{command} exited with {process.returncode}:\n{running.log()}")
         if time.monotonic() > deadline:
             running.stop()
-            raise RuntimeError(f"{command} did not log {marker!r} within {START_DEADLINE}s:\n{running.log()}")
+            raise RuntimeError(
+                f"{command} did not log {marker!r} within {START_DEADLINE}s:\n{running.log()}"
+            )
         time.sleep(0.05)  # polling the log while the process starts, not synchronisation
     return running
 
@@ -181,15 +194,30 @@ class CodeClient:
     """The service token, when the server has one."""
     timeout: float = 120
 
-    def create(self, source: str, language: str = "python", project: str = "P", timeout: int = 10,
-               name: str = "test") -> str:
+    def create(
+        self,
+        source: str,
+        language: str = "python",
+        project: str = "P",
+        timeout: int = 10,
+        name: str = "test",
+    ) -> str:
         """POST /code (raw source); the new code's id."""
         request = urllib.request.Request(
-            self.server.url("/code?" + urllib.parse.urlencode({
-                "name": name, "language": language, "type": "endpoint", "project_uuid": project,
-                "timeout": timeout,
-            })),
-            data=source.encode(), method="POST",
+            self.server.url(
+                "/code?"
+                + urllib.parse.urlencode(
+                    {
+                        "name": name,
+                        "language": language,
+                        "type": "endpoint",
+                        "project_uuid": project,
+                        "timeout": timeout,
+                    }
+                )
+            ),
+            data=source.encode(),
+            method="POST",
             headers={"Authorization": f"Token {self.token}"} if self.token else {},
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as answer:
@@ -205,7 +233,9 @@ class CodeClient:
         except urllib.error.HTTPError as error:
             return Answer(error.code, error.read().decode(errors="replace"))
 
-    def run(self, source: str, language: str = "python", project: str = "P", **params: str) -> Answer:
+    def run(
+        self, source: str, language: str = "python", project: str = "P", **params: str
+    ) -> Answer:
         return self.call(self.create(source, language, project), **params)
 
     def require_runtime(self, language: str) -> None:

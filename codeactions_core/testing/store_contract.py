@@ -69,7 +69,11 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
         fetched = store.codes.get(created.id)
         assert fetched == created
         assert fetched.source.endswith("('olá ✓')\n")
-        assert (fetched.timeout, fetched.url, fetched.type) == (30, "https://example.org/hook", CodeType.ENDPOINT)
+        assert (fetched.timeout, fetched.url, fetched.type) == (
+            30,
+            "https://example.org/hook",
+            CodeType.ENDPOINT,
+        )
         assert_utc(fetched.created_at)
         assert fetched.to_json()["created_at"].endswith("Z")
 
@@ -94,7 +98,9 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
         """``codeactions libs sync`` reads every stored code of a language."""
         first = store.codes.create(new_code(source="import six\n", project_uuid="project-s1"))
         store.codes.create(new_code(source="import yaml\n", project_uuid="project-s2"))
-        store.codes.create(new_code(source="package main", language="go", project_uuid="project-s1"))
+        store.codes.create(
+            new_code(source="package main", language="go", project_uuid="project-s1")
+        )
         sources = list(store.codes.sources("python"))
         assert {"import six\n", "import yaml\n"} <= set(sources)
         assert "package main" not in sources
@@ -129,19 +135,34 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
         assert run.status is RunStatus.QUEUED
         assert store.runs.get(run.id) == run
         done = store.runs.update(
-            run.id, status=RunStatus.COMPLETED, result='{"ok": true}',
+            run.id,
+            status=RunStatus.COMPLETED,
+            result='{"ok": true}',
             extra={"status_code": 201, "content_type": "json"},
         )
         assert done is not None
-        assert (done.status, done.result, done.extra["status_code"]) == (RunStatus.COMPLETED, '{"ok": true}', 201)
-        assert (done.params, done.body, done.headers) == ({"name": "ana"}, "raw", {"X-A": ["1", "2"]})
+        assert (done.status, done.result, done.extra["status_code"]) == (
+            RunStatus.COMPLETED,
+            '{"ok": true}',
+            201,
+        )
+        assert (done.params, done.body, done.headers) == (
+            {"name": "ana"},
+            "raw",
+            {"X-A": ["1", "2"]},
+        )
         kept = store.runs.update(run.id, status=RunStatus.FAILED)
         assert (kept.result, kept.extra) == (done.result, done.extra)
 
     def test_a_run_recorded_already_finished(self, store: Store) -> None:
         code = store.codes.create(new_code())
-        run = store.runs.create(NewRun(code_id=code.id, status=RunStatus.FAILED, result="rejected: busy"))
-        assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (RunStatus.FAILED, "rejected: busy")
+        run = store.runs.create(
+            NewRun(code_id=code.id, status=RunStatus.FAILED, result="rejected: busy")
+        )
+        assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (
+            RunStatus.FAILED,
+            "rejected: busy",
+        )
 
     def test_list_runs_filters_by_created_at(self, store: Store) -> None:
         code = store.codes.create(new_code())
@@ -151,13 +172,19 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
         store.runs.create(NewRun(code_id=other.id))
         listed = store.runs.list_by_code(code.id)
         assert {r.id for r in listed} == {r.id for r in runs}
-        assert [r.created_at for r in listed] == sorted((r.created_at for r in listed), reverse=True)
+        assert [r.created_at for r in listed] == sorted(
+            (r.created_at for r in listed), reverse=True
+        )
         assert store.runs.list_by_code(code.id, after=before_all, limit=2) == listed[:2]
         assert store.runs.list_by_code(code.id, before=before_all) == []
         oldest, newest = listed[-1], listed[0]
         # both bounds are inclusive, as the old service's were
-        assert oldest.id in {r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)}
-        assert newest.id in {r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)}
+        assert oldest.id in {
+            r.id for r in store.runs.list_by_code(code.id, after=oldest.created_at)
+        }
+        assert newest.id in {
+            r.id for r in store.runs.list_by_code(code.id, before=newest.created_at)
+        }
         later = store.runs.list_by_code(code.id, after=newest.created_at)
         assert {r.created_at for r in later} == {newest.created_at}
         assert store.runs.list_by_code(code.id, after=utcnow() + timedelta(seconds=5)) == []
@@ -171,28 +198,41 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
         assert store.runs.fail_abandoned(utcnow() - timedelta(minutes=5), "lost") == 0
         assert store.runs.fail_abandoned(utcnow() + timedelta(seconds=5), "lost") == 2
         for run in (queued, started):
-            assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (RunStatus.FAILED, "lost")
+            assert (store.runs.get(run.id).status, store.runs.get(run.id).result) == (
+                RunStatus.FAILED,
+                "lost",
+            )
         assert store.runs.get(done.id).status is RunStatus.COMPLETED
 
     def test_runs_of_an_owner_whose_lease_expired_are_failed(self, store: Store) -> None:
         code = store.codes.create(new_code())
         soon = utcnow() + timedelta(seconds=30)
         mine = [
-            store.runs.create(NewRun(code_id=code.id, status=status, owner="a:1", lease_expires_at=soon))
+            store.runs.create(
+                NewRun(code_id=code.id, status=status, owner="a:1", lease_expires_at=soon)
+            )
             for status in (RunStatus.QUEUED, RunStatus.STARTED)
         ]
-        done = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="a:1",
-                                        lease_expires_at=soon))
+        done = store.runs.create(
+            NewRun(code_id=code.id, status=RunStatus.STARTED, owner="a:1", lease_expires_at=soon)
+        )
         store.runs.update(done.id, status=RunStatus.COMPLETED, result="ok")
-        other = store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner="b:2",
-                                         lease_expires_at=soon))
+        other = store.runs.create(
+            NewRun(code_id=code.id, status=RunStatus.STARTED, owner="b:2", lease_expires_at=soon)
+        )
         unowned = store.runs.create(NewRun(code_id=code.id))  # e.g. waiting for a worker
         assert store.runs.fail_expired_leases(utcnow(), "dead") == 0
         later = soon + timedelta(seconds=60)
         assert store.runs.renew_leases("a:1", later) == 2  # only its unfinished runs
         assert store.runs.fail_expired_leases(soon + timedelta(seconds=1), "dead") == 1
-        assert (store.runs.get(other.id).status, store.runs.get(other.id).result) == (RunStatus.FAILED, "dead")
-        assert {store.runs.get(run.id).status for run in mine} == {RunStatus.QUEUED, RunStatus.STARTED}
+        assert (store.runs.get(other.id).status, store.runs.get(other.id).result) == (
+            RunStatus.FAILED,
+            "dead",
+        )
+        assert {store.runs.get(run.id).status for run in mine} == {
+            RunStatus.QUEUED,
+            RunStatus.STARTED,
+        }
         assert store.runs.fail_expired_leases(later + timedelta(days=1), "dead") == 2
         assert store.runs.get(unowned.id).status is RunStatus.QUEUED  # no owner: no lease rule
         assert store.runs.get(done.id).status is RunStatus.COMPLETED
@@ -200,30 +240,46 @@ class StoreContract(LogStoreContract, VersionStoreContract, ScheduleStoreContrac
     def test_a_lost_run_is_restored_with_its_id(self, store: Store) -> None:
         code = store.codes.create(new_code())
         kept = store.runs.create(NewRun(code_id=code.id))
-        lost = CodeRun(id=kept.id, code_id=code.id, status=RunStatus.COMPLETED, result="r",
-                       extra={"status_code": 200}, params={"a": "1"}, body="b", headers={"X": ["y"]})
+        lost = CodeRun(
+            id=kept.id,
+            code_id=code.id,
+            status=RunStatus.COMPLETED,
+            result="r",
+            extra={"status_code": 200},
+            params={"a": "1"},
+            body="b",
+            headers={"X": ["y"]},
+        )
         assert store.runs.restore(lost) is False  # exists: left as it is
         assert store.runs.get(kept.id).status is RunStatus.QUEUED
         store.runs.delete_older_than(utcnow() + timedelta(seconds=5), 10)
         assert store.runs.restore(lost) is True
         restored = store.runs.get(kept.id)
-        assert (restored.status, restored.result, restored.extra, restored.params, restored.body,
-                restored.headers) == (RunStatus.COMPLETED, "r", {"status_code": 200}, {"a": "1"},
-                                      "b", {"X": ["y"]})
+        assert (
+            restored.status,
+            restored.result,
+            restored.extra,
+            restored.params,
+            restored.body,
+            restored.headers,
+        ) == (RunStatus.COMPLETED, "r", {"status_code": 200}, {"a": "1"}, "b", {"X": ["y"]})
 
     def test_runs_of_an_owner_are_failed_by_name_or_prefix(self, store: Store) -> None:
         code = store.codes.create(new_code())
         far = utcnow() + timedelta(hours=1)
         runs = {
-            owner: store.runs.create(NewRun(code_id=code.id, status=RunStatus.STARTED, owner=owner,
-                                            lease_expires_at=far))
+            owner: store.runs.create(
+                NewRun(code_id=code.id, status=RunStatus.STARTED, owner=owner, lease_expires_at=far)
+            )
             for owner in ("i1:h:1", "i1:h:2", "i10:h:1", "I1:h:3")
         }
         assert store.runs.fail_owned("i1:h:2", "bye") == 1
         assert store.runs.fail_owned("i1:", "restarted", prefix=True) == 1  # exact, case and all
         assert store.runs.get(runs["i1:h:1"].id).result == "restarted"
         assert store.runs.get(runs["i1:h:2"].id).result == "bye"
-        assert {store.runs.get(runs[o].id).status for o in ("i10:h:1", "I1:h:3")} == {RunStatus.STARTED}
+        assert {store.runs.get(runs[o].id).status for o in ("i10:h:1", "I1:h:3")} == {
+            RunStatus.STARTED
+        }
         assert store.runs.fail_owned("i1:", "again", prefix=True) == 0
 
     def test_delete_old_runs_in_batches(self, store: Store) -> None:

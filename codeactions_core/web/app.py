@@ -35,11 +35,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     """Build the API. Without ``services`` they are built from ``settings`` (or the environment)."""
     if services is None:
         services = build_services(settings or load_settings())
-    app = falcon.App(middleware=[
-        RecordRequestMetrics(services.metrics),
-        ReleaseStoreConnection(services.store),
-        Authenticate(services.access),
-    ])
+    app = falcon.App(
+        middleware=[
+            RecordRequestMetrics(services.metrics),
+            ReleaseStoreConnection(services.store),
+            Authenticate(services.access),
+        ]
+    )
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     add_core_routes(app, services)
@@ -72,8 +74,12 @@ def add_core_routes(app: falcon.App, services: Services) -> None:
     app.add_route("/codelog/{log_id}", LogItem(history, access))
 
     app.add_route("/projects/{project_uuid}", ProjectItem(services.projects, access))
-    app.add_route("/projects/{project_uuid}/permissions", PermissionCollection(services.projects, access))
-    app.add_route("/projects/{project_uuid}/permissions/{email}", PermissionItem(services.projects, access))
+    app.add_route(
+        "/projects/{project_uuid}/permissions", PermissionCollection(services.projects, access)
+    )
+    app.add_route(
+        "/projects/{project_uuid}/permissions/{email}", PermissionItem(services.projects, access)
+    )
 
     add_flow_routes(app, services.flows, access)
     add_secret_routes(app, services.secrets, access)

@@ -94,7 +94,9 @@ def refuse_over_cap(max_connections: int) -> Callable[[Scope, Receive, Send], Aw
     async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
         log.warning("refused a request: more than %d connections open", max_connections)
         await respond(
-            send, 503, f"this server has more than {max_connections} connections open "
+            send,
+            503,
+            f"this server has more than {max_connections} connections open "
             "(MAX_CONNECTIONS); try again later",
         )
 
@@ -225,13 +227,15 @@ def has_body(scope: Scope) -> bool:
 async def respond(send: Send, status: int, message: str) -> None:
     """A ``{"message": ...}`` answer that closes the connection."""
     body = json.dumps({"message": message}).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

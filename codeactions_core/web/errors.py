@@ -61,16 +61,26 @@ def handle_route_not_found(
 
 
 def handle_method_not_allowed(
-    req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPMethodNotAllowed, params: dict[str, Any]
+    req: falcon.Request,
+    resp: falcon.Response,
+    ex: falcon.HTTPMethodNotAllowed,
+    params: dict[str, Any],
 ) -> None:
     allowed = ex.headers.get("Allow", "") if ex.headers else ""
-    render(resp, falcon.HTTP_405, f"method {req.method} is not allowed on {req.path}; allowed: {allowed}")
+    render(
+        resp,
+        falcon.HTTP_405,
+        f"method {req.method} is not allowed on {req.path}; allowed: {allowed}",
+    )
     if allowed:
         resp.set_header("Allow", allowed)
 
 
 def handle_malformed_media(
-    req: falcon.Request, resp: falcon.Response, ex: falcon.MediaMalformedError, params: dict[str, Any]
+    req: falcon.Request,
+    resp: falcon.Response,
+    ex: falcon.MediaMalformedError,
+    params: dict[str, Any],
 ) -> None:
     cause = f": {ex.__cause__}" if ex.__cause__ else ""
     render(resp, falcon.HTTP_400, f"malformed JSON body{cause}")

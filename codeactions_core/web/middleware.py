@@ -43,8 +43,13 @@ class RecordRequestMetrics:
         seconds = time.perf_counter() - started
         self._metrics.http_request(req.method, route, status, seconds)
         self._metrics.http_exchange(
-            req.method, route, status, seconds, host=req.get_header("Host") or "",
-            request_bytes=req.content_length or 0, response_bytes=response_size(resp),
+            req.method,
+            route,
+            status,
+            seconds,
+            host=req.get_header("Host") or "",
+            request_bytes=req.content_length or 0,
+            response_bytes=response_size(resp),
         )
 
 
@@ -78,9 +83,13 @@ class Authenticate:
     def __init__(self, access: AccessService) -> None:
         self._access = access
 
-    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict) -> None:
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict
+    ) -> None:
         scope = getattr(resource, "auth", MANAGEMENT) if resource is not None else PUBLIC
         if scope == PUBLIC:
             req.context.identity = ANONYMOUS
             return
-        req.context.identity = self._access.identify({name.lower(): value for name, value in req.headers.items()})
+        req.context.identity = self._access.identify(
+            {name.lower(): value for name, value in req.headers.items()}
+        )

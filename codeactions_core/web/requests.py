@@ -55,7 +55,9 @@ def body_stream(req: falcon.Request) -> Any:
     if not chunked:
         return req.bounded_stream  # no body
     if not req.env.get("wsgi.input_terminated"):
-        raise LengthRequired("this server cannot read chunked request bodies; send a Content-Length")
+        raise LengthRequired(
+            "this server cannot read chunked request bodies; send a Content-Length"
+        )
     return req.stream
 
 
@@ -102,13 +104,17 @@ def parse_json(text: str) -> Any:
     (nesting deeper than MAX_JSON_DEPTH, numbers too long to convert, lone surrogates)."""
     depth = json_depth(text) if text.count("[") + text.count("{") > MAX_JSON_DEPTH else 0
     if depth > MAX_JSON_DEPTH:
-        raise InvalidInput(f"JSON body is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed")
+        raise InvalidInput(
+            f"JSON body is nested {depth} levels deep; at most {MAX_JSON_DEPTH} are allowed"
+        )
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"malformed JSON body: {exc}") from None
     except RecursionError:
-        raise InvalidInput(f"JSON body is nested too deeply; at most {MAX_JSON_DEPTH} levels are allowed") from None
+        raise InvalidInput(
+            f"JSON body is nested too deeply; at most {MAX_JSON_DEPTH} levels are allowed"
+        ) from None
     except ValueError:  # an integer of more digits than Python converts
         raise InvalidInput(
             f"JSON body holds a number of more than {sys.get_int_max_str_digits()} digits"

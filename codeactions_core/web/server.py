@@ -61,7 +61,6 @@ class ApiServer(BaseApplication):
         services.start()
         return create_app(services=services)
 
-
     def _post_fork(self, server: Any, worker: Any) -> None:
         """A worker does not keep the master's lock on the instance file open: once the
         master is gone, a restarted server may take it over."""

@@ -63,8 +63,7 @@ TOOL_ENV = {**_INHERITED, "PATH": _INHERITED.get("PATH", "") + ":/usr/sbin:/sbin
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``ip`` (from /usr/sbin or /sbin too)."""
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check,
-                          env=TOOL_ENV)
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, env=TOOL_ENV)
 
 
 def namespaces() -> list[str]:
@@ -75,8 +74,13 @@ def namespaces() -> list[str]:
 def nft_tables(netns: str | None = None) -> list[str]:
     """``nft list tables`` (of a named namespace, or this one) as lines."""
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    result = subprocess.run([*prefix, "nft", "list", "tables"], capture_output=True, text=True, check=False,
-                            env=TOOL_ENV)
+    result = subprocess.run(
+        [*prefix, "nft", "list", "tables"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=TOOL_ENV,
+    )
     return [line for line in result.stdout.splitlines() if line.strip()]
 
 
@@ -125,23 +129,41 @@ class Topology:
             ip("-n", net, "addr", "add", f"{address}/32", "dev", "lo")
         ip("-n", net, "addr", "add", f"{METADATA6}/128", "dev", "lo")
         # Whatever the real host does, this "host" does not forward until a sandbox network asks.
-        subprocess.run(["ip", "netns", "exec", srv, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"],
-                       check=True, env=TOOL_ENV)
+        subprocess.run(
+            ["ip", "netns", "exec", srv, "sh", "-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"],
+            check=True,
+            env=TOOL_ENV,
+        )
         self.world_log.write_text("")
         self.world = subprocess.Popen(
-            ["ip", "netns", "exec", net, sys.executable, "-m", "tests.support.netns", "world",
-             str(self.world_log)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=TOOL_ENV, cwd=ROOT,  # where `tests.support` is importable
+            [
+                "ip",
+                "netns",
+                "exec",
+                net,
+                sys.executable,
+                "-m",
+                "tests.support.netns",
+                "world",
+                str(self.world_log),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=TOOL_ENV,
+            cwd=ROOT,  # where `tests.support` is importable
         )
         assert self.world.stdout is not None
         line = self.world.stdout.readline().decode()
         if "ready" not in line:
-            raise RuntimeError(f"the world did not start: {line}{self.world.stdout.read().decode()}")
+            raise RuntimeError(
+                f"the world did not start: {line}{self.world.stdout.read().decode()}"
+            )
 
     def connections(self) -> list[dict]:
         """Every TCP connection the world accepted, in order."""
-        return [json.loads(line) for line in self.world_log.read_text().splitlines() if line.strip()]
+        return [
+            json.loads(line) for line in self.world_log.read_text().splitlines() if line.strip()
+        ]
 
     def remove(self) -> None:
         """Stop the world, delete both namespaces (their veths go with them)."""
@@ -223,19 +245,35 @@ def dns_answer(query: bytes, names: dict[str, str]) -> bytes:
     position, labels = 12, []
     while query[position]:
         length = query[position]
-        labels.append(query[position + 1:position + 1 + length].decode(errors="replace"))
+        labels.append(query[position + 1 : position + 1 + length].decode(errors="replace"))
         position += 1 + length
-    question = query[12:position + 5]
-    qtype = int.from_bytes(query[position + 1:position + 3], "big")
+    question = query[12 : position + 5]
+    qtype = int.from_bytes(query[position + 1 : position + 3], "big")
     name = ".".join(labels).lower()
     address = names.get(name)
     recursion = flags & 0x0100
     if address is None:
-        return ident + (0x8183 | recursion).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        return (
+            ident
+            + (0x8183 | recursion).to_bytes(2, "big")
+            + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+            + question
+        )
     if qtype != 1:  # AAAA and others: no data, no error
-        return ident + (0x8180 | recursion).to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00\x00\x00" + question
+        return (
+            ident
+            + (0x8180 | recursion).to_bytes(2, "big")
+            + b"\x00\x01\x00\x00\x00\x00\x00\x00"
+            + question
+        )
     record = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + socket.inet_aton(address)
-    return ident + (0x8180 | recursion).to_bytes(2, "big") + b"\x00\x01\x00\x01\x00\x00\x00\x00" + question + record
+    return (
+        ident
+        + (0x8180 | recursion).to_bytes(2, "big")
+        + b"\x00\x01\x00\x01\x00\x00\x00\x00"
+        + question
+        + record
+    )
 
 
 def serve_world(log_path: str) -> None:
@@ -272,7 +310,8 @@ def serve_world(log_path: str) -> None:
                 body = json.dumps({"host": address, "port": port}).encode()
                 connection.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                    + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
                 )
             except OSError:
                 pass
@@ -297,7 +336,9 @@ def serve_world(log_path: str) -> None:
                 with lock:
                     log.write(json.dumps({"host": address, "port": port, "peer": peer[0]}) + "\n")
                     log.flush()
-                threading.Thread(target=answer, args=(connection, address, port), daemon=True).start()
+                threading.Thread(
+                    target=answer, args=(connection, address, port), daemon=True
+                ).start()
 
 
 if __name__ == "__main__":

@@ -49,7 +49,11 @@ def classify(exc: BaseException) -> str:
         return "refused"
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return "timeout"
-    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES):
+    if isinstance(exc, OSError) and exc.errno in (
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EACCES,
+    ):
         return "unreachable"
     return f"error: {type(exc).__name__}: {exc}"
 
@@ -76,14 +80,18 @@ def try_http(url: str, timeout: float) -> str:
 
 def resolve(name: str) -> str:
     try:
-        return ",".join(sorted({info[4][0] for info in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)}))
+        return ",".join(
+            sorted({info[4][0] for info in socket.getaddrinfo(name, 80, proto=socket.IPPROTO_TCP)})
+        )
     except OSError as exc:
         return f"error: {exc}"
 
 
 def mount_resolv_conf(text: str) -> None:
     """A private mount namespace with ``text`` bound over /etc/resolv.conf."""
-    with tempfile.NamedTemporaryFile("w", delete=False, dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as handle:
+    with tempfile.NamedTemporaryFile(
+        "w", delete=False, dir="/dev/shm" if os.path.isdir("/dev/shm") else None
+    ) as handle:
         handle.write(text)
     os.chmod(handle.name, 0o644)
     if _libc.unshare(CLONE_NEWNS) != 0:
@@ -101,8 +109,14 @@ def drop_to_nobody() -> None:
     os.setresuid(NOBODY, NOBODY, NOBODY)
 
 
-def in_child(work, *, netns_fd: int | None = None, netns_path: str | None = None, resolv: str | None = None,
-             ready: int | None = None) -> int:
+def in_child(
+    work,
+    *,
+    netns_fd: int | None = None,
+    netns_path: str | None = None,
+    resolv: str | None = None,
+    ready: int | None = None,
+) -> int:
     """Fork a child that joins a namespace, drops to nobody and writes ``work()``'s JSON to a pipe;
     the read end (``ready``: a pipe end the child closes once set up)."""
     read_end, write_end = os.pipe()
@@ -163,11 +177,18 @@ def network_from(spec: dict) -> SandboxNetwork:
     if options.get("global"):  # ranges the test declares global (so deny entries can be tried)
         kept = [net for net in DENIED_RANGES if net not in options["global"]]
         base = EgressPolicy.from_terms(options.get("allow", ()), options.get("deny", ()))
-        policy = EgressPolicy(base.allow, base.deny, tuple(ipaddress.ip_network(net) for net in kept))
+        policy = EgressPolicy(
+            base.allow, base.deny, tuple(ipaddress.ip_network(net) for net in kept)
+        )
     return SandboxNetwork(
-        mode=options.get("mode", "egress"), allow=options.get("allow", ()), deny=options.get("deny", ()),
-        dns=options.get("dns", ()), subnet=options.get("subnet", "10.254.0.0/16"),
-        spare=options.get("spare", 2), state_dir=options["state_dir"], policy=policy,
+        mode=options.get("mode", "egress"),
+        allow=options.get("allow", ()),
+        deny=options.get("deny", ()),
+        dns=options.get("dns", ()),
+        subnet=options.get("subnet", "10.254.0.0/16"),
+        spare=options.get("spare", 2),
+        state_dir=options["state_dir"],
+        policy=policy,
     )
 
 
@@ -192,8 +213,12 @@ def probe(spec: dict) -> dict:
     network = network_from(spec)
     started = time.monotonic()
     network.start()
-    report: dict[str, Any] = {"protections": network.protections(), "start_seconds": time.monotonic() - started,
-                              "uplink": network._uplink, "resolv_conf": network.resolv_conf()}
+    report: dict[str, Any] = {
+        "protections": network.protections(),
+        "start_seconds": time.monotonic() - started,
+        "uplink": network._uplink,
+        "resolv_conf": network.resolv_conf(),
+    }
     if network.mode != "egress":
         network.stop()
         return report
@@ -203,8 +228,11 @@ def probe(spec: dict) -> dict:
     timeout = spec.get("timeout", 1.0)
     targets = [(host, int(port)) for host, port in spec.get("targets", [])]
     uplink_host = network._addressing.uplink(network._uplink_n)[0] if network._addressing else ""
-    targets += [(uplink_host, HOST_LISTENER_PORT), (spec.get("server_address", "127.0.0.1"), HOST_LISTENER_PORT),
-                (second.address or "", SLOT_LISTENER_PORT)]
+    targets += [
+        (uplink_host, HOST_LISTENER_PORT),
+        (spec.get("server_address", "127.0.0.1"), HOST_LISTENER_PORT),
+        (second.address or "", SLOT_LISTENER_PORT),
+    ]
 
     def connections() -> dict:
         return {
@@ -231,8 +259,10 @@ def probe(spec: dict) -> dict:
     select.select([ready_read], [], [], 10)  # the listener is bound once the child closes its end
     os.close(ready_read)
     from_slot = in_child(connections, netns_fd=first.fd, resolv=network.resolv_conf())
-    from_world = in_child(lambda: {"tcp": try_tcp(second.address or "", SLOT_LISTENER_PORT, timeout)},
-                          netns_path=f"/run/netns/{spec['world_netns']}")
+    from_world = in_child(
+        lambda: {"tcp": try_tcp(second.address or "", SLOT_LISTENER_PORT, timeout)},
+        netns_path=f"/run/netns/{spec['world_netns']}",
+    )
     from_host = try_tcp(second.address or "", SLOT_LISTENER_PORT, timeout)
     report["from_slot"] = collect(from_slot)
     report["from_world"] = collect(from_world)["tcp"]
@@ -255,7 +285,9 @@ def probe(spec: dict) -> dict:
         network.release(slot)
     report["acquire_max_seconds"] = max(tries) if tries else 0
     report["acquire_median_seconds"] = sorted(tries)[len(tries) // 2] if tries else 0
-    report["exclusive"] = exclusive(network, spec.get("threads", 8), spec.get("acquire_rounds", 200) // 4)
+    report["exclusive"] = exclusive(
+        network, spec.get("threads", 8), spec.get("acquire_rounds", 200) // 4
+    )
     network.stop()
     report["protections_after_stop"] = network.protections()
     return report
@@ -298,9 +330,15 @@ def main() -> None:
         network = network_from(spec)
         network.start()
         slot: NetworkSlot = network.acquire()
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a clean exit: atexit stops the network
-        print(json.dumps({"ready": network.protections(), "uplink": network._uplink, "slot": slot.address}),
-              flush=True)
+        signal.signal(
+            signal.SIGTERM, lambda *_: sys.exit(0)
+        )  # a clean exit: atexit stops the network
+        print(
+            json.dumps(
+                {"ready": network.protections(), "uplink": network._uplink, "slot": slot.address}
+            ),
+            flush=True,
+        )
         while True:
             time.sleep(3600)  # held until the test ends this process
     elif action == "cycle":

@@ -73,8 +73,18 @@ class PrivatePostgres:
         user = _system_user() if os.geteuid() == 0 else None
         if user is not None:
             os.chown(root, user.pw_uid, user.pw_gid)
-        server._run(postgres_bin("initdb"), "-D", str(server.data), "-U", "postgres",
-                    "-A", "trust", "--no-sync", "-E", "UTF8")
+        server._run(
+            postgres_bin("initdb"),
+            "-D",
+            str(server.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         with open(server.data / "postgresql.conf", "a") as conf:
             conf.write(
                 f"\nport = {server.port}\nlisten_addresses = '127.0.0.1'\n"
@@ -86,8 +96,17 @@ class PrivatePostgres:
 
     def resume(self) -> None:
         """Start (again) and wait until it accepts connections."""
-        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"),
-                  "-w", "-t", str(int(START_DEADLINE)), "start")
+        self._run(
+            postgres_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            str(int(START_DEADLINE)),
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """``fast``: a clean shutdown; ``immediate``: a crash (no checkpoint, unflushed WAL
@@ -138,8 +157,9 @@ class PrivatePostgres:
     def _run(self, *command: str) -> None:
         if os.geteuid() == 0:
             command = ("runuser", "-u", SYSTEM_USER, "--", *command)
-        subprocess.run(command, check=True, capture_output=True, timeout=START_DEADLINE + 30,
-                       cwd=self.root)
+        subprocess.run(
+            command, check=True, capture_output=True, timeout=START_DEADLINE + 30, cwd=self.root
+        )
 
 
 def wait_until(condition: Callable[[], Any], deadline: float, interval: float = 0.05) -> Any:

@@ -153,6 +153,7 @@ class RunningConsumer:
 
     def wait_for_log(self, text: str, count: int = 1, deadline: float = DEADLINE) -> str:
         """The log once ``text`` stands in it ``count`` times."""
+
         def probe() -> str:
             log = self.log()
             if log.count(text) >= count:

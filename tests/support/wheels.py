@@ -17,12 +17,33 @@ def build_alone(plugin: Path, folder: Path) -> Path:
     """A wheel of the plugin built, in ``folder``, from a copy of its directory alone (nothing
     beside it, as ``pip install codeactions-<x>`` from an index gets it)."""
     alone = folder / "alone" / plugin.name
-    shutil.copytree(plugin, alone, symlinks=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"))
-    argv = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-            "--wheel-dir", str(folder / "wheels"), str(alone)]
-    done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
-                          env=child_env({}), check=False)
+    shutil.copytree(
+        plugin,
+        alone,
+        symlinks=True,
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "build"),
+    )
+    argv = [
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--quiet",
+        "--no-deps",
+        "--no-build-isolation",
+        "--wheel-dir",
+        str(folder / "wheels"),
+        str(alone),
+    ]
+    done = subprocess.run(
+        argv,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=BUILD_TIMEOUT,
+        env=child_env({}),
+        check=False,
+    )
     assert done.returncode == 0, f"{argv} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     (wheel,) = (folder / "wheels").glob(f"{plugin.name.replace('-', '_')}-*.whl")
     return wheel

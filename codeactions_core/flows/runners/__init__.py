@@ -23,4 +23,12 @@ def flow_egress(settings: Settings) -> Egress:
     return Egress(EgressPolicy.from_terms(settings.flow_egress_allow, settings.flow_egress_deny))
 
 
-__all__ = ["CodeRunner", "Egress", "HttpCallRunner", "TabularRunner", "WaitRunner", "builtin_runners", "flow_egress"]
+__all__ = [
+    "CodeRunner",
+    "Egress",
+    "HttpCallRunner",
+    "TabularRunner",
+    "WaitRunner",
+    "builtin_runners",
+    "flow_egress",
+]

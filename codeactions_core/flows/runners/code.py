@@ -37,7 +37,9 @@ class CodeRunner:
         """Nothing beyond the schema."""
         return []
 
-    def execute(self, config: dict[str, Any], context: StepContext, on_log: LogFunction) -> StepResult:
+    def execute(
+        self, config: dict[str, Any], context: StepContext, on_log: LogFunction
+    ) -> StepResult:
         """Run the code with the params as strings; its result is the step's."""
         if context.run_code is None:
             raise StepFailed("code steps cannot run here: no code runner is configured")

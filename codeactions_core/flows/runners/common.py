@@ -36,7 +36,12 @@ REDIRECTS = (301, 302, 303, 307, 308)
 
 
 def number_problems(
-    config: Mapping[str, Any], name: str, *, minimum: float, maximum: float, exclusive_minimum: bool = False
+    config: Mapping[str, Any],
+    name: str,
+    *,
+    minimum: float,
+    maximum: float,
+    exclusive_minimum: bool = False,
 ) -> list[str]:
     """Range problems of a numeric field given as text (the schema checks real numbers)."""
     value = config.get(name)
@@ -141,7 +146,9 @@ class Egress:
     resolve: Resolver = system_resolver
 
     def connect(
-        self, address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
+        self,
+        address: tuple[str, int],
+        timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
         source_address: Any = None,
     ) -> socket.socket:
         """A connection to a checked address of ``address``'s host; EgressRefused when none may be used."""
@@ -149,7 +156,9 @@ class Egress:
         candidates = self.resolve(host, port)
         allowed = [ip for ip in candidates if self.policy.allows(bare(ip), port)]
         if not allowed:
-            why = self.policy.reason(bare(candidates[0]), port) if candidates else "it has no address"
+            why = (
+                self.policy.reason(bare(candidates[0]), port) if candidates else "it has no address"
+            )
             raise EgressRefused(
                 f"connecting to {host}:{port} was refused by the flow egress policy: {why} "
                 "(FLOWS_CODE_ACTIONS_FLOW_EGRESS_ALLOW can open it)"
@@ -169,7 +178,9 @@ def bare(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(ip.split("%", 1)[0])
 
 
-def pinned(base: type[http.client.HTTPConnection], egress: Egress) -> type[http.client.HTTPConnection]:
+def pinned(
+    base: type[http.client.HTTPConnection], egress: Egress
+) -> type[http.client.HTTPConnection]:
     """``base`` connecting through ``egress`` (HTTPS keeps the host name for SNI and checks)."""
 
     class Pinned(base):  # type: ignore[misc, valid-type]
@@ -252,7 +263,9 @@ def send(
             raw = (through or _default_opener()).open(request, timeout=timeout)
         except urllib.error.HTTPError as error:  # any status but 2xx: still a response
             if error.code in REDIRECTS:
-                raise StepFailed(f"HTTP {error.code}: the redirect was not followed: {error.reason}") from None
+                raise StepFailed(
+                    f"HTTP {error.code}: the redirect was not followed: {error.reason}"
+                ) from None
             raw = error
         with raw:
             return _response(raw.status, raw.headers, raw, deadline, timeout, max_bytes)
@@ -270,7 +283,9 @@ def _default_opener() -> urllib.request.OpenerDirector:
     return opener(Egress())
 
 
-def _response(status: int, message: Message, body: Any, deadline: float, timeout: float, max_bytes: int) -> Response:
+def _response(
+    status: int, message: Message, body: Any, deadline: float, timeout: float, max_bytes: int
+) -> Response:
     length = message.get("Content-Length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise TooLarge(f"the response body is larger than {max_bytes} bytes (HTTP {status})")

@@ -60,7 +60,10 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "method": {"enum": list(METHODS)},
         "url": {"type": "string", "minLength": 1},
-        "headers": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        "headers": {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
         "body": {"type": ["string", "object", "array"]},
         "timeout": or_placeholder(
             {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_TIMEOUT}, "a number of seconds"
@@ -102,7 +105,9 @@ class HttpCallRunner:
             config, "timeout", minimum=0, maximum=MAX_TIMEOUT, exclusive_minimum=True
         )
 
-    def execute(self, config: dict[str, Any], context: StepContext, on_log: LogFunction) -> StepResult:
+    def execute(
+        self, config: dict[str, Any], context: StepContext, on_log: LogFunction
+    ) -> StepResult:
         """Send the request, retrying as configured; the response is the result."""
         method = config.get("method", "GET")
         url = config["url"]
@@ -110,7 +115,9 @@ class HttpCallRunner:
         retry = config.get("retry") or {}
         attempts = int(retry.get("max_attempts", 1))
         delay = float(retry.get("delay", 0))
-        headers = {str(name): to_text(value) for name, value in (config.get("headers") or {}).items()}
+        headers = {
+            str(name): to_text(value) for name, value in (config.get("headers") or {}).items()
+        }
         headers, data = request_body(headers, config.get("body"))
         target = f"{method} {shown_url(url)}"
         for attempt in range(1, attempts + 1):
@@ -118,8 +125,13 @@ class HttpCallRunner:
             started = time.perf_counter()
             try:
                 response = send(
-                    method, url, headers=headers, data=data, timeout=timeout,
-                    max_bytes=self.max_response_bytes, through=self._opener,
+                    method,
+                    url,
+                    headers=headers,
+                    data=data,
+                    timeout=timeout,
+                    max_bytes=self.max_response_bytes,
+                    through=self._opener,
                 )
             except TransportError as error:
                 problem, response = str(error), None
@@ -140,9 +152,13 @@ class HttpCallRunner:
             raise StepFailed(failure(target, response) + tries)
         if response.status >= 400:
             raise StepFailed(failure(target, response))
-        return StepResult(result={
-            "status": response.status, "headers": response.headers, "body": response.json_or_text(),
-        })
+        return StepResult(
+            result={
+                "status": response.status,
+                "headers": response.headers,
+                "body": response.json_or_text(),
+            }
+        )
 
 
 def request_body(headers: dict[str, str], body: Any) -> tuple[dict[str, str], bytes | None]:

@@ -86,15 +86,23 @@ class TabularRunner:
     def validate_config(self, config: dict[str, Any]) -> list[str]:
         """The webhook URL is http(s), no field is set twice, a timeout given as text is in range."""
         found = url_problems(config.get("webhook_url"), "webhook_url")
-        found += number_problems(config, "timeout", minimum=0, maximum=MAX_TIMEOUT, exclusive_minimum=True)
+        found += number_problems(
+            config, "timeout", minimum=0, maximum=MAX_TIMEOUT, exclusive_minimum=True
+        )
         names = [config.get("field")] + [
-            item.get("field") for item in config.get("additional_fields") or [] if isinstance(item, dict)
+            item.get("field")
+            for item in config.get("additional_fields") or []
+            if isinstance(item, dict)
         ]
-        repeated = sorted({name for name in names if isinstance(name, str) and names.count(name) > 1})
+        repeated = sorted(
+            {name for name in names if isinstance(name, str) and names.count(name) > 1}
+        )
         found += [f"config: field {name!r} is set more than once" for name in repeated]
         return found
 
-    def execute(self, config: dict[str, Any], context: StepContext, on_log: LogFunction) -> StepResult:
+    def execute(
+        self, config: dict[str, Any], context: StepContext, on_log: LogFunction
+    ) -> StepResult:
         """POST the update; Bitrix's answer is the result."""
         if context.lead_id in (None, ""):
             raise StepFailed("tabular steps need a lead id: start the execution with lead_id")
@@ -107,7 +115,8 @@ class TabularRunner:
         on_log(f"{target}: lead {context.lead_id}, fields {', '.join(fields)}")
         try:
             response = send(
-                "POST", url,
+                "POST",
+                url,
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
                 timeout=float(as_number(config.get("timeout", DEFAULT_TIMEOUT), "timeout")),
@@ -151,7 +160,9 @@ def bitrix_answer(target: str, response: Response) -> Any:
     if isinstance(answer, dict) and "error" in answer:
         description = answer.get("error_description") or ""
         detail = f": {description}" if description else ""
-        raise StepFailed(f"{target} failed with Bitrix error {answer['error']}{detail} (HTTP {response.status})")
+        raise StepFailed(
+            f"{target} failed with Bitrix error {answer['error']}{detail} (HTTP {response.status})"
+        )
     if response.status >= 400:
         raise StepFailed(f"{target} answered HTTP {response.status}: {response.excerpt()}")
     if answer is NOT_JSON:

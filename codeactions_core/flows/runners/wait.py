@@ -37,13 +37,21 @@ class WaitRunner:
 
     def validate_config(self, config: dict[str, Any]) -> list[str]:
         """Seconds given as text are in range too."""
-        return number_problems(config, "seconds", minimum=0, maximum=MAX_SECONDS, exclusive_minimum=True)
+        return number_problems(
+            config, "seconds", minimum=0, maximum=MAX_SECONDS, exclusive_minimum=True
+        )
 
-    def execute(self, config: dict[str, Any], context: StepContext, on_log: LogFunction) -> StepResult:
+    def execute(
+        self, config: dict[str, Any], context: StepContext, on_log: LogFunction
+    ) -> StepResult:
         """Return at once, asking to be resumed after ``seconds``."""
         seconds = as_number(config["seconds"], "seconds")
         if not 0 < seconds <= MAX_SECONDS:
-            raise StepFailed(f"config.seconds: {seconds!r} must be greater than 0 and at most {MAX_SECONDS}")
+            raise StepFailed(
+                f"config.seconds: {seconds!r} must be greater than 0 and at most {MAX_SECONDS}"
+            )
         reason = config.get("reason", "")
         on_log(f"waiting {seconds:g} s" + (f": {reason}" if reason else ""))
-        return StepResult(result={"waited_seconds": seconds, "reason": reason}, resume_after=float(seconds))
+        return StepResult(
+            result={"waited_seconds": seconds, "reason": reason}, resume_after=float(seconds)
+        )

@@ -66,7 +66,9 @@ def actor(identity: Identity) -> str:
     return str(identity.kind)
 
 
-def require_project(access: AccessService, req: falcon.Request, project: object, need: Need) -> None:
+def require_project(
+    access: AccessService, req: falcon.Request, project: object, need: Need
+) -> None:
     """Check access when a project was named; a missing one is the use case's 400 to give."""
     if isinstance(project, str) and project.strip():
         access.require(req.context.identity, project.strip(), need)

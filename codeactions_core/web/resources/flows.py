@@ -55,7 +55,9 @@ class FlowCollection(FlowResource):
         project = first_param(req, "project_uuid")
         require_project(self._access, req, project, Need.READ)
         active_only = (first_param(req, "active") or "").lower() in WAIT_WORDS
-        resp.media = [flow.to_json() for flow in self._flows.list_flows(project, active_only=active_only)]
+        resp.media = [
+            flow.to_json() for flow in self._flows.list_flows(project, active_only=active_only)
+        ]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = body_of(req)
@@ -91,19 +93,25 @@ class VersionItem(FlowResource):
         self._require(req, flow_id, Need.READ)
         resp.media = self._flows.get_version(flow_id, number).to_json()
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str) -> None:
+    def on_patch(
+        self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str
+    ) -> None:
         self._require(req, flow_id, Need.WRITE)
         resp.media = self._flows.update_draft(flow_id, number, body_of(req)).to_json()
 
 
 class VersionPublish(FlowResource):
-    def on_post(self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str
+    ) -> None:
         self._require(req, flow_id, Need.WRITE)
         resp.media = self._flows.publish(flow_id, number).to_json()
 
 
 class VersionRollback(FlowResource):
-    def on_post(self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, flow_id: str, number: str
+    ) -> None:
         self._require(req, flow_id, Need.WRITE)
         resp.media = self._flows.rollback(flow_id, number).to_json()
 
@@ -137,13 +145,17 @@ class ExecutionCollection(FlowResource):
 class ExecutionItem(FlowResource):
     """An execution: read-only history (no PATCH, no DELETE)."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, flow_id: str, execution_id: str) -> None:
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, flow_id: str, execution_id: str
+    ) -> None:
         self._require(req, flow_id, Need.READ)
         resp.media = self._flows.get_execution(flow_id, execution_id).to_json()
 
 
 class ExecutionCancel(FlowResource):
-    def on_post(self, req: falcon.Request, resp: falcon.Response, flow_id: str, execution_id: str) -> None:
+    def on_post(
+        self, req: falcon.Request, resp: falcon.Response, flow_id: str, execution_id: str
+    ) -> None:
         """200 with the execution cancelled, or 202 while the step it runs finishes first."""
         self._require(req, flow_id, Need.EXECUTE)
         execution = self._flows.cancel(flow_id, execution_id)

@@ -28,7 +28,9 @@ class RunCollection(HistoryResource):
         code_id = first_param(req, "code_id")
         if code_id:
             self._may_read(req, code_id)
-        runs = self._history.list_runs(code_id, first_param(req, "after"), first_param(req, "before"))
+        runs = self._history.list_runs(
+            code_id, first_param(req, "after"), first_param(req, "before")
+        )
         resp.media = [run.to_json() for run in runs]
 
 

@@ -40,17 +40,25 @@ class ProjectItem(ProjectsResource):
 class PermissionCollection(ProjectsResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_uuid: str) -> None:
         self._trusted(req)
-        resp.media = [permission.to_json() for permission in self._projects.permissions(project_uuid)]
+        resp.media = [
+            permission.to_json() for permission in self._projects.permissions(project_uuid)
+        ]
 
 
 class PermissionItem(ProjectsResource):
-    def on_put(self, req: falcon.Request, resp: falcon.Response, project_uuid: str, email: str) -> None:
+    def on_put(
+        self, req: falcon.Request, resp: falcon.Response, project_uuid: str, email: str
+    ) -> None:
         """Create the permission or change its role: ``{"role": 1|2|3}``."""
         self._trusted(req)
         document = json_object(req, read_body(req, JSON_BODY_LIMIT, "JSON body"))
-        resp.media = self._projects.set_permission(project_uuid, email, document.get("role")).to_json()
+        resp.media = self._projects.set_permission(
+            project_uuid, email, document.get("role")
+        ).to_json()
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_uuid: str, email: str) -> None:
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, project_uuid: str, email: str
+    ) -> None:
         self._trusted(req)
         if not self._projects.remove_permission(project_uuid, email):
             raise NotFound(f"{email} has no permission on project {project_uuid!r}")

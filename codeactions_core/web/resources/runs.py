@@ -124,7 +124,9 @@ class RunCode:
             answer_accepted(resp, accepted, code_id)
             return
         result = self._runs.run(
-            code_id, run_request(req, public=False), authorize=authorize,
+            code_id,
+            run_request(req, public=False),
+            authorize=authorize,
             version=pinned_version(req),
         )
         resp.media = {"code_id": code_id, "result": result.run.to_json()}
@@ -147,7 +149,10 @@ class Endpoint:
         limit(self._limiter, req, resp, code_id)
         version = pinned_version(req)
         result = self._runs.run(
-            code_id, run_request(req), endpoints_only=True, version=version,
+            code_id,
+            run_request(req),
+            endpoints_only=True,
+            version=version,
             authorize=may_pin(self._access, req) if version is not None else None,
         )
         if not answer_failure(resp, result):
@@ -177,7 +182,9 @@ class ActionEndpoint:
         limit(self._limiter, req, resp, code_id)
         if self._async_runs is not None and prefers_async(req):
             accepted = self._async_runs.accept(
-                code_id, without_control_params(run_request(req)), callback_url=callback_url(req),
+                code_id,
+                without_control_params(run_request(req)),
+                callback_url=callback_url(req),
                 endpoints_only=True,
             )
             answer_accepted(resp, accepted, code_id)
@@ -185,7 +192,10 @@ class ActionEndpoint:
             return
         version = pinned_version(req)
         result = self._runs.run(
-            code_id, run_request(req), endpoints_only=True, version=version,
+            code_id,
+            run_request(req),
+            endpoints_only=True,
+            version=version,
             authorize=may_pin(self._access, req) if version is not None else None,
         )
         if answer_failure(resp, result):

@@ -86,8 +86,9 @@ class ScheduleItem(ScheduleResource):
 def add_schedule_routes(app: falcon.App, services: Services) -> None:
     """The routes, when the store keeps schedules (a store plugin older than them does not)."""
     if getattr(services.store, "schedules", None) is None:
-        log.warning("the %s store keeps no schedules: /code/{id}/schedules is off",
-                    services.store.kind)
+        log.warning(
+            "the %s store keeps no schedules: /code/{id}/schedules is off", services.store.kind
+        )
         return
     schedules = ScheduleService(services.store.schedules, services.codes)
     for prefix, target_type in (

@@ -67,8 +67,9 @@ class VersionDiff(VersionResource):
 def add_version_routes(app: falcon.App, services: Services) -> None:
     """The routes, when the store keeps versions (a store plugin older than them does not)."""
     if getattr(services.store, "versions", None) is None:
-        log.warning("the %s store keeps no code versions: /code/{id}/versions is off",
-                    services.store.kind)
+        log.warning(
+            "the %s store keeps no code versions: /code/{id}/versions is off", services.store.kind
+        )
         return
     versions = VersionService(services.codes, services.store.versions)
     parts = (services.codes, versions, services.access)

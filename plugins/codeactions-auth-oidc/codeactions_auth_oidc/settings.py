@@ -32,7 +32,8 @@ class OidcSettings(PluginSettings):
         3.0, "Seconds a refused token is remembered (at most 10).", parse=at_least(0, parse_float)
     )
     oidc_timeout_seconds: float = setting(
-        5.0, "Seconds to wait for the identity provider before answering 503.",
+        5.0,
+        "Seconds to wait for the identity provider before answering 503.",
         parse=at_least(0.1, parse_float),
     )
 

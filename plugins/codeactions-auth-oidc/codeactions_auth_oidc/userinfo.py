@@ -61,20 +61,26 @@ class OidcUserinfo:
         known = self._cache.get(key)
         if known is None:
             known = self._ask(token)
-            self._cache.put(key, known, self._good_for if isinstance(known, Userinfo) else self._refused_for)
+            self._cache.put(
+                key, known, self._good_for if isinstance(known, Userinfo) else self._refused_for
+            )
         if known == REFUSED:
             raise Unauthenticated("the bearer token was refused by the identity provider")
         return known.identity()
 
     def _ask(self, token: str) -> Userinfo | str:
-        request = urllib.request.Request(self._url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        request = urllib.request.Request(
+            self._url, headers={"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as answer:
                 document = json.loads(answer.read(1 << 20) or b"{}")
         except urllib.error.HTTPError as refused:
             if 400 <= refused.code < 500:
                 return REFUSED
-            raise Unavailable(f"the identity provider answered {refused.code}; try again later") from None
+            raise Unavailable(
+                f"the identity provider answered {refused.code}; try again later"
+            ) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unavailable(
@@ -89,7 +95,9 @@ def to_userinfo(document: Any) -> Userinfo | str:
     if not isinstance(document, dict):
         return REFUSED
     email = document.get("email") if isinstance(document.get("email"), str) else ""
-    return Userinfo(email=email.strip(), internal=document.get("can_communicate_internally") is True)
+    return Userinfo(
+        email=email.strip(), internal=document.get("can_communicate_internally") is True
+    )
 
 
 def bearer_token(header: str) -> str | None:

@@ -33,14 +33,23 @@ def provider(server, **settings) -> OidcUserinfo:
     return OidcUserinfo(Settings.of(OidcSettings, **server.settings(**settings)))
 
 
-@pytest.mark.parametrize("header", ["Bearer ana-token", "bearer ana-token", "ana-token", "  Bearer   ana-token "])
+@pytest.mark.parametrize(
+    "header", ["Bearer ana-token", "bearer ana-token", "ana-token", "  Bearer   ana-token "]
+)
 def test_a_token_names_its_user(provider_server, header):
     identity = provider(provider_server).authenticate({"authorization": header})
-    assert (identity.kind, identity.email, identity.internal) == (IdentityKind.USER, "ana@example.org", False)
+    assert (identity.kind, identity.email, identity.internal) == (
+        IdentityKind.USER,
+        "ana@example.org",
+        False,
+    )
 
 
 def test_internal_users(provider_server):
-    assert provider(provider_server).authenticate({"authorization": "Bearer bot-token"}).internal is True
+    assert (
+        provider(provider_server).authenticate({"authorization": "Bearer bot-token"}).internal
+        is True
+    )
 
 
 @pytest.mark.parametrize("header", ["", "Token abc", "Basic dXNlcjpwYXNz"])
@@ -87,8 +96,15 @@ def test_a_slow_provider_is_503_quickly_and_not_remembered(provider_server):
 
 
 def test_a_provider_that_is_down_is_503():
-    checker = OidcUserinfo(Settings.of(OidcSettings, oidc_auth_enabled=True, oidc_host=f"http://127.0.0.1:{free_port()}",
-                                    oidc_realm="r", oidc_timeout_seconds=1))
+    checker = OidcUserinfo(
+        Settings.of(
+            OidcSettings,
+            oidc_auth_enabled=True,
+            oidc_host=f"http://127.0.0.1:{free_port()}",
+            oidc_realm="r",
+            oidc_timeout_seconds=1,
+        )
+    )
     with pytest.raises(Unavailable, match="try again later"):
         checker.authenticate({"authorization": "Bearer ana-token"})
 
@@ -99,7 +115,10 @@ def test_a_provider_error_is_503(provider_server):
         provider(provider_server).authenticate({"authorization": "Bearer ana-token"})
 
 
-@pytest.mark.parametrize(("header", "token"), [("Bearer x", "x"), ("x", "x"), ("Bearer", None), ("Token x", None), ("", None)])
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [("Bearer x", "x"), ("x", "x"), ("Bearer", None), ("Token x", None), ("", None)],
+)
 def test_bearer_token(header, token):
     assert bearer_token(header) == token
 
@@ -108,12 +127,29 @@ def test_through_the_api(provider_server, tmp_path):
     settings = Settings.of(OidcSettings, data_dir=str(tmp_path), **provider_server.settings())
     with api_client(settings) as (client, services):
         services.store.permissions.upsert("P", "ana@example.org", 1)
-        assert client.simulate_get("/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer ana-token"}).status_code == 200
-        assert client.simulate_get("/code", params={"project_uuid": "Q"}, headers={"Authorization": "Bearer ana-token"}).status_code == 403
+        assert (
+            client.simulate_get(
+                "/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer ana-token"}
+            ).status_code
+            == 200
+        )
+        assert (
+            client.simulate_get(
+                "/code", params={"project_uuid": "Q"}, headers={"Authorization": "Bearer ana-token"}
+            ).status_code
+            == 403
+        )
         assert client.simulate_get("/code", params={"project_uuid": "P"}).status_code == 401
-        assert client.simulate_get("/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer bad"}).status_code == 401
+        assert (
+            client.simulate_get(
+                "/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer bad"}
+            ).status_code
+            == 401
+        )
         provider_server.status_override = 503
-        down = client.simulate_get("/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer other"})
+        down = client.simulate_get(
+            "/code", params={"project_uuid": "P"}, headers={"Authorization": "Bearer other"}
+        )
         assert down.status_code == 503 and "identity provider" in down.json["message"]
 
 
@@ -121,9 +157,14 @@ def test_through_the_api(provider_server, tmp_path):
     ("environment", "variable"),
     [
         ({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "true"}, "FLOWS_CODE_ACTIONS_OIDC_HOST"),
-        ({"FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS": "11"},
-         "FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS"),
-        ({"FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS": "soon"}, "FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS"),
+        (
+            {"FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS": "11"},
+            "FLOWS_CODE_ACTIONS_OIDC_FAILURE_CACHE_SECONDS",
+        ),
+        (
+            {"FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS": "soon"},
+            "FLOWS_CODE_ACTIONS_OIDC_CACHE_SECONDS",
+        ),
     ],
 )
 def test_bad_oidc_settings_stop_the_start_naming_the_variable(environment, variable):
@@ -132,9 +173,13 @@ def test_bad_oidc_settings_stop_the_start_naming_the_variable(environment, varia
 
 
 def test_oidc_settings_are_read_at_start():
-    settings = load_settings({"FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "yes",
-                              "FLOWS_CODE_ACTIONS_OIDC_HOST": "https://sso.example.com",
-                              "FLOWS_CODE_ACTIONS_OIDC_REALM": "r"})
+    settings = load_settings(
+        {
+            "FLOWS_CODE_ACTIONS_OIDC_AUTH_ENABLED": "yes",
+            "FLOWS_CODE_ACTIONS_OIDC_HOST": "https://sso.example.com",
+            "FLOWS_CODE_ACTIONS_OIDC_REALM": "r",
+        }
+    )
     assert settings.plugin(OidcSettings) == OidcSettings(
         oidc_auth_enabled=True, oidc_host="https://sso.example.com", oidc_realm="r"
     )

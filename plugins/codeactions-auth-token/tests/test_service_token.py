@@ -23,13 +23,17 @@ def test_the_token_identifies_the_service(provider, header):
     assert provider.authenticate({"authorization": header}).kind is IdentityKind.SERVICE
 
 
-@pytest.mark.parametrize("header", ["Token wrong", "Token ", f"Token {TOKEN}x", f"Token {TOKEN[:-1]}"])
+@pytest.mark.parametrize(
+    "header", ["Token wrong", "Token ", f"Token {TOKEN}x", f"Token {TOKEN[:-1]}"]
+)
 def test_a_wrong_token_is_refused(provider, header):
     with pytest.raises(Unauthenticated, match="not valid"):
         provider.authenticate({"authorization": header})
 
 
-@pytest.mark.parametrize("headers", [{}, {"authorization": f"Bearer {TOKEN}"}, {"authorization": TOKEN}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"authorization": f"Bearer {TOKEN}"}, {"authorization": TOKEN}]
+)
 def test_other_credentials_are_not_this_providers(provider, headers):
     assert provider.authenticate(headers) is None
 
@@ -45,5 +49,7 @@ def test_provided_only_when_a_token_is_configured():
 
 def test_loaded_through_the_plugin_manager():
     settings = Settings(auth_token=TOKEN)
-    providers = collect(get_plugin_manager(settings).hook.codeactions_auth_providers(settings=settings))
+    providers = collect(
+        get_plugin_manager(settings).hook.codeactions_auth_providers(settings=settings)
+    )
     assert [provider.name for provider in providers] == ["service-token"]

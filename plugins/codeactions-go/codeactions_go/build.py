@@ -35,11 +35,13 @@ NOT_MAIN = "the code does not compile:\nit must be in package main"
 HINTS = (
     # (text in the compiler's message, for programs (True), codes with Run (False) or both, hint)
     (
-        "undefined: Run", False,
+        "undefined: Run",
+        False,
         "the code must define func Run(engine *Engine), or be a program with its own func main()",
     ),
     (
-        "undefined: Engine", True,
+        "undefined: Engine",
+        True,
         "a program with its own func main() is built without the engine: remove main() to use Run",
     ),
     ("cannot find module providing package", None, "only Go's standard library is available"),
@@ -58,10 +60,35 @@ TIMEOUT_PREFIX = "compiling the code took longer than"
 # not hold prebuilt for CGO_ENABLED=0 (net and its dependents): compiled into
 # the build cache, once per process, when the first code is saved.
 COMMON_PACKAGES = (
-    "bufio", "bytes", "context", "crypto/hmac", "crypto/md5", "crypto/rand", "crypto/sha1",
-    "crypto/sha256", "encoding/base64", "encoding/csv", "encoding/hex", "encoding/json",
-    "encoding/xml", "errors", "fmt", "io", "log", "math", "math/rand", "net/http", "net/url",
-    "os", "regexp", "sort", "strconv", "strings", "sync", "text/template", "time",
+    "bufio",
+    "bytes",
+    "context",
+    "crypto/hmac",
+    "crypto/md5",
+    "crypto/rand",
+    "crypto/sha1",
+    "crypto/sha256",
+    "encoding/base64",
+    "encoding/csv",
+    "encoding/hex",
+    "encoding/json",
+    "encoding/xml",
+    "errors",
+    "fmt",
+    "io",
+    "log",
+    "math",
+    "math/rand",
+    "net/http",
+    "net/url",
+    "os",
+    "regexp",
+    "sort",
+    "strconv",
+    "strings",
+    "sync",
+    "text/template",
+    "time",
     "unicode/utf8",
 )
 
@@ -128,8 +155,10 @@ class Builder:
         if result.returncode != 0 and result.output.strip():
             log.warning("warming the Go build cache failed: %s", result.output.strip()[:500])
         elif result.returncode != 0:
-            log.info("warming the Go build cache was stopped (%s)", resource_failure(
-                result, self.toolchain.limits) or "the runtime is stopping")
+            log.info(
+                "warming the Go build cache was stopped (%s)",
+                resource_failure(result, self.toolchain.limits) or "the runtime is stopping",
+            )
 
     def _valid(self, entry: Entry | None) -> Entry | None:
         """A cached entry as it stands now: a resource failure under other limits (or a
@@ -201,9 +230,7 @@ def resource_failure(result: CommandResult, limits: BuildLimits) -> str | None:
     The compiler quotes the source in its messages: lines naming it are not clues."""
     if result.timed_out:
         return f"{TIMEOUT_PREFIX} {limits.timeout:g} s"
-    text = "\n".join(
-        line for line in result.output.lower().splitlines() if SOURCE_FILE not in line
-    )
+    text = "\n".join(line for line in result.output.lower().splitlines() if SOURCE_FILE not in line)
     if result.signal == signal.SIGXFSZ or any(clue in text for clue in SIZE_CLUES):
         return f"the compiled program is larger than {limits.binary // MIB} MiB"
     if result.signal == signal.SIGKILL or any(clue in text for clue in MEMORY_CLUES):

@@ -13,16 +13,19 @@ class GoSettings(PluginSettings):
 
     go_binary: str = setting("go", "Go toolchain of the Go runtime.")
     go_cache_entries: int = setting(
-        256, "Compiled Go programs kept on disk (least recently used are removed).",
+        256,
+        "Compiled Go programs kept on disk (least recently used are removed).",
         parse=at_least(1),
     )
     go_cache_mb: int = setting(
-        1024, "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
+        1024,
+        "Bytes the compiled Go programs may take on disk together, in MiB (least recently "
         "used are removed); Go's own build cache gets the same budget, separately.",
         parse=at_least(16),
     )
     go_binary_max_mb: int = setting(
-        64, "Largest compiled Go program kept, in MiB: a bigger one fails its build.",
+        64,
+        "Largest compiled Go program kept, in MiB: a bigger one fails its build.",
         parse=at_least(4),
     )
     go_build_memory_mb: int = setting(

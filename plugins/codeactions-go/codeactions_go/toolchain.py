@@ -274,7 +274,9 @@ class Toolchain:
             raise ToolchainError(MISSING)
         argv = [os.path.join(self.goroot, "bin", "go"), *args]
         report = self.run_sandboxed(
-            argv, cwd=cwd, timeout=self.limits.timeout if timeout is None else timeout,
+            argv,
+            cwd=cwd,
+            timeout=self.limits.timeout if timeout is None else timeout,
             background=background,
         )
         if report.outcome and "setup_error" in report.outcome:
@@ -319,8 +321,13 @@ class Toolchain:
         environment = {key: value for key, value in self.environment().items() if key != "GOROOT"}
         try:
             result = subprocess.run(
-                [self.path or self.binary, *args], check=False, env=environment, cwd="/",
-                stdin=subprocess.DEVNULL, capture_output=True, timeout=VERSION_TIMEOUT,
+                [self.path or self.binary, *args],
+                check=False,
+                env=environment,
+                cwd="/",
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                timeout=VERSION_TIMEOUT,
                 start_new_session=True,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -16,8 +16,13 @@ from codeactions_core.settings import Settings
 
 def go_code(source: str, timeout: int = 10) -> Code:
     return Code(
-        id=uuid.uuid4().hex, name="test", type=CodeType.ENDPOINT, source=source,
-        language="go", project_uuid="P", timeout=timeout,
+        id=uuid.uuid4().hex,
+        name="test",
+        type=CodeType.ENDPOINT,
+        source=source,
+        language="go",
+        project_uuid="P",
+        timeout=timeout,
     )
 
 

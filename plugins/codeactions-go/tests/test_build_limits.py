@@ -157,7 +157,9 @@ def test_the_build_semaphore_bounds_concurrent_builds_and_the_rest_queue(tmp_pat
 
 
 def test_the_runtime_caps_its_binary_cache_by_entries_and_bytes(tmp_path):
-    runtime = GoRuntime(Settings.of(GoSettings, data_dir=str(tmp_path), go_cache_entries=7, go_cache_mb=16))
+    runtime = GoRuntime(
+        Settings.of(GoSettings, data_dir=str(tmp_path), go_cache_entries=7, go_cache_mb=16)
+    )
     cache = runtime.builder.cache
     assert (cache.max_entries, cache.max_bytes) == (7, 16 * MIB)
     assert runtime.builder.toolchain.limits.cache == 16 * MIB  # and Go's own build cache
@@ -165,8 +167,13 @@ def test_the_runtime_caps_its_binary_cache_by_entries_and_bytes(tmp_path):
 
 def test_build_limits_come_from_the_settings(tmp_path):
     settings = Settings.of(
-        GoSettings, data_dir=str(tmp_path), go_build_memory_mb=512, go_binary_max_mb=8, go_build_timeout=30,
-        go_max_concurrent_builds=3, go_cache_mb=64,
+        GoSettings,
+        data_dir=str(tmp_path),
+        go_build_memory_mb=512,
+        go_binary_max_mb=8,
+        go_build_timeout=30,
+        go_max_concurrent_builds=3,
+        go_cache_mb=64,
     )
     toolchain = Toolchain(settings, tmp_path / "go")
     assert toolchain.limits == BuildLimits(
@@ -207,8 +214,17 @@ def test_build_limits_come_from_the_settings(tmp_path):
             None,
         ),
     ],
-    ids=["timeout", "runtime-oom", "oom-killed", "killed", "object-size", "link-size", "sigxfsz",
-         "compile-error", "quoted"],
+    ids=[
+        "timeout",
+        "runtime-oom",
+        "oom-killed",
+        "killed",
+        "object-size",
+        "link-size",
+        "sigxfsz",
+        "compile-error",
+        "quoted",
+    ],
 )
 def test_a_limit_that_stopped_a_build_is_named(result, message):
     assert resource_failure(result, LIMITS) == message

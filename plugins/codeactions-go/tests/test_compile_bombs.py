@@ -95,7 +95,9 @@ def create(server: RunningServer, source: str) -> str:
     answer = requests.post(
         server.url("/code"),
         params={"name": "bomb", "language": "go", "type": "endpoint", "project_uuid": "P"},
-        data=source.encode(), headers={"Authorization": f"Token {TOKEN}"}, timeout=30,
+        data=source.encode(),
+        headers={"Authorization": f"Token {TOKEN}"},
+        timeout=30,
     )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]

@@ -8,12 +8,15 @@ from codeactions_core.model import LogType, RunStatus
 
 
 def test_a_compile_error_fails_the_run_with_the_compiler_message(runtime, run, go_data_dir, unique):
-    source = unique + """package main
+    source = (
+        unique
+        + """package main
 
 func Run(engine *Engine) {
     engine.Result.Set(notDeclared, 200, "text")
 }
 """
+    )
     outcome = run(source)
     assert outcome.status is RunStatus.FAILED
     assert outcome.result.startswith("the code does not compile:")

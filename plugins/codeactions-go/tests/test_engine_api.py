@@ -74,7 +74,10 @@ func Run(engine *Engine) {
         (LogType.INFO, "4-four"),
     ]
     assert (outcome.status, outcome.result, outcome.status_code, outcome.content_type) == (
-        RunStatus.COMPLETED, "", 200, "text"
+        RunStatus.COMPLETED,
+        "",
+        200,
+        "text",
     )
 
 
@@ -177,7 +180,8 @@ func explode(what string) {
     assert "main.explode" in outcome.result and "main.Run" in outcome.result
     assert "action.go:9" in outcome.result and "harness" not in outcome.result
     assert [(line.type, line.content) for line in outcome.logs] == [
-        (LogType.INFO, "before"), (LogType.ERROR, outcome.result),
+        (LogType.INFO, "before"),
+        (LogType.ERROR, outcome.result),
     ]
 
 

@@ -47,8 +47,14 @@ def find_node(binary: str) -> Node:
     executable = os.path.realpath(found)
     try:
         answer = subprocess.run(
-            [executable, "-e", PROBE], env={}, cwd="/", stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=PROBE_TIMEOUT, check=False,
+            [executable, "-e", PROBE],
+            env={},
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=PROBE_TIMEOUT,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise Unavailable(f"node at {executable} does not run: {exc}") from None

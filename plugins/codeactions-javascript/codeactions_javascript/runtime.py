@@ -39,8 +39,12 @@ def node_spec(
     return SandboxSpec(
         timeout=MAX_TIMEOUT,
         limits=limits,
-        argv=(node.executable, f"--max-old-space-size={settings.sandbox_memory_mb}", *node.flags,
-              harness),
+        argv=(
+            node.executable,
+            f"--max-old-space-size={settings.sandbox_memory_mb}",
+            *node.flags,
+            harness,
+        ),
         executable=node.executable,
         network=settings.sandbox_network,
     )

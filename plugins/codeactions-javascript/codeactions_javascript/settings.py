@@ -13,6 +13,7 @@ class NodeSettings(PluginSettings):
 
     node_binary: str = setting("node", "Node.js executable of the JavaScript runtime.")
     node_warm_processes: int = setting(
-        2, "Node.js processes each server process keeps started, waiting for a run.",
+        2,
+        "Node.js processes each server process keeps started, waiting for a run.",
         parse=at_least(0),
     )

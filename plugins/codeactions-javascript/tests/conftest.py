@@ -19,8 +19,15 @@ Run = Callable[..., Outcome]
 def execute(runtime: JavaScriptRuntime, source: str, *, timeout: int = 10, **request) -> Outcome:
     """Run ``source`` in ``runtime``'s real sandbox; ``request``: params, body, headers."""
     number = next(_ids)
-    code = Code(id=f"code-{number}", name="t", type=CodeType.ENDPOINT, source=source,
-                language="javascript", project_uuid="P", timeout=timeout)
+    code = Code(
+        id=f"code-{number}",
+        name="t",
+        type=CodeType.ENDPOINT,
+        source=source,
+        language="javascript",
+        project_uuid="P",
+        timeout=timeout,
+    )
     return runtime.execute(Job(run_id=f"run-{number}", code=code, **request))
 
 
@@ -54,7 +61,9 @@ def start_runtime(tmp_path) -> Iterator[Callable[..., JavaScriptRuntime]]:
     started: list[JavaScriptRuntime] = []
 
     def start(**changes) -> JavaScriptRuntime:
-        runtime = JavaScriptRuntime(Settings.of(NodeSettings, data_dir=str(tmp_path / "data"), **changes))
+        runtime = JavaScriptRuntime(
+            Settings.of(NodeSettings, data_dir=str(tmp_path / "data"), **changes)
+        )
         started.append(runtime)
         runtime.start()
         return runtime

@@ -23,7 +23,9 @@ exports.Run = async function (engine) {
     outcome = run(source, params={"name": "ana", "x": "1"})
     assert outcome.status is RunStatus.COMPLETED
     assert json.loads(outcome.result) == {
-        "hi": "ana", "waited": "later", "pairs": [["name", "ana"], ["x", "1"]],
+        "hi": "ana",
+        "waited": "later",
+        "pairs": [["name", "ana"], ["x", "1"]],
     }
     assert (outcome.status_code, outcome.content_type, outcome.extra) == (201, "json", {})
     assert log_lines(outcome) == [(LogType.INFO, "hello ana")]
@@ -39,7 +41,14 @@ exports.Run = (engine) => engine.result.set([
 """
     outcome = run(source, headers={"User-Agent": ["curl/8", "other"], "X-Trace": ["t"]})
     assert json.loads(outcome.result) == [
-        "curl/8", "curl/8", "t", "", ["curl/8", "other"], True, ["User-Agent", "X-Trace"], "t",
+        "curl/8",
+        "curl/8",
+        "t",
+        "",
+        ["curl/8", "other"],
+        True,
+        ["User-Agent", "X-Trace"],
+        "t",
     ]
 
 
@@ -53,7 +62,12 @@ exports.Run = (engine) => engine.result.set({
 """
     outcome = run(source, params={"a": "1"}, body='{"raw": "✓"}')
     assert json.loads(outcome.result) == {
-        "body": '{"raw": "✓"}', "same": True, "missing": True, "fallback": "d", "has": True, "a": "1",
+        "body": '{"raw": "✓"}',
+        "same": True,
+        "missing": True,
+        "fallback": "d",
+        "has": True,
+        "a": "1",
         "params": {"a": "1"},
     }
     assert json.loads(run(source).result)["body"] == ""
@@ -70,13 +84,17 @@ exports.Run = (engine) => {
 };
 """
     assert log_lines(run(source)) == [
-        (LogType.DEBUG, "d"), (LogType.INFO, "42 { a: [ 1 ] }"), (LogType.ERROR, "e"),
+        (LogType.DEBUG, "d"),
+        (LogType.INFO, "42 { a: [ 1 ] }"),
+        (LogType.ERROR, "e"),
         (LogType.INFO, "via request"),
     ]
 
 
 def test_too_many_or_too_long_logs_are_bounded(run):
-    outcome = run('exports.Run = (engine) => { for (let i = 0; i < 1005; i++) engine.log.info(i); };')
+    outcome = run(
+        "exports.Run = (engine) => { for (let i = 0; i < 1005; i++) engine.log.info(i); };"
+    )
     assert len(outcome.logs) == 1001 and outcome.logs[999].content == "999"
     assert outcome.logs[-1].content == "5 more log lines were dropped"
     long = run('exports.Run = (engine) => engine.log.info("x".repeat(9000));')
@@ -84,7 +102,9 @@ def test_too_many_or_too_long_logs_are_bounded(run):
 
 
 def test_a_sync_run(run):
-    source = 'exports.Run = function (engine) { engine.result.set("sync " + engine.params.get("n")); };'
+    source = (
+        'exports.Run = function (engine) { engine.result.set("sync " + engine.params.get("n")); };'
+    )
     outcome = run(source, params={"n": "7"})
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "sync 7")
     assert (outcome.status_code, outcome.content_type, outcome.extra) == (200, "text", {})
@@ -114,8 +134,14 @@ exports.Run = (engine) => {
 };
 """
     expected = {
-        "text": "plain", "object": '{"a":[1,2.5,null]}', "list": '[1,"é"]', "number": "42",
-        "nothing": "", "circular": "[object Object]", "big": "10", "fn": "function named() {}",
+        "text": "plain",
+        "object": '{"a":[1,2.5,null]}',
+        "list": '[1,"é"]',
+        "number": "42",
+        "nothing": "",
+        "circular": "[object Object]",
+        "big": "10",
+        "fn": "function named() {}",
     }
     assert {kind: run(source, params={"kind": kind}).result for kind in expected} == expected
 
@@ -146,8 +172,10 @@ def test_a_script_may_exit_normally(run):
 
 
 def test_output_of_a_run_is_kept_apart(run):
-    outcome = run('exports.Run = (e) => {\n  console.log("debugging");\n  console.error("oops");\n'
-                  '  e.result.set("ok");\n};\n')
+    outcome = run(
+        'exports.Run = (e) => {\n  console.log("debugging");\n  console.error("oops");\n'
+        '  e.result.set("ok");\n};\n'
+    )
     assert (outcome.result, outcome.stdout, outcome.stderr) == ("ok", "debugging\n", "oops\n")
 
 
@@ -163,8 +191,10 @@ def test_a_result_too_large_fails(run):
 
 def test_a_large_body_arrives_whole(run):
     body = "é" * (1024 * 1024)
-    outcome = run("exports.Run = (e) => e.result.set([e.body.length, e.body === 'é'.repeat(e.body.length)]);",
-                  body=body)
+    outcome = run(
+        "exports.Run = (e) => e.result.set([e.body.length, e.body === 'é'.repeat(e.body.length)]);",
+        body=body,
+    )
     assert outcome.result == f"[{len(body)},true]"
 
 

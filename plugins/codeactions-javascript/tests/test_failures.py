@@ -75,8 +75,10 @@ exports.Run = () => {
 
 
 def test_an_unhandled_rejection_fails_the_run(run):
-    outcome = run('exports.Run = (e) => {\n  Promise.reject(new Error("nobody listens"));\n'
-                  '  e.result.set("x");\n};\n')
+    outcome = run(
+        'exports.Run = (e) => {\n  Promise.reject(new Error("nobody listens"));\n'
+        '  e.result.set("x");\n};\n'
+    )
     assert_failed_with(outcome, "Error: nobody listens")
 
 
@@ -89,7 +91,9 @@ def test_a_failing_script_fails(run):
 def test_exiting_inside_run_fails(run):
     outcome = run("exports.Run = () => process.exit(0);")
     assert_failed_with(outcome, "the code called process.exit(0) before Run finished")
-    assert_failed_with(run('console.log("x");\nprocess.exit(3);\n'), "the code called process.exit(3)")
+    assert_failed_with(
+        run('console.log("x");\nprocess.exit(3);\n'), "the code called process.exit(3)"
+    )
 
 
 def test_a_promise_that_can_never_settle_fails_at_once(run):
@@ -98,10 +102,14 @@ def test_a_promise_that_can_never_settle_fails_at_once(run):
     assert not outcome.timed_out
 
 
-@pytest.mark.parametrize("source", [
-    "exports.Run = () => { for (;;) {} };",
-    "exports.Run = () => new Promise((resolve) => setTimeout(resolve, 60000));",
-], ids=["infinite loop", "timer far past the timeout"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "exports.Run = () => { for (;;) {} };",
+        "exports.Run = () => new Promise((resolve) => setTimeout(resolve, 60000));",
+    ],
+    ids=["infinite loop", "timer far past the timeout"],
+)
 def test_a_run_past_its_timeout_is_killed_and_the_next_run_works(run, source):
     started = time.monotonic()
     outcome = run(source, timeout=5)
@@ -114,7 +122,11 @@ def test_a_run_past_its_timeout_is_killed_and_the_next_run_works(run, source):
 
 
 def test_running_out_of_memory_fails_and_the_next_run_works(run):
-    outcome = run("const keep = [];\nexports.Run = () => { for (;;) keep.push(new Array(1e6).fill(1)); };")
+    outcome = run(
+        "const keep = [];\nexports.Run = () => { for (;;) keep.push(new Array(1e6).fill(1)); };"
+    )
     assert outcome.status is RunStatus.FAILED and not outcome.timed_out
-    assert "memory" in outcome.result or "aborted" in outcome.result  # the cgroup, or V8's heap limit
+    assert (
+        "memory" in outcome.result or "aborted" in outcome.result
+    )  # the cgroup, or V8's heap limit
     assert run('exports.Run = (e) => e.result.set("ok");').result == "ok"

@@ -32,7 +32,9 @@ def client(tmp_path) -> Iterator[falcon.testing.TestClient]:
 
 @pytest.fixture
 def client_without_node(tmp_path) -> Iterator[falcon.testing.TestClient]:
-    yield from client_for(Settings.of(NodeSettings, data_dir=str(tmp_path), node_binary="codeactions-no-such-node"))
+    yield from client_for(
+        Settings.of(NodeSettings, data_dir=str(tmp_path), node_binary="codeactions-no-such-node")
+    )
 
 
 def create_code(client: falcon.testing.TestClient, source: str) -> falcon.testing.Result:
@@ -44,8 +46,11 @@ def test_an_endpoint_code_answers_as_it_says(client):
     created = create_code(client, SOURCE)
     assert created.status_code == 201, created.text
     assert created.json["language"] == "javascript"
-    answer = client.simulate_get(f"/action/endpoint/{created.json['id']}", params={"name": "x"},
-                                 headers={"User-Agent": "falcon-test"})
+    answer = client.simulate_get(
+        f"/action/endpoint/{created.json['id']}",
+        params={"name": "x"},
+        headers={"User-Agent": "falcon-test"},
+    )
     assert answer.status_code == 201
     assert answer.headers["content-type"] == "application/json; charset=UTF-8"
     assert answer.json == {"hi": "x", "agent": "falcon-test"}

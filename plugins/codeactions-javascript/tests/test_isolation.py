@@ -26,7 +26,9 @@ exports.Run = (engine) => engine.result.set([
 ]);
 """
     assert json.loads(run(source).result) == [
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 36, "round trip",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        36,
+        "round trip",
     ]
 
 

@@ -59,6 +59,13 @@ def test_a_runtime_never_started_is_not_ready(tmp_path):
 
 
 def test_prepare_accepts_any_source_at_once(runtime):
-    code = Code(id="c", name="n", type=CodeType.ENDPOINT, source="this is not } javascript",
-                language="javascript", project_uuid="P", timeout=10)
+    code = Code(
+        id="c",
+        name="n",
+        type=CodeType.ENDPOINT,
+        source="this is not } javascript",
+        language="javascript",
+        project_uuid="P",
+        timeout=10,
+    )
     assert runtime.prepare(code) is None

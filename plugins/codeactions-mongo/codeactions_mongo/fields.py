@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -20,7 +20,7 @@ from codeactions_core.model import utcnow
 E = TypeVar("E", bound=enum.Enum)
 
 HEX_ID = re.compile(r"[0-9a-fA-F]{24}")
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def object_id(value: object) -> ObjectId | None:
@@ -60,8 +60,8 @@ def reference_text(value: object) -> str:
 def bson_time(moment: datetime) -> datetime:
     """``moment`` as BSON keeps it: UTC, truncated to milliseconds (naive means UTC)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 

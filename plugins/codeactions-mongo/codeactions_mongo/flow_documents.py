@@ -86,7 +86,11 @@ def to_definition(document: Mapping[str, Any]) -> FlowDefinition:
 
 
 def version_document(
-    flow_id: ObjectId, number: int, steps: list[dict[str, Any]], change_notes: str, created_by: str,
+    flow_id: ObjectId,
+    number: int,
+    steps: list[dict[str, Any]],
+    change_notes: str,
+    created_by: str,
     moment: datetime,
 ) -> dict[str, Any]:
     return {

@@ -70,21 +70,27 @@ def not_held(moment: datetime) -> list[dict[str, Any]]:
 
 def cancellation(moment: datetime) -> list[dict[str, Any]]:
     """The pipeline update of ``request_cancel``: flag a held execution, finish any other."""
-    held = {"$and": [
-        {"$ne": [{"$ifNull": ["$lease_owner", None]}, None]},
-        {"$gt": ["$lease_expires_at", bson_time(moment)]},
-    ]}
+    held = {
+        "$and": [
+            {"$ne": [{"$ifNull": ["$lease_owner", None]}, None]},
+            {"$gt": ["$lease_expires_at", bson_time(moment)]},
+        ]
+    }
 
     def unless_held(value: Any, field: str) -> dict[str, Any]:
         return {"$cond": [held, f"${field}", value]}
 
-    return [{"$set": {
-        "status": unless_held(str(ExecutionStatus.CANCELLED), "status"),
-        "finished_at": unless_held(bson_time(moment), "finished_at"),
-        "lease_owner": unless_held(None, "lease_owner"),
-        "lease_expires_at": unless_held(None, "lease_expires_at"),
-        "cancel_requested": True,
-    }}]
+    return [
+        {
+            "$set": {
+                "status": unless_held(str(ExecutionStatus.CANCELLED), "status"),
+                "finished_at": unless_held(bson_time(moment), "finished_at"),
+                "lease_owner": unless_held(None, "lease_owner"),
+                "lease_expires_at": unless_held(None, "lease_expires_at"),
+                "cancel_requested": True,
+            }
+        }
+    ]
 
 
 @mongo_errors_as_store_errors
@@ -238,11 +244,13 @@ class MongoFlows:
             return None
         published = self.versions.find_one_and_update(
             {"_id": document["_id"], "status": {"$in": allowed}},
-            {"$set": {
-                "status": PUBLISHED,
-                "published_at": stored_now(),
-                "publish_seq": counter["publish_seq"],
-            }},
+            {
+                "$set": {
+                    "status": PUBLISHED,
+                    "published_at": stored_now(),
+                    "publish_seq": counter["publish_seq"],
+                }
+            },
             return_document=AFTER,
         )
         if published is None:  # its status changed meanwhile
@@ -255,9 +263,12 @@ class MongoFlows:
 
     def create_execution(self, new: NewExecution) -> FlowExecution:
         flow, version = object_id(new.flow_definition_id), object_id(new.flow_version_id)
-        if flow is None or version is None or self.versions.find_one(
-            {"_id": version, "flow_definition_id": flow}, {"_id": 1}
-        ) is None:
+        if (
+            flow is None
+            or version is None
+            or self.versions.find_one({"_id": version, "flow_definition_id": flow}, {"_id": 1})
+            is None
+        ):
             raise NotFound(f"flow {new.flow_definition_id} has no version {new.flow_version_id}")
         document = execution_document(new, flow, version, stored_now())
         self.executions.insert_one(document)

@@ -47,7 +47,9 @@ def create_version_indexes(database: Database) -> None:
         versions.ensure_first(
             code.id,
             NewCodeVersion(
-                source=code.source, language=code.language, timeout=code.timeout,
+                source=code.source,
+                language=code.language,
+                timeout=code.timeout,
                 note="stored before versions",
             ),
         )

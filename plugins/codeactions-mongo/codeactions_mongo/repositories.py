@@ -77,8 +77,12 @@ def find_by_id(collection: Collection, entity_id: str, convert: Convert[T]) -> T
 
 
 def update_by_id(
-    collection: Collection, entity_id: str, changes: dict[str, Any], convert: Convert[T],
-    *, unset: Sequence[str] = (),
+    collection: Collection,
+    entity_id: str,
+    changes: dict[str, Any],
+    convert: Convert[T],
+    *,
+    unset: Sequence[str] = (),
 ) -> T | None:
     """Set ``changes`` (and remove ``unset``) on the document ``entity_id``; convert what
     it became."""
@@ -88,9 +92,7 @@ def update_by_id(
     update: dict[str, Any] = {"$set": changes}
     if unset:
         update["$unset"] = dict.fromkeys(unset, "")
-    document = collection.find_one_and_update(
-        query, update, return_document=ReturnDocument.AFTER
-    )
+    document = collection.find_one_and_update(query, update, return_document=ReturnDocument.AFTER)
     return convert(document) if document else None
 
 
@@ -200,8 +202,10 @@ class MongoRuns(OnCollection):
         return delete_oldest(self.collection, cutoff, limit)
 
     def fail_abandoned(self, last_touched_before: datetime, reason: str) -> int:
-        unfinished = {"status": {"$in": [str(RunStatus.QUEUED), str(RunStatus.STARTED)]},
-                      "updated_at": {"$lt": bson_time(last_touched_before)}}
+        unfinished = {
+            "status": {"$in": [str(RunStatus.QUEUED), str(RunStatus.STARTED)]},
+            "updated_at": {"$lt": bson_time(last_touched_before)},
+        }
         changes = {"$set": {"status": str(RunStatus.FAILED), "result": reason, "updated_at": now()}}
         held = held_by_broker(self.collection, unfinished)
         if held:  # async runs waiting in RabbitMQ for a worker are queued, not abandoned
@@ -212,10 +216,17 @@ class MongoRuns(OnCollection):
         query = id_query(run.id)
         if query is None or self.collection.find_one(query, {"_id": 1}) is not None:
             return False
-        document = run_document(NewRun(
-            code_id=run.code_id, status=run.status, params=run.params, body=run.body,
-            headers=run.headers, result=run.result,
-        ), run.created_at)
+        document = run_document(
+            NewRun(
+                code_id=run.code_id,
+                status=run.status,
+                params=run.params,
+                body=run.body,
+                headers=run.headers,
+                result=run.result,
+            ),
+            run.created_at,
+        )
         document.update(_id=ObjectId(run.id), extra=run.extra, updated_at=run.updated_at)
         try:
             self.collection.insert_one(document)
@@ -262,9 +273,7 @@ class MongoLogs(OnCollection):
 
     def add_many(self, logs: Sequence[CodeLog]) -> None:
         if logs:
-            self.collection.insert_many(
-                [log_document(log) for log in logs], ordered=True
-            )
+            self.collection.insert_many([log_document(log) for log in logs], ordered=True)
 
     def get(self, log_id: str) -> CodeLog | None:
         return find_by_id(self.collection, log_id, to_log)

@@ -99,10 +99,13 @@ def create_flow_indexes(database: Database) -> None:
 LEASE_INDEXES = (
     # Only unfinished runs carry a lease (a run's final write removes it): a small index.
     Index(
-        RUNS, (("owner", ASCENDING), ("lease_expires_at", ASCENDING)),
+        RUNS,
+        (("owner", ASCENDING), ("lease_expires_at", ASCENDING)),
         partial=(("lease_expires_at", {"$exists": True}),),
     ),
-    Index(RUNS, (("lease_expires_at", ASCENDING),), partial=(("lease_expires_at", {"$exists": True}),)),
+    Index(
+        RUNS, (("lease_expires_at", ASCENDING),), partial=(("lease_expires_at", {"$exists": True}),)
+    ),
 )
 
 

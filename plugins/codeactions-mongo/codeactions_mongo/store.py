@@ -65,8 +65,10 @@ class MongoStore:
         mongo = settings.plugin(MongoSettings)
         connect_ms = int(settings.db_connect_timeout * 1000)
         connection = open_client(
-            mongo.mongo_db_uri, settings.db_max_pool_size,
-            server_selection_timeout_ms=connect_ms, connect_timeout_ms=connect_ms,
+            mongo.mongo_db_uri,
+            settings.db_max_pool_size,
+            server_selection_timeout_ms=connect_ms,
+            connect_timeout_ms=connect_ms,
             socket_timeout_ms=int((settings.db_statement_timeout + 2) * 1000),
         )
         return cls(connection, mongo.mongo_db_name)

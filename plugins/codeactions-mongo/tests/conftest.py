@@ -21,7 +21,9 @@ def fresh_name() -> str:
 
 def mock_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
-        "db_type": "mongodb", "mongo_db_uri": MOCK_URI, "mongo_db_name": fresh_name(),
+        "db_type": "mongodb",
+        "mongo_db_uri": MOCK_URI,
+        "mongo_db_name": fresh_name(),
     }
     values.update(overrides)
     return Settings.of(MongoSettings, **values)  # type: ignore[arg-type]

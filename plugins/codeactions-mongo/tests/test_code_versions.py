@@ -15,12 +15,22 @@ def test_migration_11_gives_stored_codes_version_1(new_mock_store) -> None:
     store.migrate(3)
     first, second = ObjectId(), ObjectId()
     moment = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
-    store.database["code"].insert_many([
-        {"_id": first, "name": "a", "type": "endpoint", "source": "print('olá')",
-         "language": "python", "project_uuid": "p", "timeout": 30, "created_at": moment,
-         "updated_at": moment},
-        {"_id": second, "name": "b", "type": "flow", "source": "x", "project_uuid": "p"},
-    ])
+    store.database["code"].insert_many(
+        [
+            {
+                "_id": first,
+                "name": "a",
+                "type": "endpoint",
+                "source": "print('olá')",
+                "language": "python",
+                "project_uuid": "p",
+                "timeout": 30,
+                "created_at": moment,
+                "updated_at": moment,
+            },
+            {"_id": second, "name": "b", "type": "flow", "source": "x", "project_uuid": "p"},
+        ]
+    )
     assert store.migrate() == [4, 11, 13]
     [version] = store.versions.list(str(first))
     assert (version.number, version.timeout, version.created_at) == (1, 30, moment)

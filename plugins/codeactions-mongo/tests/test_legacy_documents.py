@@ -6,7 +6,7 @@ as `codeactions serve` does on start, then reads.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
@@ -22,7 +22,7 @@ from codeactions_core.model import (
     RunStatus,
 )
 
-T0 = datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
 
 def at(minutes: int) -> datetime:
@@ -37,20 +37,54 @@ def legacy(new_mock_store) -> MongoStore:
 
 def test_codes_of_every_old_shape(legacy: MongoStore) -> None:
     first, typo, latest = ObjectId(), ObjectId(), ObjectId()
-    legacy.database["code"].insert_many([
-        # the first version: no language, flow codes were "user" codes
-        {"_id": first, "name": "first", "type": "user", "source": "a", "url": "",
-         "project_uuid": "p", "creted_at": at(0), "updated_at": at(0)},
-        # language, but created_at spelled `creted_at`
-        {"_id": typo, "name": "typo", "type": "endpoint", "source": "b", "language": "python",
-         "url": "https://x.org", "project_uuid": "p", "creted_at": at(1), "updated_at": at(2)},
-        # the last version: timeout, created_at
-        {"_id": latest, "name": "latest", "type": "flow", "source": "c", "language": "javascript",
-         "url": "", "project_uuid": "p", "created_at": at(3), "updated_at": at(3), "timeout": 30},
-    ])
+    legacy.database["code"].insert_many(
+        [
+            # the first version: no language, flow codes were "user" codes
+            {
+                "_id": first,
+                "name": "first",
+                "type": "user",
+                "source": "a",
+                "url": "",
+                "project_uuid": "p",
+                "creted_at": at(0),
+                "updated_at": at(0),
+            },
+            # language, but created_at spelled `creted_at`
+            {
+                "_id": typo,
+                "name": "typo",
+                "type": "endpoint",
+                "source": "b",
+                "language": "python",
+                "url": "https://x.org",
+                "project_uuid": "p",
+                "creted_at": at(1),
+                "updated_at": at(2),
+            },
+            # the last version: timeout, created_at
+            {
+                "_id": latest,
+                "name": "latest",
+                "type": "flow",
+                "source": "c",
+                "language": "javascript",
+                "url": "",
+                "project_uuid": "p",
+                "created_at": at(3),
+                "updated_at": at(3),
+                "timeout": 30,
+            },
+        ]
+    )
     read = legacy.codes.get(str(typo))  # read before any migration, under the old spelling
     assert (read.type, read.url, read.timeout, read.created_at, read.updated_at) == (
-        CodeType.ENDPOINT, "https://x.org", 60, at(1), at(2))
+        CodeType.ENDPOINT,
+        "https://x.org",
+        60,
+        at(1),
+        at(2),
+    )
     assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     codes = legacy.codes.list_by_project("p")
@@ -65,19 +99,46 @@ def test_codes_of_every_old_shape(legacy: MongoStore) -> None:
 def test_runs_of_every_old_shape(legacy: MongoStore) -> None:
     code = ObjectId()
     with_oid, with_hex, string_id = ObjectId(), ObjectId(), str(ObjectId())
-    legacy.database["coderun"].insert_many([
-        # code_id an ObjectId, Go's int32 status_code in extra
-        {"_id": with_oid, "code_id": code, "status": "completed", "result": '{"ok": 1}',
-         "extra": {"status_code": 201, "content_type": "json"}, "params": {"q": "1"},
-         "body": "raw", "headers": {"Accept": ["*/*"]}, "created_at": at(1), "updated_at": at(1)},
-        # the last version: code_id a hex string, nil extra, untagged CodeMongoID
-        {"_id": with_hex, "code_id": str(code), "codemongoid": "", "status": "failed",
-         "result": "boom", "extra": None, "params": None, "body": "", "headers": None,
-         "created_at": at(2), "updated_at": at(2)},
-        # the first version: a hex string as _id, `creted_at`
-        {"_id": string_id, "code_id": str(code), "status": "queued", "result": "",
-         "creted_at": at(0), "updated_at": at(0)},
-    ])
+    legacy.database["coderun"].insert_many(
+        [
+            # code_id an ObjectId, Go's int32 status_code in extra
+            {
+                "_id": with_oid,
+                "code_id": code,
+                "status": "completed",
+                "result": '{"ok": 1}',
+                "extra": {"status_code": 201, "content_type": "json"},
+                "params": {"q": "1"},
+                "body": "raw",
+                "headers": {"Accept": ["*/*"]},
+                "created_at": at(1),
+                "updated_at": at(1),
+            },
+            # the last version: code_id a hex string, nil extra, untagged CodeMongoID
+            {
+                "_id": with_hex,
+                "code_id": str(code),
+                "codemongoid": "",
+                "status": "failed",
+                "result": "boom",
+                "extra": None,
+                "params": None,
+                "body": "",
+                "headers": None,
+                "created_at": at(2),
+                "updated_at": at(2),
+            },
+            # the first version: a hex string as _id, `creted_at`
+            {
+                "_id": string_id,
+                "code_id": str(code),
+                "status": "queued",
+                "result": "",
+                "creted_at": at(0),
+                "updated_at": at(0),
+            },
+        ]
+    )
     assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     runs = legacy.runs.list_by_code(str(code))
@@ -85,7 +146,9 @@ def test_runs_of_every_old_shape(legacy: MongoStore) -> None:
     assert {r.code_id for r in runs} == {str(code)}
     old = legacy.runs.get(str(with_oid))
     assert (old.status, old.extra) == (
-        RunStatus.COMPLETED, {"status_code": 201, "content_type": "json"})
+        RunStatus.COMPLETED,
+        {"status_code": 201, "content_type": "json"},
+    )
     assert (old.params, old.headers) == ({"q": "1"}, {"Accept": ["*/*"]})
     assert (runs[0].extra, runs[0].params, runs[0].headers) == ({}, {}, {})
     assert legacy.runs.get(string_id).created_at == at(0)
@@ -100,15 +163,33 @@ def test_runs_of_every_old_shape(legacy: MongoStore) -> None:
 
 def test_logs_of_every_old_shape(legacy: MongoStore) -> None:
     code, run = ObjectId(), ObjectId()
-    legacy.database["codelog"].insert_many([
-        {"_id": ObjectId(), "run_id": run, "code_id": code, "type": "debug", "content": "one",
-         "creted_at": at(0), "updated_at": at(0)},
-        {"_id": ObjectId(), "run_id": str(run), "code_id": str(code), "type": "error",
-         "content": "two", "created_at": at(1), "updated_at": at(1)},
-    ])
+    legacy.database["codelog"].insert_many(
+        [
+            {
+                "_id": ObjectId(),
+                "run_id": run,
+                "code_id": code,
+                "type": "debug",
+                "content": "one",
+                "creted_at": at(0),
+                "updated_at": at(0),
+            },
+            {
+                "_id": ObjectId(),
+                "run_id": str(run),
+                "code_id": str(code),
+                "type": "error",
+                "content": "two",
+                "created_at": at(1),
+                "updated_at": at(1),
+            },
+        ]
+    )
     assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
-    by_run = legacy.logs.list_by_run(CodeRun(id=str(run), code_id=str(code), status=RunStatus.COMPLETED), page=1, per_page=20)
+    by_run = legacy.logs.list_by_run(
+        CodeRun(id=str(run), code_id=str(code), status=RunStatus.COMPLETED), page=1, per_page=20
+    )
     assert (by_run.total, [log.content for log in by_run.items]) == (2, ["one", "two"])
     assert [log.type for log in by_run.items] == [LogType.DEBUG, LogType.ERROR]
     assert {(log.run_id, log.code_id) for log in by_run.items} == {(str(run), str(code))}
@@ -120,24 +201,52 @@ def test_logs_of_every_old_shape(legacy: MongoStore) -> None:
 
 def test_projects_of_every_old_shape(legacy: MongoStore) -> None:
     untagged, tagged = ObjectId(), ObjectId()
-    legacy.database["project"].insert_many([
-        # no bson tags at all: Go's driver lowercased the field names
-        {"_id": untagged, "uuid": "p-old", "name": "Old", "createdat": at(0), "updatedat": at(1)},
-        # tagged times, nil authorizations (the consumer never filled them)
-        {"_id": tagged, "uuid": "p-new", "name": "New", "authorizations": None,
-         "created_at": at(2), "updated_at": at(2)},
-    ])
+    legacy.database["project"].insert_many(
+        [
+            # no bson tags at all: Go's driver lowercased the field names
+            {
+                "_id": untagged,
+                "uuid": "p-old",
+                "name": "Old",
+                "createdat": at(0),
+                "updatedat": at(1),
+            },
+            # tagged times, nil authorizations (the consumer never filled them)
+            {
+                "_id": tagged,
+                "uuid": "p-new",
+                "name": "New",
+                "authorizations": None,
+                "created_at": at(2),
+                "updated_at": at(2),
+            },
+        ]
+    )
     old = legacy.projects.get("p-old")
     assert (old.id, old.name, old.authorizations, old.created_at, old.updated_at) == (
-        str(untagged), "Old", [], at(0), at(1))
+        str(untagged),
+        "Old",
+        [],
+        at(0),
+        at(1),
+    )
     assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
-    legacy.database["project"].update_one({"_id": tagged}, {"$set": {"authorizations": [
-        {"useremail": "a@x.org", "role": "3"},  # as the old struct would store them
-        {"user_email": "b@x.org", "role": 2},
-    ]}})
+    legacy.database["project"].update_one(
+        {"_id": tagged},
+        {
+            "$set": {
+                "authorizations": [
+                    {"useremail": "a@x.org", "role": "3"},  # as the old struct would store them
+                    {"user_email": "b@x.org", "role": 2},
+                ]
+            }
+        },
+    )
     assert legacy.projects.get("p-new").authorizations == [
-        Authorization("a@x.org", Role.MODERATOR), Authorization("b@x.org", Role.CONTRIBUTOR)]
+        Authorization("a@x.org", Role.MODERATOR),
+        Authorization("b@x.org", Role.CONTRIBUTOR),
+    ]
     renamed = legacy.projects.upsert("p-old", "Renamed", [])
     assert (renamed.id, renamed.name, renamed.created_at) == (str(untagged), "Renamed", at(0))
     assert legacy.database["project"].count_documents({}) == 2
@@ -146,11 +255,24 @@ def test_projects_of_every_old_shape(legacy: MongoStore) -> None:
 def test_permissions_and_libraries_of_the_old_service(legacy: MongoStore) -> None:
     permission, lib = ObjectId(), ObjectId()
     legacy.database["user_permissions"].insert_one(
-        {"_id": permission, "project_uuid": "p", "email": "a@x.org", "role": 3,
-         "created_at": at(0), "updated_at": at(0)})
+        {
+            "_id": permission,
+            "project_uuid": "p",
+            "email": "a@x.org",
+            "role": 3,
+            "created_at": at(0),
+            "updated_at": at(0),
+        }
+    )
     legacy.database["codelib"].insert_one(
-        {"_id": lib, "name": "requests", "language": "python",
-         "created_at": at(0), "updated_at": at(0)})
+        {
+            "_id": lib,
+            "name": "requests",
+            "language": "python",
+            "created_at": at(0),
+            "updated_at": at(0),
+        }
+    )
     assert legacy.migrate() == [1, 2, 3, 4, 11, 13]
 
     stored = legacy.permissions.get("p", "a@x.org")

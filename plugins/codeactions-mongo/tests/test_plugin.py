@@ -23,8 +23,12 @@ SECRET = "s3cret-pw"
 
 def a_code() -> NewCode:
     return NewCode(
-        name="hello", type=CodeType.FLOW, source="def Run(engine): pass", language="python",
-        project_uuid="project-a", timeout=60,
+        name="hello",
+        type=CodeType.FLOW,
+        source="def Run(engine): pass",
+        language="python",
+        project_uuid="project-a",
+        timeout=60,
     )
 
 
@@ -63,9 +67,11 @@ def test_stores_on_one_mock_uri_share_their_data(settings_for_mock) -> None:
     settings = settings_for_mock(mongo_db_uri="mongomock://shared-by-two")
     first, second = MongoStore.from_settings(settings), MongoStore.from_settings(settings)
     db_name = settings.plugin(MongoSettings).mongo_db_name
-    other = MongoStore.from_settings(settings.with_plugin(
-        MongoSettings(mongo_db_uri="mongomock://another-server", mongo_db_name=db_name)
-    ))
+    other = MongoStore.from_settings(
+        settings.with_plugin(
+            MongoSettings(mongo_db_uri="mongomock://another-server", mongo_db_name=db_name)
+        )
+    )
     code = first.codes.create(a_code())
     first.close()  # the in-memory server outlives a store, like a real one
     assert second.codes.get(code.id) == code
@@ -141,6 +147,13 @@ def test_a_mongodb_db_uri_is_the_mongo_uri_unless_one_is_set():
 
     assert mongo_uri({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017"}) == "mongodb://h:27017"
     assert load_settings({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017"}).db_type == "mongodb"
-    assert mongo_uri({"FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017",
-                      "FLOWS_CODE_ACTIONS_MONGO_DB_URI": "mongodb://other:27017"}) == "mongodb://other:27017"
+    assert (
+        mongo_uri(
+            {
+                "FLOWS_CODE_ACTIONS_DB_URI": "mongodb://h:27017",
+                "FLOWS_CODE_ACTIONS_MONGO_DB_URI": "mongodb://other:27017",
+            }
+        )
+        == "mongodb://other:27017"
+    )
     assert mongo_uri({}) == "mongodb://localhost:27017"

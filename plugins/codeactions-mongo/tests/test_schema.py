@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from bson import ObjectId
@@ -12,7 +12,7 @@ from codeactions_mongo.schema import LATEST_VERSION, MIGRATIONS
 from codeactions_core.errors import SchemaBehind, StoreError
 from codeactions_core.store import SchemaStatus
 
-OLD = datetime(2023, 1, 1, tzinfo=timezone.utc)
+OLD = datetime(2023, 1, 1, tzinfo=UTC)
 
 
 def index_keys(store: MongoStore, collection: str, *, unique: bool = False) -> list[list[tuple]]:
@@ -35,8 +35,10 @@ def test_a_new_database_is_migrated_to_the_latest_version(new_mock_store) -> Non
 
 
 def test_indexes_back_the_unique_keys_and_the_listings(mock_store: MongoStore) -> None:
-    unique = {name: index_keys(mock_store, name, unique=True)
-              for name in ("project", "user_permissions", "codelib", "code")}
+    unique = {
+        name: index_keys(mock_store, name, unique=True)
+        for name in ("project", "user_permissions", "codelib", "code")
+    }
     assert unique == {
         "project": [[("uuid", 1)]],
         "user_permissions": [[("project_uuid", 1), ("email", 1)]],
@@ -98,13 +100,15 @@ def test_legacy_fields_are_copied_to_the_names_queries_use(new_mock_store) -> No
     store.database["code"].insert_one({"_id": code, "type": "user", "creted_at": OLD})
     store.database["coderun"].insert_one({"_id": run, "code_id": code, "creted_at": OLD})
     store.database["codelog"].insert_one(
-        {"_id": log, "run_id": run, "code_id": code, "creted_at": OLD})
+        {"_id": log, "run_id": run, "code_id": code, "creted_at": OLD}
+    )
     store.database["project"].insert_one(
-        {"_id": project, "uuid": "p", "createdat": OLD, "updatedat": OLD})
+        {"_id": project, "uuid": "p", "createdat": OLD, "updatedat": OLD}
+    )
     store.migrate()
     assert store.database["code"].find_one({"_id": code})["created_at"] == OLD
     assert store.database["code"].find_one({"_id": code})["type"] == "flow"
     assert store.database["project"].find_one({"_id": project})["updated_at"] == OLD
-    cutoff = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    cutoff = datetime(2024, 1, 1, tzinfo=UTC)
     assert store.runs.delete_older_than(cutoff, 10) == 1
     assert store.logs.delete_older_than(cutoff, 10) == 1

@@ -43,7 +43,11 @@ def describe_interpreter(binary: str) -> tuple[str, list[str]]:
     try:
         answer = subprocess.run(
             [shutil.which(binary) or binary, "-I", "-S", "-c", ASK_INTERPRETER],
-            capture_output=True, text=True, timeout=30, env={}, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={},
+            check=False,
         )
         found = json.loads(answer.stdout) if answer.returncode == 0 else None
     except (OSError, subprocess.TimeoutExpired, ValueError):

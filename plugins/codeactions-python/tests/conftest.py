@@ -27,8 +27,15 @@ def run(runtime):
 
     def execute(source: str, *, timeout: int = 10, **request) -> Outcome:
         number = next(_ids)
-        code = Code(id=f"code-{number}", name="t", type=CodeType.ENDPOINT, source=source,
-                    language="python", project_uuid="P", timeout=timeout)
+        code = Code(
+            id=f"code-{number}",
+            name="t",
+            type=CodeType.ENDPOINT,
+            source=source,
+            language="python",
+            project_uuid="P",
+            timeout=timeout,
+        )
         return runtime.execute(Job(run_id=f"run-{number}", code=code, **request))
 
     return execute

@@ -12,7 +12,7 @@ from codeactions_core.settings import Settings
 
 
 def test_the_documented_example(run):
-    source = '''
+    source = """
 def Run(engine):
     who = engine.params.get("name")
     pairs = sorted(engine.params.items())
@@ -22,12 +22,19 @@ def Run(engine):
     engine.log.info("hello")
     engine.result.set({"hi": who, "pairs": pairs, "raw": raw, "agent": agent, "names": names},
                       status_code=201, content_type="json")
-'''
-    outcome = run(source, params={"name": "ana", "x": "1"}, body="raw ✓",
-                  headers={"User-Agent": ["curl/8", "other"], "X-Trace": ["t"]})
+"""
+    outcome = run(
+        source,
+        params={"name": "ana", "x": "1"},
+        body="raw ✓",
+        headers={"User-Agent": ["curl/8", "other"], "X-Trace": ["t"]},
+    )
     assert outcome.status is RunStatus.COMPLETED
     assert json.loads(outcome.result) == {
-        "hi": "ana", "pairs": [["name", "ana"], ["x", "1"]], "raw": "raw ✓", "agent": "curl/8",
+        "hi": "ana",
+        "pairs": [["name", "ana"], ["x", "1"]],
+        "raw": "raw ✓",
+        "agent": "curl/8",
         "names": ["User-Agent", "X-Trace"],
     }
     assert (outcome.status_code, outcome.content_type, outcome.extra) == (201, "json", {})
@@ -35,20 +42,20 @@ def Run(engine):
 
 
 def test_missing_values_and_request_object(run):
-    source = '''
+    source = """
 def Run(engine):
     engine.result.set(repr([
         engine.params.get("nope"), engine.header.get("Nope"), engine.body,
         engine.request.params.get("a"), engine.request.header.get("x-a"), engine.request.body,
         engine.header.get("X-A"), engine.secrets.get("KEY"),
     ]))
-'''
+"""
     outcome = run(source, params={"a": "1"}, headers={"X-A": ["v"]}, body="")
     assert outcome.result == repr([None, "", "", "1", "v", "", "v", None])
 
 
 def test_result_encoding(run):
-    source = '''
+    source = """
 class Thing:
     def __str__(self):
         return "a thing"
@@ -58,7 +65,7 @@ def Run(engine):
     value = {"text": "plain", "dict": {"a": [1, 2.5, None]}, "list": [1, "é"], "thing": Thing(),
              "number": 42}[kind]
     engine.result.set(value)
-'''
+"""
     assert run(source, params={"kind": "text"}).result == "plain"
     assert run(source, params={"kind": "dict"}).result == '{"a": [1, 2.5, null]}'
     assert run(source, params={"kind": "list"}).result == '[1, "\\u00e9"]'
@@ -69,8 +76,10 @@ def Run(engine):
 
 
 def test_setting_the_result_again_replaces_it(run):
-    outcome = run('def Run(engine):\n    engine.result.set("a", status_code=202, content_type="html")\n'
-                  '    engine.result.set("b")\n')
+    outcome = run(
+        'def Run(engine):\n    engine.result.set("a", status_code=202, content_type="html")\n'
+        '    engine.result.set("b")\n'
+    )
     assert (outcome.result, outcome.status_code, outcome.content_type) == ("b", 200, "text")
 
 
@@ -80,16 +89,21 @@ def test_run_without_result_answers_empty(run):
 
 
 def test_logs_of_every_type_in_order(run):
-    outcome = run('def Run(engine):\n'
-                  '    engine.log.debug("d")\n    engine.log.info(42)\n    engine.log.error("e")\n'
-                  '    engine.request.log.info("via request")\n')
+    outcome = run(
+        "def Run(engine):\n"
+        '    engine.log.debug("d")\n    engine.log.info(42)\n    engine.log.error("e")\n'
+        '    engine.request.log.info("via request")\n'
+    )
     assert [(line.type, line.content) for line in outcome.logs] == [
-        (LogType.DEBUG, "d"), (LogType.INFO, "42"), (LogType.ERROR, "e"), (LogType.INFO, "via request"),
+        (LogType.DEBUG, "d"),
+        (LogType.INFO, "42"),
+        (LogType.ERROR, "e"),
+        (LogType.INFO, "via request"),
     ]
 
 
 def test_too_many_logs_are_counted_not_kept(run):
-    outcome = run('def Run(engine):\n    for i in range(1005):\n        engine.log.info(i)\n')
+    outcome = run("def Run(engine):\n    for i in range(1005):\n        engine.log.info(i)\n")
     assert len(outcome.logs) == 1001
     assert outcome.logs[-1].content == "5 more log lines were dropped"
     long = run('def Run(engine):\n    engine.log.info("x" * 9000)\n')
@@ -107,17 +121,27 @@ def test_a_script_may_exit_normally(run):
 
 
 def test_stdout_of_a_run_is_kept_apart(run):
-    outcome = run('import sys\ndef Run(engine):\n    print("debugging")\n    print("oops", file=sys.stderr)\n'
-                  '    engine.result.set("ok")\n')
+    outcome = run(
+        'import sys\ndef Run(engine):\n    print("debugging")\n    print("oops", file=sys.stderr)\n'
+        '    engine.result.set("ok")\n'
+    )
     assert (outcome.result, outcome.stdout, outcome.stderr) == ("ok", "debugging\n", "oops\n")
 
 
 def test_an_exception_fails_the_run_with_its_traceback(run):
-    outcome = run('def helper():\n    raise ValueError("bad input")\n\ndef Run(engine):\n    helper()\n')
+    outcome = run(
+        'def helper():\n    raise ValueError("bad input")\n\ndef Run(engine):\n    helper()\n'
+    )
     assert outcome.status is RunStatus.FAILED
-    assert "ValueError: bad input" in outcome.result and 'File "action.py", line 2, in helper' in outcome.result
+    assert (
+        "ValueError: bad input" in outcome.result
+        and 'File "action.py", line 2, in helper' in outcome.result
+    )
     assert "codeactions_engine" not in outcome.result  # only the user's frames
-    assert outcome.logs[-1].type is LogType.ERROR and "ValueError: bad input" in outcome.logs[-1].content
+    assert (
+        outcome.logs[-1].type is LogType.ERROR
+        and "ValueError: bad input" in outcome.logs[-1].content
+    )
 
 
 def test_syntax_error_fails_clearly(run):
@@ -126,23 +150,23 @@ def test_syntax_error_fails_clearly(run):
 
 
 def test_sys_exit_inside_run_fails(run):
-    outcome = run('import sys\ndef Run(engine):\n    sys.exit(3)\n')
+    outcome = run("import sys\ndef Run(engine):\n    sys.exit(3)\n")
     assert outcome.status is RunStatus.FAILED and "SystemExit: 3" in outcome.result
 
 
 def test_standard_library_is_importable(run):
-    source = '''
+    source = """
 import sqlite3, xml.etree.ElementTree as ET, zoneinfo, email.message, statistics
 def Run(engine):
     db = sqlite3.connect(":memory:")
     engine.result.set([db.execute("select 6*7").fetchone()[0], ET.fromstring("<a>b</a>").text,
                        statistics.mean([1, 2, 3])])
-'''
+"""
     assert run(source).result == '[42, "b", 2]'
 
 
 def test_server_packages_are_not_importable(run):
-    source = '''
+    source = """
 def Run(engine):
     found = []
     for name in ("falcon", "peewee", "psycopg2", "codeactions_core", "codeactions_sql", "pluggy"):
@@ -152,7 +176,7 @@ def Run(engine):
         except ImportError:
             pass
     engine.result.set(found)
-'''
+"""
     assert run(source).result == "[]"
 
 
@@ -162,7 +186,9 @@ def test_a_result_too_large_fails(run):
 
 
 def test_status_code_from_a_string_and_out_of_range(run):
-    assert run('def Run(engine):\n    engine.result.set("", status_code="404")\n').status_code == 404
+    assert (
+        run('def Run(engine):\n    engine.result.set("", status_code="404")\n').status_code == 404
+    )
     assert run('def Run(engine):\n    engine.result.set("", status_code=999)\n').status_code == 200
 
 
@@ -170,9 +196,16 @@ def test_output_beyond_the_limit_is_cut(tmp_path):
     runtime = PythonRuntime(Settings(data_dir=str(tmp_path), sandbox_output_kb=64))
     runtime.start()
     try:
-        code = Code(id="c", name="t", type=CodeType.ENDPOINT, language="python", project_uuid="P", timeout=10,
-                    source='import sys\ndef Run(engine):\n    sys.stdout.write("x" * 200_000)\n'
-                           '    sys.stderr.write("y" * 200_000)\n    engine.result.set("ok")\n')
+        code = Code(
+            id="c",
+            name="t",
+            type=CodeType.ENDPOINT,
+            language="python",
+            project_uuid="P",
+            timeout=10,
+            source='import sys\ndef Run(engine):\n    sys.stdout.write("x" * 200_000)\n'
+            '    sys.stderr.write("y" * 200_000)\n    engine.result.set("ok")\n',
+        )
         outcome = runtime.execute(Job(run_id="r", code=code))
     finally:
         runtime.stop()

@@ -15,7 +15,7 @@ from codeactions_core.settings import Settings
 
 
 def test_runs_are_isolated_from_the_server(run, monkeypatch):
-    source = '''
+    source = """
 import os, json
 def Run(engine):
     try:
@@ -25,7 +25,7 @@ def Run(engine):
     engine.result.set({"env": dict(os.environ), "uid": os.getuid(), "pid": os.getpid(),
                        "cwd": os.getcwd(), "cwd_listing": listing,
                        "procs": sorted(p for p in os.listdir("/proc") if p.isdigit())})
-'''
+"""
     outcome = run(source, params={"server_cwd": os.getcwd()})
     assert outcome.status is RunStatus.COMPLETED, outcome.result
     seen = json.loads(outcome.result)
@@ -43,15 +43,19 @@ def runtime_uid_range() -> tuple[int, int]:
 
 
 def test_scratch_is_private_and_fresh(run):
-    writer = run('def Run(engine):\n    open("/tmp/left-behind", "w").write("x")\n    engine.result.set("ok")\n')
-    reader = run('import os\ndef Run(engine):\n    engine.result.set(os.path.exists("/tmp/left-behind"))\n')
+    writer = run(
+        'def Run(engine):\n    open("/tmp/left-behind", "w").write("x")\n    engine.result.set("ok")\n'
+    )
+    reader = run(
+        'import os\ndef Run(engine):\n    engine.result.set(os.path.exists("/tmp/left-behind"))\n'
+    )
     assert (writer.result, reader.result) == ("ok", "false")
 
 
-CGROUP_PATHS = '''
+CGROUP_PATHS = """
 def Run(engine):
     engine.result.set(open("/proc/self/cgroup").read())
-'''
+"""
 KNOBS = {"pids": "pids.max", "memory": "memory.limit_in_bytes", "cpu": "cpu.cfs_quota_us"}
 
 
@@ -67,21 +71,37 @@ def knobs_of(cgroup_file: str) -> dict[str, str]:
 
 
 def test_resource_settings_reach_the_run_cgroups(tmp_path):
-    settings = Settings(data_dir=str(tmp_path), resource_enabled=True, memory_limit=300 * 2**20,
-                        cpu_quota=50_000, sandbox_processes=40)
+    settings = Settings(
+        data_dir=str(tmp_path),
+        resource_enabled=True,
+        memory_limit=300 * 2**20,
+        cpu_quota=50_000,
+        sandbox_processes=40,
+    )
     runtime = PythonRuntime(settings)
     runtime.start()
     try:
         cgroups = runtime.health().details.get("cgroups", {})
-        if cgroups.get("version") != 1 or not {"cpu", "memory", "pids"} <= set(cgroups["controllers"]):
+        if cgroups.get("version") != 1 or not {"cpu", "memory", "pids"} <= set(
+            cgroups["controllers"]
+        ):
             pytest.skip("per-run v1 cgroups are not available on this machine")
-        code = Code(id="c", name="t", type=CodeType.ENDPOINT, source=CGROUP_PATHS, language="python",
-                    project_uuid="P", timeout=10)
+        code = Code(
+            id="c",
+            name="t",
+            type=CodeType.ENDPOINT,
+            source=CGROUP_PATHS,
+            language="python",
+            project_uuid="P",
+            timeout=10,
+        )
         outcome = runtime.execute(Job(run_id="r", code=code))
         assert outcome.status is RunStatus.COMPLETED, outcome.result
         limits = knobs_of(outcome.result)
     finally:
         runtime.stop()
     assert limits == {
-        "pids.max": "40", "memory.limit_in_bytes": str(300 * 2**20), "cpu.cfs_quota_us": "50000",
+        "pids.max": "40",
+        "memory.limit_in_bytes": str(300 * 2**20),
+        "cpu.cfs_quota_us": "50000",
     }

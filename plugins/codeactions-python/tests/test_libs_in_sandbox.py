@@ -88,8 +88,15 @@ def installed(settings, sandbox, package_index) -> LibraryService:
 
 
 def execute(runtime: PythonRuntime, source: str, **params: str) -> Outcome:
-    code = Code(id="c", name="t", type=CodeType.ENDPOINT, source=source, language="python",
-                project_uuid="P", timeout=20)
+    code = Code(
+        id="c",
+        name="t",
+        type=CodeType.ENDPOINT,
+        source=source,
+        language="python",
+        project_uuid="P",
+        timeout=20,
+    )
     return runtime.execute(Job(run_id="r", code=code, params=params))
 
 
@@ -126,7 +133,9 @@ def test_runs_cannot_write_into_the_libs_directory(settings, sandbox, installed)
 
 def test_create_through_the_api_installs_then_runs(tmp_path, package_index):
     pytest.importorskip("codeactions_sql", reason="the API needs the SQLite store")
-    settings = Settings(data_dir=str(tmp_path / "data"), auto_install_libs=True, libs_install_timeout=120)
+    settings = Settings(
+        data_dir=str(tmp_path / "data"), auto_install_libs=True, libs_install_timeout=120
+    )
     with api_client(settings) as (client, services):
         libraries = services.libs
         assert libraries.missing([LIBRARY]) == [LIBRARY]
@@ -142,11 +151,16 @@ def test_create_through_the_api_installs_then_runs(tmp_path, package_index):
 
 
 def test_a_library_never_shadows_the_standard_library(settings, sandbox):
-    shadow = Path(libs_dir(settings)) / "colorsys.py"  # a standard module the harness does not preload
+    shadow = (
+        Path(libs_dir(settings)) / "colorsys.py"
+    )  # a standard module the harness does not preload
     shadow.write_text("HIJACKED = True\n")
     try:
-        outcome = execute(sandbox, "import colorsys\ndef Run(engine):\n"
-                                   "    engine.result.set(getattr(colorsys, 'HIJACKED', False))\n")
+        outcome = execute(
+            sandbox,
+            "import colorsys\ndef Run(engine):\n"
+            "    engine.result.set(getattr(colorsys, 'HIJACKED', False))\n",
+        )
     finally:
         shadow.unlink()
     assert (outcome.status, outcome.result) == (RunStatus.COMPLETED, "false"), outcome.result
@@ -178,7 +192,9 @@ def test_a_real_server_installs_on_create_and_runs_the_code(tmp_path, package_in
     requests = pytest.importorskip("requests")
     from codeactions_core.testing.server import run_cli, start_server
 
-    assert importlib.util.find_spec(REAL_LIBRARY) is None, "pick a library the test environment lacks"
+    assert importlib.util.find_spec(REAL_LIBRARY) is None, (
+        "pick a library the test environment lacks"
+    )
     data = tmp_path / "data"
     settings = {
         "FLOWS_CODE_ACTIONS_DATA_DIR": str(data),
@@ -188,19 +204,27 @@ def test_a_real_server_installs_on_create_and_runs_the_code(tmp_path, package_in
     libs = data / "libs" / "python"
     server = start_server(settings, tmp_path, workers=2)
     try:
+
         def create(name: str, source: str) -> requests.Response:
             query = {"name": name, "language": "python", "type": "endpoint", "project_uuid": "P"}
-            return requests.post(server.url("/code"), params=query, data=source.encode(), timeout=150)
+            return requests.post(
+                server.url("/code"), params=query, data=source.encode(), timeout=150
+            )
 
         def call(code_id: str, **params: str) -> requests.Response:
-            return requests.get(server.url(f"/action/endpoint/{code_id}"), params=params, timeout=60)
+            return requests.get(
+                server.url(f"/action/endpoint/{code_id}"), params=params, timeout=60
+            )
 
         created = create("table", USES_REAL_LIBRARY)
         assert created.status_code == 201, created.text
         # Both workers' sandboxes started before the install: each run may land on either.
         answers = [call(created.json()["id"]) for _ in range(6)]
         assert {answer.status_code for answer in answers} == {200}, answers[0].text
-        assert answers[0].json() == {"table": "a   1\nb  22", "file": f"{LIBS_INSIDE}/tabulate/__init__.py"}
+        assert answers[0].json() == {
+            "table": "a   1\nb  22",
+            "file": f"{LIBS_INSIDE}/tabulate/__init__.py",
+        }
 
         protections = requests.get(server.url("/health"), timeout=30).json()["sandbox"]
         if protections.get("filesystem") != "allowlist root":
@@ -214,12 +238,17 @@ def test_a_real_server_installs_on_create_and_runs_the_code(tmp_path, package_in
         assert snapshot(libs) == before
 
         looker = create("looker", LOOKS_AROUND)
-        seen = call(looker.json()["id"], data=str(data), libs_root=os.path.dirname(LIBS_INSIDE)).json()
+        seen = call(
+            looker.json()["id"], data=str(data), libs_root=os.path.dirname(LIBS_INSIDE)
+        ).json()
         # Nothing of the data directory (database, lock, staging) exists in the root.
         assert seen == {"data": "FileNotFoundError", "libs_root": ["python"]}
 
         refused = create("broken", "import codeactions_no_such_library_4f1c\n")
-        assert refused.status_code == 400 and "codeactions_no_such_library_4f1c" in refused.json()["message"]
+        assert (
+            refused.status_code == 400
+            and "codeactions_no_such_library_4f1c" in refused.json()["message"]
+        )
         listed = requests.get(server.url("/code"), params={"project_uuid": "P"}, timeout=30).json()
         assert sorted(code["name"] for code in listed) == ["looker", "table", "writer"]
     finally:

@@ -27,8 +27,13 @@ from codeactions_s3.settings import S3Settings
 
 MISSING_BUCKET_CODES = {"NoSuchBucket", "404"}
 REFUSED_CODES = {
-    "AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
-    "InvalidToken", "AllAccessDisabled",
+    "AccessDenied",
+    "403",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "AllAccessDisabled",
 }
 
 
@@ -104,6 +109,10 @@ def s3_errors(target: S3Target, action: str) -> Iterator[None]:
             "FLOWS_CODE_ACTIONS_S3_SECRET_ACCESS_KEY, or configure the AWS default chain"
         ) from None
     except (BotoConnectionError, HTTPClientError):
-        raise StoreError(f"S3 is unreachable: {target.where} did not answer while {action}") from None
+        raise StoreError(
+            f"S3 is unreachable: {target.where} did not answer while {action}"
+        ) from None
     except BotoCoreError as exc:
-        raise StoreError(f"S3 failed on {target.where} while {action} ({type(exc).__name__})") from None
+        raise StoreError(
+            f"S3 failed on {target.where} while {action} ({type(exc).__name__})"
+        ) from None

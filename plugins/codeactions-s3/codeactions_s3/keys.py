@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_MICROS = 10**16 - 1
 MAX_BATCH_LINES = 999_999
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -47,14 +47,14 @@ def is_safe_id(value: object) -> bool:
 def to_micros(moment: datetime) -> int:
     """Microseconds since the epoch (naive datetimes are UTC), clamped to 16 digits."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return min(max((moment - EPOCH) // timedelta(microseconds=1), 0), MAX_MICROS)
 
 
 def utc_day(moment: datetime) -> date:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).date()
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).date()
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,9 @@ class Layout:
         match = INDEX_NAME.fullmatch(name) if name != key else None
         if match is None:
             return None
-        return Batch(match["run"], code_id, int(match["micros"]), match["token"], int(match["count"]))
+        return Batch(
+            match["run"], code_id, int(match["micros"]), match["token"], int(match["count"])
+        )
 
     def parse_log_key(self, key: str) -> tuple[date, str, str, str] | None:
         """(day, run id, code id, log id) of a key in the log layout, ours or legacy."""

@@ -15,8 +15,10 @@ class S3Settings(PluginSettings):
     """Settings of codeactions-s3 (run logs in S3):"""
 
     s3_enabled: bool = setting(
-        False, "Store run logs in S3 instead of the database. Unset: on when `S3_BUCKET_NAME` is "
-        "set (the old default).", parse=parse_bool
+        False,
+        "Store run logs in S3 instead of the database. Unset: on when `S3_BUCKET_NAME` is "
+        "set (the old default).",
+        parse=parse_bool,
     )
     s3_region: str = setting("us-east-1", "S3 region.")
     s3_bucket_name: str = setting("", "S3 bucket for logs (required with `S3_ENABLED`).")

@@ -118,7 +118,9 @@ class S3LogStore:
     def _all(self, action: str, calls: Iterable[Callable[[], T]]) -> list[T]:
         """Run ``calls`` on the shared pool; their results in order, or the first failure."""
         _, executor = self._resources()
-        futures: list[Future[T]] = [executor.submit(self._translated, action, call) for call in calls]
+        futures: list[Future[T]] = [
+            executor.submit(self._translated, action, call) for call in calls
+        ]
         return [future.result() for future in futures]
 
     def _translated(self, action: str, call: Callable[[], T]) -> T:
@@ -129,20 +131,27 @@ class S3LogStore:
 
     def ping(self) -> None:
         """Raise StoreError unless the bucket answers (HeadBucket)."""
-        self._translated("checking the bucket", lambda: self.client.head_bucket(Bucket=self.target.bucket))
+        self._translated(
+            "checking the bucket", lambda: self.client.head_bucket(Bucket=self.target.bucket)
+        )
 
     def add_many(self, logs: Sequence[CodeLog]) -> str | None:
         """Write the lines concurrently, then their per-code index entries; the run's prefix."""
         batches = self._batches(logs)
         if not batches:
             return None
-        self._all("writing log lines", (
-            lambda batch=batch, seq=seq, line=line: self._put_line(batch, seq, line)
-            for batch, lines in batches for seq, line in enumerate(lines)
-        ))
-        self._all("writing the code's log index", (
-            lambda batch=batch: self._put_index(batch) for batch, _ in batches
-        ))
+        self._all(
+            "writing log lines",
+            (
+                lambda batch=batch, seq=seq, line=line: self._put_line(batch, seq, line)
+                for batch, lines in batches
+                for seq, line in enumerate(lines)
+            ),
+        )
+        self._all(
+            "writing the code's log index",
+            (lambda batch=batch: self._put_index(batch) for batch, _ in batches),
+        )
         locations = {self.layout.run_prefix(batch.day, batch.run_id) for batch, _ in batches}
         return locations.pop() if len(locations) == 1 else None
 
@@ -153,7 +162,9 @@ class S3LogStore:
             return None
         run_prefix = self.layout.run_prefix(ref.day, ref.run_id)
         with s3_errors(self.target, "finding a log line"):
-            listing = self.client.list_objects_v2(Bucket=self.target.bucket, Prefix=run_prefix, MaxKeys=1)
+            listing = self.client.list_objects_v2(
+                Bucket=self.target.bucket, Prefix=run_prefix, MaxKeys=1
+            )
         first = next(iter(listing.get("Contents") or ()), None)
         parsed = self.layout.parse_log_key(first["Key"]) if first else None
         if parsed is None:
@@ -169,7 +180,7 @@ class S3LogStore:
             keys = [item["Key"] for item in self._list(location)]
         else:
             keys = self._legacy_keys(run)
-        window = keys[(page - 1) * per_page: page * per_page]
+        window = keys[(page - 1) * per_page : page * per_page]
         return Page(items=self._fetch_many(window), total=len(keys), page=page, per_page=per_page)
 
     def list_by_code(self, code_id: str, *, page: int, per_page: int) -> Page:
@@ -177,12 +188,15 @@ class S3LogStore:
         if not is_safe_id(code_id):
             return Page(items=[], total=0, page=page, per_page=per_page)
         batches = [
-            batch for item in self._list(self.layout.code_index_prefix(code_id))
+            batch
+            for item in self._list(self.layout.code_index_prefix(code_id))
             if (batch := self.layout.parse_index_key(item["Key"], code_id)) is not None
         ]
         total = sum(batch.count for batch in batches)
         newest_first = (
-            self.layout.log_key(batch, seq) for batch in batches for seq in reversed(range(batch.count))
+            self.layout.log_key(batch, seq)
+            for batch in batches
+            for seq in reversed(range(batch.count))
         )
         start = (page - 1) * per_page
         window = list(itertools.islice(newest_first, start, start + per_page))
@@ -211,9 +225,13 @@ class S3LogStore:
                 if not is_safe_id(value):
                     raise StoreError(f"cannot store logs in S3: {value!r} is not a valid {name} id")
             if len(lines) > MAX_BATCH_LINES:
-                raise StoreError(f"cannot store more than {MAX_BATCH_LINES} log lines of one run at once")
+                raise StoreError(
+                    f"cannot store more than {MAX_BATCH_LINES} log lines of one run at once"
+                )
             micros = to_micros(lines[0].created_at)
-            batches.append((Batch(run_id, code_id, micros, secrets.token_hex(3), len(lines)), lines))
+            batches.append(
+                (Batch(run_id, code_id, micros, secrets.token_hex(3), len(lines)), lines)
+            )
         return batches
 
     def _put_line(self, batch: Batch, seq: int, line: CodeLog) -> None:
@@ -327,7 +345,8 @@ class S3LogStore:
     def _delete(self, log_keys: list[str]) -> int:
         """Delete lines and their batches' index entries in one request; lines deleted."""
         index_keys = {
-            self.layout.index_key(batch) for key in log_keys
+            self.layout.index_key(batch)
+            for key in log_keys
             if (batch := self.layout.batch_of_key(key)) is not None
         }
         objects = [{"Key": key} for key in [*log_keys, *sorted(index_keys)]]
@@ -340,7 +359,9 @@ class S3LogStore:
             first = failed[0]
             log.error(
                 "S3 refused to delete %d log objects, e.g. %s (%s)",
-                len(failed), first.get("Key"), first.get("Code"),
+                len(failed),
+                first.get("Key"),
+                first.get("Code"),
             )
             raise StoreError(
                 f"S3 refused to delete {len(failed)} old log objects in {self.target.where} "

@@ -88,17 +88,23 @@ def start_s3_server(log_dir: Path) -> S3Server:
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            env=inherited_environment(), stdout=log_file, stderr=subprocess.STDOUT,
+            env=inherited_environment(),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
     server = S3Server(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + START_DEADLINE
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}:\n{log_path.read_text()}")
+            raise RuntimeError(
+                f"moto server exited with {process.returncode}:\n{log_path.read_text()}"
+            )
         try:
             with urllib.request.urlopen(f"{server.endpoint_url}/moto-api/data.json", timeout=1):
                 return server
         except (urllib.error.URLError, ConnectionError, OSError):
             time.sleep(0.05)  # polling interval while the server boots, not synchronisation
     server.stop()
-    raise RuntimeError(f"moto server did not answer within {START_DEADLINE}s:\n{log_path.read_text()}")
+    raise RuntimeError(
+        f"moto server did not answer within {START_DEADLINE}s:\n{log_path.read_text()}"
+    )

@@ -85,7 +85,9 @@ def bucket_keys(bucket_client, s3_bucket) -> Callable[[str], list[str]]:
     """``bucket_keys(prefix="")``: every key of this test's bucket under ``prefix``, in order."""
 
     def keys(prefix: str = "") -> list[str]:
-        pages = bucket_client.get_paginator("list_objects_v2").paginate(Bucket=s3_bucket, Prefix=prefix)
+        pages = bucket_client.get_paginator("list_objects_v2").paginate(
+            Bucket=s3_bucket, Prefix=prefix
+        )
         return [item["Key"] for page in pages for item in page.get("Contents", ())]
 
     return keys

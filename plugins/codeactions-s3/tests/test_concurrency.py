@@ -26,22 +26,39 @@ def test_fifty_lines_are_written_concurrently_and_listed_in_order(log_store):
 
     log_store.client.meta.events.register("before-call.s3.PutObject", meet)
     run = CodeRun(id=str(uuid.uuid4()), code_id=str(uuid.uuid4()), status=RunStatus.COMPLETED)
-    lines = [CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=f"line {i:02d}")
-             for i in range(50)]
+    lines = [
+        CodeLog(
+            id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=f"line {i:02d}"
+        )
+        for i in range(50)
+    ]
     run = located(run, log_store.add_many(lines))
     assert not barrier.broken
     pages = [log_store.list_by_run(run, page=n, per_page=20) for n in (1, 2, 3)]
-    assert [line.content for page in pages for line in page.items] == [f"line {i:02d}" for i in range(50)]
+    assert [line.content for page in pages for line in page.items] == [
+        f"line {i:02d}" for i in range(50)
+    ]
     assert len({line.id for page in pages for line in page.items}) == 50
 
 
 def test_concurrent_runs_from_many_threads_stay_apart(log_store):
-    runs = [CodeRun(id=str(uuid.uuid4()), code_id=str(uuid.uuid4()), status=RunStatus.COMPLETED) for _ in range(8)]
+    runs = [
+        CodeRun(id=str(uuid.uuid4()), code_id=str(uuid.uuid4()), status=RunStatus.COMPLETED)
+        for _ in range(8)
+    ]
     located_runs: dict[str, CodeRun] = {}
 
     def write(run: CodeRun) -> None:
-        lines = [CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=f"{run.id} {i}")
-                 for i in range(5)]
+        lines = [
+            CodeLog(
+                id="",
+                run_id=run.id,
+                code_id=run.code_id,
+                type=LogType.INFO,
+                content=f"{run.id} {i}",
+            )
+            for i in range(5)
+        ]
         located_runs[run.id] = located(run, log_store.add_many(lines))
 
     threads = [threading.Thread(target=write, args=(run,)) for run in runs]

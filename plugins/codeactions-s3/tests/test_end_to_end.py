@@ -11,12 +11,12 @@ from codeactions_core.testing.server import start_server
 pytest.importorskip("codeactions_sql", reason="the end-to-end tests need the SQLite store")
 pytest.importorskip("codeactions_python", reason="the end-to-end tests need the Python runtime")
 
-SOURCE = '''def Run(engine):
+SOURCE = """def Run(engine):
     for i in range(25):
         engine.log.info(f"line {i}")
     engine.log.error("done")
     engine.result.set({"ok": True}, content_type="json")
-'''
+"""
 QUERY = {"name": "logger", "language": "python", "type": "endpoint", "project_uuid": "P"}
 EXPECTED = [f"line {i}" for i in range(25)] + ["done"]
 
@@ -34,8 +34,14 @@ def test_a_run_logs_to_s3_and_lists_back_in_order(tmp_path, s3_settings, bucket_
         assert location.startswith("codeactions/logs/") and location.endswith(f"/{run['id']}/")
         assert len(bucket_keys(location)) == 26
 
-        pages = [client.simulate_get("/codelog", params={"run_id": run["id"], "page": n}).json for n in (1, 2)]
-        assert [(p["total"], p["last_page"], len(p["data"])) for p in pages] == [(26, 2, 20), (26, 2, 6)]
+        pages = [
+            client.simulate_get("/codelog", params={"run_id": run["id"], "page": n}).json
+            for n in (1, 2)
+        ]
+        assert [(p["total"], p["last_page"], len(p["data"])) for p in pages] == [
+            (26, 2, 20),
+            (26, 2, 6),
+        ]
         assert [line["content"] for p in pages for line in p["data"]] == EXPECTED
         assert pages[1]["data"][-1]["type"] == "error"
 
@@ -44,7 +50,9 @@ def test_a_run_logs_to_s3_and_lists_back_in_order(tmp_path, s3_settings, bucket_
         one = pages[0]["data"][3]
         assert client.simulate_get(f"/codelog/{one['id']}").json == one
 
-        assert services.store.logs.list_by_code(code_id, page=1, per_page=20).total == 0  # none in the database
+        assert (
+            services.store.logs.list_by_code(code_id, page=1, per_page=20).total == 0
+        )  # none in the database
         health = client.simulate_get("/health")
         assert (health.status_code, health.json["services"]["s3"]["status"]) == (200, "healthy")
         services.log_store.close()
@@ -52,7 +60,10 @@ def test_a_run_logs_to_s3_and_lists_back_in_order(tmp_path, s3_settings, bucket_
 
 @pytest.mark.e2e
 def test_the_real_server_logs_to_s3(tmp_path, s3_server, s3_bucket, bucket_keys):
-    settings = {"FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"), **s3_server.environment(s3_bucket)}
+    settings = {
+        "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "data"),
+        **s3_server.environment(s3_bucket),
+    }
     server = start_server(settings, tmp_path, workers=2)
     try:
         created = requests.post(server.url("/code"), params=QUERY, data=SOURCE.encode(), timeout=10)
@@ -60,11 +71,20 @@ def test_the_real_server_logs_to_s3(tmp_path, s3_server, s3_bucket, bucket_keys)
         code_id = created.json()["id"]
         ran = requests.get(server.url(f"/action/endpoint/{code_id}"), timeout=30)
         assert (ran.status_code, ran.json()) == (200, {"ok": True})
-        (run,) = requests.get(server.url("/coderun"), params={"code_id": code_id}, timeout=10).json()
+        (run,) = requests.get(
+            server.url("/coderun"), params={"code_id": code_id}, timeout=10
+        ).json()
         assert len(bucket_keys(run["extra"]["logs_location"])) == 26
-        pages = [requests.get(server.url("/codelog"), params={"run_id": run["id"], "page": n}, timeout=10).json()
-                 for n in (1, 2)]
+        pages = [
+            requests.get(
+                server.url("/codelog"), params={"run_id": run["id"], "page": n}, timeout=10
+            ).json()
+            for n in (1, 2)
+        ]
         assert [line["content"] for p in pages for line in p["data"]] == EXPECTED
-        assert s3_server.environment(s3_bucket)["FLOWS_CODE_ACTIONS_S3_SECRET_ACCESS_KEY"] not in server.log()
+        assert (
+            s3_server.environment(s3_bucket)["FLOWS_CODE_ACTIONS_S3_SECRET_ACCESS_KEY"]
+            not in server.log()
+        )
     finally:
         assert server.stop() == 0

@@ -36,8 +36,11 @@ def test_a_missing_bucket_is_named_and_never_created(new_log_store, bucket_clien
     )
     run, line = a_run_and_line()
     missing = "bucket 'no-such-logs-bucket' at 127.0.0.1:\\d+ does not exist"
-    for attempt in (store.ping, lambda: store.add_many([line]),
-                    lambda: store.list_by_run(run, page=1, per_page=20)):
+    for attempt in (
+        store.ping,
+        lambda: store.add_many([line]),
+        lambda: store.list_by_run(run, page=1, per_page=20),
+    ):
         with pytest.raises(StoreError, match=missing) as caught:
             attempt()
         assert_clean(caught.value.message)
@@ -47,8 +50,11 @@ def test_a_missing_bucket_is_named_and_never_created(new_log_store, bucket_clien
 def test_an_endpoint_that_is_down_is_reported_as_unreachable(caplog):
     settings = Settings.of(
         S3Settings,
-        s3_enabled=True, s3_bucket_name="logs", s3_endpoint=f"http://127.0.0.1:{free_port()}",
-        s3_access_key_id=KEY_ID, s3_secret_access_key=SECRET,
+        s3_enabled=True,
+        s3_bucket_name="logs",
+        s3_endpoint=f"http://127.0.0.1:{free_port()}",
+        s3_access_key_id=KEY_ID,
+        s3_secret_access_key=SECRET,
     )
     store = S3LogStore.from_settings(settings, attempts=1)
     run, line = a_run_and_line()
@@ -67,7 +73,9 @@ def test_an_endpoint_that_is_down_is_reported_as_unreachable(caplog):
 
 def test_ids_that_cannot_be_keys_are_refused_before_any_request(log_store, count_calls):
     calls = count_calls(log_store)
-    line = CodeLog(id="", run_id="../other-run", code_id=str(uuid.uuid4()), type=LogType.INFO, content="x")
+    line = CodeLog(
+        id="", run_id="../other-run", code_id=str(uuid.uuid4()), type=LogType.INFO, content="x"
+    )
     with pytest.raises(StoreError, match="not a valid run id"):
         log_store.add_many([line])
     assert not calls

@@ -39,15 +39,24 @@ def test_enabled_the_services_log_to_s3(tmp_path, s3_settings):
 
 
 def test_listed_as_a_plugin_of_its_own_distribution(tmp_path):
-    infos = {info.name: info for info in describe_plugins(get_plugin_manager(Settings(data_dir=str(tmp_path))))}
+    infos = {
+        info.name: info
+        for info in describe_plugins(get_plugin_manager(Settings(data_dir=str(tmp_path))))
+    }
     assert infos["s3"].distribution == "codeactions-s3"
     assert infos["s3"].hooks == ("codeactions_log_store", "codeactions_settings")
 
 
 def test_boto3_is_imported_only_when_s3_is_enabled():
     probe = "import sys, codeactions_s3; print('boto3' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", probe], env=inherited_environment(),
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=inherited_environment(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (result.returncode, result.stdout.strip()) == (0, "False"), result.stderr
 
 
@@ -56,15 +65,23 @@ def test_s3_is_on_when_a_bucket_is_named_and_s3_enabled_is_unset():
         return load_settings(environ).plugin(S3Settings).s3_enabled
 
     assert s3_enabled({"FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs"}) is True
-    assert s3_enabled({"FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs",
-                       "FLOWS_CODE_ACTIONS_S3_ENABLED": "false"}) is False
+    assert (
+        s3_enabled(
+            {"FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs", "FLOWS_CODE_ACTIONS_S3_ENABLED": "false"}
+        )
+        is False
+    )
     assert s3_enabled({}) is False
 
 
 def test_s3_settings_are_read_and_checked_at_start():
-    settings = load_settings({"FLOWS_CODE_ACTIONS_S3_ENABLED": "TRUE",
-                              "FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs",
-                              "FLOWS_CODE_ACTIONS_S3_PREFIX": "tenant"})
+    settings = load_settings(
+        {
+            "FLOWS_CODE_ACTIONS_S3_ENABLED": "TRUE",
+            "FLOWS_CODE_ACTIONS_S3_BUCKET_NAME": "logs",
+            "FLOWS_CODE_ACTIONS_S3_PREFIX": "tenant",
+        }
+    )
     assert settings.plugin(S3Settings) == S3Settings(
         s3_enabled=True, s3_bucket_name="logs", s3_prefix="tenant"
     )

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from codeactions_core.model import CodeLog, CodeRun, LogType, RunStatus
 from codeactions_core.testing.log_store_contract import located
 
 
-def write_run(log_store, count: int, code_id: str | None = None, at: datetime | None = None) -> CodeRun:
-    run = CodeRun(id=str(uuid.uuid4()), code_id=code_id or str(uuid.uuid4()), status=RunStatus.COMPLETED)
-    lines = [CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=f"line {i}")
-             for i in range(count)]
+def write_run(
+    log_store, count: int, code_id: str | None = None, at: datetime | None = None
+) -> CodeRun:
+    run = CodeRun(
+        id=str(uuid.uuid4()), code_id=code_id or str(uuid.uuid4()), status=RunStatus.COMPLETED
+    )
+    lines = [
+        CodeLog(id="", run_id=run.id, code_id=run.code_id, type=LogType.INFO, content=f"line {i}")
+        for i in range(count)
+    ]
     if at is not None:
         for line in lines:
             line.created_at = line.updated_at = at
@@ -33,7 +39,13 @@ def test_a_code_listing_is_one_index_listing_and_the_page_reads(log_store, count
     write_run(log_store, 4, code_id=first.code_id)
     calls = count_calls(log_store)
     page = log_store.list_by_code(first.code_id, page=1, per_page=5)
-    assert [line.content for line in page.items] == ["line 3", "line 2", "line 1", "line 0", "line 2"]
+    assert [line.content for line in page.items] == [
+        "line 3",
+        "line 2",
+        "line 1",
+        "line 0",
+        "line 2",
+    ]
     assert page.total == 7
     assert dict(calls) == {"ListObjectsV2": 1, "GetObject": 5}
 
@@ -58,11 +70,14 @@ def test_deleting_sends_batches_of_at_most_a_thousand_keys(log_store, bucket_key
         "provide-client-params.s3.DeleteObjects",
         lambda params, **_: sizes.append(len(params["Delete"]["Objects"])),
     )
-    write_run(log_store, 620, at=datetime(2020, 1, 1, 12, tzinfo=timezone.utc))
-    keep = write_run(log_store, 1, at=datetime(2020, 1, 2, tzinfo=timezone.utc))
-    cutoff = datetime(2020, 1, 2, 23, 59, tzinfo=timezone.utc)
+    write_run(log_store, 620, at=datetime(2020, 1, 1, 12, tzinfo=UTC))
+    keep = write_run(log_store, 1, at=datetime(2020, 1, 2, tzinfo=UTC))
+    cutoff = datetime(2020, 1, 2, 23, 59, tzinfo=UTC)
     assert log_store.delete_older_than(cutoff, 600) == 600
-    assert sizes == [501, 101]  # 500 lines and their index entry, then the rest of the limit and it again
+    assert sizes == [
+        501,
+        101,
+    ]  # 500 lines and their index entry, then the rest of the limit and it again
     assert log_store.delete_older_than(cutoff, 600) == 20
     assert log_store.delete_older_than(cutoff, 600) == 0
     remaining = bucket_keys()

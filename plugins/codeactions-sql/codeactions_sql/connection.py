@@ -288,7 +288,9 @@ def open_sqlite(uri: str, max_connections: int) -> peewee.Database:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot create the directory of the SQLite database {path}: {exc}") from None
+        raise StoreError(
+            f"cannot create the directory of the SQLite database {path}: {exc}"
+        ) from None
     return SerializedSqliteDatabase(
         str(path),
         max_connections=max_connections,

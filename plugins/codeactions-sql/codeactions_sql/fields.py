@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import peewee
@@ -27,8 +27,8 @@ def on_sqlite(field: peewee.Field) -> bool:
 def time_to_db(value: datetime, sqlite: bool) -> Any:
     """An aware UTC datetime for PostgreSQL, sortable UTC text for SQLite."""
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    value = value.astimezone(timezone.utc)
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
     return value.strftime(SQLITE_TIME_FORMAT) if sqlite else value
 
 
@@ -38,8 +38,8 @@ def time_from_db(value: Any) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def json_to_db(value: Any) -> str | None:

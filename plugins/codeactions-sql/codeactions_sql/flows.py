@@ -100,7 +100,8 @@ class SqlFlows:
         progress_db = self.progress._meta.database
         self._statements = (
             ExecutionStatements(self._db, progress_db)
-            if self._db.returning_clause and progress_db.returning_clause else None
+            if self._db.returning_clause and progress_db.returning_clause
+            else None
         )
 
     # -- definitions ----------------------------------------------------------------------
@@ -108,13 +109,23 @@ class SqlFlows:
     def create_definition(self, new: NewFlow) -> FlowDefinition:
         now = utcnow()
         flow = FlowDefinition(
-            id=new_id(), name=new.name, project_uuid=new.project_uuid, description=new.description,
-            created_by=new.created_by, created_at=now, updated_at=now,
+            id=new_id(),
+            name=new.name,
+            project_uuid=new.project_uuid,
+            description=new.description,
+            created_by=new.created_by,
+            created_at=now,
+            updated_at=now,
         )
         self.definitions.insert(
-            id=flow.id, name=flow.name, description=flow.description,
-            project_uuid=flow.project_uuid, created_by=flow.created_by, is_active=flow.is_active,
-            created_at=now, updated_at=now,
+            id=flow.id,
+            name=flow.name,
+            description=flow.description,
+            project_uuid=flow.project_uuid,
+            created_by=flow.created_by,
+            is_active=flow.is_active,
+            created_at=now,
+            updated_at=now,
         ).execute()
         return flow
 
@@ -130,7 +141,7 @@ class SqlFlows:
         D = self.definitions
         query = D.select().where(D.project_uuid == project_uuid)
         if active_only:
-            query = query.where(D.is_active == True)  # noqa: E712 (a SQL expression)
+            query = query.where(D.is_active == True)
         return [to_definition(row) for row in query.order_by(D.created_at.desc(), D.id.desc())]
 
     def update_definition(
@@ -261,23 +272,40 @@ class SqlFlows:
         if self._statements is not None:
             created = self._statements.create(new)
             if created is None:
-                raise NotFound(f"flow {new.flow_definition_id} has no version {new.flow_version_id}")
+                raise NotFound(
+                    f"flow {new.flow_definition_id} has no version {new.flow_version_id}"
+                )
             return created
         version = self.get_version_by_id(new.flow_version_id)
         if version is None or not same_id(version.flow_definition_id, new.flow_definition_id):
             raise NotFound(f"flow {new.flow_definition_id} has no version {new.flow_version_id}")
         now = utcnow()
         execution = FlowExecution(
-            id=new_id(), flow_definition_id=version.flow_definition_id, flow_version_id=version.id,
-            lead_id=new.lead_id, context=new.context, executed_by=new.executed_by,
-            created_at=now, resume_at=now,
+            id=new_id(),
+            flow_definition_id=version.flow_definition_id,
+            flow_version_id=version.id,
+            lead_id=new.lead_id,
+            context=new.context,
+            executed_by=new.executed_by,
+            created_at=now,
+            resume_at=now,
         )
         self.executions.insert(
-            id=execution.id, flow_definition_id=execution.flow_definition_id,
-            flow_version_id=execution.flow_version_id, lead_id=execution.lead_id,
-            status=str(execution.status), logs=execution.logs, result=execution.result,
-            error_message="", context=execution.context, executed_by=execution.executed_by,
-            created_at=now, next_step=0, revision=0, resume_at=now, cancel_requested=False,
+            id=execution.id,
+            flow_definition_id=execution.flow_definition_id,
+            flow_version_id=execution.flow_version_id,
+            lead_id=execution.lead_id,
+            status=str(execution.status),
+            logs=execution.logs,
+            result=execution.result,
+            error_message="",
+            context=execution.context,
+            executed_by=execution.executed_by,
+            created_at=now,
+            next_step=0,
+            revision=0,
+            resume_at=now,
+            cancel_requested=False,
         ).execute()
         return execution
 
@@ -363,13 +391,17 @@ class SqlFlows:
         E = self.executions
         held = self._held(now)
         cancelled = E.status.to_value(str(ExecutionStatus.CANCELLED))
-        query = E.update({
-            E.status: peewee.Case(None, [(held, E.status)], cancelled),
-            E.finished_at: peewee.Case(None, [(held, E.finished_at)], E.finished_at.to_value(now)),
-            E.lease_owner: peewee.Case(None, [(held, E.lease_owner)]),
-            E.lease_expires_at: peewee.Case(None, [(held, E.lease_expires_at)]),
-            E.cancel_requested: True,
-        }).where((E.id == execution_id) & E.status.in_(UNFINISHED))
+        query = E.update(
+            {
+                E.status: peewee.Case(None, [(held, E.status)], cancelled),
+                E.finished_at: peewee.Case(
+                    None, [(held, E.finished_at)], E.finished_at.to_value(now)
+                ),
+                E.lease_owner: peewee.Case(None, [(held, E.lease_owner)]),
+                E.lease_expires_at: peewee.Case(None, [(held, E.lease_expires_at)]),
+                E.cancel_requested: True,
+            }
+        ).where((E.id == execution_id) & E.status.in_(UNFINISHED))
         row = self._update_returning(E, query, E.id == execution_id)
         if row is None:  # unknown, or already finished: as it is
             row = E.get_or_none(E.id == execution_id)
@@ -416,13 +448,23 @@ class SqlFlows:
                 .scalar()
             )
             version = FlowVersion(
-                id=new_id(), flow_definition_id=flow_id, version_number=(highest or 0) + 1,
-                steps=steps, created_by=created_by, change_notes=change_notes, created_at=utcnow(),
+                id=new_id(),
+                flow_definition_id=flow_id,
+                version_number=(highest or 0) + 1,
+                steps=steps,
+                created_by=created_by,
+                change_notes=change_notes,
+                created_at=utcnow(),
             )
             V.insert(
-                id=version.id, flow_definition_id=flow_id, version_number=version.version_number,
-                steps=steps, status=str(version.status), created_by=created_by,
-                change_notes=change_notes, created_at=version.created_at,
+                id=version.id,
+                flow_definition_id=flow_id,
+                version_number=version.version_number,
+                steps=steps,
+                status=str(version.status),
+                created_by=created_by,
+                change_notes=change_notes,
+                created_at=version.created_at,
             ).execute()
         return version
 

@@ -55,7 +55,9 @@ class Migrator:
     def status(self) -> SchemaStatus:
         if not self._has_table():
             return SchemaStatus(current=0, latest=self.latest)
-        row = self._db.execute_sql("SELECT version, dirty FROM schema_migrations LIMIT 1").fetchone()
+        row = self._db.execute_sql(
+            "SELECT version, dirty FROM schema_migrations LIMIT 1"
+        ).fetchone()
         if row is None:
             return SchemaStatus(current=0, latest=self.latest)
         return SchemaStatus(current=int(row[0]), latest=self.latest, dirty=bool(row[1]))

@@ -155,7 +155,9 @@ def to_project(row: Any) -> Project:
         uuid=row.uuid,
         name=row.name,
         authorizations=[
-            Authorization(user_email=item.get("user_email", ""), role=Role(int(item.get("role", 1))))
+            Authorization(
+                user_email=item.get("user_email", ""), role=Role(int(item.get("role", 1)))
+            )
             for item in (row.authorizations or [])
             if isinstance(item, dict)
         ],
@@ -246,9 +248,17 @@ class SqlRuns:
     def create(self, new: NewRun) -> CodeRun:
         now = utcnow()
         run = CodeRun(
-            id=new_id(), code_id=new.code_id, status=new.status, params=new.params, body=new.body,
-            headers=new.headers, result=new.result, created_at=now, updated_at=now,
-            code_mongo_id=new.code_mongo_id, version=new.version,
+            id=new_id(),
+            code_id=new.code_id,
+            status=new.status,
+            params=new.params,
+            body=new.body,
+            headers=new.headers,
+            result=new.result,
+            created_at=now,
+            updated_at=now,
+            code_mongo_id=new.code_mongo_id,
+            version=new.version,
         )
         self._statements.insert_run(run, new.owner, new.lease_expires_at)
         return run
@@ -295,7 +305,8 @@ class SqlRuns:
         return (
             self.model.update(status=str(RunStatus.FAILED), result=reason, updated_at=utcnow())
             .where(
-                self.model.status.in_(unfinished) & (self.model.updated_at < last_touched_before)
+                self.model.status.in_(unfinished)
+                & (self.model.updated_at < last_touched_before)
                 & (
                     (self.model.status != str(RunStatus.QUEUED))
                     | self.model.id.not_in(HELD_BY_BROKER)
@@ -350,8 +361,9 @@ class SqlLogs:
 
     def add_many(self, logs: Sequence[CodeLog]) -> None:
         if logs:
-            self._statements.insert_logs(logs, [log.id if is_uuid(log.id) else new_id() for log in logs])
-        return None
+            self._statements.insert_logs(
+                logs, [log.id if is_uuid(log.id) else new_id() for log in logs]
+            )
 
     def get(self, log_id: str) -> CodeLog | None:
         row = find_by_id(self.model, log_id)
@@ -397,8 +409,12 @@ class SqlProjects:
         now = utcnow()
         stored = [{"user_email": a.user_email, "role": int(a.role)} for a in authorizations]
         self.model.insert(
-            id=new_id(), uuid=project_uuid, name=name, authorizations=stored,
-            created_at=now, updated_at=now,
+            id=new_id(),
+            uuid=project_uuid,
+            name=name,
+            authorizations=stored,
+            created_at=now,
+            updated_at=now,
         ).on_conflict(
             conflict_target=[self.model.uuid],
             update={
@@ -428,8 +444,12 @@ class SqlPermissions:
     def upsert(self, project_uuid: str, email: str, role: Role) -> UserPermission:
         now = utcnow()
         self.model.insert(
-            id=new_id(), project_uuid=project_uuid, email=email, role=int(role),
-            created_at=now, updated_at=now,
+            id=new_id(),
+            project_uuid=project_uuid,
+            email=email,
+            role=int(role),
+            created_at=now,
+            updated_at=now,
         ).on_conflict(
             conflict_target=[self.model.project_uuid, self.model.email],
             update={self.model.role: int(role), self.model.updated_at: now},
@@ -453,9 +473,7 @@ class SqlLibs:
         self.model.insert(
             id=new_id(), name=name, language=language, created_at=now, updated_at=now
         ).on_conflict_ignore().execute()
-        row = self.model.get(
-            (self.model.name == name) & (self.model.language == language)
-        )
+        row = self.model.get((self.model.name == name) & (self.model.language == language))
         return to_lib(row)
 
     def list(self, language: str | None = None) -> list[CodeLib]:

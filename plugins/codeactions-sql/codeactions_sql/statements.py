@@ -56,20 +56,44 @@ class RunStatements:
         if row is None:
             return None
         return Code(
-            id=str(row[0]), name=row[1], type=CodeType(row[2]), source=row[3], language=row[4],
-            url=row[5] or "", project_uuid=row[6], timeout=row[7] or 60,
-            created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]), version=row[10],
+            id=str(row[0]),
+            name=row[1],
+            type=CodeType(row[2]),
+            source=row[3],
+            language=row[4],
+            url=row[5] or "",
+            project_uuid=row[6],
+            timeout=row[7] or 60,
+            created_at=time_from_db(row[8]),
+            updated_at=time_from_db(row[9]),
+            version=row[10],
         )
 
     def insert_run(self, run: CodeRun, owner: str | None = None, lease: Any = None) -> None:
-        self._db.execute_sql(self._insert_run, (
-            run.id, run.code_id, str(run.status), run.result, json_to_db(run.extra),
-            json_to_db(run.params), run.body, json_to_db(run.headers),
-            self._time(run.created_at), self._time(run.updated_at), run.mongo_object_id,
-            run.code_mongo_id, run.version, owner, None if lease is None else self._time(lease),
-        ))
+        self._db.execute_sql(
+            self._insert_run,
+            (
+                run.id,
+                run.code_id,
+                str(run.status),
+                run.result,
+                json_to_db(run.extra),
+                json_to_db(run.params),
+                run.body,
+                json_to_db(run.headers),
+                self._time(run.created_at),
+                self._time(run.updated_at),
+                run.mongo_object_id,
+                run.code_mongo_id,
+                run.version,
+                owner,
+                None if lease is None else self._time(lease),
+            ),
+        )
 
-    def finish_run(self, run_id: str, status: RunStatus, result: str | None, extra: Any, now: Any) -> CodeRun | None:
+    def finish_run(
+        self, run_id: str, status: RunStatus, result: str | None, extra: Any, now: Any
+    ) -> CodeRun | None:
         """Set status (and result and extra when given); the run as stored now."""
         values = (str(status), result, json_to_db(extra), self._time(now), run_id)
         db = self._final if status.terminal else self._db
@@ -83,8 +107,16 @@ class RunStatements:
     def insert_logs(self, logs: Sequence[CodeLog], ids: Sequence[str]) -> None:
         values: list[Any] = []
         for position, (log, log_id) in enumerate(zip(logs, ids)):
-            values += [log_id, log.run_id, log.code_id, position, str(log.type), log.content,
-                       self._time(log.created_at), self._time(log.updated_at)]
+            values += [
+                log_id,
+                log.run_id,
+                log.code_id,
+                position,
+                str(log.type),
+                log.content,
+                self._time(log.created_at),
+                self._time(log.updated_at),
+            ]
         rows = ", ".join([self._log_row] * len(logs))
         with self._db.atomic():
             self._db.execute_sql(f"INSERT INTO codelogs ({LOG_COLUMNS}) VALUES {rows}", values)
@@ -96,8 +128,17 @@ class RunStatements:
 def run_from_row(row: Sequence[Any]) -> CodeRun:
     """A run from a row of RUN_COLUMNS."""
     return CodeRun(
-        id=str(row[0]), code_id=str(row[1]), status=RunStatus(row[2]), result=row[3] or "",
-        extra=json_from_db(row[4]), params=json_from_db(row[5]), body=row[6] or "",
-        headers=json_from_db(row[7]), created_at=time_from_db(row[8]), updated_at=time_from_db(row[9]),
-        mongo_object_id=row[10], code_mongo_id=row[11], version=row[12],
+        id=str(row[0]),
+        code_id=str(row[1]),
+        status=RunStatus(row[2]),
+        result=row[3] or "",
+        extra=json_from_db(row[4]),
+        params=json_from_db(row[5]),
+        body=row[6] or "",
+        headers=json_from_db(row[7]),
+        created_at=time_from_db(row[8]),
+        updated_at=time_from_db(row[9]),
+        mongo_object_id=row[10],
+        code_mongo_id=row[11],
+        version=row[12],
     )

@@ -61,7 +61,9 @@ class SqlStore:
         self.locks = SqlLocks(database)
         self.secrets = SqlSecrets(models.secrets)
         self.async_runs = SqlAsyncRuns(database)
-        progress = bind_models(self.history).flow_executions if self.history is not database else None
+        progress = (
+            bind_models(self.history).flow_executions if self.history is not database else None
+        )
         self.flows = SqlFlows(
             models.flow_definitions, models.flow_versions, models.flow_executions, progress=progress
         )
@@ -79,7 +81,10 @@ class SqlStore:
             history = None
             if not settings.db_synchronous_runs:
                 history = open_postgres(
-                    uri, settings.db_name, settings.db_max_pool_size, synchronous_commit=False,
+                    uri,
+                    settings.db_name,
+                    settings.db_max_pool_size,
+                    synchronous_commit=False,
                     **timeouts,
                 )
             return cls(database, "postgres", uri=uri, db_name=settings.db_name, history=history)

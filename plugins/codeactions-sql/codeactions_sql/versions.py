@@ -85,8 +85,14 @@ class SqlVersions:
         if row is None:
             return None
         return CodeVersion(
-            code_id=str(row[0]), number=row[1], source=row[2], language=row[3], timeout=row[4],
-            sha256=row[5], author=row[6] or "", note=row[7] or "",
+            code_id=str(row[0]),
+            number=row[1],
+            source=row[2],
+            language=row[3],
+            timeout=row[4],
+            sha256=row[5],
+            author=row[6] or "",
+            note=row[7] or "",
             created_at=time_from_db(row[8]),
         )
 

@@ -14,9 +14,19 @@ from codeactions_core.testing.fixtures import (  # noqa: F401 - fixtures, found 
 )
 
 TABLES = (
-    "codes", "coderuns", "codelogs", "codelibs", "user_permissions", "projects",
-    "flow_executions", "flow_versions", "flow_definitions", "project_secrets",
-    "code_versions", "schedule_firings", "schedules",
+    "codes",
+    "coderuns",
+    "codelogs",
+    "codelibs",
+    "user_permissions",
+    "projects",
+    "flow_executions",
+    "flow_versions",
+    "flow_definitions",
+    "project_secrets",
+    "code_versions",
+    "schedule_firings",
+    "schedules",
 )
 
 

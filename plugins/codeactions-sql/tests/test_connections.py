@@ -49,9 +49,13 @@ def test_a_recently_used_dead_connection_fails_once_then_is_discarded(store, mig
 
 
 @pytest.mark.parametrize(("synchronous_runs", "history_mode"), [(False, "off"), (True, "on")])
-def test_only_run_history_may_commit_asynchronously(migrated_postgres_uri, synchronous_runs, history_mode):
+def test_only_run_history_may_commit_asynchronously(
+    migrated_postgres_uri, synchronous_runs, history_mode
+):
     store = SqlStore.from_settings(
-        Settings(db_type="postgres", db_uri=migrated_postgres_uri, db_synchronous_runs=synchronous_runs)
+        Settings(
+            db_type="postgres", db_uri=migrated_postgres_uri, db_synchronous_runs=synchronous_runs
+        )
     )
     try:
         modes = {

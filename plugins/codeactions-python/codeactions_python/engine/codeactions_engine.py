@@ -37,7 +37,7 @@ import time  # noqa: F401
 import traceback
 import types
 import typing  # noqa: F401
-import urllib.parse  # noqa: F401
+import urllib.parse
 import urllib.request  # noqa: F401
 import uuid  # noqa: F401
 
@@ -172,10 +172,14 @@ def response_headers(headers) -> dict:
     if headers is None:
         return {}
     if not hasattr(headers, "items"):
-        raise TypeError(f"headers must be a dict of name to value (or list of values), "
-                        f"not {type(headers).__name__}")
+        raise TypeError(
+            f"headers must be a dict of name to value (or list of values), "
+            f"not {type(headers).__name__}"
+        )
     return {
-        str(name): [str(item) for item in value] if isinstance(value, (list, tuple)) else [str(value)]
+        str(name): [str(item) for item in value]
+        if isinstance(value, (list, tuple))
+        else [str(value)]
         for name, value in headers.items()
     }
 
@@ -229,8 +233,16 @@ def run_action(job: dict) -> dict:
     """Run one job in this process; the outcome document."""
     engine = Engine(job)
     source = job.get("source") or ""
-    outcome = {"ok": False, "has_run": False, "result": None, "status_code": None,
-               "content_type": None, "logs": engine.log.lines, "logs_dropped": 0, "error": None}
+    outcome = {
+        "ok": False,
+        "has_run": False,
+        "result": None,
+        "status_code": None,
+        "content_type": None,
+        "logs": engine.log.lines,
+        "logs_dropped": 0,
+        "error": None,
+    }
     module = types.ModuleType("action")
     module.__file__ = ACTION_FILE
     sys.modules["action"] = module
@@ -250,8 +262,11 @@ def run_action(job: dict) -> dict:
             engine.log.error(text)
             outcome["error"] = text
     if outcome["ok"] and outcome["has_run"]:  # the result set so far
-        outcome.update(result=engine.result.value if engine.result.value is not None else "",
-                       status_code=engine.result.status_code, content_type=engine.result.content_type)
+        outcome.update(
+            result=engine.result.value if engine.result.value is not None else "",
+            status_code=engine.result.status_code,
+            content_type=engine.result.content_type,
+        )
         if engine.result.headers:
             outcome["headers"] = engine.result.headers
         if engine.result.encoding:
@@ -260,8 +275,10 @@ def run_action(job: dict) -> dict:
     return outcome
 
 
-INSTALL_HINT = ("; the library is not installed on this server: install it with "
-                "`codeactions libs install {name}` (or `codeactions libs sync` for every code's imports)")
+INSTALL_HINT = (
+    "; the library is not installed on this server: install it with "
+    "`codeactions libs install {name}` (or `codeactions libs sync` for every code's imports)"
+)
 
 
 def user_traceback(exc: BaseException) -> str:
@@ -269,7 +286,11 @@ def user_traceback(exc: BaseException) -> str:
     harness, the standard library or an installed library, so no path of the server's."""
     frames = traceback.extract_tb(exc.__traceback__)
     user_frames = [frame for frame in frames if frame.filename == ACTION_FILE]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(user_frames)] if user_frames else []
+    lines = (
+        ["Traceback (most recent call last):\n", *traceback.format_list(user_frames)]
+        if user_frames
+        else []
+    )
     lines += traceback.format_exception_only(type(exc), exc)
     if isinstance(exc, ModuleNotFoundError) and exc.name and missing_library(exc.name):
         lines[-1] = lines[-1].rstrip("\n") + INSTALL_HINT.format(name=exc.name.partition(".")[0])
@@ -297,7 +318,11 @@ def write_outcome(fd: int, outcome: dict) -> None:
         view = view[written:]
 
 
-WARM_UP_JOB = {"source": "def Run(engine):\n    engine.result.set('')\n", "params": {}, "headers": {}}
+WARM_UP_JOB = {
+    "source": "def Run(engine):\n    engine.result.set('')\n",
+    "params": {},
+    "headers": {},
+}
 
 
 def warm_up() -> None:
