@@ -16,6 +16,9 @@ DEFAULT_TIMEOUT = 60
 """A code's run timeout in seconds when none (or 0) is given."""
 MIN_TIMEOUT, MAX_TIMEOUT = 5, 300
 """The bounds a code's timeout is clamped into; no run lasts longer than MAX_TIMEOUT."""
+LEGACY_LANGUAGES = frozenset({"python", "javascript", "go"})
+"""The languages the old interface accepts whether or not a runtime for them is installed
+(COMPAT.md, the ``codes.language`` CHECK); a runtime plugin adds its own to these."""
 
 
 class CodeType(enum.StrEnum):

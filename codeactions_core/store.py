@@ -266,6 +266,11 @@ class Store(Protocol):
     auto_migrate: bool
     """True when ``serve`` may apply pending migrations itself (embedded stores)."""
 
+    directories: tuple[str, ...]
+    """Local directories the store writes its files to (an embedded database's), whose free
+    space ``/health/ready`` checks; none for a store on a server. Optional: read with a
+    default of ``()``."""
+
     codes: CodeRepository
     versions: CodeVersionRepository
     schedules: ScheduleRepository

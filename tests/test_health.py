@@ -189,3 +189,22 @@ def test_failing_check_message_names_the_error(tmp_path):
     report = service_with(Settings(data_dir=str(tmp_path)), {"db": broken}).report()
     assert report["status"] == "unhealthy"
     assert report["services"]["db"]["message"] == "ConnectionError: no route to host"
+
+
+def test_the_free_space_of_an_embedded_databases_own_directory_is_watched(tmp_path):
+    from codeactions_sql import SqlStore
+
+    elsewhere = tmp_path / "database"
+    elsewhere.mkdir()
+    settings = Settings(data_dir=str(tmp_path / "data"), db_uri=f"sqlite:///{elsewhere}/ca.db")
+    store = SqlStore.from_settings(settings)
+    try:
+        health = HealthService(settings, store, store.logs, runtimes=None)
+        assert health.disk_paths == [str(tmp_path / "data"), str(elsewhere)]
+    finally:
+        store.close()
+
+
+def test_a_store_on_a_server_adds_no_directory(tmp_path):
+    health = service_with(Settings(data_dir=str(tmp_path)), {})
+    assert health.disk_paths == [str(tmp_path)]

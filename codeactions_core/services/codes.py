@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from codeactions_core.errors import InvalidInput, NotFound
 from codeactions_core.model import (
     DEFAULT_TIMEOUT,
+    LEGACY_LANGUAGES,
     MAX_TIMEOUT,
     MIN_TIMEOUT,
     Code,
@@ -32,7 +33,6 @@ MAX_SOURCE_BYTES = 1024 * 1024  # a source of 1 MiB or more is refused
 MAX_NAME = 255
 MAX_URL = 512
 MAX_NOTE = 1000
-BUILTIN_LANGUAGES = frozenset({"python", "javascript", "go"})
 
 
 @dataclass
@@ -317,7 +317,7 @@ class CodeService:
         return code
 
     def _language(self, raw: Any) -> str:
-        known = set(BUILTIN_LANGUAGES) | set(self._runtimes.languages() if self._runtimes else ())
+        known = set(LEGACY_LANGUAGES) | set(self._runtimes.languages() if self._runtimes else ())
         if raw not in known:
             raise InvalidInput(
                 f"language {raw!r} is not valid; use one of: {', '.join(sorted(known))}"

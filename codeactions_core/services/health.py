@@ -13,7 +13,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
@@ -89,7 +89,7 @@ class HealthService:
         self._settings = settings
         self._drain = drain
         self.optional = set(OPTIONAL)
-        self.disk_paths = data_paths(settings, getattr(store, "kind", ""))
+        self.disk_paths = data_paths(settings, getattr(store, "directories", ()))
         self._check_timeout = check_timeout
         self._runtimes = runtimes
         self._clock = clock
@@ -162,12 +162,9 @@ class HealthService:
         }
 
 
-def data_paths(settings: Settings, store_kind: str) -> list[str]:
-    """The directories whose free space matters: the data directory and SQLite's."""
-    paths = [settings.data_dir]
-    uri = settings.database_uri
-    if store_kind == "sqlite" and uri.startswith("sqlite:///"):
-        paths.append(os.path.dirname(uri[len("sqlite:///") :]) or ".")
+def data_paths(settings: Settings, store_directories: Iterable[str]) -> list[str]:
+    """The directories whose free space matters: the data directory and the store's own."""
+    paths = [settings.data_dir, *store_directories]
     return list(dict.fromkeys(os.path.abspath(path) for path in paths))
 
 

@@ -9,7 +9,12 @@ from codeactions_core.settings import Settings
 from codeactions_core.store import SchemaStatus
 from codeactions_sql import deadlines
 from codeactions_sql.async_runs import SqlAsyncRuns
-from codeactions_sql.connection import create_postgres_database, open_postgres, open_sqlite
+from codeactions_sql.connection import (
+    create_postgres_database,
+    open_postgres,
+    open_sqlite,
+    sqlite_path,
+)
 from codeactions_sql.flows import SqlFlows
 from codeactions_sql.locks import SqlLocks
 from codeactions_sql.migrator import Migrator
@@ -44,6 +49,7 @@ class SqlStore:
         everything else uses ``database``."""
         self.kind = kind
         self.auto_migrate = kind == "sqlite"
+        self.directories: tuple[str, ...] = ()
         self.database = database
         self.history = history or database
         self._uri = uri
@@ -89,7 +95,9 @@ class SqlStore:
                 )
             return cls(database, "postgres", uri=uri, db_name=settings.db_name, history=history)
         database = open_sqlite(uri, max(settings.db_max_pool_size, settings.request_threads))
-        return cls(database, "sqlite", uri=uri, db_name=settings.db_name)
+        store = cls(database, "sqlite", uri=uri, db_name=settings.db_name)
+        store.directories = (str(sqlite_path(uri).parent.resolve()),)
+        return store
 
     def schema_status(self) -> SchemaStatus:
         try:
