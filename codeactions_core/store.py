@@ -258,18 +258,17 @@ class SecretRepository(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    """A storage backend: repositories plus its schema life cycle."""
+    """A storage backend: repositories plus its schema life cycle.
+
+    Optional: ``directories``, a tuple of the local directories the store writes its files
+    to (an embedded database's), whose free space ``/health/ready`` checks; a store on a
+    server has none."""
 
     kind: str
     """Short name shown in logs and ``/health``: ``sqlite``, ``postgres``, ``mongodb``."""
 
     auto_migrate: bool
     """True when ``serve`` may apply pending migrations itself (embedded stores)."""
-
-    directories: tuple[str, ...]
-    """Local directories the store writes its files to (an embedded database's), whose free
-    space ``/health/ready`` checks; none for a store on a server. Optional: read with a
-    default of ``()``."""
 
     codes: CodeRepository
     versions: CodeVersionRepository
