@@ -1,4 +1,5 @@
-# Two commands: `make run` (the API on :8050, SQLite under ./data) and `make test`.
+# Two commands: `make run` (the API on :8050, SQLite under ./data) and `make test`;
+# `make lint` checks the style CI holds the tree to.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 RUN_PORT := $(or $(PORT),$(FLOWS_CODE_ACTIONS_PORT),8050)
 RUN_LOG_LEVEL := $(or $(FLOWS_CODE_ACTIONS_LOG_LEVEL),warning)
 
-.PHONY: install run test clean
+.PHONY: install run lint test clean
 
 install: $(STAMP)
 
@@ -25,6 +26,11 @@ run: install
 	@$(BIN)/codeactions migrate > /dev/null
 	@echo "codeactions: listening on http://127.0.0.1:$(RUN_PORT) (Ctrl-C stops; docs at /docs)"
 	@FLOWS_CODE_ACTIONS_PORT=$(RUN_PORT) FLOWS_CODE_ACTIONS_LOG_LEVEL=$(RUN_LOG_LEVEL) exec $(BIN)/codeactions serve
+
+# ruff (pinned in pyproject.toml's test extra): its rules, then the formatting.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # The suite waits on servers far more than it computes: TEST_WORKERS pytest processes
 # (pytest-xdist) share it; TEST_WORKERS=0 runs it in this one process. Tests that measure

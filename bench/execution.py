@@ -175,8 +175,8 @@ def report(results: dict) -> str:
         c1, c8 = results[name]["c1"], results[name]["c8"]
         ratio = c8["requests_per_second"] / old["c8"]["requests_per_second"]
         lines.append(
-            f"| {name} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | {c8['requests_per_second']:.0f} | "
-            f"{c8['p50_ms']:.2f} | {ratio:.0f}× |"
+            f"| {name} | {c1['p50_ms']:.2f} | {c1['p99_ms']:.2f} | "
+            f"{c8['requests_per_second']:.0f} | {c8['p50_ms']:.2f} | {ratio:.0f}× |"
         )
     memory = results["memory"]
     lines.append(

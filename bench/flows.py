@@ -262,14 +262,22 @@ def report(r: dict) -> str:
     rows = [
         "| way | executions/s, 1 thread | executions/s, 4 threads |",
         "|---|---|---|",
-        f"| direct (3 http_call runs, no flow) | {r['direct_1']:.0f} | {r[f'direct_{THREADS}']:.0f} |",
-        f"| flow engine in-process (PostgreSQL) | {r['engine_1']:.0f} | {r[f'engine_{THREADS}']:.0f} |",
+        (
+            f"| direct (3 http_call runs, no flow) | {r['direct_1']:.0f} "
+            f"| {r[f'direct_{THREADS}']:.0f} |"
+        ),
+        (
+            f"| flow engine in-process (PostgreSQL) | {r['engine_1']:.0f} "
+            f"| {r[f'engine_{THREADS}']:.0f} |"
+        ),
         f"| end to end: serve + RabbitMQ + 1 worker | | {e2e['executions_per_second']:.0f} |",
         "",
-        f"flow overhead per execution: {r['overhead_ms_1']:.2f} ms (1 thread), "
-        f"{r[f'overhead_ms_{THREADS}']:.2f} ms of thread time ({THREADS} threads); "
-        f"engine/direct: {r['engine_1'] / r['direct_1']:.2f} (1 thread); "
-        f"POST ?wait=true p50: {e2e['wait_true_p50_ms']:.1f} ms",
+        (
+            f"flow overhead per execution: {r['overhead_ms_1']:.2f} ms (1 thread), "
+            f"{r[f'overhead_ms_{THREADS}']:.2f} ms of thread time ({THREADS} threads); "
+            f"engine/direct: {r['engine_1'] / r['direct_1']:.2f} (1 thread); "
+            f"POST ?wait=true p50: {e2e['wait_true_p50_ms']:.1f} ms"
+        ),
         "",
         "engine, 1 thread, per execution: "
         + ", ".join(

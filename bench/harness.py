@@ -80,31 +80,32 @@ def wait_until_up(url: str, seconds: float = 30) -> None:
 def gunicorn(app: str, log_dir: Path) -> tuple[subprocess.Popen, str]:
     """A baseline app on the same gunicorn settings as ``codeactions serve``."""
     port = free_port()
-    log = open(log_dir / f"gunicorn-{port}.log", "wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gthread",
-            "-w",
-            str(GUNICORN_WORKERS),
-            "--threads",
-            str(GUNICORN_THREADS),
-            "--keep-alive",
-            "5",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--no-control-socket",
-            "--chdir",
-            str(ROOT),
-            app,
-        ],
-        env=child_env({}),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    # the child holds its own copy of the log's descriptor: this one may close once it started
+    with open(log_dir / f"gunicorn-{port}.log", "wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-k",
+                "gthread",
+                "-w",
+                str(GUNICORN_WORKERS),
+                "--threads",
+                str(GUNICORN_THREADS),
+                "--keep-alive",
+                "5",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--no-control-socket",
+                "--chdir",
+                str(ROOT),
+                app,
+            ],
+            env=child_env({}),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     return process, f"http://127.0.0.1:{port}"
 
 

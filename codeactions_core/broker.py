@@ -57,7 +57,7 @@ def broker_connection(url: str) -> Connection:
     """A (not yet connected) connection to the broker; ConfigurationError for a bad URL."""
     connection = Connection(url, connect_timeout=CONNECT_TIMEOUT, heartbeat=HEARTBEAT)
     try:
-        connection.transport  # resolves the URL's scheme to a transport
+        _ = connection.transport  # resolves the URL's scheme to a transport
     except (KeyError, ImportError, ValueError) as exc:
         raise ConfigurationError(f"{PREFIX}RABBITMQ_URL: unsupported broker URL ({exc})") from None
     return connection

@@ -54,7 +54,8 @@ OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
 def canonical_id(raw: str) -> str:
     """The one spelling of an id: a UUID in lower-case hyphenated form whatever its spelling
-    (upper case, ``{…}``, ``urn:uuid:``, no hyphens), a MongoDB ObjectId in lower case, else as is."""
+    (upper case, ``{…}``, ``urn:uuid:``, no hyphens), a MongoDB ObjectId in lower case, else
+    as is."""
     text = raw.strip()
     if OBJECT_ID.fullmatch(text):
         return text.lower()

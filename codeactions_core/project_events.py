@@ -124,7 +124,7 @@ class EventConsumer(BrokerConsumer):
             route.apply(parse_body(message))
         except (Malformed, InvalidInput) as exc:
             self.refuse(route, message, exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (the consumer survives anything; retried later)
             self.retry_later(route, message, exc)
         else:
             message.ack()

@@ -144,14 +144,15 @@ class RedisRateLimiter:
             try:
                 count, ttl_ms = self._script(keys=[KEY_PREFIX + key], args=[self.window * 1000])
                 return decide(self.limit, int(count), float(ttl_ms))
-            except Exception as exc:  # redis errors, timeouts, refused connections alike
+            except Exception as exc:  # noqa: BLE001  (any Redis failure: fail open or refuse)
                 self._skip_until = self._clock() + REDIS_RETRY_SECONDS
                 self._warn(exc)
         self._on_failure()
         if self._fail_open:
             return decide(self.limit, 0, self.window * 1000, counted=False)
         raise LimiterUnavailable(
-            "the rate limiter cannot reach Redis and FLOWS_CODE_ACTIONS_RATE_LIMIT_FAIL_OPEN is false"
+            "the rate limiter cannot reach Redis and "
+            "FLOWS_CODE_ACTIONS_RATE_LIMIT_FAIL_OPEN is false"
         )
 
     def _warn(self, exc: Exception) -> None:

@@ -89,7 +89,8 @@ def runs_of(client, code_id: str) -> list[dict]:
 )
 def test_action_endpoint_shapes_the_response(client, code, content_type, expected):
     code_id = code(
-        f'def Run(engine):\n    engine.result.set("<b>hi</b>", status_code=201, content_type="{content_type}")\n'
+        "def Run(engine):\n"
+        f'    engine.result.set("<b>hi</b>", status_code=201, content_type="{content_type}")\n'
     )
     result = client.simulate_get(f"/action/endpoint/{code_id}")
     assert (result.status_code, result.headers["content-type"], result.text) == (
@@ -103,7 +104,8 @@ def test_action_endpoint_shapes_the_response(client, code, content_type, expecte
 def test_action_endpoint_takes_any_method_with_params_headers_and_body(client, code, method):
     code_id = code(
         "def Run(engine):\n"
-        '    engine.result.set({"p": engine.params.get("a"), "h": engine.header.get("X-Custom-Header"),'
+        '    engine.result.set({"p": engine.params.get("a"), '
+        '"h": engine.header.get("X-Custom-Header"),'
         ' "b": engine.body}, content_type="json")\n'
     )
     result = client.simulate_request(
@@ -182,7 +184,8 @@ def test_timeout_is_408_and_a_failed_run(client, code):
 
 def test_every_run_is_one_terminal_run_with_its_logs(client, code):
     code_id = code(
-        'def Run(engine):\n    engine.log.info(engine.params.get("n"))\n    engine.result.set("ok")\n'
+        'def Run(engine):\n    engine.log.info(engine.params.get("n"))\n'
+        '    engine.result.set("ok")\n'
     )
     for n in range(3):
         assert (

@@ -27,7 +27,8 @@ SERVICE = {"Authorization": f"Token {TOKEN}"}
 ECHO_HEADERS = (
     "import json\n"
     "def Run(engine):\n"
-    "    engine.result.set(json.dumps({name: list(values) for name, values in engine.header.items()}),"
+    "    engine.result.set(json.dumps({name: list(values) "
+    "for name, values in engine.header.items()}),"
     " content_type='json')\n"
 )
 

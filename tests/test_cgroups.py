@@ -109,7 +109,9 @@ def exit_code(pid: int) -> int:
 
 
 def test_limits_are_written_to_a_new_slot_and_follow_changes(placer):
-    """The knobs hold the run's limits; raising or lowering memory works (memsw >= memory at every step)."""
+    """The knobs hold the run's limits; raising or lowering memory works.
+
+    memsw >= memory at every step."""
     assert placer.describe() == {
         "version": 1,
         "controllers": ["cpu", "memory", "pids"],
@@ -297,7 +299,9 @@ def test_release_only_queues(placer):
 
 
 def v2_hierarchy() -> tuple[Path, str, list[str]] | None:
-    """This process's real cgroup2 directory, its path, and the controllers it offers (None: none here)."""
+    """This process's real cgroup2 directory, its path, and the controllers it offers.
+
+    None when there is none here."""
     mount = cgroups.cgroup_mounts()[1]
     own = cgroups.own_cgroups().get("")
     if mount is None or own is None:
@@ -509,7 +513,7 @@ V2_FILES = {
 
 
 class FakeKernelPlacer(CgroupPlacer):
-    """A placer on a fake cgroupfs: creating a group creates its interface files, as the kernel does."""
+    """A placer on a fake cgroupfs: creating a group creates its interface files (as the kernel)."""
 
     def _make_group(self, dir_fd: int, name: str) -> None:
         super()._make_group(dir_fd, name)
@@ -592,11 +596,13 @@ def test_v2_knobs_in_a_fake_cgroupfs(tmp_path):
 
 
 def test_mountinfo_parsing(tmp_path):
-    """v1 hierarchies with their controllers, the cgroup2 mount, read-only mounts (a container's) and escapes."""
+    """v1 hierarchies with their controllers, the cgroup2 mount, read-only mounts (a container's)
+    and escapes."""
     mountinfo = tmp_path / "mountinfo"
     mountinfo.write_text(
         "31 23 0:28 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n"
-        "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,relatime - cgroup cgroup rw,cpu,cpuacct\n"
+        "32 31 0:29 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro,relatime "
+        "- cgroup cgroup rw,cpu,cpuacct\n"
         "33 31 0:30 / /sys/fs/cgroup/my\\040pids rw,relatime - cgroup cgroup rw,pids\n"
         "41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n"
     )

@@ -112,7 +112,9 @@ def wait_for_roles(store: StoreProbe, project_uuid: str, roles: dict[str, int]) 
 def wait_until_all_acknowledged(broker: EventBroker) -> None:
     """Nothing left in either queue, ready or delivered but unacknowledged."""
     for queue in broker.queues:
-        eventually(lambda: broker.pending(queue) == 0, f"every message of {queue} acknowledged")
+        eventually(
+            lambda queue=queue: broker.pending(queue) == 0, f"every message of {queue} acknowledged"
+        )
 
 
 def drop_database(server_uri: str, database_uri: str) -> None:
@@ -308,7 +310,7 @@ def test_sigterm_stops_it_with_status_0(broker, consumer):
     assert seconds < STOP_WITHIN
     assert "event consumer stopped" in consumer.log()
     for queue in broker.queues:
-        eventually(lambda: broker.consumers(queue) == 0, f"no consumer left on {queue}")
+        eventually(lambda queue=queue: broker.consumers(queue) == 0, f"no consumer left on {queue}")
 
 
 def test_an_unreachable_broker_is_retried_and_sigterm_still_stops_it(store_env, tmp_path):

@@ -193,7 +193,10 @@ def test_sys_exit_inside_run_ends_the_run_normally(server, call):
 def test_host_is_not_among_the_headers(server):
     code = create(
         server,
-        'def Run(engine):\n    engine.result.set(sorted(engine.header.keys()), content_type="json")\n',
+        (
+            "def Run(engine):\n"
+            '    engine.result.set(sorted(engine.header.keys()), content_type="json")\n'
+        ),
     )
     answer = requests.get(
         server.url(f"/action/endpoint/{code['id']}"), headers={"X-Kept": "1"}, timeout=60
@@ -309,7 +312,7 @@ def test_a_run_past_a_full_pool_and_queue_answers_503_at_once(server):
     assert slow["answer"].status_code == 200
 
 
-# Settings that need no server ----------------------------------------------------------------------
+# Settings that need no server ---------------------------------------------------------------------
 
 
 def test_store_follows_the_db_uri_scheme_when_db_type_is_unset():

@@ -25,7 +25,8 @@ OLD_RUN_MONGO_ID = "65b2f0c2e4b0a1b2c3d4e5ab"
 SIX_CODE = (
     "import six\n\n"
     "def Run(engine):\n"
-    "    engine.result.set({'text': six.text_type(engine.params.get('who'))}, content_type='json')\n"
+    "    engine.result.set({'text': six.text_type(engine.params.get('who'))}, "
+    "content_type='json')\n"
 )
 
 
@@ -33,21 +34,27 @@ def build_version_5_database(uri: str) -> None:
     """The old service's rows on a version-5 database: codes and a run, no codelibs rows."""
     with version_5_database(uri) as cursor:
         cursor.execute(
-            "INSERT INTO codes (id, mongo_object_id, name, type, source, language, project_uuid, timeout) "
+            "INSERT INTO codes "
+            "(id, mongo_object_id, name, type, source, language, project_uuid, timeout) "
             "VALUES (%s, %s, 'old', 'endpoint', %s, 'python', 'proj-old', 30)",
             (CODE_ID, MONGO_ID, SIX_CODE),
         )
         cursor.execute(
             "INSERT INTO codes (name, type, source, language, project_uuid) "
-            "VALUES ('std', 'flow', 'import json\ndef Run(engine):\n    engine.result.set(\"x\")\n', 'python', 'proj-old')"
+            "VALUES ('std', 'flow', "
+            "'import json\ndef Run(engine):\n    engine.result.set(\"x\")\n', "
+            "'python', 'proj-old')"
         )
         cursor.execute(
             "INSERT INTO codes (name, type, source, language, project_uuid) "
-            "VALUES ('go', 'flow', 'package main\nimport \"fmt\"\nfunc main() { fmt.Println(1) }', 'go', 'proj-old')"
+            "VALUES ('go', 'flow', "
+            "'package main\nimport \"fmt\"\nfunc main() { fmt.Println(1) }', "
+            "'go', 'proj-old')"
         )
         cursor.execute(
-            "INSERT INTO coderuns (id, mongo_object_id, code_id, code_mongo_id, status, result, extra, params, "
-            "body, headers, created_at, updated_at) VALUES (%s, %s, %s, %s, 'completed', 'x', 'null'::jsonb, "
+            "INSERT INTO coderuns (id, mongo_object_id, code_id, code_mongo_id, status, result, "
+            "extra, params, body, headers, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, 'completed', 'x', 'null'::jsonb, "
             "NULL, 'b', 'null'::jsonb, '2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
             (OLD_RUN_ID, OLD_RUN_MONGO_ID, CODE_ID, MONGO_ID),
         )

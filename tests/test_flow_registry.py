@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -19,7 +19,10 @@ from codeactions_core.wiring import load_step_runners
 class EchoRunner:
     """A minimal runner; ``owner`` tells which registration it came from."""
 
-    config_schema: dict[str, Any] = {"type": "object", "properties": {"text": {"type": "string"}}}
+    config_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+    }
 
     def __init__(self, step_type: str = "echo", owner: str = "test") -> None:
         self.step_type, self.owner = step_type, owner
@@ -119,7 +122,10 @@ def test_every_problem_is_listed_at_once(runners):
         "step 4: id must be a non-empty string, got a string",
         "step 4: continue_on_error must be true or false, got a string",
         "step 5 ('b'): config must be an object, got a list",
-        "step 6 ('c.d'): unknown field(s) 'confg' (allowed: id, type, name, nome, config, continue_on_error)",
+        (
+            "step 6 ('c.d'): unknown field(s) 'confg' "
+            "(allowed: id, type, name, nome, config, continue_on_error)"
+        ),
         "step 6 ('c.d'): id 'c.d' must not contain dots, whitespace or braces",
         "step 6 ('c.d'): name must be a string, got a number",
     ]
@@ -162,7 +168,10 @@ def test_placeholders_that_can_never_resolve_are_refused(runners):
         runners, [{"id": "a", "type": "wait", "config": {"seconds": 1, "reason": "{{lead}}"}}]
     )
     assert found == [
-        "step 1 ('a'): unknown placeholder {{lead}}: it must start with one of leadId, variables, steps"
+        (
+            "step 1 ('a'): unknown placeholder {{lead}}: "
+            "it must start with one of leadId, variables, steps"
+        )
     ]
 
 
@@ -194,18 +203,30 @@ def test_schema_errors_name_the_json_path(runners):
     ]
     found = problems_of(runners, steps)
     assert found == [
-        "step 1 ('h'): config.headers['X-N']: {'n': 1} is not of type 'string', 'number', 'boolean'",
-        "step 1 ('h'): config.method: 'FETCH' is not one of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']",
+        (
+            "step 1 ('h'): config.headers['X-N']: {'n': 1} "
+            "is not of type 'string', 'number', 'boolean'"
+        ),
+        (
+            "step 1 ('h'): config.method: 'FETCH' "
+            "is not one of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']"
+        ),
         "step 1 ('h'): config.retry.delay: -1 is less than the minimum of 0",
         "step 1 ('h'): config.retry.max_attempts: 20 is greater than the maximum of 10",
         "step 1 ('h'): config.timeout: 301 is greater than the maximum of 300",
         "step 2 ('t'): config: 'field' is a required property",
         "step 2 ('t'): config.additional_fields[0]: 'field' is a required property",
-        "step 2 ('t'): config.additional_fields[1]: Additional properties are not allowed ('extra' was unexpected)",
+        (
+            "step 2 ('t'): config.additional_fields[1]: "
+            "Additional properties are not allowed ('extra' was unexpected)"
+        ),
         "step 2 ('t'): config.value: None is not of type 'string', 'number', 'boolean'",
         "step 3 ('w'): config: Additional properties are not allowed ('reasn' was unexpected)",
         "step 3 ('w'): config.seconds: 5000 is greater than the maximum of 3600",
-        "step 4 ('w2'): config.seconds: 'soon' is not a number of seconds, or a string with a {{placeholder}}",
+        (
+            "step 4 ('w2'): config.seconds: 'soon' "
+            "is not a number of seconds, or a string with a {{placeholder}}"
+        ),
         "step 5 ('w3'): config: 'seconds' is a required property",
     ]
 

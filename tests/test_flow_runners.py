@@ -31,7 +31,7 @@ LOOPBACK = Egress(EgressPolicy.from_terms(["127.0.0.1"]))
 
 @pytest.fixture
 def serve() -> Iterator[Callable[[Callable[[Seen], Answer]], EchoServer]]:
-    """Starts HTTP servers on loopback answering with ``answer(request)``; stops them after the test."""
+    """Starts HTTP servers on loopback answering with ``answer(request)``; stops them at the end."""
     with ExitStack() as servers:
         yield lambda answer: servers.enter_context(echo_server(answer))
 

@@ -27,7 +27,7 @@ READY = "taking due flow executions"
 
 @pytest.fixture
 def environment(new_postgres_database, suite_env) -> dict[str, str]:
-    """Settings of workers and API: a fresh PostgreSQL, the real broker, queues of this test only."""
+    """Settings of workers and API: a fresh PostgreSQL, the real broker, this test's own queues."""
     require_service("RabbitMQ", suite_env.rabbitmq_url, 5672)
     tag = uuid.uuid4().hex[:8]
     settings = {
@@ -49,7 +49,7 @@ def api(environment, tmp_path):
     settings = Settings.from_env(
         {**environment, "FLOWS_CODE_ACTIONS_DATA_DIR": str(tmp_path / "api")}
     )
-    with api_client(settings) as (client, services):
+    with api_client(settings) as (client, _):
         yield client
 
 

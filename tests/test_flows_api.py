@@ -104,7 +104,10 @@ def test_a_published_flow_runs_its_steps_with_placeholders(client, services, ech
     code = client.simulate_post(
         "/code",
         params={"name": "greet", "language": "python", "type": "flow", "project_uuid": PROJECT},
-        body='def Run(engine):\n    engine.result.set({"hello": engine.params.get("who")}, content_type="json")\n',
+        body=(
+            "def Run(engine):\n"
+            '    engine.result.set({"hello": engine.params.get("who")}, content_type="json")\n'
+        ),
     )
     assert code.status_code == 201, code.text
     steps = [

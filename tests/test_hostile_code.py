@@ -115,7 +115,8 @@ def test_allocating_far_beyond_the_memory_limit_fails_the_run(client):
     at_once = client.run("def Run(engine):\n    data = bytearray(8 * 1024 ** 3)\n")
     assert at_once.status_code == 500 and "MemoryError" in at_once.json()["message"]
     gradual = client.run(
-        "def Run(engine):\n    hog = []\n    while True:\n        hog.append(bytearray(64 * 1024 * 1024))\n"
+        "def Run(engine):\n    hog = []\n    while True:\n"
+        "        hog.append(bytearray(64 * 1024 * 1024))\n"
     )
     assert gradual.status_code == 500
 
@@ -134,7 +135,8 @@ def test_writing_a_huge_file_is_stopped(client, server):
 
 def test_printing_gigabytes_is_cut(client):
     answer = client.run(
-        'import sys\ndef Run(engine):\n    chunk = "x" * 65536\n    while True:\n        sys.stdout.write(chunk)\n'
+        'import sys\ndef Run(engine):\n    chunk = "x" * 65536\n    while True:\n'
+        "        sys.stdout.write(chunk)\n"
     )
     assert answer.status_code in (408, 500)
     assert len(answer.content) < 64 * 1024
@@ -184,7 +186,8 @@ def test_killing_the_parent_or_the_server_fails(client, server):
     answer = client.run(
         "import os, signal\ndef Run(engine):\n    outcomes = []\n"
         "    for pid in (os.getppid(), int(engine.params.get('server_pid')), -1):\n"
-        "        try:\n            os.kill(pid, signal.SIGKILL)\n            outcomes.append('sent')\n"
+        "        try:\n            os.kill(pid, signal.SIGKILL)\n"
+        "            outcomes.append('sent')\n"
         "        except OSError as error:\n            outcomes.append(type(error).__name__)\n"
         "    engine.result.set(outcomes)\n",
         server_pid=str(server.process.pid),
@@ -230,15 +233,22 @@ def sleeping_with(marker: str) -> list[int]:
 
 def test_a_run_cannot_stop_the_server_with_signals_to_everyone(client, server):
     answer = client.run(
-        "import os, signal\ndef Run(engine):\n    os.kill(-1, signal.SIGTERM)\n    engine.result.set('sent')\n"
+        "import os, signal\ndef Run(engine):\n    os.kill(-1, signal.SIGTERM)\n"
+        "    engine.result.set('sent')\n"
     )
     assert answer.status_code in (200, 500)
     assert server.process.poll() is None
 
 
 SLEEPERS = {
-    "javascript": "exports.Run = async (engine) => {\n  await new Promise((done) => setTimeout(done, 60000));\n};\n",
-    "go": 'package main\n\nimport "time"\n\nfunc Run(engine *Engine) {\n\ttime.Sleep(60 * time.Second)\n}\n',
+    "javascript": (
+        "exports.Run = async (engine) => {\n"
+        "  await new Promise((done) => setTimeout(done, 60000));\n};\n"
+    ),
+    "go": (
+        'package main\n\nimport "time"\n\n'
+        "func Run(engine *Engine) {\n\ttime.Sleep(60 * time.Second)\n}\n"
+    ),
 }
 
 

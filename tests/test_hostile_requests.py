@@ -86,7 +86,10 @@ def test_a_code_may_answer_with_any_status_from_200_to_599(server, status):
         (b'{"source": ' + b"[" * 50000 + b"]" * 50000 + b"}", "nested"),
         (b'{"source": "x", "timeout": ' + b"7" * 5000 + b"}", "digits"),
         (
-            b'{"name": "\\ud800", "source": "x", "language": "python", "type": "endpoint", "project_uuid": "P"}',
+            (
+                b'{"name": "\\ud800", "source": "x", "language": "python", '
+                b'"type": "endpoint", "project_uuid": "P"}'
+            ),
             "surrogate",
         ),
     ],

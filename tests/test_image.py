@@ -170,8 +170,13 @@ def test_the_installed_image_serves_and_runs_every_language(image, tmp_path):
             time.sleep(0.1)  # polling while the server boots
         sources = {
             "python": 'def Run(engine):\n    engine.result.set("py " + engine.params.get("n"))\n',
-            "javascript": 'exports.Run = (engine) => engine.result.set("js " + engine.params.get("n"));\n',
-            "go": 'package main\n\nfunc Run(engine *Engine) {\n\tengine.Result.Set("go "+engine.Params.Get("n"), 200, "text")\n}\n',
+            "javascript": (
+                'exports.Run = (engine) => engine.result.set("js " + engine.params.get("n"));\n'
+            ),
+            "go": (
+                "package main\n\nfunc Run(engine *Engine) {\n"
+                '\tengine.Result.Set("go "+engine.Params.Get("n"), 200, "text")\n}\n'
+            ),
         }
         toolchains = {"python": sys.executable, "javascript": "node", "go": "go"}
         for language, source in sources.items():

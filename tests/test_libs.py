@@ -61,7 +61,7 @@ def wheel(
 
 @dataclass
 class FakePip:
-    """Stands in for pip: unpacks ``wheels[distribution]`` into --target, then exits with ``returncode``."""
+    """Stands in for pip: unpacks ``wheels[distribution]`` into --target; exits ``returncode``."""
 
     wheels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     returncode: int | None = 0
@@ -324,7 +324,10 @@ def test_one_installer_at_a_time(tmp_path):
 
 
 def test_run_pip_kills_at_the_deadline_and_caps_output(tmp_path):
-    program = "import sys, time\nsys.stdout.write('x' * 200000 + 'END')\nsys.stdout.flush()\ntime.sleep(60)\n"
+    program = (
+        "import sys, time\nsys.stdout.write('x' * 200000 + 'END')\n"
+        "sys.stdout.flush()\ntime.sleep(60)\n"
+    )
     started = time.monotonic()
     result = run_pip([sys.executable, "-c", program], tmp_path, {"PATH": "/usr/bin:/bin"}, 1)
     assert result.returncode is None
@@ -420,7 +423,7 @@ def test_a_failed_auto_install_saves_nothing(auto_services):
 def api_with_libraries(
     settings: Settings, pip: PipRunner
 ) -> Iterator[tuple[falcon.testing.TestClient, Services]]:
-    """The API whose code service installs libraries with ``pip`` (wired here, not by build_services)."""
+    """The API whose code service installs with ``pip`` (wired here, not by build_services)."""
     services = build_services(settings)
     try:
         ensure_schema_ready(services.store)

@@ -22,8 +22,10 @@ def build_old_database(uri: str) -> None:
     """The old service's rows on a version-5 database."""
     with version_5_database(uri) as cursor:
         cursor.execute(
-            "INSERT INTO codes (id, mongo_object_id, name, type, source, language, url, project_uuid, timeout, created_at, updated_at) "
-            "VALUES (%s, %s, 'legacy', 'endpoint', 'def Run(engine): pass', 'python', NULL, 'proj-old', 30, "
+            "INSERT INTO codes (id, mongo_object_id, name, type, source, language, url, "
+            "project_uuid, timeout, created_at, updated_at) "
+            "VALUES (%s, %s, 'legacy', 'endpoint', 'def Run(engine): pass', 'python', NULL, "
+            "'proj-old', 30, "
             "'2024-01-15 10:30:00+00', '2024-01-16 11:00:00+00')",
             (CODE_ID, LEGACY_CODE_ID),
         )
@@ -32,8 +34,10 @@ def build_old_database(uri: str) -> None:
             "VALUES ('defaults', 'flow', 'print(1)', 'go', 'proj-old')"
         )
         cursor.execute(
-            "INSERT INTO coderuns (id, code_id, code_mongo_id, status, result, extra, params, body, headers, created_at, updated_at) "
-            "VALUES (%s, %s, %s, 'completed', '{\"ok\":1}', %s, %s, 'b', %s, '2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
+            "INSERT INTO coderuns (id, code_id, code_mongo_id, status, result, extra, params, "
+            "body, headers, created_at, updated_at) "
+            "VALUES (%s, %s, %s, 'completed', '{\"ok\":1}', %s, %s, 'b', %s, "
+            "'2024-01-15 10:35:00+00', '2024-01-15 10:35:02+00')",
             (
                 RUN_ID,
                 CODE_ID,
@@ -48,7 +52,8 @@ def build_old_database(uri: str) -> None:
             (json.dumps([{"user_email": "a@x.org", "role": 3}]),),
         )
         cursor.execute(
-            "INSERT INTO user_permissions (project_uuid, email, role) VALUES ('proj-old', 'a@x.org', 3)"
+            "INSERT INTO user_permissions (project_uuid, email, role) "
+            "VALUES ('proj-old', 'a@x.org', 3)"
         )
 
 

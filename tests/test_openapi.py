@@ -130,7 +130,10 @@ def test_the_server_answers_as_described(server):
     assert not failures, "\n\n".join(failures)
 
 
-SOURCE = 'def Run(engine):\n    engine.log.info("ran")\n    engine.result.set({"ok": True}, content_type="json")\n'
+SOURCE = (
+    'def Run(engine):\n    engine.log.info("ran")\n'
+    '    engine.result.set({"ok": True}, content_type="json")\n'
+)
 
 
 def seed(server: RunningServer) -> dict[str, str]:

@@ -189,7 +189,7 @@ def test_action_endpoint_answers_429_over_the_limit(tmp_path, backend, request):
 
 def test_redis_down_never_answers_500(tmp_path):
     settings = Settings(data_dir=str(tmp_path), code_limiter_max_requests=1, redis=DEAD_REDIS)
-    with api_client(settings) as (client, services):
+    with api_client(settings) as (client, _):
         code_id = create_endpoint(client)
         answers = [client.simulate_get(f"/action/endpoint/{code_id}") for _ in range(3)]
         assert [a.status_code for a in answers] == [200, 200, 200]

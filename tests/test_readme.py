@@ -33,7 +33,10 @@ def test_every_marker_is_followed_by_a_shell_block():
 def test_the_readme_examples_run_as_pasted(tmp_path, suite_env):
     missing = [tool for tool in ("bash", "curl", "jq") if shutil.which(tool) is None]
     if missing:
-        message = f"the README's examples need {', '.join(missing)} (apt-get install -y {' '.join(missing)})"
+        message = (
+            f"the README's examples need {', '.join(missing)} "
+            f"(apt-get install -y {' '.join(missing)})"
+        )
         if suite_env.require_services:
             pytest.fail(message)
         pytest.skip(message)

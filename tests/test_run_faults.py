@@ -219,7 +219,8 @@ def test_a_frozen_database_answers_503_within_the_timeout(server, migrated):
     thawed = time.monotonic()
     assert wait_serving(server, code_id, "ok")
     print(
-        f"\n503 after {waited:.1f}s frozen; running again {time.monotonic() - thawed:.1f}s after thaw"
+        f"\n503 after {waited:.1f}s frozen; "
+        f"running again {time.monotonic() - thawed:.1f}s after thaw"
     )
 
 

@@ -50,7 +50,8 @@ def test_a_run_still_works_with_a_clean_environment_and_its_own_group(zygote, mo
     report = run(
         zygote,
         "import os, json\ndef Run(engine):\n"
-        "    engine.result.set({'env': sorted(os.environ), 'own_group': os.getpgrp() == os.getpid(),"
+        "    engine.result.set({'env': sorted(os.environ), "
+        "'own_group': os.getpgrp() == os.getpid(),"
         " 'uid': os.getuid()})\n",
     )
     seen = json.loads(report.outcome["result"])

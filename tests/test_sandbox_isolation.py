@@ -138,7 +138,9 @@ def Run(engine):
         "socket": attempt(lambda: unix(p("socket"))),
         "postgres": attempt(lambda: unix("/var/run/postgresql/.s.PGSQL.5432")),
         "binary": attempt(lambda: subprocess.run(["id"], capture_output=True).returncode),
-        "shell": attempt(lambda: subprocess.run("echo hi", shell=True, capture_output=True).returncode),
+        "shell": attempt(
+            lambda: subprocess.run("echo hi", shell=True, capture_output=True).returncode
+        ),
         "var_tmp": attempt(lambda: open("/var/tmp/left", "w").write("x")),
         "run_lock": attempt(lambda: open("/run/lock/left", "w").write("x")),
         "sys": attempt(lambda: os.listdir("/sys/fs/cgroup")),
@@ -173,7 +175,9 @@ def test_python_sees_an_allowlist_root_and_nothing_of_the_host(server, outside):
 
 JS_LOOK = """
 const fs = require("fs"), net = require("net"), cp = require("child_process");
-const attempt = (action) => { try { return action(); } catch (error) { return error.code || String(error); } };
+const attempt = (action) => {
+  try { return action(); } catch (error) { return error.code || String(error); }
+};
 const unix = (path) => new Promise((done) => {
   const socket = net.connect(path, () => done("connected"));
   socket.on("error", (error) => done(error.code));
@@ -273,7 +277,8 @@ READ_SHARED = """
 import os
 def Run(engine):
     engine.result.set({folder: os.path.exists(os.path.join(folder, "left-by-a"))
-                       for folder in ("/dev/shm", "/tmp", "/var/tmp", "/run/lock")}, content_type="json")
+                       for folder in ("/dev/shm", "/tmp", "/var/tmp", "/run/lock")},
+                      content_type="json")
 """
 
 

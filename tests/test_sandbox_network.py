@@ -103,7 +103,8 @@ def test_namespace_refused_is_named(monkeypatch, tmp_path, tools_present) -> Non
     network.start()
     assert network.mode == "none"
     assert network.problem == (
-        "creating a network namespace failed: EPERM — the container needs CAP_SYS_ADMIN and CAP_NET_ADMIN"
+        "creating a network namespace failed: EPERM — "
+        "the container needs CAP_SYS_ADMIN and CAP_NET_ADMIN"
     )
 
 
@@ -507,6 +508,6 @@ def test_a_subnet_the_host_uses_is_refused(clean_server: Topology) -> None:
         ip("-n", topology.server, "route", "del", "10.254.7.0/24")
     assert report["protections"]["network"] == "none"
     assert report["protections"]["problem"] == (
-        "SANDBOX_NETWORK_SUBNET 10.254.0.0/16 overlaps the host's route to 10.254.7.0/24 (dev eth0): "
-        "choose a range the host does not use"
+        "SANDBOX_NETWORK_SUBNET 10.254.0.0/16 overlaps the host's route to 10.254.7.0/24 "
+        "(dev eth0): choose a range the host does not use"
     )

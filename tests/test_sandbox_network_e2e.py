@@ -81,7 +81,8 @@ exports.Run = async function (engine) {
   const out = {};
   for (const target of engine.params.get('targets').split(',')) {
     const i = target.lastIndexOf(':');
-    out[target] = await tryTcp(target.slice(0, i).replace(/[\\[\\]]/g, ''), Number(target.slice(i + 1)));
+    const host = target.slice(0, i).replace(/[\\[\\]]/g, '');
+    out[target] = await tryTcp(host, Number(target.slice(i + 1)));
   }
   for (const key of ['url', 'url2']) {
     try {
@@ -217,7 +218,7 @@ def server(topology: Topology, tmp_path_factory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def codes(server: Server) -> dict[str, str]:
-    """The three codes, saved at once: Go's compile (a cold build cache) overlaps the other tests."""
+    """The three codes, saved at once: Go's compile (a cold build cache) overlaps other tests."""
     ids = {}
     for language in ("go", "python", "javascript"):
         query = urllib.parse.urlencode(

@@ -38,7 +38,8 @@ def outcome(result):
 
 
 def raw(name, *args):
-    return outcome(libc.syscall(ctypes.c_long(NR[name]), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args]))
+    return outcome(libc.syscall(
+        ctypes.c_long(NR[name]), *[ctypes.c_long(a) if isinstance(a, int) else a for a in args]))
 
 
 def make_socket(family, kind, protocol):
@@ -54,7 +55,8 @@ def nested_userns():
     os.makedirs("/tmp/target", exist_ok=True)
     steps["mount"] = outcome(libc.mount(b"none", b"/tmp/target", b"tmpfs", 0, None))
     # a missing target: ENOENT without a filter (the path is looked up first), EPERM with it
-    steps["mount_missing_target"] = outcome(libc.mount(b"none", b"/nonexistent-target", b"tmpfs", 0, None))
+    steps["mount_missing_target"] = outcome(
+        libc.mount(b"none", b"/nonexistent-target", b"tmpfs", 0, None))
     return steps
 
 
@@ -68,8 +70,10 @@ def ptrace():
         os._exit(0)
     os.read(ready, 1)
     try:
-        return {"attach": outcome(libc.ptrace(ctypes.c_long(16), ctypes.c_long(victim), None, None)),
-                "process_vm_readv": outcome(libc.process_vm_readv(victim, None, 0, None, 0, 0))}
+        return {
+            "attach": outcome(libc.ptrace(ctypes.c_long(16), ctypes.c_long(victim), None, None)),
+            "process_vm_readv": outcome(libc.process_vm_readv(victim, None, 0, None, 0, 0)),
+        }
     finally:
         os.kill(victim, signal.SIGKILL)
         os.waitpid(victim, 0)
@@ -77,7 +81,9 @@ def ptrace():
 
 ATTACKS = {
     "nested_userns": nested_userns,
-    "io_uring": lambda: {"io_uring_setup": raw("io_uring_setup", 8, ctypes.create_string_buffer(120))},
+    "io_uring": lambda: {
+        "io_uring_setup": raw("io_uring_setup", 8, ctypes.create_string_buffer(120))
+    },
     "keyrings": lambda: {
         "keyctl": raw("keyctl", 0, -4, 1),  # KEYCTL_GET_KEYRING_ID, the user keyring, create
         "add_key": raw("add_key", b"user", b"secret", b"s3cret", 6, -3),  # into the session keyring
@@ -191,7 +197,9 @@ func victim() *exec.Cmd {
 // syscall.Unshare cannot be, from a multithreaded Go program).
 func cloneNewUser() string {
 	command := victim()
-	command.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
+	command.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+	}
 	err := command.Start()
 	if err == nil {
 		command.Process.Kill()
@@ -213,12 +221,15 @@ func ptraceVictim() string {
 func Run(engine *Engine) {
 	params := make([]byte, 120)
 	result := map[string]string{
-		"unshare_newuser":      errnoName(syscall.Unshare(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS)),
-		"clone_newuser":        cloneNewUser(),
-		"mount_missing_target": errnoName(syscall.Mount("none", "/nonexistent-target", "tmpfs", 0, "")),
+		"unshare_newuser": errnoName(
+			syscall.Unshare(syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS)),
+		"clone_newuser": cloneNewUser(),
+		"mount_missing_target": errnoName(
+			syscall.Mount("none", "/nonexistent-target", "tmpfs", 0, "")),
 		// SYS_IO_URING_SETUP (425) is newer than the frozen syscall package
-		"io_uring_setup": errnoName(rawErr(syscall.RawSyscall(425, 8, uintptr(unsafe.Pointer(&params[0])), 0))),
-		"keyctl":         errnoName(rawErr(syscall.Syscall(syscall.SYS_KEYCTL, 0, ^uintptr(3), 1))),
+		"io_uring_setup": errnoName(rawErr(
+			syscall.RawSyscall(425, 8, uintptr(unsafe.Pointer(&params[0])), 0))),
+		"keyctl": errnoName(rawErr(syscall.Syscall(syscall.SYS_KEYCTL, 0, ^uintptr(3), 1))),
 		"add_key": errnoName(rawErr(syscall.Syscall6(syscall.SYS_ADD_KEY, bytePointer("user"),
 			bytePointer("secret"), bytePointer("s3cret"), 6, ^uintptr(2), 0))),
 		"netlink":       errnoName(socketErr(syscall.AF_NETLINK, syscall.SOCK_RAW)),
@@ -251,7 +262,8 @@ exports.Run = (engine) => {
   try {
     interfaces = Object.keys(require("os").networkInterfaces()).length ? "listed" : "empty";
   } catch (error) {
-    interfaces = error.errno === 97 || error.code === "EAFNOSUPPORT" ? "EAFNOSUPPORT" : error.message;
+    const refused = error.errno === 97 || error.code === "EAFNOSUPPORT";
+    interfaces = refused ? "EAFNOSUPPORT" : error.message;
   }
   engine.result.set({ interfaces }, 200, "json");
 };

@@ -264,7 +264,8 @@ def test_install_is_one_cheap_syscall():
         os.waitpid(pid, 0)
     median = sorted(costs)[len(costs) // 2] / 1000
     print(
-        f"seccomp install: median {median:.1f} us over {len(costs)} children, {len(PROGRAM) // 8} instructions"
+        f"seccomp install: median {median:.1f} us over {len(costs)} children, "
+        f"{len(PROGRAM) // 8} instructions"
     )
     assert median < 2000  # ~0.15-0.35 ms here; a regression guard, not a benchmark
 
@@ -294,7 +295,8 @@ const { execFileSync } = require("child_process");
   await new Promise((done) => setTimeout(done, 20));
   out.timer = true;
   out.worker = await new Promise((done, fail) => {
-    const worker = new Worker("require('worker_threads').parentPort.postMessage(6 * 7)", { eval: true });
+    const source = "require('worker_threads').parentPort.postMessage(6 * 7)";
+    const worker = new Worker(source, { eval: true });
     worker.on("message", done);
     worker.on("error", fail);
   });
@@ -309,7 +311,12 @@ const { execFileSync } = require("child_process");
     });
   });
   out.child = execFileSync("/bin/echo", ["hi"]).toString();
-  try { require("os").networkInterfaces(); out.interfaces = "listed"; } catch (error) { out.interfaces = error.code || String(error); }
+  try {
+    require("os").networkInterfaces();
+    out.interfaces = "listed";
+  } catch (error) {
+    out.interfaces = error.code || String(error);
+  }
   console.log(JSON.stringify(out));
 })().catch((error) => { console.error(error); process.exit(1); });
 """

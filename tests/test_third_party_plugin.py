@@ -49,7 +49,9 @@ class HelloSettings(PluginSettings):
 
 
 class Hello:
-    openapi = {"get": {"summary": "a plugin's greeting", "responses": {"200": {"description": "hello"}}}}
+    openapi = {
+        "get": {"summary": "a plugin's greeting", "responses": {"200": {"description": "hello"}}}
+    }
 
     def __init__(self, services):
         self.services = services

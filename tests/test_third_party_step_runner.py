@@ -77,7 +77,11 @@ class ShoutRunner:
 
 class InstantWaitRunner:
     step_type = "wait"
-    config_schema = {"type": "object", "properties": {"seconds": {"type": "number"}}, "required": ["seconds"]}
+    config_schema = {
+        "type": "object",
+        "properties": {"seconds": {"type": "number"}},
+        "required": ["seconds"],
+    }
 
     def validate_config(self, config):
         return []
@@ -119,7 +123,7 @@ def install_step_runner_plugin(directory: Path) -> Path:
 
 @contextmanager
 def plugin_on_path(site: Path) -> Iterator[None]:
-    """Make the installed plugin visible to ``get_plugin_manager`` in this process, then hide it again."""
+    """Make the installed plugin visible to ``get_plugin_manager`` here, then hide it again."""
     sys.path.insert(0, str(site))
     importlib.invalidate_caches()
     try:

@@ -1,4 +1,5 @@
-"""``codeactions libs list | install [NAMES...] [--preset NAME] | sync``: the Python libraries of the codes.
+"""``codeactions libs list | install [NAMES...] [--preset NAME] | sync``: the Python
+libraries of the codes.
 
 The use case is ``codeactions_core.libs.service``; this module is its command line.
 """

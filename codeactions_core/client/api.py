@@ -14,7 +14,7 @@ TIMEOUT = 120.0
 
 
 class ClientError(Exception):
-    """A request that did not succeed; ``exit_code`` says how (see ``codeactions client --help``)."""
+    """A request that failed; ``exit_code`` says how (see ``codeactions client --help``)."""
 
     def __init__(self, message: str, exit_code: int, status: int | None = None) -> None:
         super().__init__(message)

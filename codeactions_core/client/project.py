@@ -85,7 +85,10 @@ def quote(value: str) -> str:
 
 def render(project: Project) -> str:
     lines = [
-        "# A codeactions client project: every NAME.py, NAME.js and NAME.go in this folder is a code",
+        (
+            "# A codeactions client project: every NAME.py, NAME.js and NAME.go in this folder "
+            "is a code"
+        ),
         "# of the project below. `codeactions client push` creates or updates them on the server.",
         f"project_uuid = {quote(project.project_uuid)}",
     ]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from codeactions_core.flows.model import ExecutionStatus, FlowExecution, StepStatus, VersionStatus
 from codeactions_core.flows.placeholders import make_scope, resolve
@@ -112,7 +112,7 @@ class Lease:
             target=self._renew, name=f"lease-{execution_id[:8]}", daemon=True
         )
 
-    def __enter__(self) -> Lease:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -257,7 +257,7 @@ class FlowEngine:
         started = time.perf_counter()
         try:
             result = self._execute(execution, step, project, record, attempt)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (whatever a step raises fails that step only)
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             record.update(status=str(StepStatus.FAILED), error=message)
             result = None

@@ -32,7 +32,7 @@ NUMBER_TEXT = r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)\s*$"
 
 
 class PlaceholderError(StepFailed):
-    """A placeholder names nothing in the scope; ``message`` says which and why (and fails the step)."""
+    """A placeholder names nothing in the scope; ``message`` says which and why (fails the step)."""
 
 
 def make_scope(
@@ -47,7 +47,7 @@ def make_scope(
 
 
 def resolve(value: Any, scope: Mapping[str, Any]) -> Any:
-    """``value`` with every placeholder in its strings replaced, recursively; the input is not changed."""
+    """``value`` with every placeholder in its strings replaced, recursively (a copy)."""
     if isinstance(value, str):
         return _resolve_text(value, scope)
     if isinstance(value, Mapping):
@@ -81,8 +81,8 @@ def lookup(expression: str, scope: Mapping[str, Any]) -> Any:
         elif isinstance(current, list | tuple):
             if not segment.isdigit() or int(segment) >= len(current):
                 raise PlaceholderError(
-                    f"unknown placeholder {{{{{expression}}}}}: {where} is a list of {len(current)} "
-                    f"item(s), it has no item {segment!r}"
+                    f"unknown placeholder {{{{{expression}}}}}: {where} is a list of "
+                    f"{len(current)} item(s), it has no item {segment!r}"
                 )
             current = current[int(segment)]
         else:
@@ -139,7 +139,7 @@ def expressions(value: Any) -> list[str]:
 
 
 def problems(value: Any) -> list[str]:
-    """Placeholders in ``value`` that can never resolve, whatever the execution (checked on save)."""
+    """Placeholders in ``value`` that no execution can resolve (checked on save)."""
     found = []
     for expression in expressions(value):
         segments = expression.split(".")
@@ -149,7 +149,8 @@ def problems(value: Any) -> list[str]:
             )
         elif segments[0] not in ROOTS:
             found.append(
-                f"unknown placeholder {{{{{expression}}}}}: it must start with one of {', '.join(ROOTS)}"
+                f"unknown placeholder {{{{{expression}}}}}: "
+                f"it must start with one of {', '.join(ROOTS)}"
             )
         elif segments[0] == "leadId" and len(segments) > 1:
             found.append(f"invalid placeholder {{{{{expression}}}}}: leadId has no fields")

@@ -82,7 +82,7 @@ class StepRunners:
         return {step_type: self._runners[step_type].config_schema for step_type in self.types()}
 
     def validate_steps(self, steps: Any) -> list[dict[str, Any]]:
-        """The steps normalised (``name``, ``config``, ``continue_on_error`` filled in), or InvalidSteps."""
+        """The steps with ``name``, ``config``, ``continue_on_error`` filled in, or InvalidSteps."""
         if not isinstance(steps, list):
             raise InvalidSteps([f"steps must be a list of step objects, got {kind(steps)}"])
         problems: list[str] = []
@@ -116,7 +116,8 @@ class StepRunners:
         unknown = sorted(str(key) for key in step if key not in STEP_KEYS)
         if unknown:
             found.append(
-                f"unknown field(s) {', '.join(map(repr, unknown))} (allowed: {', '.join(STEP_KEYS)})"
+                f"unknown field(s) {', '.join(map(repr, unknown))} "
+                f"(allowed: {', '.join(STEP_KEYS)})"
             )
         found += id_problems(step.get("id"), earlier)
         found += name_problems(step)
@@ -190,7 +191,7 @@ def reference_problems(
 
 
 def config_problems(runner: StepRunner, config: dict[str, Any]) -> list[str]:
-    """What is wrong with ``config`` for ``runner``: its JSON Schema first, then ``validate_config``."""
+    """What is wrong with ``config`` for ``runner``: its JSON Schema, then ``validate_config``."""
     validator = Draft202012Validator(runner.config_schema)
     errors = sorted(
         validator.iter_errors(config), key=lambda error: [str(part) for part in error.absolute_path]
@@ -199,9 +200,12 @@ def config_problems(runner: StepRunner, config: dict[str, Any]) -> list[str]:
         return [f"{json_path(error.absolute_path)}: {describe_error(error)}" for error in errors]
     try:
         return [str(problem) for problem in runner.validate_config(config) or []]
-    except Exception as error:  # a runner's bug must not hide behind a 500
+    except Exception as error:  # noqa: BLE001  (a runner's bug must not hide behind a 500)
         return [
-            f"config could not be checked by the {runner.step_type!r} runner: {type(error).__name__}: {error}"
+            (
+                f"config could not be checked by the {runner.step_type!r} runner: "
+                f"{type(error).__name__}: {error}"
+            )
         ]
 
 

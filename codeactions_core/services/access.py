@@ -60,7 +60,7 @@ class AccessService:
         return self.open or identity.is_service or identity.internal
 
     def require(self, identity: Identity, project_uuid: str | None, need: Need) -> None:
-        """Allow, or raise Forbidden: ``need`` on ``project_uuid`` (None: a project nobody owns now)."""
+        """Allow, or raise Forbidden: ``need`` on ``project_uuid`` (None: a project nobody owns)."""
         if self.privileged(identity):
             return
         if identity.kind is not IdentityKind.USER:
@@ -72,8 +72,8 @@ class AccessService:
             )
         if permission.role < need:
             raise Forbidden(
-                f"{identity.email} is a {permission.role.name.lower()} of project {project_uuid!r}; "
-                f"this needs a {Role(need).name.lower()}"
+                f"{identity.email} is a {permission.role.name.lower()} "
+                f"of project {project_uuid!r}; this needs a {Role(need).name.lower()}"
             )
 
     def require_trusted(self, identity: Identity) -> None:
@@ -85,7 +85,7 @@ class AccessService:
         )
 
     def require_run(self, identity: Identity, project_uuid: str) -> None:
-        """``POST /run``: the service token, an internal user, or a contributor of the code's project."""
+        """``POST /run``: the service token, an internal user, or a contributor of the project."""
         self.require(identity, project_uuid, Need.EXECUTE)
 
     def require_metrics(self, headers: Mapping[str, str]) -> None:
@@ -109,7 +109,7 @@ class AccessService:
             )
 
     def authenticated(self, headers: Mapping[str, str]) -> Identity | None:
-        """The caller when it presented valid credentials; None when it presented none or bad ones."""
+        """The caller when it presented valid credentials; None for no credentials or bad ones."""
         if self.open or not headers.get("authorization"):
             return None
         try:

@@ -90,9 +90,10 @@ class ProjectService:
         return project
 
     def apply_permission(self, document: Mapping[str, Any]) -> UserPermission | None:
-        """A permission event: ``{"action": "create"|"update"|"delete", "project", "user", "role"}``.
+        """Apply a permission event.
 
-        update creates a permission that is absent; deleting an absent one is fine.
+        ``{"action": "create"|"update"|"delete", "project", "user", "role"}``: update creates
+        a permission that is absent; deleting an absent one is fine.
         """
         if not isinstance(document, Mapping):
             raise InvalidInput(

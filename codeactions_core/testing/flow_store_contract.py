@@ -94,7 +94,7 @@ def race(count: int, action: Callable[[int], Any], store: Store) -> list[Any]:
         try:
             start.wait()
             results[index] = action(index)
-        except BaseException as exc:  # reported below, in the test's thread
+        except BaseException as exc:  # noqa: BLE001  (reported below, in the test's thread)
             errors.append(exc)
         finally:
             store.release()

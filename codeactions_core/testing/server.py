@@ -239,7 +239,7 @@ class CodeClient:
         return self.call(self.create(source, language, project), **params)
 
     def require_runtime(self, language: str) -> None:
-        """Skip when the language's runtime is not ready (fail under CODEACTIONS_REQUIRE_SERVICES=1)."""
+        """Skip when the language's runtime is not ready (fail: CODEACTIONS_REQUIRE_SERVICES=1)."""
         with urllib.request.urlopen(self.server.url("/health"), timeout=30) as answer:
             runtimes = json.loads(answer.read())["runtimes"]
         if runtimes.get(language, {}).get("ready"):

@@ -122,7 +122,8 @@ def parse_json(text: str) -> Any:
     surrogate = lone_surrogate(value)
     if surrogate is not None:
         raise InvalidInput(
-            f"JSON body holds a lone surrogate \\u{ord(surrogate):04x}, which is not valid Unicode text"
+            f"JSON body holds a lone surrogate \\u{ord(surrogate):04x}, "
+            "which is not valid Unicode text"
         )
     return value
 

@@ -1,5 +1,6 @@
 """The suite's own fakes and helpers (servers, network namespaces, private PostgreSQL and Redis),
-imported as ``tests.support`` by the tests and the benchmarks (which run from the repository root)."""
+imported as ``tests.support`` by the tests and the benchmarks (which run from the repository
+root)."""
 
 from pathlib import Path
 

@@ -1,4 +1,6 @@
-"""A real HTTP server on loopback that records requests and answers with JSON (tests, benchmarks)."""
+"""A real HTTP server on loopback that records requests and answers with JSON.
+
+Used by the tests and the benchmarks."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ class Answer:
     body: Any = None
     """Sent as JSON; None: an echo of the request ``{"method", "path", "body"}``."""
     hold: threading.Event | None = None
-    """When set, the answer waits for this event first (a slow dependency under the test's control)."""
+    """When set, the answer waits for this event first (a slow dependency the test controls)."""
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
     """Sent as it is instead of ``body`` (then ``headers`` names its Content-Type, if any)."""

@@ -22,7 +22,8 @@ def version_5_database(uri: str) -> Iterator[Any]:
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
+                "CREATE TABLE schema_migrations "
+                "(version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL)"
             )
             for version in range(1, 6):
                 (path,) = MIGRATIONS.glob(f"{version:06d}_*.up.sql")

@@ -193,7 +193,7 @@ def start_consuming(
 
     try:
         for queue in broker.queues:
-            eventually(lambda: consuming(queue), f"a consumer on {queue}")
+            eventually(lambda queue=queue: consuming(queue), f"a consumer on {queue}")
     except BaseException:
         consumer.terminate()
         raise

@@ -72,7 +72,7 @@ def as_number(value: Any, name: str) -> float | int:
 
 
 def url_problems(url: Any, name: str) -> list[str]:
-    """Problems of an http(s) URL field; a URL still holding a placeholder is checked after resolving."""
+    """Problems of an http(s) URL field (one holding a placeholder is checked once resolved)."""
     if not isinstance(url, str) or has_placeholder(url):
         return []
     parts = urlsplit(url)
@@ -82,7 +82,7 @@ def url_problems(url: Any, name: str) -> list[str]:
 
 
 def shown_url(url: str, *, path: bool = True) -> str:
-    """The URL for logs and messages: no credentials, no query (tokens live there), maybe no path."""
+    """The URL that logs and messages show: no credentials, no query (tokens), maybe no path."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:
@@ -151,7 +151,9 @@ class Egress:
         timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,  # type: ignore[attr-defined]
         source_address: Any = None,
     ) -> socket.socket:
-        """A connection to a checked address of ``address``'s host; EgressRefused when none may be used."""
+        """A connection to a checked address of ``address``'s host.
+
+        EgressRefused when none of its addresses may be used."""
         host, port = address
         candidates = self.resolve(host, port)
         allowed = [ip for ip in candidates if self.policy.allows(bare(ip), port)]

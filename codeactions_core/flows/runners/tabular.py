@@ -84,7 +84,7 @@ class TabularRunner:
         self._opener = opener(egress or Egress())
 
     def validate_config(self, config: dict[str, Any]) -> list[str]:
-        """The webhook URL is http(s), no field is set twice, a timeout given as text is in range."""
+        """The webhook URL is http(s), no field is set twice, a timeout as text is in range."""
         found = url_problems(config.get("webhook_url"), "webhook_url")
         found += number_problems(
             config, "timeout", minimum=0, maximum=MAX_TIMEOUT, exclusive_minimum=True

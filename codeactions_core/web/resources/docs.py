@@ -57,7 +57,8 @@ pre{background:#f6f6f6;padding:.5rem;overflow:auto;max-height:24rem}
 input{font:inherit;width:20rem}button{font:inherit}
 </style></head><body>
 <h1>codeactions API</h1>
-<p>From <a href="openapi.json">openapi.json</a>. Every failure answers <code>{"message": "..."}</code>.
+<p>From <a href="openapi.json">openapi.json</a>. Every failure answers
+<code>{"message": "..."}</code>.
 Token (sent as <code>Authorization</code>): <input id="token" placeholder="Token ..."></p>
 <div id="ops">loading…</div>
 <script>
@@ -71,9 +72,13 @@ const el = (tag, attrs = {}, ...kids) => {
 const pretty = (value) => JSON.stringify(value, null, 2);
 function resolve(doc, schema, depth = 0) {
   if (!schema || depth > 6) return schema;
-  if (schema.$ref) return resolve(doc, doc.components.schemas[schema.$ref.split("/").pop()], depth + 1);
+  if (schema.$ref) {
+    return resolve(doc, doc.components.schemas[schema.$ref.split("/").pop()], depth + 1);
+  }
   const out = Array.isArray(schema) ? [] : {};
-  for (const [k, v] of Object.entries(schema)) out[k] = typeof v === "object" ? resolve(doc, v, depth + 1) : v;
+  for (const [k, v] of Object.entries(schema)) {
+    out[k] = typeof v === "object" ? resolve(doc, v, depth + 1) : v;
+  }
   return out;
 }
 function tryIt(path, method, op) {
@@ -118,10 +123,12 @@ async function main() {
   for (const [tag, ops] of Object.entries(byTag)) {
     root.append(el("h2", {}, tag));
     for (const [path, method, op] of ops) {
-      const d = el("details", {}, el("summary", {}, el("span", {class: "m " + method}, method), el("code", {}, path),
-        " — " + (op.summary || "")));
+      const d = el("details", {}, el("summary", {}, el("span", {class: "m " + method}, method),
+        el("code", {}, path), " — " + (op.summary || "")));
       if (op.parameters) d.append(el("h4", {}, "parameters"), el("pre", {}, pretty(op.parameters)));
-      if (op.requestBody) d.append(el("h4", {}, "body"), el("pre", {}, pretty(resolve(doc, op.requestBody))));
+      if (op.requestBody) {
+        d.append(el("h4", {}, "body"), el("pre", {}, pretty(resolve(doc, op.requestBody))));
+      }
       d.append(el("h4", {}, "answers"), el("pre", {}, pretty(resolve(doc, op.responses))));
       d.append(el("h4", {}, "try it"), tryIt(path, method, op));
       root.append(d);

@@ -40,7 +40,7 @@ ANY_METHOD = ("get", "post", "put", "patch", "delete", "head", "options")
 
 
 def run_request(req: falcon.Request, *, public: bool = True) -> RunRequest:
-    """What the code gets; on a route that is not public, without the credentials the server read."""
+    """What the code gets; on a non-public route, without the credentials the server read."""
     body = read_body(req, RUN_BODY_LIMIT, "body")
     headers = headers_from_environ(req.env)
     return RunRequest(
@@ -75,7 +75,7 @@ def may_pin(access: AccessService | None, req: falcon.Request) -> Callable[[Code
 
 
 def limit(limiter: RateLimiter, req: falcon.Request, resp: falcon.Response, code_id: str) -> None:
-    """Count the request against its code's one counter (whatever the id's spelling); 429 past it."""
+    """Count the request on its code's one counter (whatever the id's spelling); 429 past it."""
     decision = limiter.hit(canonical_id(code_id))
     resp.set_headers(decision.headers())
     if not decision.allowed:
@@ -99,7 +99,7 @@ def answer_failure(resp: falcon.Response, result: RunResult) -> bool:
 
 
 class RunCode:
-    """``POST /run/{code_id}``: any code the caller may run (its project), answered with the whole run."""
+    """``POST /run/{code_id}``: any code the caller may run (its project), answered with the run."""
 
     auth = RUN
 

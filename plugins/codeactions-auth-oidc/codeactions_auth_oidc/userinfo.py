@@ -84,7 +84,8 @@ class OidcUserinfo:
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             reason = getattr(exc, "reason", exc)
             raise Unavailable(
-                f"the identity provider did not answer within {self._timeout:g} s ({reason}); try again later"
+                f"the identity provider did not answer within {self._timeout:g} s ({reason}); "
+                "try again later"
             ) from None
         except ValueError:
             raise Unavailable("the identity provider sent an unreadable userinfo") from None

@@ -111,7 +111,10 @@ exports.Run = (engine) => {{
 
 
 def test_runs_do_not_share_their_scratch_directory(run):
-    write = 'require("fs").writeFileSync("note.txt", "left");\nexports.Run = (e) => e.result.set("written");'
+    write = (
+        'require("fs").writeFileSync("note.txt", "left");\n'
+        'exports.Run = (e) => e.result.set("written");'
+    )
     read = 'exports.Run = (e) => e.result.set(String(require("fs").existsSync("note.txt")));'
     assert run(write).result == "written"
     assert run(read).result == "false"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from codeactions_python import PythonRuntime
@@ -44,7 +45,8 @@ def runtime_uid_range() -> tuple[int, int]:
 
 def test_scratch_is_private_and_fresh(run):
     writer = run(
-        'def Run(engine):\n    open("/tmp/left-behind", "w").write("x")\n    engine.result.set("ok")\n'
+        'def Run(engine):\n    open("/tmp/left-behind", "w").write("x")\n'
+        '    engine.result.set("ok")\n'
     )
     reader = run(
         'import os\ndef Run(engine):\n    engine.result.set(os.path.exists("/tmp/left-behind"))\n'
@@ -66,7 +68,7 @@ def knobs_of(cgroup_file: str) -> dict[str, str]:
         _, controllers, path = line.split(":", 2)
         for controller, knob in KNOBS.items():
             if controller in controllers.split(","):
-                limits[knob] = open(f"/sys/fs/cgroup/{controller}{path}/{knob}").read().strip()
+                limits[knob] = Path(f"/sys/fs/cgroup/{controller}{path}/{knob}").read_text().strip()
     return limits
 
 

@@ -26,10 +26,12 @@ from codeactions_core.testing.api import api_client
 from codeactions_core.testing.fixtures import require_service
 
 LIBRARY = "six"
-USES_LIBRARY = f"""import {LIBRARY}
-def Run(engine):
-    engine.result.set({{"version": {LIBRARY}.__version__, "file": {LIBRARY}.__file__}}, content_type="json")
-"""
+USES_LIBRARY = (
+    f"import {LIBRARY}\n"
+    "def Run(engine):\n"
+    f'    engine.result.set({{"version": {LIBRARY}.__version__, "file": {LIBRARY}.__file__}}, '
+    'content_type="json")\n'
+)
 WRITES_LIBS = """import errno, json, os
 def attempt(action):
     try:

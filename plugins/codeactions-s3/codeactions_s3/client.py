@@ -96,11 +96,13 @@ def s3_errors(target: S3Target, action: str) -> Iterator[None]:
         code = error_code(exc)
         if code in MISSING_BUCKET_CODES:
             raise StoreError(
-                f"S3 {target.where} does not exist (while {action}); create it, logs are not stored elsewhere"
+                f"S3 {target.where} does not exist (while {action}); create it, "
+                "logs are not stored elsewhere"
             ) from None
         if code in REFUSED_CODES:
             raise StoreError(
-                f"S3 refused access to {target.where} ({code}) while {action}; check the S3 credentials"
+                f"S3 refused access to {target.where} ({code}) while {action}; "
+                "check the S3 credentials"
             ) from None
         raise StoreError(f"S3 error {code or 'unknown'} on {target.where} while {action}") from None
     except (NoCredentialsError, PartialCredentialsError):

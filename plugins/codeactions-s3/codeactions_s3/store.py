@@ -156,7 +156,9 @@ class S3LogStore:
         return locations.pop() if len(locations) == 1 else None
 
     def get(self, log_id: str) -> CodeLog | None:
-        """A line this store wrote: its id names the run's prefix, whose first key names the code."""
+        """A line this store wrote: its id names the run's prefix, whose first key names the code.
+
+        None when there is no such line."""
         ref = parse_log_id(log_id)
         if ref is None:
             return None

@@ -87,7 +87,10 @@ def test_the_search_is_bounded_to_two_days(log_store, legacy_run, put_legacy):
 def test_a_line_without_json_fields_takes_them_from_its_key(
     log_store, legacy_run, bucket_client, s3_bucket
 ):
-    key = f"codeactions/logs/2024/03/05/{legacy_run.id}/{legacy_run.code_id}/5f1a2b3c4d5e6f7a8b9c0d1e.json"
+    key = (
+        f"codeactions/logs/2024/03/05/{legacy_run.id}/{legacy_run.code_id}/"
+        "5f1a2b3c4d5e6f7a8b9c0d1e.json"
+    )
     bucket_client.put_object(
         Bucket=s3_bucket, Key=key, Body=b'{"content": "bare", "type": "ERROR"}'
     )

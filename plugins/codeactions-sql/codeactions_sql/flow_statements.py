@@ -85,7 +85,8 @@ class ExecutionStatements:
             f"RETURNING flow_definition_id, flow_version_id"
         )
         self._claim = (
-            f"UPDATE flow_executions SET lease_owner = {p}, lease_expires_at = {p}, revision = revision + 1 "
+            f"UPDATE flow_executions SET lease_owner = {p}, lease_expires_at = {p}, "
+            f"revision = revision + 1 "
             f"WHERE id = {p} AND status IN {UNFINISHED} "
             f"AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= {p}) "
             f"RETURNING {', '.join(COLUMNS)}"
@@ -95,7 +96,10 @@ class ExecutionStatements:
             f"WHERE id = {p} AND lease_owner = {p} AND revision = {p} RETURNING {', '.join(KEPT)}"
         )
         self._keep = f"UPDATE flow_executions SET {sets} {fence}"
-        self._release = f"UPDATE flow_executions SET {sets}, lease_owner = NULL, lease_expires_at = NULL {fence}"
+        self._release = (
+            f"UPDATE flow_executions SET {sets}, lease_owner = NULL, lease_expires_at = NULL "
+            f"{fence}"
+        )
 
     def create(self, new: NewExecution) -> FlowExecution | None:
         """A pending execution, due now; None unless the version belongs to the flow."""

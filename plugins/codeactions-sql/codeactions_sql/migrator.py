@@ -94,7 +94,8 @@ class Migrator:
                 self._record(migration.version)
         except Exception as exc:  # any driver error: the transaction was rolled back
             raise StoreError(
-                f"migration {migration.version:06d}_{migration.name} failed and was rolled back: {exc}"
+                f"migration {migration.version:06d}_{migration.name} failed "
+                f"and was rolled back: {exc}"
             ) from exc
 
     def _execute_script(self, sql: str) -> None:

@@ -248,13 +248,13 @@ def run_action(job: dict) -> dict:
     sys.modules["action"] = module
     linecache.cache[ACTION_FILE] = (len(source), None, source.splitlines(True), ACTION_FILE)
     try:
-        exec(compile(source, ACTION_FILE, "exec"), module.__dict__)
+        exec(compile(source, ACTION_FILE, "exec"), module.__dict__)  # noqa: S102  (the user's code)
         entry = module.__dict__.get("Run")
         if callable(entry):
             outcome["has_run"] = True
             entry(engine)
         outcome["ok"] = True
-    except BaseException as exc:  # SystemExit and KeyboardInterrupt included: the run failed
+    except BaseException as exc:  # noqa: BLE001  (SystemExit, KeyboardInterrupt: failed too)
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
             outcome["ok"] = True  # sys.exit() / sys.exit(0) ends the run normally, as it did
         else:
@@ -343,9 +343,10 @@ def serve(job_fd: int, outcome_fd: int) -> None:
     # After the standard library: an installed library can never shadow one of its modules.
     sys.path[:] = [*sys.path, *job.get("python_path", [])]
     sys.argv = [ACTION_FILE]
-    sys.stdin = open(os.devnull)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)
+    # The run's standard streams: they stay open for the rest of the process (no `with`).
+    sys.stdin = open(os.devnull)  # noqa: SIM115
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="replace", closefd=False)  # noqa: SIM115
     outcome = run_action(job)
     for stream in (sys.stdout, sys.stderr):
         try:
