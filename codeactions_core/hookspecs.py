@@ -121,5 +121,5 @@ def codeactions_add_routes(app: falcon.App, services: RouteServices) -> None:
     raised from resources are rendered as ``{"message": ...}`` like the core's.
     A resource describes its routes in ``/openapi.json`` with an ``openapi``
     attribute: ``{"get": <OpenAPI operation object>, ...}`` (see
-    ``codeactions_core/web/openapi.py``); an undescribed route fails the spec test.
+    ``codeactions_core/web/openapi/``); an undescribed route fails the spec test.
     """

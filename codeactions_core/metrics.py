@@ -30,7 +30,7 @@ from prometheus_client import (
 )
 
 from codeactions_core.errors import CodeActionsError, Unauthenticated, Unavailable
-from codeactions_core.settings import export_metrics_dir
+from codeactions_core.settings.environment import export_metrics_dir
 
 RUN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -15,7 +15,7 @@ from codeactions_core.execution.runtime import RunRequest
 from codeactions_core.services.access import AccessService, Need
 from codeactions_core.services.async_runs import AsyncAccepted, AsyncRunService
 from codeactions_core.services.history import HistoryService
-from codeactions_core.settings import FALSE_WORDS, TRUE_WORDS
+from codeactions_core.settings.parsing import FALSE_WORDS, TRUE_WORDS
 from codeactions_core.web.requests import first_param
 
 CONTROL_PARAMS = ("async", "callback_url")

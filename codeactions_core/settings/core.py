@@ -1,214 +1,44 @@
-"""Typed settings from the environment: the only module that reads ``os.environ``.
-
-Every setting is declared once below with its variable, default and meaning;
-``Settings.from_env()`` parses and validates them all and raises
-:class:`ConfigurationError` naming the first bad variable. An empty variable
-counts as unset, as it did in the old service.
-
-These are the core's settings. A plugin declares its own the same way, as a
-:class:`PluginSettings` dataclass returned by its ``codeactions_settings`` hook;
-``Settings.from_env(plugins=...)`` reads and validates those too, and the plugin
-reads them back typed with ``settings.plugin(ItsSettings)``.
-"""
+"""The settings classes: ``Settings``, every setting of the core declared once with its
+variable, default and meaning, and ``PluginSettings``, the base of a plugin's own."""
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import os
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit
 
-from codeactions_core.egress import PolicyError, parse_rule
 from codeactions_core.errors import ConfigurationError
-
-PREFIX = "FLOWS_CODE_ACTIONS_"
-TRUE_WORDS = {"1", "t", "true", "yes", "y", "on"}
-FALSE_WORDS = {"0", "f", "false", "no", "n", "off"}
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-SPARE_REQUEST_THREADS = 8
-
-
-def parse_bool(raw: str) -> bool:
-    word = raw.strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ValueError(f"expected true or false, got {raw!r}")
-
-
-def parse_int(raw: str) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected an integer, got {raw!r}") from None
-
-
-def parse_float(raw: str) -> float:
-    try:
-        return float(raw.strip())
-    except ValueError:
-        raise ValueError(f"expected a number, got {raw!r}") from None
-
-
-def parse_terms(raw: str) -> tuple[str, ...]:
-    """Comma-separated terms, trimmed, empties dropped."""
-    return tuple(term.strip() for term in raw.split(",") if term.strip())
-
-
-def parse_fernet_keys(raw: str) -> tuple[str, ...]:
-    """Comma-separated Fernet keys (urlsafe base64 of 32 bytes), newest first."""
-    keys = parse_terms(raw)
-    for position, key in enumerate(keys, start=1):
-        try:
-            decoded = base64.urlsafe_b64decode(key.encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
-            decoded = b""
-        if len(decoded) != 32:
-            raise ValueError(
-                f"key {position} is not a Fernet key (urlsafe base64 of 32 bytes); "
-                "make one with `codeactions secrets new-key`"
-            )
-    return keys
-
-
-def parse_clock(raw: str) -> str:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", raw.strip())
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise ValueError(f"expected a time of day as HH:MM, got {raw!r}")
-    return f"{int(match[1]):02d}:{match[2]}"
-
-
-def parse_auto_bool(raw: str) -> bool | None:
-    """``auto`` (None: decided from other settings), or true/false."""
-    return None if raw.strip().lower() == "auto" else parse_bool(raw)
-
-
-def parse_db_type(raw: str) -> str:
-    """A store name; which ones exist (and their other spellings) is up to the installed
-    store plugins (``StoreType``), checked at start."""
-    value = raw.strip().lower()
-    if not re.fullmatch(r"[a-z][a-z0-9_+.-]*", value):
-        raise ValueError(f"expected a store name such as sqlite or postgres, got {raw!r}")
-    return value
-
-
-NETWORK_MODES = ("egress", "none", "host")
-
-
-def parse_network_mode(raw: str) -> str:
-    """A sandbox network mode; the booleans of earlier versions mean egress (true) or none."""
-    value = raw.strip().lower()
-    if value in TRUE_WORDS:
-        return "egress"
-    if value in FALSE_WORDS:
-        return "none"
-    if value not in NETWORK_MODES:
-        raise ValueError(f"expected one of {', '.join(NETWORK_MODES)}, got {raw!r}")
-    return value
-
-
-SANDBOX_PROTECTIONS = (
-    "namespaces",
-    "filesystem",
-    "network",
-    "egress",
-    "seccomp",
-    "uid",
-    "cgroups",
-    "cpu",
+from codeactions_core.settings.legacy import legacy_defaults
+from codeactions_core.settings.parsing import (
+    at_least,
+    parse_auto_bool,
+    parse_bool,
+    parse_clock,
+    parse_code_types,
+    parse_db_type,
+    parse_egress_terms,
+    parse_fernet_keys,
+    parse_float,
+    parse_log_level,
+    parse_network_mode,
+    parse_protections,
+    parse_terms,
+    port,
+    port_or_off,
 )
+from codeactions_core.settings.spec import (
+    PREFIX,
+    check_variables_unique,
+    describe_settings,
+    read_values,
+    setting,
+)
+from codeactions_core.settings.stores import StoreType, resolve_store_type
 
-
-def parse_protections(raw: str) -> tuple[str, ...]:
-    """Names of sandbox protections; ``all`` is every one."""
-    names: list[str] = []
-    for term in parse_terms(raw.lower()):
-        if term == "all":
-            names.extend(SANDBOX_PROTECTIONS)
-        elif term in SANDBOX_PROTECTIONS:
-            names.append(term)
-        else:
-            raise ValueError(
-                f"unknown protection {term!r} (known: {', '.join(SANDBOX_PROTECTIONS)}, all)"
-            )
-    return tuple(dict.fromkeys(names))
-
-
-def parse_egress_terms(raw: str) -> tuple[str, ...]:
-    """CIDRs or ``host:port`` entries of an egress list, each checked."""
-    terms = parse_terms(raw)
-    for term in terms:
-        try:
-            parse_rule(term)
-        except PolicyError as exc:
-            raise ValueError(str(exc)) from None
-    return terms
-
-
-CODE_TYPES = ("endpoint", "flow")
-
-
-def parse_code_types(raw: str) -> tuple[str, ...]:
-    """Comma-separated code types (`endpoint`, `flow`)."""
-    types = tuple(dict.fromkeys(term.lower() for term in parse_terms(raw)))
-    unknown = [term for term in types if term not in CODE_TYPES]
-    if unknown or not types:
-        raise ValueError(f"expected code types among {', '.join(CODE_TYPES)}, got {raw!r}")
-    return types
-
-
-def parse_log_level(raw: str) -> str:
-    value = raw.strip().lower()
-    value = {"warn": "warning", "fatal": "critical", "panic": "critical", "trace": "debug"}.get(
-        value, value
-    )
-    if value not in LOG_LEVELS:
-        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
-    return value
-
-
-def at_least(minimum: float, parse: Callable[[str], Any] = parse_int) -> Callable[[str], Any]:
-    def parse_bounded(raw: str) -> Any:
-        value = parse(raw)
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}, got {raw!r}")
-        return value
-
-    return parse_bounded
-
-
-def port(raw: str) -> int:
-    value = parse_int(raw)
-    if not 0 < value < 65536:
-        raise ValueError(f"expected a TCP port between 1 and 65535, got {raw!r}")
-    return value
-
-
-def port_or_off(raw: str) -> int:
-    """A TCP port, or 0 for none."""
-    return 0 if parse_int(raw) == 0 else port(raw)
-
-
-def setting(
-    default: Any,
-    help: str,
-    *,
-    env: str | None = None,
-    parse: Callable[[str], Any] = str.strip,
-    secret: bool = False,
-    aliases: tuple[str, ...] = (),
-) -> Any:
-    """Declare a setting. ``env`` defaults to ``FLOWS_CODE_ACTIONS_<FIELD NAME>``."""
-    metadata = {"env": env, "help": help, "parse": parse, "aliases": aliases, "secret": secret}
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("use a tuple for collection defaults")
-    return field(default=default, repr=not secret, metadata=metadata)
+SPARE_REQUEST_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -315,7 +145,8 @@ class Settings:
     )
     rate_limit_fail_open: bool = setting(
         True,
-        "When Redis cannot be reached, let requests through (logged, counted) rather than refuse them.",
+        "When Redis cannot be reached, let requests through (logged, counted) rather than "
+        "refuse them.",
         parse=parse_bool,
     )
     cleaner_schedule_time: str = setting(
@@ -353,7 +184,8 @@ class Settings:
     )
     auto_install_libs: bool = setting(
         False,
-        "Install a Python code's libraries (its non-standard imports) when it is created or updated.",
+        "Install a Python code's libraries (its non-standard imports) when it is created or "
+        "updated.",
         parse=parse_bool,
     )
     libs_install_timeout: int = setting(
@@ -445,15 +277,17 @@ class Settings:
     sandbox_network: str = setting(
         "egress",
         "Network of a run, always in a private network namespace: `egress` (default: the public "
-        "internet yes; loopback, private, link-local/metadata, CGNAT, ULA, multicast, documentation "
-        "ranges and the server's own addresses no), `none` (loopback only) or `host` (the server's "
-        "own network, for development only). `true`/`false` mean `egress`/`none`.",
+        "internet yes; loopback, private, link-local/metadata, CGNAT, ULA, multicast, "
+        "documentation ranges and the server's own addresses no), `none` (loopback only) or "
+        "`host` (the server's own network, for development only). `true`/`false` mean "
+        "`egress`/`none`.",
         parse=parse_network_mode,
     )
     sandbox_egress_allow: tuple[str, ...] = setting(
         (),
-        "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that runs may "
-        "reach in `egress` mode although the policy denies their range (e.g. a partner's private API).",
+        "Comma-separated CIDRs (`10.1.2.0/24`) or `host:port` entries (`10.1.2.3:443`) that runs "
+        "may reach in `egress` mode although the policy denies their range (e.g. a partner's "
+        "private API).",
         parse=parse_egress_terms,
     )
     sandbox_egress_deny: tuple[str, ...] = setting(
@@ -505,7 +339,8 @@ class Settings:
     )
     sandbox_hidden_paths: tuple[str, ...] = setting(
         (),
-        "Comma-separated paths masked by an empty directory if a runtime binds a folder holding them.",
+        "Comma-separated paths masked by an empty directory if a runtime binds a folder holding "
+        "them.",
         parse=parse_terms,
     )
     resource_enabled: bool = setting(
@@ -550,8 +385,8 @@ class Settings:
     )
     flow_lease_seconds: int = setting(
         30,
-        "How long a worker's claim on an execution lasts unless renewed (it is, while a step runs); "
-        "after a worker dies, its executions go on elsewhere once this passes.",
+        "How long a worker's claim on an execution lasts unless renewed (it is, while a step "
+        "runs); after a worker dies, its executions go on elsewhere once this passes.",
         parse=at_least(2),
     )
     flow_poll_seconds: float = setting(
@@ -708,15 +543,16 @@ class Settings:
         schemes include DB_URI's, else ``sqlite``; an undeclared one stops the start.
         """
         environ = os.environ if environ is None else environ
-        values = read_values(describe_settings(), environ)
+        values = read_values(describe_settings(cls), environ)
         try:
             values.update(legacy_defaults(values))
         except ValueError as exc:
             raise ConfigurationError(f"{PREFIX}HOST: {exc}") from None
         plugins = tuple(plugins)
         if plugins:
-            check_variables_unique(plugins)
-            values["db_type"] = resolve_store_type(values, plugins)
+            check_variables_unique(cls, plugins)
+            declared = (store for section in plugins for store in section.store_types)
+            values["db_type"] = resolve_store_type(values, declared)
         settings = cls(**values)
         settings.validate()
         if not plugins:
@@ -830,204 +666,3 @@ class PluginSettings:
         section = cls(**values)
         section.validate(settings)
         return section
-
-
-def read_values(specs: Iterable[SettingSpec], environ: Mapping[str, str]) -> dict[str, Any]:
-    """The parsed values of the settings set in ``environ``; ConfigurationError on a bad one."""
-    values: dict[str, Any] = {}
-    for spec in specs:
-        raw = next(
-            (environ[name] for name in (spec.env, *spec.aliases) if environ.get(name, "").strip()),
-            None,
-        )
-        if raw is None:
-            continue
-        try:
-            values[spec.attr] = spec.parse(raw)
-        except ValueError as exc:
-            raise ConfigurationError(f"{spec.env}: {exc}") from None
-    return values
-
-
-def check_variables_unique(plugins: Iterable[type[PluginSettings]]) -> None:
-    """Refuse two declarations of one variable (a plugin's clashing with the core's or
-    another plugin's)."""
-    owners = {
-        name: "the core" for spec in describe_settings() for name in (spec.env, *spec.aliases)
-    }
-    for section in plugins:
-        for spec in describe_settings(section):
-            for name in (spec.env, *spec.aliases):
-                if name in owners:
-                    raise ConfigurationError(
-                        f"{name}: declared by both {owners[name]} and {section.__qualname__} "
-                        f"({section.__module__})"
-                    )
-                owners[name] = section.__qualname__
-
-
-@dataclass(frozen=True)
-class StoreType:
-    """A DB_TYPE value a store plugin understands, declared in its PluginSettings."""
-
-    name: str
-    uri_schemes: tuple[str, ...] = ()
-    """DB_URI schemes that select this store when DB_TYPE is unset (the old service's way)."""
-    aliases: tuple[str, ...] = ()
-    """Other spellings DB_TYPE accepts for it."""
-
-
-def resolve_store_type(values: Mapping[str, Any], plugins: Iterable[type[PluginSettings]]) -> str:
-    """The store DB_TYPE names (or, unset, DB_URI's scheme selects) among those the
-    ``plugins`` declare; ConfigurationError naming the installed ones when none is."""
-    types = [store for section in plugins for store in section.store_types]
-    by_name = {name: store.name for store in types for name in (store.name, *store.aliases)}
-    by_scheme = {scheme: store.name for store in types for scheme in store.uri_schemes}
-    scheme = urlsplit(values.get("db_uri", "")).scheme.lower()
-    requested = values.get("db_type") or by_scheme.get(scheme) or DEFAULT_STORE
-    if requested not in by_name:
-        choices = ", ".join(sorted({store.name for store in types})) or "none"
-        raise ConfigurationError(
-            f"{PREFIX}DB_TYPE: no installed plugin provides a {requested!r} store; installed "
-            f"store types: {choices} (see `codeactions plugins`)"
-        )
-    return by_name[requested]
-
-
-@dataclass(frozen=True)
-class SettingSpec:
-    attr: str
-    env: str
-    default: Any
-    help: str
-    parse: Callable[[str], Any]
-    aliases: tuple[str, ...]
-    secret: bool
-
-
-def describe_settings(section: type = Settings) -> list[SettingSpec]:
-    """Every setting with its variable, default and meaning (for docs and parsing): the
-    core's, or those of a plugin's PluginSettings class."""
-    specs = []
-    for f in dataclasses.fields(section):
-        meta = f.metadata
-        if "help" not in meta:  # plugin_settings
-            continue
-        specs.append(
-            SettingSpec(
-                attr=f.name,
-                env=meta["env"] or PREFIX + f.name.upper(),
-                default=f.default,
-                help=meta["help"],
-                parse=meta["parse"],
-                aliases=meta["aliases"],
-                secret=meta["secret"],
-            )
-        )
-    return specs
-
-
-DEFAULT_STORE = "sqlite"
-"""The store when neither DB_TYPE nor DB_URI's scheme names one: the embedded default."""
-UNUSED_SETTINGS = (PREFIX + "MEMORY_RESERVATION",)
-"""Old service's variables accepted for compatibility that change nothing here (whatever
-their value): no setting reads them, so they are named among the ignored at start."""
-
-
-def legacy_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Defaults an old deployment relies on: HOST ``:``/``:PORT`` as all interfaces (the
-    store from DB_URI's scheme: ``resolve_store_type``; the plugins': their own)."""
-    derived: dict[str, Any] = {}
-    host = values.get("host")
-    if host is not None and host.startswith(":"):
-        derived["host"] = "0.0.0.0"
-        if "port" not in values and host[1:]:
-            derived["port"] = port(host[1:])
-    return derived
-
-
-def ignored_variables(
-    environ: Mapping[str, str] | None = None, plugins: Iterable[type[PluginSettings]] = ()
-) -> list[str]:
-    """Set ``FLOWS_CODE_ACTIONS_*`` variables neither the core nor the ``plugins`` classes
-    use (named once at start)."""
-    environ = os.environ if environ is None else environ
-    specs = [
-        *describe_settings(),
-        *(spec for section in plugins for spec in describe_settings(section)),
-    ]
-    read = {name for spec in specs for name in (spec.env, *spec.aliases)}
-    return sorted(
-        name
-        for name, value in environ.items()
-        if value.strip() and name.startswith(PREFIX) and name not in read
-    )
-
-
-@dataclass(frozen=True)
-class SuiteEnvironment:
-    """Where the test suite finds real services (tests only; not product settings)."""
-
-    require_services: bool = False
-    postgres_uri: str = "postgres://postgres@127.0.0.1:5432/postgres"
-    redis_url: str = "redis://127.0.0.1:6379/15"
-    rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672//"
-    mongo_uri: str = ""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> SuiteEnvironment:
-        environ = os.environ if environ is None else environ
-        defaults = cls()
-        return cls(
-            require_services=parse_bool(environ.get("CODEACTIONS_REQUIRE_SERVICES") or "0"),
-            postgres_uri=environ.get("CODEACTIONS_TEST_POSTGRES_URI") or defaults.postgres_uri,
-            redis_url=environ.get("CODEACTIONS_TEST_REDIS_URL") or defaults.redis_url,
-            rabbitmq_url=environ.get("CODEACTIONS_TEST_RABBITMQ_URL") or defaults.rabbitmq_url,
-            mongo_uri=environ.get(PREFIX + "MONGO_DB_URI") or "",
-        )
-
-
-@dataclass(frozen=True)
-class ClientEnvironment:
-    """What ``codeactions client`` takes from the environment (flags win over it)."""
-
-    url: str = ""
-    """``CODEACTIONS_URL``: the server, e.g. ``http://127.0.0.1:8050``."""
-    token: str = ""
-    """``CODEACTIONS_TOKEN``: sent as ``Authorization: Token <token>``."""
-    config: str = ""
-    """``CODEACTIONS_CONFIG``: the client's config file (default ``~/.config/codeactions/client.toml``)."""
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ClientEnvironment:
-        environ = os.environ if environ is None else environ
-        home = environ.get("HOME") or str(Path.home())
-        config_home = environ.get("XDG_CONFIG_HOME") or str(Path(home) / ".config")
-        return cls(
-            url=(environ.get("CODEACTIONS_URL") or "").strip(),
-            token=(environ.get("CODEACTIONS_TOKEN") or "").strip(),
-            config=environ.get("CODEACTIONS_CONFIG")
-            or str(Path(config_home) / "codeactions" / "client.toml"),
-        )
-
-
-METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
-
-
-def export_metrics_dir(directory: str) -> None:
-    """Tell prometheus-client, which reads only this variable, where shared metrics live."""
-    os.environ[METRICS_DIR_VARIABLE] = directory
-
-
-def inherited_environment() -> dict[str, str]:
-    """This process's environment without any codeactions setting.
-
-    The base for child processes that get their settings explicitly (test
-    servers, tools); never used for user code, which gets no environment.
-    """
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith((PREFIX, "FLOW_CODE_ACTIONS_", "CODEACTIONS_"))
-        and name != METRICS_DIR_VARIABLE
-    }
