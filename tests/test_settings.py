@@ -54,7 +54,6 @@ def test_every_compat_variable_is_read():
 def test_defaults_without_environment():
     settings = Settings.from_env({})
     assert (settings.host, settings.port, settings.db_type) == ("0.0.0.0", 8050, "sqlite")
-    assert settings.database_uri == "sqlite:///data/codeactions.db"
     assert (settings.code_limiter_max_requests, settings.code_limiter_window) == (600, 60)
     assert (settings.worker_pool_size, settings.worker_pool_queue_size) == (4, 100)
     assert (settings.cleaner_schedule_time, settings.cleaner_retention_period) == ("01:00", 30)
@@ -79,7 +78,6 @@ def test_values_are_parsed_and_typed():
     assert (settings.health_check_cache_time, settings.code_limiter_window) == (1.5, 30)
     assert (settings.cleaner_schedule_time, settings.permission_queue) == ("03:05", "perms")
     assert settings.disable_plugins == ("mongo", "s3")
-    assert settings.database_uri == "postgres://postgres@127.0.0.1:5432/codeactions"
 
 
 def test_empty_values_count_as_unset():

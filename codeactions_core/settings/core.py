@@ -620,15 +620,6 @@ class Settings:
         """Where `serve` keeps its workers' metrics: METRICS_DIR or <DATA_DIR>/metrics."""
         return Path(self.metrics_dir) if self.metrics_dir else Path(self.data_dir) / "metrics"
 
-    @property
-    def database_uri(self) -> str:
-        """The effective SQL database URI, defaults filled in."""
-        if self.db_uri:
-            return self.db_uri
-        if self.db_type == "postgres":
-            return f"postgres://postgres@127.0.0.1:5432/{self.db_name}"
-        return f"sqlite:///{Path(self.data_dir) / 'codeactions.db'}"
-
 
 SectionT = TypeVar("SectionT", bound="PluginSettings")
 

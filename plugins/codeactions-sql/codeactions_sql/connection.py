@@ -21,6 +21,7 @@ from playhouse.pool import (
 )
 
 from codeactions_core.errors import ConfigurationError, StoreError
+from codeactions_core.settings import Settings
 from codeactions_sql import deadlines
 
 SQLITE_PRAGMAS = {
@@ -236,6 +237,15 @@ def postgres_params(
     params.setdefault("connect_timeout", max(2, math.ceil(connect_timeout)))  # whole seconds
     params.setdefault("application_name", "codeactions")
     return name, params
+
+
+def database_uri(settings: Settings) -> str:
+    """The SQL database's URI: DB_URI, else the default of the store DB_TYPE names."""
+    if settings.db_uri:
+        return settings.db_uri
+    if settings.db_type == "postgres":
+        return f"postgres://postgres@127.0.0.1:5432/{settings.db_name}"
+    return f"sqlite:///{Path(settings.data_dir) / 'codeactions.db'}"
 
 
 def sqlite_path(uri: str) -> Path:

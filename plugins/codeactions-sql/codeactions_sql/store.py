@@ -11,6 +11,7 @@ from codeactions_sql import deadlines
 from codeactions_sql.async_runs import SqlAsyncRuns
 from codeactions_sql.connection import (
     create_postgres_database,
+    database_uri,
     open_postgres,
     open_sqlite,
     sqlite_path,
@@ -77,7 +78,7 @@ class SqlStore:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SqlStore:
-        uri = settings.database_uri
+        uri = database_uri(settings)
         if settings.db_type == "postgres":
             timeouts = {
                 "connect_timeout": settings.db_connect_timeout,

@@ -65,3 +65,14 @@ def test_only_run_history_may_commit_asynchronously(
     finally:
         store.close()
     assert modes == {"codes": "on", "history": history_mode}
+
+
+def test_the_database_uri_defaults_by_store_type(tmp_path):
+    from codeactions_sql.connection import database_uri
+
+    assert database_uri(Settings()) == "sqlite:///data/codeactions.db"
+    assert database_uri(Settings(data_dir=str(tmp_path))) == f"sqlite:///{tmp_path}/codeactions.db"
+    postgres = Settings(db_type="postgres", db_name="ca")
+    assert database_uri(postgres) == "postgres://postgres@127.0.0.1:5432/ca"
+    given = Settings(db_type="postgres", db_uri="postgres://u@127.0.0.1:5432/x")
+    assert database_uri(given) == "postgres://u@127.0.0.1:5432/x"
