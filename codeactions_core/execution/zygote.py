@@ -187,8 +187,7 @@ class ZygoteServer:
             identity = "one uid for every run"
         cgroups = {"version": None, "controllers": []}
         if self.cgroups is not None:
-            describe = getattr(self.cgroups, "describe", None)
-            cgroups = describe() if describe else {"controllers": sorted(self.cgroups.controllers)}
+            cgroups = self.cgroups.protections()
         return {
             "namespaces": (["mount", "pid", "ipc", "uts", "network"] + (["user"] if userns else []))
             if self.namespaces
