@@ -162,7 +162,8 @@ class ZygoteServer:
         self.leftovers: list[tuple[int, Slot]] = []  # fallback mode: groups to kill, dirs to remove
 
     def compile_seccomp(self) -> bytes | None:
-        """The filter every child installs, compiled once (None, with the reason noted, if not here)."""
+        """The filter every child installs, compiled once (None, with the reason noted, if not
+        here)."""
         if not self.config.get("want_seccomp", True):
             self.problems["seccomp"] = "turned off by the server's configuration"
             return None
