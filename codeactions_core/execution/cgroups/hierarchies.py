@@ -141,9 +141,8 @@ class HierarchySetup:
             enabled = self._enable(base_fd, enabled, evacuate=False)
             if not enabled:
                 raise OSError(errno.EBUSY, "could not enable the controllers for the slots")
-            self._groups.make(
-                base_fd, PROBE
-            )  # the knobs a slot has (the base's are its parent's choice)
+            # the knobs a slot has (the base's are its parent's choice)
+            self._groups.make(base_fd, PROBE)
             try:
                 probe_fd = os.open(PROBE, DIR_FLAGS, dir_fd=base_fd)
                 try:

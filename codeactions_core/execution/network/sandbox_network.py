@@ -204,9 +204,8 @@ class SandboxNetwork:
             self._in_use.discard(slot.index)
             prepared = self._slots.get(slot.index)
             if prepared is not None and not self._stopping:
-                self._ready.appendleft(
-                    prepared
-                )  # the next to go: the set of slots in use stays small
+                # the next to go: the set of slots in use stays small
+                self._ready.appendleft(prepared)
                 self._wanted.notify_all()
 
     def protections(self) -> dict[str, Any]:
