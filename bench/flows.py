@@ -137,7 +137,7 @@ def engine(
         flow = services.flows.create_flow({"name": "bench", "project_uuid": "bench"}, "bench")
         services.flows.create_version(flow.id, {"steps": steps_for(url)}, "bench")
         version = services.flows.publish(flow.id, 1)
-        flows, drive = services.store.flows, services.flow_sweeper._engine.drive
+        flows, drive = services.store.flows, services.flow_driver._engine.drive
 
         def one(i: int) -> None:
             execution = flows.create_execution(NewExecution(flow.id, version.id, lead_id=str(i)))

@@ -70,7 +70,7 @@ class Services:
     rate_limiter: RateLimiter
     health: HealthService
     flows: FlowService
-    flow_sweeper: ExecutionDriver
+    flow_driver: ExecutionDriver
     """Drives flow executions in this process once started (workers; servers without a broker)."""
     flow_dispatcher: Dispatcher
     secrets: SecretService
@@ -85,14 +85,14 @@ class Services:
         if self.runs.leases is not None:
             self.runs.leases.start()
         if self.settings.drives_flows_in_server:
-            self.flow_sweeper.start()
+            self.flow_driver.start()
 
     def close(self) -> None:
         if self.runs.leases is not None:
             self.runs.leases.stop()
         if self.runs.outbox is not None:
             self.runs.outbox.close()
-        self.flow_sweeper.stop()
+        self.flow_driver.stop()
         if self.async_runs.submitter is not None:
             self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
@@ -196,7 +196,7 @@ def build_services(
     )
     runs.leases.on_tick = runs.replay_outbox
     step_runners = load_step_runners(pm, settings)
-    sweeper = ExecutionDriver(
+    driver = ExecutionDriver(
         FlowEngine(
             store.flows,
             step_runners,
@@ -210,7 +210,7 @@ def build_services(
         poll_seconds=settings.flow_poll_seconds,
         release=store.release,
     )
-    dispatcher = flow_dispatcher(settings, sweeper)
+    dispatcher = flow_dispatcher(settings, driver)
     return Services(
         settings=settings,
         plugins=pm,
@@ -234,7 +234,7 @@ def build_services(
         flows=FlowService(
             store.flows, step_runners, dispatcher, wait_seconds=settings.flow_wait_seconds
         ),
-        flow_sweeper=sweeper,
+        flow_driver=driver,
         flow_dispatcher=dispatcher,
         secrets=secrets,
         async_runs=async_run_service(settings, store, codes, runs, pool),
@@ -272,12 +272,12 @@ def run_limits(settings: Settings) -> RunLimits:
     )
 
 
-def flow_dispatcher(settings: Settings, sweeper: ExecutionDriver) -> Dispatcher:
+def flow_dispatcher(settings: Settings, driver: ExecutionDriver) -> Dispatcher:
     """How a started execution reaches whoever drives it: the broker, this process, or
     (neither) the workers' look into the store."""
     if settings.rabbitmq_url:
         return Announce(settings)
-    return DriveHere(sweeper) if settings.drives_flows_in_server else LeaveToWorkers()
+    return DriveHere(driver) if settings.drives_flows_in_server else LeaveToWorkers()
 
 
 FIRING_THREADS = 8

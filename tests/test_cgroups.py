@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from codeactions_core.execution import cgroups, linux
-from codeactions_core.execution.cgroups import CgroupPlacer
+from codeactions_core.execution.cgroups import CgroupPlacer, Groups
 
 MIB = 1 << 20
 LIMITS = {"processes": 64, "cgroup_memory": 256 * MIB, "cpu_quota_us": 100_000, "cpu_shares": 1024}
@@ -112,7 +112,7 @@ def test_limits_are_written_to_a_new_slot_and_follow_changes(placer):
     """The knobs hold the run's limits; raising or lowering memory works.
 
     memsw >= memory at every step."""
-    assert placer.describe() == {
+    assert placer.protections() == {
         "version": 1,
         "controllers": ["cpu", "memory", "pids"],
         "cpu_cap": True,
@@ -512,11 +512,11 @@ V2_FILES = {
 }
 
 
-class FakeKernelPlacer(CgroupPlacer):
-    """A placer on a fake cgroupfs: creating a group creates its interface files (as the kernel)."""
+class FakeKernelGroups(Groups):
+    """Groups of a fake cgroupfs: creating a group creates its interface files (as the kernel)."""
 
-    def _make_group(self, dir_fd: int, name: str) -> None:
-        super()._make_group(dir_fd, name)
+    def make(self, dir_fd: int, name: str) -> None:
+        super().make(dir_fd, name)
         for file_name, text in V2_FILES.items():
             fd = os.open(
                 f"{name}/{file_name}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=dir_fd
@@ -524,7 +524,7 @@ class FakeKernelPlacer(CgroupPlacer):
             os.write(fd, text.encode())
             os.close(fd)
 
-    def _remove_group(self, dir_fd: int, name: str) -> bool:
+    def remove(self, dir_fd: int, name: str) -> bool:
         try:
             fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=dir_fd)
         except FileNotFoundError:
@@ -534,7 +534,7 @@ class FakeKernelPlacer(CgroupPlacer):
                 os.unlink(f"{name}/{file_name}", dir_fd=dir_fd)
         finally:
             os.close(fd)
-        return super()._remove_group(dir_fd, name)
+        return super().remove(dir_fd, name)
 
 
 def test_v2_knobs_in_a_fake_cgroupfs(tmp_path):
@@ -548,11 +548,13 @@ def test_v2_knobs_in_a_fake_cgroupfs(tmp_path):
     """
     for file_name, text in V2_FILES.items():
         (tmp_path / file_name).write_text(text)
-    placer = FakeKernelPlacer({"cgroup_v2_mount": str(tmp_path), "cgroup_path": "/"})
+    placer = CgroupPlacer(
+        {"cgroup_v2_mount": str(tmp_path), "cgroup_path": "/"}, groups=FakeKernelGroups()
+    )
     base = tmp_path / f"codeactions-{os.getpid()}"
     try:
         assert (placer.version, placer.problem) == (2, "")
-        assert placer.describe() == {
+        assert placer.protections() == {
             "version": 2,
             "controllers": ["cpu", "memory", "pids"],
             "cpu_cap": True,

@@ -19,13 +19,13 @@ from collections.abc import Iterator
 import pytest
 
 from codeactions_core.egress import EgressPolicy
-from codeactions_core.execution import network as network_module
 from codeactions_core.execution.network import (
     Addressing,
     SandboxNetwork,
     host_ruleset,
     router_ruleset,
 )
+from codeactions_core.execution.network import router as router_module
 from codeactions_core.settings import Settings
 from tests.support import ROOT
 from tests.support.netns import (
@@ -77,12 +77,12 @@ def test_modes_without_egress_give_truthful_slots() -> None:
 @pytest.fixture
 def tools_present(monkeypatch) -> None:
     """As if ``ip`` and libnftables were installed (whatever this machine has)."""
-    monkeypatch.setattr(network_module.shutil, "which", lambda name, **kwargs: f"/usr/sbin/{name}")
-    monkeypatch.setattr(network_module.Nftables, "library", classmethod(lambda cls: None))
+    monkeypatch.setattr(router_module.shutil, "which", lambda name, **kwargs: f"/usr/sbin/{name}")
+    monkeypatch.setattr(router_module.Nftables, "library", classmethod(lambda cls: None))
 
 
 def test_missing_capabilities_fall_back_to_none(monkeypatch, tmp_path, tools_present) -> None:
-    monkeypatch.setattr(network_module, "effective_capabilities", lambda: 0)
+    monkeypatch.setattr(router_module, "effective_capabilities", lambda: 0)
     network = SandboxNetwork(mode="egress", dns=("10.53.0.53",), state_dir=str(tmp_path))
     network.start()
     assert network.mode == "none"
@@ -93,12 +93,12 @@ def test_missing_capabilities_fall_back_to_none(monkeypatch, tmp_path, tools_pre
 
 
 def test_namespace_refused_is_named(monkeypatch, tmp_path, tools_present) -> None:
-    monkeypatch.setattr(network_module, "effective_capabilities", lambda: -1)
+    monkeypatch.setattr(router_module, "effective_capabilities", lambda: -1)
 
     def refuse() -> None:
         raise OSError(errno.EPERM, "unshare")
 
-    monkeypatch.setattr(network_module, "unshare_network", refuse)
+    monkeypatch.setattr(router_module, "unshare_network", refuse)
     network = SandboxNetwork(mode="egress", dns=("10.53.0.53",), state_dir=str(tmp_path))
     network.start()
     assert network.mode == "none"
@@ -109,7 +109,7 @@ def test_namespace_refused_is_named(monkeypatch, tmp_path, tools_present) -> Non
 
 
 def test_missing_tools_are_named(monkeypatch, tmp_path) -> None:
-    monkeypatch.setattr(network_module.shutil, "which", lambda *args, **kwargs: None)
+    monkeypatch.setattr(router_module.shutil, "which", lambda *args, **kwargs: None)
     network = SandboxNetwork(mode="egress", state_dir=str(tmp_path))
     network.start()
     assert network.mode == "none" and network.problem == "ip not found: install iproute2"

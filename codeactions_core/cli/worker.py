@@ -62,9 +62,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             status.current,
             ", ".join(services.flows.step_types()),
         )
-        services.flow_sweeper.start()
+        services.flow_driver.start()
         if settings.rabbitmq_url:
-            consumer = DueConsumer(settings, services.flow_sweeper)
+            consumer = DueConsumer(settings, services.flow_driver)
             async_runs = AsyncRunWorker(settings, services.async_runs)
             async_runs.start()
             try:

@@ -19,6 +19,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc_holding_gil = ctypes.PyDLL(None, use_errno=True)  # for clone: the GIL stays with us
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
 
+CLONE_FS = 0x00000200
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
@@ -34,6 +35,7 @@ MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+MS_SLAVE = 0x80000
 MS_STRICTATIME = 1 << 24
 
 MNT_DETACH = 0x2
@@ -80,19 +82,27 @@ def clone_process(flags: int) -> int:
     return pid
 
 
-def unshare(flags: int) -> None:
-    _check(_libc.unshare(ctypes.c_int(flags)), "unshare")
+def unshare(flags: int, what: str = "unshare") -> None:
+    """Move the calling thread into new namespaces; ``what`` names the step in the error."""
+    _check(_libc.unshare(ctypes.c_int(flags)), what)
 
 
 def mount(
-    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+    source: str | None,
+    target: str,
+    fstype: str | None,
+    flags: int,
+    data: str | None = None,
+    *,
+    what: str | None = None,
 ) -> None:
+    """mount(2); ``what`` names the step in the error (default ``mount TARGET``)."""
     encode = lambda text: text.encode() if text is not None else None
     _check(
         _libc.mount(
             encode(source), encode(target), encode(fstype), ctypes.c_ulong(flags), encode(data)
         ),
-        f"mount {target}",
+        what or f"mount {target}",
     )
 
 

@@ -113,9 +113,10 @@ class RunPool:
                 or self._queued[project] >= self.per_project_queue
             ):
                 refusal = (
-                    f"project {project!r} is using its share of this server: {self._running[project]} "
-                    f"runs executing (at most {self.per_project}) and {self._queued[project]} waiting "
-                    f"(at most {self.per_project_queue}); try again later"
+                    f"project {project!r} is using its share of this server: "
+                    f"{self._running[project]} runs executing (at most {self.per_project}) and "
+                    f"{self._queued[project]} waiting (at most {self.per_project_queue}); "
+                    "try again later"
                 )
             else:
                 ticket = Ticket(immediate=False, project=project)

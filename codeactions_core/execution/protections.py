@@ -14,11 +14,11 @@ from codeactions_core.errors import ConfigurationError
 from codeactions_core.settings import SANDBOX_PROTECTIONS
 
 NEEDS = {
-    "namespaces": "mount, PID, IPC, UTS and network namespaces: run as root, or allow user namespaces "
-    "(kernel.unprivileged_userns_clone=1); in a container CAP_SYS_ADMIN, or a seccomp "
+    "namespaces": "mount, PID, IPC, UTS and network namespaces: run as root, or allow user "
+    "namespaces (kernel.unprivileged_userns_clone=1); in a container CAP_SYS_ADMIN, or a seccomp "
     "profile that allows unshare/clone with namespace flags",
-    "filesystem": "an allowlist root (mount namespace, tmpfs, bind mounts, pivot_root): CAP_SYS_ADMIN "
-    "in the container, or user namespaces",
+    "filesystem": "an allowlist root (mount namespace, tmpfs, bind mounts, pivot_root): "
+    "CAP_SYS_ADMIN in the container, or user namespaces",
     "network": "a private network namespace per run: CAP_SYS_ADMIN (or user namespaces)",
     "egress": "the egress policy: root with CAP_NET_ADMIN and CAP_SYS_ADMIN, the `ip` and `nft` "
     "commands (Debian iproute2, nftables) and net.ipv4.ip_forward writable",
@@ -26,8 +26,8 @@ NEEDS = {
     "seccomp(2)/prctl(PR_SET_SECCOMP) (Docker's default profile does)",
     "uid": "one uid per sandbox: run the server as root (CAP_SETUID, CAP_SETGID) with "
     "SANDBOX_UID_COUNT > 0",
-    "cgroups": "a writable cgroup: v2 delegated to the container (e.g. Docker --cgroupns=private with "
-    "the cpu, memory and pids controllers enabled) or v1 controllers mounted writable",
+    "cgroups": "a writable cgroup: v2 delegated to the container (e.g. Docker --cgroupns=private "
+    "with the cpu, memory and pids controllers enabled) or v1 controllers mounted writable",
     "cpu": "the cpu cgroup controller (see cgroups)",
 }
 assert tuple(NEEDS) == SANDBOX_PROTECTIONS

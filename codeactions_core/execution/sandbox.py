@@ -51,7 +51,8 @@ class SandboxLimits:
     processes: int = 64
     """Processes and threads of one run (pids cgroup)."""
     nproc: int = 4096
-    """Processes of the sandbox user across all runs (RLIMIT_NPROC): the backstop without cgroups."""
+    """Processes of the sandbox user across all runs (RLIMIT_NPROC): the backstop without
+    cgroups."""
     file_size: int = 16 * MIB
     scratch_size: int = 64 * MIB
     open_files: int = 256
@@ -98,7 +99,8 @@ class SandboxSpec:
     """Opened by the server and exec'd by descriptor: the sandbox need not see its path."""
     env: Mapping[str, str] = field(default_factory=dict)
     network: str = "egress"
-    """``egress``, ``none`` or ``host`` (SANDBOX_NETWORK); the server's mode in force may be weaker."""
+    """``egress``, ``none`` or ``host`` (SANDBOX_NETWORK); the server's mode in force may be
+    weaker."""
     cwd: str | None = None
     """Working directory inside the sandbox; default its private /tmp."""
 
@@ -374,7 +376,8 @@ class Zygote:
         self.config = config
         self.name = name
         self.interpreter = tuple(interpreter)
-        """The command that runs the zygote script (its Python, which the preloaded harness uses too)."""
+        """The command that runs the zygote script (its Python, which the preloaded harness uses
+        too)."""
         self.network = network
         """Where ``egress`` sandboxes get their network namespace; without one they get ``none``."""
         self.protections: dict[str, Any] = {}

@@ -304,7 +304,8 @@ def _prepare(program: bytes) -> tuple[bytes, ctypes.Array, _SockFprog]:
 
 
 def install(program: bytes) -> None:
-    """Install ``program`` on this process for good (no_new_privs, or CAP_SYS_ADMIN, must be set)."""
+    """Install ``program`` on this process for good (no_new_privs, or CAP_SYS_ADMIN, must be
+    set)."""
     prepared = _prepared if _prepared is not None and _prepared[0] is program else _prepare(program)
     if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prepared[2]), 0, 0) != 0:
         code = ctypes.get_errno()
@@ -312,7 +313,8 @@ def install(program: bytes) -> None:
 
 
 def available() -> tuple[bool, str]:
-    """Whether libseccomp loads, builds the filter, and the kernel takes seccomp filters; why not."""
+    """Whether libseccomp loads, builds the filter, and the kernel takes seccomp filters; why
+    not."""
     try:
         release = version()
         build_filter()

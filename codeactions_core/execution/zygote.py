@@ -162,7 +162,8 @@ class ZygoteServer:
         self.leftovers: list[tuple[int, Slot]] = []  # fallback mode: groups to kill, dirs to remove
 
     def compile_seccomp(self) -> bytes | None:
-        """The filter every child installs, compiled once (None, with the reason noted, if not here)."""
+        """The filter every child installs, compiled once (None, with the reason noted, if not
+        here)."""
         if not self.config.get("want_seccomp", True):
             self.problems["seccomp"] = "turned off by the server's configuration"
             return None
@@ -187,8 +188,7 @@ class ZygoteServer:
             identity = "one uid for every run"
         cgroups = {"version": None, "controllers": []}
         if self.cgroups is not None:
-            describe = getattr(self.cgroups, "describe", None)
-            cgroups = describe() if describe else {"controllers": sorted(self.cgroups.controllers)}
+            cgroups = self.cgroups.protections()
         return {
             "namespaces": (["mount", "pid", "ipc", "uts", "network"] + (["user"] if userns else []))
             if self.namespaces

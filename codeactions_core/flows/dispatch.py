@@ -4,7 +4,7 @@ The store is the truth about executions; a message only says "execution X is
 due", so that a worker starts it at once instead of at its next look into the
 store. A message lost (the broker down while an execution starts, a worker
 killed after taking one) therefore loses nothing: the execution is still due,
-and a worker's sweeper finds it.
+and a worker's execution driver finds it at its next look into the store.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ class Dispatcher(Protocol):
 class DriveHere:
     """The server process drives executions itself (no broker)."""
 
-    def __init__(self, sweeper: ExecutionDriver) -> None:
-        self._sweeper = sweeper
+    def __init__(self, driver: ExecutionDriver) -> None:
+        self._driver = driver
 
     def dispatch(self, execution_id: str) -> None:
-        if not self._sweeper.submit(execution_id):
-            self._sweeper.kick()
+        if not self._driver.submit(execution_id):
+            self._driver.kick()
 
 
 class LeaveToWorkers:
@@ -86,7 +86,7 @@ class Announce:
                         "interval_max": 1,
                     },
                 )
-        except Exception as exc:  # the execution is stored and due: a worker's sweeper finds it
+        except Exception as exc:  # noqa: BLE001 - stored and due: a worker's driver finds it
             log.warning(
                 "could not announce flow execution %s to the broker (%s: %s); "
                 "workers pick it up from the store",
@@ -100,15 +100,15 @@ class Announce:
 
 
 class DueConsumer(BrokerConsumer):
-    """Hands each announced execution to the sweeper and acknowledges it. When every thread
-    is busy the announcement is dropped: the execution stays due in the store, and a
-    sweeper (this worker's or another's) takes it as soon as a thread is free."""
+    """Hands each announced execution to the execution driver and acknowledges it. When every
+    thread is busy the announcement is dropped: the execution stays due in the store, and a
+    driver (this worker's or another's) takes it as soon as a thread is free."""
 
-    def __init__(self, settings: Settings, sweeper: ExecutionDriver) -> None:
+    def __init__(self, settings: Settings, driver: ExecutionDriver) -> None:
         self.connection = broker_connection(settings.rabbitmq_url)
         self._queue = due_queue(settings)
         self._prefetch = settings.flow_worker_threads
-        self._sweeper = sweeper
+        self._driver = driver
 
     def get_consumers(self, consumer_class: type[Consumer], channel: Any) -> list[Consumer]:
         return [
@@ -128,8 +128,8 @@ class DueConsumer(BrokerConsumer):
                 "dropped an unreadable flow announcement: %s (%s)", exc, describe_message(message)
             )
         else:
-            if not self._sweeper.submit(execution_id):
-                self._sweeper.kick()  # busy or driving it already: the store keeps it due
+            if not self._driver.submit(execution_id):
+                self._driver.kick()  # busy or driving it already: the store keeps it due
         message.ack()
 
     def on_decode_error(self, message: Message, exc: Exception) -> None:

@@ -216,7 +216,7 @@ def probe(spec: dict) -> dict:
     report: dict[str, Any] = {
         "protections": network.protections(),
         "start_seconds": time.monotonic() - started,
-        "uplink": network._uplink,
+        "uplink": network.uplink,
         "resolv_conf": network.resolv_conf(),
     }
     if network.mode != "egress":
@@ -227,7 +227,8 @@ def probe(spec: dict) -> dict:
     report["slots"] = [first.address, second.address]
     timeout = spec.get("timeout", 1.0)
     targets = [(host, int(port)) for host, port in spec.get("targets", [])]
-    uplink_host = network._addressing.uplink(network._uplink_n)[0] if network._addressing else ""
+    router = network._router
+    uplink_host = router.addressing.uplink(router.uplink_n)[0] if router else ""
     targets += [
         (uplink_host, HOST_LISTENER_PORT),
         (spec.get("server_address", "127.0.0.1"), HOST_LISTENER_PORT),
@@ -335,7 +336,7 @@ def main() -> None:
         )  # a clean exit: atexit stops the network
         print(
             json.dumps(
-                {"ready": network.protections(), "uplink": network._uplink, "slot": slot.address}
+                {"ready": network.protections(), "uplink": network.uplink, "slot": slot.address}
             ),
             flush=True,
         )
