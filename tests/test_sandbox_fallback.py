@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from codeactions_core.execution import protections as sandbox_protections
-from codeactions_core.execution.sandbox import SandboxLimits, SandboxSpec, Zygote, ZygoteConfig
+from codeactions_core.execution.sandbox import SandboxLimits, SandboxSpec, Zygote
+from codeactions_core.execution.zygote_config import ZygoteConfig
 
 HARNESS = resources.files("codeactions_python") / "engine" / "codeactions_engine.py"
 PRELOAD = {"path": str(HARNESS), "module": "codeactions_engine", "entry": "serve"}

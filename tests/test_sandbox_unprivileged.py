@@ -23,9 +23,8 @@ from codeactions_core.execution.sandbox import (
     SandboxLimits,
     SandboxSpec,
     Zygote,
-    ZygoteConfig,
-    system_binds,
 )
+from codeactions_core.execution.zygote_config import ZygoteConfig, system_binds
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 HARNESS = resources.files("codeactions_python") / "engine" / "codeactions_engine.py"

@@ -25,10 +25,10 @@ from codeactions_core.execution.sandbox import (
     SandboxLimits,
     SandboxSpec,
     Zygote,
-    ZygoteConfig,
 )
 from codeactions_core.execution.sandboxed import MAX_TIMEOUT, SandboxedRuntime
 from codeactions_core.execution.warm import WarmPool
+from codeactions_core.execution.zygote_config import ZygoteConfig
 
 __all__ = [
     "MAX_TIMEOUT",

@@ -25,9 +25,9 @@ from codeactions_core.execution.sandbox import (
     SandboxLimits,
     SandboxSpec,
     Zygote,
-    ZygoteConfig,
 )
 from codeactions_core.execution.warm import WarmPool
+from codeactions_core.execution.zygote_config import ZygoteConfig
 from codeactions_core.model import MAX_TIMEOUT, Code
 from codeactions_core.settings import Settings
 

@@ -4,7 +4,7 @@ Started by the server as ``python -I -S zygote.py CONFIG`` with an empty
 environment and no inherited file descriptors but its control socket. It may
 preload a language harness (the Python runtime's), so that a run costs a
 clone, not an interpreter start. Stdlib only; its sibling modules (``linux``,
-``wire``, ``child``, ``cgroups``, ``rootfs``, ``seccomp``) are imported as
+``wire``, ``child``, ``cgroups``, ``identities``, ``rootfs``, ``seccomp``) are imported as
 top-level modules.
 
 At start-up, before it serves anything, the zygote:
@@ -49,6 +49,7 @@ import linux
 import rootfs
 import wire
 from cgroups import CgroupPlacer
+from identities import Identities, Identity
 
 try:
     import seccomp
@@ -58,20 +59,6 @@ except ImportError:  # pragma: no cover - the module ships beside this one
 sys.path.pop(0)  # user code imports nothing from here
 
 STATUSES_KEPT = 4096
-UID_CLAIM = "codeactions-sandbox-uid-{uid}"
-"""Abstract socket name a zygote binds to hold a uid: machine-wide (per network namespace),
-atomic, and released by the kernel when the zygote dies."""
-
-
-@dataclass
-class Identity:
-    """Who a sandboxed process runs as."""
-
-    uid: int
-    gid: int
-    own: bool
-    """A uid of its own: no other sandbox runs as it meanwhile (from the configured range)."""
-    claim: socket.socket | None = None
 
 
 @dataclass
@@ -89,33 +76,6 @@ class Slot:
     @property
     def own_uid(self) -> bool:
         return self.identity.own
-
-
-class Identities:
-    """One uid per live sandbox from [base, base + count), each claimed machine-wide."""
-
-    def __init__(self, base: int, count: int, fallback: tuple[int, int]) -> None:
-        self.base, self.count, self.fallback = base, count, fallback
-        self._free: list[Identity] = []
-        self._next = 0
-
-    def acquire(self) -> Identity:
-        if self._free:
-            return self._free.pop()
-        for _ in range(self.count):
-            index, self._next = self._next, (self._next + 1) % self.count
-            uid = self.base + index
-            claim = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            try:
-                claim.bind("\0" + UID_CLAIM.format(uid=uid))
-            except OSError:
-                claim.close()
-                continue
-            return Identity(uid, uid, True, claim)
-        return Identity(*self.fallback, own=False)
-
-    def release(self, identity: Identity) -> None:
-        self._free.append(identity)
 
 
 class ZygoteServer:
