@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kombu import Connection, Consumer, Message, Queue
-from kombu.pools import producers
 
 from codeactions_core.broker import (
     BrokerConsumer,
@@ -33,6 +32,7 @@ from codeactions_core.broker import (
     describe_message,
     durable_queue,
     parse_body,
+    publish_persistent,
 )
 from codeactions_core.errors import ConfigurationError, Unavailable
 from codeactions_core.settings import Settings
@@ -66,23 +66,9 @@ class PublishRuns:
     def publish(self, job: dict[str, Any]) -> None:
         """Unavailable when the broker did not take (and confirm) the message."""
         try:
-            broker = self._connection.get()
-            with producers[broker].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
-                producer.publish(
-                    job,
-                    exchange=self._queue.exchange,
-                    routing_key=ROUTING_KEY,
-                    declare=[self._queue],
-                    serializer="json",
-                    delivery_mode=2,
-                    retry=True,
-                    retry_policy={
-                        "max_retries": 2,
-                        "interval_start": 0,
-                        "interval_step": 0.5,
-                        "interval_max": 1,
-                    },
-                )
+            publish_persistent(
+                self._connection.get(), self._queue, job, timeout=PUBLISH_TIMEOUT, retries=2
+            )
         except ConfigurationError:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever the broker did, the caller gets 503

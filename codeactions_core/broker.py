@@ -2,7 +2,8 @@
 
 A connection that names the broker without its credentials, the JSON bodies every queue
 carries, a ``ConsumerMixin`` that reconnects by itself and stops within about a second,
-and SIGTERM/SIGINT handling. Users: the project events consumer
+SIGTERM/SIGINT handling, and the publishers' durable queue, lazy connection and persistent
+publish. Users: the project events consumer
 (``codeactions_core.project_events``), the flow announcements (``flows.dispatch``) and
 the async runs' queue (``async_queue``).
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from kombu import Connection, Exchange, Message, Queue
 from kombu.mixins import ConsumerMixin
+from kombu.pools import producers
 
 from codeactions_core.errors import ConfigurationError
 from codeactions_core.settings import PREFIX, Settings
@@ -189,6 +191,30 @@ def durable_queue(exchange: str, queue: str, routing_key: str) -> Queue:
     """A durable queue bound to its durable direct exchange."""
     bound_to = Exchange(exchange, type="direct", durable=True)
     return Queue(queue, exchange=bound_to, routing_key=routing_key, durable=True)
+
+
+def publish_persistent(
+    connection: Connection, queue: Queue, body: Any, *, timeout: float, retries: int
+) -> None:
+    """Publish ``body`` as JSON, persistent, to the durable ``queue`` (declared first) with a
+    pooled producer of ``connection``: waits up to ``timeout`` seconds for a producer and
+    retries the publish ``retries`` times (0.5 s apart at most 1 s)."""
+    with producers[connection].acquire(block=True, timeout=timeout) as producer:
+        producer.publish(
+            body,
+            exchange=queue.exchange,
+            routing_key=queue.routing_key,
+            declare=[queue],
+            serializer="json",
+            delivery_mode=2,
+            retry=True,
+            retry_policy={
+                "max_retries": retries,
+                "interval_start": 0,
+                "interval_step": 0.5,
+                "interval_max": 1,
+            },
+        )
 
 
 class LazyConnection:

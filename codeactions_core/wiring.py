@@ -1,8 +1,10 @@
 """The composition root: every process builds what it needs here, from settings and plugins.
 
 ``ready_store`` opens the store a plugin provides and checks its schema (every process);
-``build_services`` wires the whole service graph (the API server, the worker, the
-scheduler's firings); ``load_step_runners`` and ``open_log_store`` ask the plugins.
+``open_running_code`` builds what runs a code (every process that runs one). On top of it,
+``build_services`` wires the API server's whole service graph, ``build_worker`` what
+``codeactions worker`` drives and executes, ``open_firing`` what the scheduler fires
+schedules with. ``load_step_runners`` and ``open_log_store`` ask the plugins.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ from codeactions_core.plugins import collect, get_plugin_manager
 from codeactions_core.ratelimit import RateLimiter, build_rate_limiter
 from codeactions_core.scheduling.model import TargetType
 from codeactions_core.services.access import AccessService
-from codeactions_core.services.async_runs import AsyncRunService, RunHere, RunOnWorkers
+from codeactions_core.services.async_runs import (
+    AsyncRunService,
+    RunHere,
+    RunOnWorkers,
+    Submitter,
+)
 from codeactions_core.services.callbacks import CallbackSender
 from codeactions_core.services.codes import CodeService
 from codeactions_core.services.flows import FlowService, code_runner
@@ -51,8 +58,9 @@ from codeactions_core.store import LockRepository, LogStore, Store
 
 
 @dataclass
-class Services:
-    """Everything a process needs, built once from settings and plugins."""
+class RunningCode:
+    """What every process that runs code holds: the store and log store, the runtimes and
+    their pool, the metrics, and the code, secret and run services."""
 
     settings: Settings
     plugins: pluggy.PluginManager
@@ -60,20 +68,39 @@ class Services:
     log_store: LogStore
     runtimes: Runtimes
     pool: RunPool
+    metrics: Metrics
     codes: CodeService
-    history: HistoryService
+    secrets: SecretService
     runs: RunService
+
+    def close(self) -> None:
+        """Stop renewing run leases, close the outbox, stop the runtimes and close the log
+        store (the store is the caller's)."""
+        if self.runs.leases is not None:
+            self.runs.leases.stop()
+        if self.runs.outbox is not None:
+            self.runs.outbox.close()
+        self.runtimes.stop()
+        if self.log_store is not self.store.logs and callable(
+            getattr(self.log_store, "close", None)
+        ):
+            self.log_store.close()
+
+
+@dataclass
+class Services(RunningCode):
+    """Everything the API server needs, built once from settings and plugins."""
+
+    history: HistoryService
     projects: ProjectService
     access: AccessService
     libs: LibraryService
-    metrics: Metrics
     rate_limiter: RateLimiter
     health: HealthService
     flows: FlowService
     flow_driver: ExecutionDriver
-    """Drives flow executions in this process once started (workers; servers without a broker)."""
+    """Drives flow executions in this process once started (servers without a broker)."""
     flow_dispatcher: Dispatcher
-    secrets: SecretService
     async_runs: AsyncRunService
     """Async runs and their callbacks (issue 15)."""
 
@@ -88,20 +115,30 @@ class Services:
             self.flow_driver.start()
 
     def close(self) -> None:
-        if self.runs.leases is not None:
-            self.runs.leases.stop()
-        if self.runs.outbox is not None:
-            self.runs.outbox.close()
+        """Let the flow steps under way finish, close the broker's publishers, then what
+        runs code, then the store."""
         self.flow_driver.stop()
         if self.async_runs.submitter is not None:
             self.async_runs.submitter.close()
         if isinstance(self.flow_dispatcher, Announce):
             self.flow_dispatcher.close()
-        self.runtimes.stop()
-        if self.log_store is not self.store.logs and callable(
-            getattr(self.log_store, "close", None)
-        ):
-            self.log_store.close()
+        super().close()
+        self.store.close()
+
+
+@dataclass
+class WorkerServices(RunningCode):
+    """What ``codeactions worker`` needs: flow executions driven here, async runs executed
+    here (it starts no flow and accepts no async run: no dispatcher, no submitter)."""
+
+    step_runners: StepRunners
+    flow_driver: ExecutionDriver
+    async_runs: AsyncRunService
+
+    def close(self) -> None:
+        """Let the flow steps under way finish, then close what runs code, then the store."""
+        self.flow_driver.stop()
+        super().close()
         self.store.close()
 
 
@@ -138,16 +175,17 @@ def load_step_runners(pm: pluggy.PluginManager, settings: Settings) -> StepRunne
     return StepRunners(collect(pm.hook.codeactions_step_runners(settings=settings)))
 
 
-def build_services(
+def open_running_code(
     settings: Settings,
-    pm: pluggy.PluginManager | None = None,
-    store: Store | None = None,
+    pm: pluggy.PluginManager,
+    store: Store,
     *,
     instance: str = "",
-) -> Services:
-    """``instance``: the ``serve`` this process belongs to (see ``services.instance``)."""
-    pm = pm or get_plugin_manager(settings)
-    store = store or open_store(settings, pm)
+    libs: LibraryService | None = None,
+) -> RunningCode:
+    """Runtimes, pool, metrics and the code, secret and run services over ``store``.
+    ``instance``: the ``serve`` this process belongs to (see ``services.instance``);
+    ``libs``: installs a code's libraries when it is saved (the API server's)."""
     runtimes = Runtimes(
         collect(pm.hook.codeactions_runtimes(settings=settings)), required=settings.sandbox_require
     )
@@ -161,7 +199,6 @@ def build_services(
         per_project=per_project,
         per_project_queue=per_project_queue,
     )
-    libs = LibraryService(settings, store.libs)
     codes = CodeService(
         store.codes,
         runtimes=runtimes,
@@ -195,56 +232,113 @@ def build_services(
         Path(settings.data_dir) / "outbox", settings.run_outbox_mb * 1024 * 1024, runs.leases.owner
     )
     runs.leases.on_tick = runs.replay_outbox
-    step_runners = load_step_runners(pm, settings)
-    driver = ExecutionDriver(
-        FlowEngine(
-            store.flows,
-            step_runners,
-            owner=new_holder(),
-            lease=timedelta(seconds=settings.flow_lease_seconds),
-            run_code=code_runner(codes, runs),
-            observer=metrics,
-        ),
-        store.flows,
-        threads=settings.flow_worker_threads,
-        poll_seconds=settings.flow_poll_seconds,
-        release=store.release,
-    )
-    dispatcher = flow_dispatcher(settings, driver)
-    return Services(
+    return RunningCode(
         settings=settings,
         plugins=pm,
         store=store,
         log_store=log_store,
         runtimes=runtimes,
         pool=pool,
-        codes=codes,
-        history=HistoryService(codes, store.runs, log_store),
-        runs=runs,
-        projects=ProjectService(store.projects, store.permissions),
-        access=AccessService(
-            collect(pm.hook.codeactions_auth_providers(settings=settings)),
-            store.permissions,
-            metrics_token=settings.metrics_token,
-        ),
-        libs=libs,
         metrics=metrics,
-        rate_limiter=build_rate_limiter(settings, on_failure=metrics.rate_limiter_errors.inc),
-        health=HealthService(settings, store, log_store, runtimes),
-        flows=FlowService(
-            store.flows, step_runners, dispatcher, wait_seconds=settings.flow_wait_seconds
-        ),
-        flow_driver=driver,
-        flow_dispatcher=dispatcher,
+        codes=codes,
         secrets=secrets,
-        async_runs=async_run_service(settings, store, codes, runs, pool),
+        runs=runs,
     )
 
 
-def async_run_service(
-    settings: Settings, store: Store, codes: CodeService, runs: RunService, pool: RunPool
-) -> AsyncRunService:
-    """Async runs go to the broker's workers when there is a broker, else to ``pool``."""
+def build_services(
+    settings: Settings,
+    pm: pluggy.PluginManager | None = None,
+    store: Store | None = None,
+    *,
+    instance: str = "",
+) -> Services:
+    """The API server's whole service graph. ``instance``: the ``serve`` this process
+    belongs to (see ``services.instance``)."""
+    pm = pm or get_plugin_manager(settings)
+    store = store or open_store(settings, pm)
+    libs = LibraryService(settings, store.libs)
+    running = open_running_code(settings, pm, store, instance=instance, libs=libs)
+    step_runners = load_step_runners(pm, settings)
+    driver = flow_driver(running, step_runners)
+    dispatcher = flow_dispatcher(settings, driver)
+    async_runs = async_run_service(running)
+    async_runs.submitter = async_submitter(settings, async_runs, running.pool)
+    return Services(
+        **vars(running),
+        history=HistoryService(running.codes, store.runs, running.log_store),
+        projects=ProjectService(store.projects, store.permissions),
+        access=access_service(settings, pm, store),
+        libs=libs,
+        rate_limiter=build_rate_limiter(
+            settings, on_failure=running.metrics.rate_limiter_errors.inc
+        ),
+        health=HealthService(settings, store, running.log_store, running.runtimes),
+        flows=flow_service(settings, store, step_runners, dispatcher),
+        flow_driver=driver,
+        flow_dispatcher=dispatcher,
+        async_runs=async_runs,
+    )
+
+
+def build_worker(
+    settings: Settings, store: Store, pm: pluggy.PluginManager | None = None
+) -> WorkerServices:
+    """What ``codeactions worker`` runs: the flow driver and the async runs' executor."""
+    pm = pm or get_plugin_manager(settings)
+    running = open_running_code(settings, pm, store)
+    step_runners = load_step_runners(pm, settings)
+    return WorkerServices(
+        **vars(running),
+        step_runners=step_runners,
+        flow_driver=flow_driver(running, step_runners),
+        async_runs=async_run_service(running),
+    )
+
+
+def access_service(settings: Settings, pm: pluggy.PluginManager, store: Store) -> AccessService:
+    """Who a request is, from the auth providers the plugins give (also guards a
+    worker's ``/metrics``)."""
+    return AccessService(
+        collect(pm.hook.codeactions_auth_providers(settings=settings)),
+        store.permissions,
+        metrics_token=settings.metrics_token,
+    )
+
+
+def flow_driver(running: RunningCode, step_runners: StepRunners) -> ExecutionDriver:
+    """Drives flow executions on threads of this process once started; ``code`` steps run
+    through ``running``."""
+    settings, store = running.settings, running.store
+    return ExecutionDriver(
+        FlowEngine(
+            store.flows,
+            step_runners,
+            owner=new_holder(),
+            lease=timedelta(seconds=settings.flow_lease_seconds),
+            run_code=code_runner(running.codes, running.runs),
+            observer=running.metrics,
+        ),
+        store.flows,
+        threads=settings.flow_worker_threads,
+        poll_seconds=settings.flow_poll_seconds,
+        release=store.release,
+    )
+
+
+def flow_service(
+    settings: Settings, store: Store, step_runners: StepRunners, dispatcher: Dispatcher
+) -> FlowService:
+    """Flow definitions and executions; a started execution goes to ``dispatcher``."""
+    return FlowService(
+        store.flows, step_runners, dispatcher, wait_seconds=settings.flow_wait_seconds
+    )
+
+
+def async_run_service(running: RunningCode) -> AsyncRunService:
+    """Async runs executed here and called back; it accepts new ones once given a submitter
+    (see ``async_submitter``)."""
+    settings, store = running.settings, running.store
     egress = flow_egress(settings)
     callbacks = CallbackSender(
         egress,
@@ -252,13 +346,15 @@ def async_run_service(
         backoff_seconds=settings.callback_backoff_seconds,
         timeout_seconds=settings.callback_timeout_seconds,
     )
-    service = AsyncRunService(
-        codes, runs, store.runs, store.async_runs, callbacks, egress, store.release
+    return AsyncRunService(
+        running.codes, running.runs, store.runs, store.async_runs, callbacks, egress, store.release
     )
-    service.submitter = (
-        RunOnWorkers(PublishRuns(settings)) if settings.rabbitmq_url else RunHere(service, pool)
-    )
-    return service
+
+
+def async_submitter(settings: Settings, service: AsyncRunService, pool: RunPool) -> Submitter:
+    """Where accepted async runs go: the broker's workers when there is a broker, else
+    ``pool``."""
+    return RunOnWorkers(PublishRuns(settings)) if settings.rabbitmq_url else RunHere(service, pool)
 
 
 def run_limits(settings: Settings) -> RunLimits:
@@ -272,12 +368,14 @@ def run_limits(settings: Settings) -> RunLimits:
     )
 
 
-def flow_dispatcher(settings: Settings, driver: ExecutionDriver) -> Dispatcher:
-    """How a started execution reaches whoever drives it: the broker, this process, or
-    (neither) the workers' look into the store."""
+def flow_dispatcher(settings: Settings, driver: ExecutionDriver | None) -> Dispatcher:
+    """How a started execution reaches whoever drives it: the broker, this process's
+    ``driver`` (a server that drives flows), or (neither) the workers' look into the store."""
     if settings.rabbitmq_url:
         return Announce(settings)
-    return DriveHere(driver) if settings.drives_flows_in_server else LeaveToWorkers()
+    if driver is not None and settings.drives_flows_in_server:
+        return DriveHere(driver)
+    return LeaveToWorkers()
 
 
 FIRING_THREADS = 8
@@ -285,37 +383,44 @@ FIRING_THREADS = 8
 
 @dataclass
 class Firing:
-    """The scheduler process's schedule firer and what it needs, closed together."""
+    """The scheduler process's schedule firer and what it fires with, closed together."""
 
     firer: ScheduleFirer
-    services: Services
+    running: RunningCode
     executor: ThreadPoolExecutor
-    dispatcher: Announce | LeaveToWorkers
+    dispatcher: Dispatcher
 
     def close(self) -> None:
-        """Wait for firings under way, then stop runtimes (the store is the caller's)."""
+        """Wait for firings under way, then close what runs code (the store is the
+        caller's)."""
         self.executor.shutdown(wait=True)
         if isinstance(self.dispatcher, Announce):
             self.dispatcher.close()
-        self.services.runtimes.stop()
+        self.running.close()
 
 
-def open_firing(settings: Settings, store: Store, locks: LockRepository) -> Firing:
-    services = build_services(settings, store=store)
-    dispatcher = Announce(settings) if settings.rabbitmq_url else LeaveToWorkers()
-    flows = FlowService(
-        store.flows,
-        load_step_runners(services.plugins, settings),
-        dispatcher,
-        wait_seconds=settings.flow_wait_seconds,
-    )
+def open_firing(
+    settings: Settings,
+    store: Store,
+    locks: LockRepository,
+    pm: pluggy.PluginManager | None = None,
+) -> Firing:
+    """What the scheduler fires schedules with: code runs in this process, and flow
+    executions started for the workers (or servers) that drive flows."""
+    pm = pm or get_plugin_manager(settings)
+    running = open_running_code(settings, pm, store)
+    dispatcher = flow_dispatcher(settings, None)
+    flows = flow_service(settings, store, load_step_runners(pm, settings), dispatcher)
     executor = ThreadPoolExecutor(max_workers=FIRING_THREADS, thread_name_prefix="schedule-fire")
     firer = ScheduleFirer(
         schedules=store.schedules,
         locks=locks,
-        targets={TargetType.CODE: code_target(services.runs), TargetType.FLOW: flow_target(flows)},
+        targets={
+            TargetType.CODE: code_target(running.runs),
+            TargetType.FLOW: flow_target(flows),
+        },
         executor=executor,
         grace=timedelta(seconds=settings.schedule_misfire_grace_seconds),
         release=store.release,
     )
-    return Firing(firer, services, executor, dispatcher)
+    return Firing(firer, running, executor, dispatcher)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, timedelta
 from typing import Any
 
+import pluggy
 from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
@@ -59,9 +60,9 @@ class Cleaning:
         self.store.close()
 
 
-def open_cleaning(settings: Settings) -> Cleaning:
+def open_cleaning(settings: Settings, pm: pluggy.PluginManager | None = None) -> Cleaning:
     """The store (schema checked), its log store and the lock the settings select."""
-    pm = get_plugin_manager(settings)
+    pm = pm or get_plugin_manager(settings)
     store = ready_store(settings, pm)
     try:
         log_store = open_log_store(settings, pm, store)
@@ -201,11 +202,12 @@ def run_until_stopped(scheduler: BlockingScheduler) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """``codeactions scheduler [--run-once]``."""
-    cleaning = open_cleaning(settings)
+    pm = get_plugin_manager(settings)
+    cleaning = open_cleaning(settings, pm)
     firing = None
     try:
         if getattr(cleaning.store, "schedules", None) is not None:
-            firing = open_firing(settings, cleaning.store, cleaning.cleaner.locks)
+            firing = open_firing(settings, cleaning.store, cleaning.cleaner.locks, pm)
         if args.run_once:
             print(cleaning.cleaner.clean().line(), flush=True)
             if firing is not None:

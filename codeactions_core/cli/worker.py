@@ -25,9 +25,10 @@ from codeactions_core.async_queue import RunConsumer
 from codeactions_core.broker import stop_on_signals
 from codeactions_core.flows.dispatch import DueConsumer
 from codeactions_core.metrics import serve_metrics
+from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.services.async_runs import AsyncRunService, this_process
 from codeactions_core.settings import Settings
-from codeactions_core.wiring import build_services, ready_store
+from codeactions_core.wiring import access_service, build_worker, ready_store
 
 log = logging.getLogger("codeactions.worker")
 
@@ -43,15 +44,17 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     # One process: its metrics stay in memory, apart from the files of `serve`'s workers.
     settings = worker_settings(settings).replace(metrics_dir="")
-    services = build_services(settings, store=ready_store(settings))
+    pm = get_plugin_manager(settings)
+    services = build_worker(settings, ready_store(settings, pm), pm)
     metrics_server = None
     try:
         if settings.worker_metrics_port:
+            access = access_service(settings, pm, services.store)
             metrics_server = serve_metrics(
                 services.metrics,
                 settings.host,
                 settings.worker_metrics_port,
-                authorize=services.access.require_metrics,
+                authorize=access.require_metrics,
             )
             log.info("metrics on http://%s:%s/metrics", settings.host, settings.worker_metrics_port)
         status = services.store.schema_status()
@@ -60,7 +63,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             __version__,
             services.store.kind,
             status.current,
-            ", ".join(services.flows.step_types()),
+            ", ".join(services.step_runners.types()),
         )
         services.flow_driver.start()
         if settings.rabbitmq_url:

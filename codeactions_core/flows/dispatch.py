@@ -14,7 +14,6 @@ import logging
 from typing import Any, Protocol
 
 from kombu import Connection, Consumer, Message, Queue
-from kombu.pools import producers
 
 from codeactions_core.broker import (
     BrokerConsumer,
@@ -22,6 +21,7 @@ from codeactions_core.broker import (
     broker_connection,
     describe_message,
     durable_queue,
+    publish_persistent,
 )
 from codeactions_core.flows.driver import ExecutionDriver
 from codeactions_core.settings import Settings
@@ -69,23 +69,13 @@ class Announce:
 
     def dispatch(self, execution_id: str) -> None:
         try:
-            broker = self._connection.get()
-            with producers[broker].acquire(block=True, timeout=PUBLISH_TIMEOUT) as producer:
-                producer.publish(
-                    {"execution_id": execution_id},
-                    exchange=self._queue.exchange,
-                    routing_key=ROUTING_KEY,
-                    declare=[self._queue],
-                    serializer="json",
-                    delivery_mode=2,
-                    retry=True,
-                    retry_policy={
-                        "max_retries": 1,
-                        "interval_start": 0,
-                        "interval_step": 0.5,
-                        "interval_max": 1,
-                    },
-                )
+            publish_persistent(
+                self._connection.get(),
+                self._queue,
+                {"execution_id": execution_id},
+                timeout=PUBLISH_TIMEOUT,
+                retries=1,
+            )
         except Exception as exc:  # noqa: BLE001 - stored and due: a worker's driver finds it
             log.warning(
                 "could not announce flow execution %s to the broker (%s: %s); "

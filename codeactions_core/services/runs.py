@@ -148,18 +148,7 @@ class RunService:
         except BaseException:
             self._pool.cancel(ticket)
             raise
-        self._release()  # no database connection held while the code runs or waits its turn
-        finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)
-        seconds = time.perf_counter() - started
-        if self._observer is not None:
-            self._observer.run_finished(
-                code.project_uuid,
-                code.id,
-                failed=finished.status is RunStatus.FAILED,
-                timed_out=outcome.timed_out,
-                seconds=seconds,
-            )
-        return RunResult(code, finished, outcome, seconds)
+        return self._take_turn(ticket, runtime, code, run, request, started)
 
     def serves_endpoint(self, code: Code) -> bool:
         """Whether the endpoint routes run ``code`` (its type is in ENDPOINT_CODE_TYPES)."""
@@ -222,7 +211,20 @@ class RunService:
                 run.id, status=RunStatus.FAILED, result=exc.message, extra={}
             )
             return RunResult(code, finished or run, outcome, time.perf_counter() - started)
-        self._release()
+        return self._take_turn(ticket, runtime, code, run, request, started)
+
+    def _take_turn(
+        self,
+        ticket: Ticket,
+        runtime: Runtime,
+        code: Code,
+        run: CodeRun,
+        request: RunRequest,
+        started: float,
+    ) -> RunResult:
+        """Run ``run`` in the pool on ``ticket`` and report it finished (``started``: when the
+        request came, by ``time.perf_counter``)."""
+        self._release()  # no database connection held while the code runs or waits its turn
         finished, outcome = self._pool.run(ticket, self._execute, runtime, code, run, request)
         seconds = time.perf_counter() - started
         if self._observer is not None:
@@ -438,7 +440,7 @@ class RunService:
                     for line in outcome.logs
                 ]
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the log store raised: noted on the run
             reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             log.error(
                 "run %s: its %d log lines could not be stored: %s",

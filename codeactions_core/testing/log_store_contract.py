@@ -45,21 +45,30 @@ def log_line(run_id: str, code_id: str, content: str, kind: LogType = LogType.IN
     return CodeLog(id="", run_id=run_id, code_id=code_id, type=kind, content=content)
 
 
+def line_at(
+    run: CodeRun,
+    content: str,
+    at: datetime,
+    kind: LogType = LogType.INFO,
+    *,
+    updated: datetime | None = None,
+) -> CodeLog:
+    """A log line of ``run`` created at ``at`` (and updated then, or at ``updated``)."""
+    return CodeLog(
+        id="",
+        run_id=run.id,
+        code_id=run.code_id,
+        type=kind,
+        content=content,
+        created_at=at,
+        updated_at=updated or at,
+    )
+
+
 def lines_of(run: CodeRun, *contents: str, at: datetime | None = None) -> list[CodeLog]:
     """Log lines of ``run``, created now or at ``at``."""
     moment = at or utcnow()
-    return [
-        CodeLog(
-            id="",
-            run_id=run.id,
-            code_id=run.code_id,
-            type=LogType.INFO,
-            content=text,
-            created_at=moment,
-            updated_at=moment,
-        )
-        for text in contents
-    ]
+    return [line_at(run, text, moment) for text in contents]
 
 
 def located(run: CodeRun, location: str | None) -> CodeRun:
@@ -146,21 +155,7 @@ class LogStoreContract:
         older = new_run()
         newer = new_run(code_id=older.code_id)
         old_time = utcnow() - timedelta(minutes=1)
-        self.write(
-            log_store,
-            older,
-            [
-                CodeLog(
-                    id="",
-                    run_id=older.id,
-                    code_id=older.code_id,
-                    type=LogType.DEBUG,
-                    content="old",
-                    created_at=old_time,
-                    updated_at=old_time,
-                ),
-            ],
-        )
+        self.write(log_store, older, [line_at(older, "old", old_time, LogType.DEBUG)])
         self.write(log_store, newer, [log_line(newer.id, newer.code_id, "new", LogType.ERROR)])
         page = log_store.list_by_code(older.code_id, page=1, per_page=20)
         assert contents(page) == ["new", "old"]
@@ -175,15 +170,7 @@ class LogStoreContract:
             log_store,
             first,
             [
-                CodeLog(
-                    id="",
-                    run_id=first.id,
-                    code_id=first.code_id,
-                    type=LogType.INFO,
-                    content=f"first {i}",
-                    created_at=start + timedelta(seconds=i),
-                    updated_at=start,
-                )
+                line_at(first, f"first {i}", start + timedelta(seconds=i), updated=start)
                 for i in range(3)
             ],
         )
@@ -191,14 +178,8 @@ class LogStoreContract:
             log_store,
             second,
             [
-                CodeLog(
-                    id="",
-                    run_id=second.id,
-                    code_id=second.code_id,
-                    type=LogType.INFO,
-                    content=f"second {i}",
-                    created_at=start + timedelta(minutes=1, seconds=i),
-                    updated_at=start,
+                line_at(
+                    second, f"second {i}", start + timedelta(minutes=1, seconds=i), updated=start
                 )
                 for i in range(3)
             ],
@@ -227,22 +208,7 @@ class LogStoreContract:
     def test_delete_old_logs(self, log_store: LogStore, new_run: NewRunFactory) -> None:
         run = new_run()
         old = datetime(2020, 1, 1, tzinfo=UTC)
-        self.write(
-            log_store,
-            run,
-            [
-                CodeLog(
-                    id="",
-                    run_id=run.id,
-                    code_id=run.code_id,
-                    type=LogType.INFO,
-                    content=str(i),
-                    created_at=old,
-                    updated_at=old,
-                )
-                for i in range(3)
-            ],
-        )
+        self.write(log_store, run, lines_of(run, "0", "1", "2", at=old))
         run = self.write(log_store, run, [log_line(run.id, run.code_id, "recent")])
         cutoff = datetime(2021, 1, 1, tzinfo=UTC)
         assert log_store.delete_older_than(utcnow() - timedelta(days=3650), 10) == 0

@@ -17,6 +17,7 @@ claim's writes match no row.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -80,6 +81,13 @@ def to_execution(row: Any) -> FlowExecution:
     return from_columns({column: getattr(row, column) for column in COLUMNS})
 
 
+def insert_entity(model: type[peewee.Model], entity: Any, **columns: Any) -> None:
+    """Insert ``entity`` (a dataclass whose fields are columns of ``model``) as a new row;
+    ``columns`` replace some of its values."""
+    values = {field.name: getattr(entity, field.name) for field in dataclasses.fields(entity)}
+    model.insert(**{**values, **columns}).execute()
+
+
 @database_errors_as_store_errors
 class SqlFlows:
     def __init__(
@@ -117,16 +125,7 @@ class SqlFlows:
             created_at=now,
             updated_at=now,
         )
-        self.definitions.insert(
-            id=flow.id,
-            name=flow.name,
-            description=flow.description,
-            project_uuid=flow.project_uuid,
-            created_by=flow.created_by,
-            is_active=flow.is_active,
-            created_at=now,
-            updated_at=now,
-        ).execute()
+        insert_entity(self.definitions, flow)
         return flow
 
     def get_definition(self, flow_id: str) -> FlowDefinition | None:
@@ -290,23 +289,7 @@ class SqlFlows:
             created_at=now,
             resume_at=now,
         )
-        self.executions.insert(
-            id=execution.id,
-            flow_definition_id=execution.flow_definition_id,
-            flow_version_id=execution.flow_version_id,
-            lead_id=execution.lead_id,
-            status=str(execution.status),
-            logs=execution.logs,
-            result=execution.result,
-            error_message="",
-            context=execution.context,
-            executed_by=execution.executed_by,
-            created_at=now,
-            next_step=0,
-            revision=0,
-            resume_at=now,
-            cancel_requested=False,
-        ).execute()
+        insert_entity(self.executions, execution, status=str(execution.status))
         return execution
 
     def get_execution(self, execution_id: str) -> FlowExecution | None:
