@@ -29,6 +29,7 @@ import requests
 
 from codeactions_core.testing.server import RunningServer, run_cli, start_server
 from tests.support.postgres import PrivatePostgres, wait_until
+from tests.support.processes import children
 
 CLIENTS = 8
 SLEEP = "import time\ndef Run(engine):\n    time.sleep({seconds})\n    engine.result.set('ok')\n"
@@ -156,19 +157,6 @@ def summary(
         },
         "seconds_waited_for_outbox_replays": round(waited, 1),
     }
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def create(server: RunningServer, seconds: float) -> str:

@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.harness import save
-from codeactions_core.testing.server import CodeClient, RunningServer, free_port, start_server
+from codeactions_core.testing.server import CodeClient, RunningServer, start_server
+from tests.support.redis_server import PrivateRedis
 
 HELLO = 'def Run(engine):\n    engine.result.set("fine")\n'
 
@@ -94,29 +95,11 @@ def full_disk(work: Path) -> dict:
 
 
 def redis_killed(work: Path) -> dict:
-    port = free_port()
-    redis = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(work),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    time.sleep(0.5)  # bench only: let the fresh redis-server bind
+    redis = PrivateRedis.start()
     server = start_server(
         {
             "FLOWS_CODE_ACTIONS_DATA_DIR": str(work / "data"),
-            "FLOWS_CODE_ACTIONS_REDIS": f"redis://127.0.0.1:{port}/0",
+            "FLOWS_CODE_ACTIONS_REDIS": redis.url,
         },
         work,
         workers=1,
@@ -126,7 +109,6 @@ def redis_killed(work: Path) -> dict:
         code = client.create(HELLO)
         before = get(server, "/health")
         redis.kill()
-        redis.wait()
         ready, runs = [], []
 
         def degraded() -> bool:
@@ -145,8 +127,7 @@ def redis_killed(work: Path) -> dict:
         }
     finally:
         server.stop()
-        if redis.poll() is None:
-            redis.kill()
+        redis.destroy()
 
 
 def main() -> None:

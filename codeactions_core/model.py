@@ -154,6 +154,20 @@ class NewCodeVersion:
     def sha256(self) -> str:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
+    def numbered(self, code_id: str, number: int, created_at: datetime) -> CodeVersion:
+        """The version this becomes once a store gave it its number."""
+        return CodeVersion(
+            code_id=code_id,
+            number=number,
+            source=self.source,
+            language=self.language,
+            timeout=self.timeout,
+            sha256=self.sha256,
+            author=self.author,
+            note=self.note,
+            created_at=created_at,
+        )
+
 
 @dataclass
 class NewCode:

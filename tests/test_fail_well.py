@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import CodeClient, RunningServer, start_server
 from codeactions_core.wiring import open_store
+from tests.support.processes import MountRefused, small_tmpfs
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -204,21 +204,12 @@ def test_sigterm_fails_a_run_longer_than_graceful_timeout(tmp_path):
 
 @pytest.fixture
 def tiny_disk(tmp_path):
-    """An 8 MiB tmpfs for a data directory, unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    """A 8 MiB tmpfs for a data directory, unmounted afterwards."""
     try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        with small_tmpfs(tmp_path / "disk", 8) as mount:
+            yield mount
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
 
 
 def test_a_full_disk_answers_503_and_logs_one_line_not_one_per_request(tmp_path, tiny_disk):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import subprocess
 import threading
 import time
 
@@ -20,6 +19,8 @@ from codeactions_core.settings import Settings
 from codeactions_core.store import NewRun
 from codeactions_core.testing.api import api_client
 from codeactions_core.testing.server import free_port
+from tests.support.processes import MountRefused, small_tmpfs
+from tests.support.redis_server import PrivateRedis
 
 HELLO = 'def Run(engine):\n    engine.result.set("hi")\n'
 CODE = {"name": "a", "language": "python", "type": "endpoint", "project_uuid": "P"}
@@ -113,20 +114,11 @@ def test_other_errors_are_not_storage_full():
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 4 MiB tmpfs for a data directory, unmounted afterwards."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+        with small_tmpfs(tmp_path / "disk", 4) as mount:
+            yield mount
+    except MountRefused as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
 
 
 def fill(directory) -> None:
@@ -156,53 +148,24 @@ def test_a_full_disk_answers_503_naming_it_and_is_not_ready(tiny_disk):
 
 
 @pytest.fixture
-def own_redis(tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while (
-        subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
-        ).stdout.strip()
-        != "PONG"
-    ):
-        assert time.monotonic() < deadline, "redis-server did not start"
-        time.sleep(0.05)  # polling the new redis-server
-    yield process, f"redis://127.0.0.1:{port}/0"
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+def own_redis():
+    """A private redis-server (the test kills it), removed afterwards."""
+    redis = PrivateRedis.start()
+    yield redis
+    redis.destroy()
 
 
 def test_redis_killed_and_rabbitmq_down_leave_it_ready_but_degraded(tmp_path, own_redis):
-    process, url = own_redis
     settings = Settings(
         data_dir=str(tmp_path / "data"),
-        redis=url,
+        redis=own_redis.url,
         health_check_cache_time=0,
         rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{free_port()}//",
     )
     with api_client(settings) as (client, _):
         before = client.simulate_get("/health").json["services"]
         assert before["redis"]["status"] == "healthy"
-        process.kill()
-        process.wait()
+        own_redis.kill()
         health, ready = client.simulate_get("/health"), client.simulate_get("/health/ready")
         code_id = client.simulate_post("/code", params=CODE, body=HELLO).json["id"]
         run = client.simulate_get(f"/action/endpoint/{code_id}")

@@ -22,6 +22,7 @@ from codeactions_core.store import NewRun
 from codeactions_core.testing.server import run_cli, start_server
 from codeactions_core.wiring import open_store
 from tests.support.postgres import wait_until
+from tests.support.processes import children
 
 pytestmark = [pytest.mark.e2e, pytest.mark.heavy]
 
@@ -108,19 +109,6 @@ def call_in_background(server, code_id: str) -> tuple[threading.Thread, dict]:
     thread = threading.Thread(target=call, daemon=True)
     thread.start()
     return thread, answers
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_runs_of_a_killed_worker_are_failed_within_seconds(server, migrated):

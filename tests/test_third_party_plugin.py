@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import requests
 
 from codeactions_core.testing.server import run_cli, start_server
+from tests.support.wheels import install_into
 
 pytestmark = pytest.mark.e2e
 
@@ -95,23 +94,7 @@ def plugin_site(tmp_path_factory):
     (source / "pyproject.toml").write_text(PYPROJECT)
     (source / "codeactions_hello.py").write_text(textwrap.dedent(MODULE))
     site = tmp_path_factory.mktemp("hello-site")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return site
+    return install_into(source, site)
 
 
 def test_installed_plugin_is_listed_with_its_version(plugin_site, tmp_path):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from codeactions_core.plugins import get_plugin_manager
 from codeactions_core.settings import Settings
 from codeactions_core.testing.server import run_cli
 from codeactions_core.wiring import load_step_runners
+from tests.support.wheels import install_into
 
 THIRD_PARTY_STEP_TYPE = "shout"
 THIRD_PARTY_PLUGIN = "shout_steps"
@@ -102,23 +102,7 @@ def install_step_runner_plugin(directory: Path) -> Path:
     source.mkdir(parents=True)
     (source / "pyproject.toml").write_text(PYPROJECT)
     (source / f"{THIRD_PARTY_MODULE}.py").write_text(textwrap.dedent(MODULE))
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return site
+    return install_into(source, site)
 
 
 @contextmanager

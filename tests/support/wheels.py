@@ -47,3 +47,25 @@ def build_alone(plugin: Path, folder: Path) -> Path:
     assert done.returncode == 0, f"{argv} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     (wheel,) = (folder / "wheels").glob(f"{plugin.name.replace('-', '_')}-*.whl")
     return wheel
+
+
+def install_into(source: Path, site: Path) -> Path:
+    """pip-install the distribution in ``source`` (no dependencies) into ``site`` alone, a
+    directory the test puts on the path: the suite's own environment stays untouched."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return site

@@ -149,17 +149,7 @@ class MongoVersions:
     def _insert(
         self, code_id: str, number: int, new: NewCodeVersion, moment: datetime
     ) -> CodeVersion:
-        version = CodeVersion(
-            code_id=code_id,
-            number=number,
-            source=new.source,
-            language=new.language,
-            timeout=new.timeout,
-            sha256=new.sha256,
-            author=new.author,
-            note=new.note,
-            created_at=moment,
-        )
+        version = new.numbered(code_id, number, moment)
         self.collection.insert_one(
             {
                 "_id": ObjectId(),

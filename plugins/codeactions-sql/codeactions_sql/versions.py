@@ -134,17 +134,7 @@ class SqlVersions:
     def _insert(
         self, code_id: str, number: int, new: NewCodeVersion, created_at: Any = None
     ) -> CodeVersion:
-        version = CodeVersion(
-            code_id=code_id,
-            number=number,
-            source=new.source,
-            language=new.language,
-            timeout=new.timeout,
-            sha256=new.sha256,
-            author=new.author,
-            note=new.note,
-            created_at=created_at or utcnow(),
-        )
+        version = new.numbered(code_id, number, created_at or utcnow())
         self.model.create(
             id=new_id(),
             code_id=code_id,
