@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from codeactions_core.testing.server import free_port
+from tests.support.processes import children
 
 START_DEADLINE = 30.0
 SYSTEM_USER = "postgres"
@@ -123,16 +124,7 @@ class PrivatePostgres:
             main = int((self.data / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return []
-        found = [main]
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == main:
-                    found.append(int(entry.name))
-        return found
+        return [main, *children(main)]
 
     def freeze(self) -> None:
         """SIGSTOP every process of the server: connections stay open, nothing answers."""
