@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from codeactions_core.errors import NotFound, StoreError, Unavailable
+from codeactions_core.errors import NotFound, Unavailable
 from codeactions_core.execution.pool import QueueFull, RunPool, Ticket
 from codeactions_core.execution.runtime import Job, Outcome, RunRequest, Runtime
 from codeactions_core.execution.runtimes import Runtimes
@@ -18,17 +18,16 @@ from codeactions_core.model import (
     MAX_TIMEOUT,
     OBJECT_ID,
     Code,
-    CodeLog,
     CodeRun,
-    LogType,
     RunStatus,
     utcnow,
 )
 from codeactions_core.services.codes import CodeService
-from codeactions_core.services.outbox import Outbox, OutboxFull, PendingWrite
-from codeactions_core.services.run_caps import RunLimits, bounded, storable, storable_value
+from codeactions_core.services.outbox import Outbox
+from codeactions_core.services.run_caps import RunLimits, storable, storable_value
 from codeactions_core.services.run_leases import SHUTTING_DOWN, RunLeases
-from codeactions_core.services.secret_masking import mask_outcome, mask_value
+from codeactions_core.services.run_records import RunRecords
+from codeactions_core.services.secret_masking import mask_value
 from codeactions_core.services.secrets import SecretService
 from codeactions_core.store import LogStore, NewRun, RunRepository
 
@@ -74,15 +73,13 @@ class RunService:
         self._secrets = secrets
         self.leases = leases
         """This process's claim on its runs (None: runs are created without an owner)."""
-        self.outbox = outbox
-        """Where final writes wait while the database is unreachable (None: nowhere)."""
-        self._limits = limits or RunLimits()
+        self.records = RunRecords(runs, logs, limits or RunLimits(), release, outbox)
+        """The final write of every run (and the outbox it falls back on)."""
         self._redact = frozenset(name.lower() for name in (*ALWAYS_REDACTED, *redact_headers))
         self._codes = codes
         self._endpoint_types = frozenset(endpoint_types)
         self._observer = observer
         self._runs = runs
-        self._logs = logs
         self._runtimes = runtimes
         self._pool = pool
         self._release = release
@@ -258,23 +255,7 @@ class RunService:
             outcome = Outcome(
                 status=RunStatus.FAILED, result=f"internal error while running the code: {exc}"
             )
-        logs_failed: Exception | None = None
-        try:
-            outcome = bounded(mask_outcome(outcome, request.secrets.values()), self._limits)
-            extra = run_extra(outcome)
-            if outcome.logs:  # first, so that the run can tell where its logs live
-                logs_failed = self._store_logs(code, run, outcome, extra)
-            finished = self._runs.update(
-                run.id, status=outcome.status, result=outcome.result, extra=extra
-            )
-            return finished or run, outcome
-        except StoreError as exc:  # the database is unreachable: the answer must not be lost
-            kept = self._keep_in_outbox(code, run, outcome, extra, logs_failed, exc)
-            if kept is not None:
-                return kept, outcome
-            return self._fail_after_error(code, run, outcome, exc), outcome
-        except Exception as exc:  # noqa: BLE001 - whatever failed, the run must still end failed
-            return self._fail_after_error(code, run, outcome, exc), outcome
+        return self.records.finish(code, run, outcome, request.secrets.values())
 
     # Project secrets (issue 15) --------------------------------------------------------
 
@@ -296,163 +277,23 @@ class RunService:
             headers=mask_value(stored.headers, values),
         )
 
-    # The outbox (issue 13) -------------------------------------------------------------
+    @property
+    def outbox(self) -> Outbox | None:
+        """Where final writes wait while the database is unreachable (None: nowhere)."""
+        return self.records.outbox
 
-    def _keep_in_outbox(
-        self,
-        code: Code,
-        run: CodeRun,
-        outcome: Outcome,
-        extra: dict,
-        logs_failed: Exception | None,
-        exc: StoreError,
-    ) -> CodeRun | None:
-        """Keep the final write in the local outbox; the run as the caller sees it, or None
-        when the outbox cannot take it."""
-        if self.outbox is None:
-            return None
-        logs = []
-        if outcome.logs and isinstance(logs_failed, StoreError):
-            logs = [(str(line.type), line.content) for line in outcome.logs]
-            extra.pop("logs_error", None)  # they are not lost: they wait with the run
-        try:
-            self.outbox.add(
-                PendingWrite(
-                    run_id=run.id,
-                    code_id=code.id,
-                    status=str(outcome.status),
-                    result=outcome.result,
-                    extra=extra,
-                    logs=logs,
-                    run={
-                        "params": run.params,
-                        "body": run.body,
-                        "headers": run.headers,
-                        "created_at": run.created_at.isoformat(),
-                        "code_mongo_id": run.code_mongo_id,
-                    },
-                )
-            )
-        except (OutboxFull, OSError, ValueError) as full:
-            reason = getattr(full, "message", None) or str(full)
-            log.error(
-                "run %s: the database is unreachable and the outbox cannot keep its record: %s",
-                run.id,
-                reason,
-            )
-            return None
-        log.warning(
-            "run %s: its record waits in the local outbox until the database is back (%s)",
-            run.id,
-            exc.message,
-        )
-        run.status, run.result, run.extra = outcome.status, outcome.result, extra
-        run.updated_at = utcnow()
-        return run
+    @outbox.setter
+    def outbox(self, outbox: Outbox | None) -> None:
+        self.records.outbox = outbox
+
+    def replay_outbox(self) -> int:
+        """Write the records waiting in the outbox; how many were written."""
+        return self.records.replay_outbox()
 
     def fail_in_flight(self, reason: str = SHUTTING_DOWN) -> int:
         """Fail every queued or started run this process owns, with ``reason`` as result (a
         graceful drain that ran out of time calls it before the process exits); how many."""
         return self.leases.fail_mine(reason) if self.leases is not None else 0
-
-    def replay_outbox(self) -> int:
-        """Write the records waiting in the outbox (this process's, then dead processes'),
-        in order, while the database answers; how many were written."""
-        if self.outbox is None:
-            return 0
-        try:
-            return self.outbox.replay(self._replay_one)
-        finally:
-            self._release()
-
-    def _replay_one(self, pending: PendingWrite, logs_stored: Callable[[dict], None]) -> None:
-        extra = dict(pending.extra)
-        if pending.logs:
-            location = self._logs.add_many(
-                [
-                    CodeLog(
-                        id="",
-                        run_id=pending.run_id,
-                        code_id=pending.code_id,
-                        type=LogType(kind),
-                        content=content,
-                    )
-                    for kind, content in pending.logs
-                ]
-            )
-            if location:
-                extra["logs_location"] = location
-            logs_stored(extra)
-        status = RunStatus(pending.status)
-        if self._runs.update(pending.run_id, status=status, result=pending.result, extra=extra):
-            return
-        created = pending.run.get("created_at")
-        restored = self._runs.restore(
-            CodeRun(
-                id=pending.run_id,
-                code_id=pending.code_id,
-                status=status,
-                result=pending.result,
-                extra=extra,
-                params=pending.run.get("params") or {},
-                body=pending.run.get("body", ""),
-                headers=pending.run.get("headers") or {},
-                created_at=datetime.fromisoformat(created) if created else utcnow(),
-                code_mongo_id=pending.run.get("code_mongo_id"),
-            )
-        )
-        if restored:
-            log.warning(
-                "run %s: the database had lost it; recorded again from the outbox", pending.run_id
-            )
-
-    def _fail_after_error(
-        self, code: Code, run: CodeRun, outcome: Outcome, exc: Exception
-    ) -> CodeRun:
-        """The run could not be stored as it ended: store it failed with the reason instead."""
-        reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        log.error("run %s of code %s could not be stored as it ended: %s", run.id, code.id, reason)
-        outcome.status, outcome.extra = RunStatus.FAILED, {}
-        outcome.status_code = outcome.content_type = None
-        outcome.result = storable(f"internal error while storing the run's outcome: {reason}")
-        try:
-            finished = self._runs.update(
-                run.id, status=RunStatus.FAILED, result=outcome.result, extra={}
-            )
-        except Exception:
-            log.exception("run %s could not be marked failed; the abandoned-run sweep will", run.id)
-            finished = None
-        if finished is None:  # this request's own copy of the run, as it should have been stored
-            run.status, run.result, run.extra = RunStatus.FAILED, outcome.result, {}
-        return finished or run
-
-    def _store_logs(
-        self, code: Code, run: CodeRun, outcome: Outcome, extra: dict
-    ) -> Exception | None:
-        """Write the run's log lines; a log store failure is noted on the run, never loses it
-        (and returned)."""
-        try:
-            location = self._logs.add_many(
-                [
-                    CodeLog(
-                        id="", run_id=run.id, code_id=code.id, type=line.type, content=line.content
-                    )
-                    for line in outcome.logs
-                ]
-            )
-        except Exception as exc:  # noqa: BLE001 - whatever the log store raised: noted on the run
-            reason = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-            log.error(
-                "run %s: its %d log lines could not be stored: %s",
-                run.id,
-                len(outcome.logs),
-                reason,
-            )
-            extra["logs_error"] = f"{len(outcome.logs)} log lines could not be stored: {reason}"
-            return exc
-        if location:
-            extra["logs_location"] = location
-        return None
 
 
 ABANDONED = "abandoned: the server running it stopped before it finished"
@@ -462,24 +303,6 @@ ABANDON_AFTER = timedelta(seconds=MAX_TIMEOUT + 60)  # no run can legitimately l
 def fail_abandoned_runs(runs: RunRepository, now: datetime | None = None) -> int:
     """Fail the runs a dead server left queued or started; how many there were."""
     return runs.fail_abandoned((now or utcnow()) - ABANDON_AFTER, ABANDONED)
-
-
-def run_extra(outcome: Outcome) -> dict:
-    """``extra`` of the stored run: status code and content type, the rest of the response
-    the code shaped, then captured output."""
-    extra: dict = {}
-    if outcome.status_code is not None:
-        extra["status_code"] = outcome.status_code
-    if outcome.content_type is not None:
-        extra["content_type"] = outcome.content_type
-    extra.update(outcome.extra)
-    if outcome.stdout:
-        extra["stdout"] = outcome.stdout
-    if outcome.stderr:
-        extra["stderr"] = outcome.stderr
-    if outcome.timed_out:
-        extra["timed_out"] = True
-    return extra
 
 
 ALWAYS_REDACTED = ("Authorization", "Proxy-Authorization", "Cookie")
