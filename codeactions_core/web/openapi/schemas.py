@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from codeactions_core.model import LEGACY_LANGUAGES
 from codeactions_core.web.openapi.builders import Schema
 
 TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
@@ -37,7 +38,7 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {
             "name": {"type": "string"},
             "source": {"type": "string"},
-            "language": {"type": "string", "enum": ["python", "javascript", "go"]},
+            "language": {"type": "string", "enum": sorted(LEGACY_LANGUAGES)},
             "type": {"type": "string", "enum": ["flow", "endpoint"]},
             "project_uuid": {"type": "string"},
             "timeout": {"type": ["integer", "string"]},
