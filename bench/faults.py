@@ -21,6 +21,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,47 +192,46 @@ def worker_kill(pg: PrivatePostgres, server: RunningServer) -> dict:
     return result
 
 
-def database_crash(pg: PrivatePostgres, server: RunningServer) -> dict:
-    code_id = create(server, 0)
+def under_load(
+    pg: PrivatePostgres,
+    server: RunningServer,
+    code_seconds: float,
+    fault: Callable[[], None],
+    heal: Callable[[], None],
+    down_for: float,
+    then_for: float,
+) -> tuple[str, list[Answer], float, float]:
+    """Runs of a code sleeping ``code_seconds`` keep coming; 3 s in, ``fault``; ``down_for``
+    seconds later ``heal``; ``then_for`` seconds more of load. The code, the answers, and
+    when the fault began and was healed."""
+    code_id = create(server, code_seconds)
     load = Load(server, code_id).start()
-    time.sleep(3)
-    crashed = time.monotonic()
-    pg.crash()
-    time.sleep(2)
-    pg.resume()
-    back = time.monotonic()
-    time.sleep(5)
-    answers = load.stop()
+    time.sleep(3)  # bench only: load before the fault
+    began = time.monotonic()
+    fault()
+    time.sleep(down_for)  # bench only: how long the fault lasts
+    heal()
+    healed = time.monotonic()
+    time.sleep(then_for)  # bench only: load after it
+    return code_id, load.stop(), began, healed
+
+
+def database_crash(pg: PrivatePostgres, server: RunningServer) -> dict:
+    code_id, answers, crashed, back = under_load(pg, server, 0, pg.crash, pg.resume, 2, 5)
     settle(pg, code_id)
     return summary(pg, code_id, answers, crashed, back)
 
 
 def database_frozen(pg: PrivatePostgres, server: RunningServer) -> dict:
-    code_id = create(server, 0)
-    load = Load(server, code_id).start()
-    time.sleep(3)
-    frozen = time.monotonic()
-    pg.freeze()
-    time.sleep(20)
-    pg.thaw()
-    thawed = time.monotonic()
-    time.sleep(5)
-    answers = load.stop()
+    code_id, answers, frozen, thawed = under_load(pg, server, 0, pg.freeze, pg.thaw, 20, 5)
     settle(pg, code_id)
     return summary(pg, code_id, answers, frozen, thawed)
 
 
 def database_gone_mid_run(pg: PrivatePostgres, server: RunningServer) -> dict:
-    code_id = create(server, 2)
-    load = Load(server, code_id).start()
-    time.sleep(3)
-    stopped = time.monotonic()
-    pg.stop("fast")
-    time.sleep(5)
-    pg.resume()
-    back = time.monotonic()
-    time.sleep(6)
-    answers = load.stop()
+    code_id, answers, stopped, back = under_load(
+        pg, server, 2, lambda: pg.stop("fast"), pg.resume, 5, 6
+    )
     answered_while_down = [a for a in answers if a.completed and stopped <= a.ended <= back]
     recorded = wait_until(lambda: recorded_ok(pg, answered_while_down), 60, 0.2)
     recorded_after = time.monotonic() - back
