@@ -1,6 +1,6 @@
 """Fault figures of issue 13 (13B): runs never left hanging, bounded waits, the outbox.
 
-    .venv/bin/python -m bench.faults
+    .venv/bin/python -m bench.faults [--only frozen --repeat 3]
 
 A private PostgreSQL (initdb in a temporary directory, free port) and `codeactions serve`
 (2 workers, every setting at its default: RUN_LEASE_SECONDS=15, DB_STATEMENT_TIMEOUT=10,
@@ -14,6 +14,7 @@ them `completed` that are not `completed` in the database (both must be 0).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -275,7 +276,24 @@ def serve_restart(pg: PrivatePostgres, settings: dict, logs: Path) -> dict:
         second.stop()
 
 
+SCENARIOS = {
+    "worker-kill": ("worker SIGKILL", worker_kill),
+    "crash": ("PostgreSQL crash, restarted after 2 s", database_crash),
+    "frozen": ("PostgreSQL frozen 20 s", database_frozen),
+    "stopped": ("PostgreSQL stopped 5 s during 2 s runs", database_gone_mid_run),
+}
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SCENARIOS), help="one scenario (no restart)")
+    parser.add_argument("--repeat", type=int, default=1, help="times each scenario runs")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = arguments()
+    chosen = [SCENARIOS[args.only]] if args.only else list(SCENARIOS.values())
     pg = PrivatePostgres.start()
     root = Path(tempfile.mkdtemp(prefix="codeactions-faults-"))
     try:
@@ -290,18 +308,15 @@ def main() -> None:
         results = {}
         server = start_server(settings, root, workers=2)
         try:
-            for name, scenario in (
-                ("worker SIGKILL", worker_kill),
-                ("PostgreSQL crash, restarted after 2 s", database_crash),
-                ("PostgreSQL frozen 20 s", database_frozen),
-                ("PostgreSQL stopped 5 s during 2 s runs", database_gone_mid_run),
-            ):
-                results[name] = scenario(pg, server)
-                print(name, json.dumps(results[name]), flush=True)
+            for name, scenario in chosen:
+                for _ in range(args.repeat):
+                    results[name] = scenario(pg, server)
+                    print(name, json.dumps(results[name]), flush=True)
         finally:
             server.stop()
-        results["serve SIGKILL and restart"] = serve_restart(pg, settings, root)
-        print("serve SIGKILL and restart", json.dumps(results["serve SIGKILL and restart"]))
+        if not args.only:
+            results["serve SIGKILL and restart"] = serve_restart(pg, settings, root)
+            print("serve SIGKILL and restart", json.dumps(results["serve SIGKILL and restart"]))
         Path("bench/out").mkdir(parents=True, exist_ok=True)
         Path("bench/out/faults.json").write_text(json.dumps(results, indent=2))
     finally:
