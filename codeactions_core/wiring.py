@@ -209,6 +209,12 @@ def open_running_code(
         schedules=getattr(store, "schedules", None),
     )
     secrets = SecretService(store.secrets, settings.secrets_key)
+    leases = RunLeases(
+        store.runs,
+        timedelta(seconds=settings.run_lease_seconds),
+        owner=run_owner(instance),
+        release=store.release,
+    )
     runs = RunService(
         codes,
         TrackedRuns(store.runs, IN_FLIGHT),
@@ -221,17 +227,12 @@ def open_running_code(
         redact_headers=settings.redact_headers,
         limits=run_limits(settings),
         secrets=secrets,
-        leases=RunLeases(
-            store.runs,
-            timedelta(seconds=settings.run_lease_seconds),
-            owner=run_owner(instance),
-            release=store.release,
+        leases=leases,
+        outbox=Outbox(
+            Path(settings.data_dir) / "outbox", settings.run_outbox_mb * 1024 * 1024, leases.owner
         ),
     )
-    runs.outbox = Outbox(
-        Path(settings.data_dir) / "outbox", settings.run_outbox_mb * 1024 * 1024, runs.leases.owner
-    )
-    runs.leases.on_tick = runs.replay_outbox
+    leases.on_tick = runs.replay_outbox
     return RunningCode(
         settings=settings,
         plugins=pm,

@@ -282,10 +282,6 @@ class RunService:
         """Where final writes wait while the database is unreachable (None: nowhere)."""
         return self.records.outbox
 
-    @outbox.setter
-    def outbox(self, outbox: Outbox | None) -> None:
-        self.records.outbox = outbox
-
     def replay_outbox(self) -> int:
         """Write the records waiting in the outbox; how many were written."""
         return self.records.replay_outbox()
